@@ -1,0 +1,171 @@
+"""The Python API behind ``rnnlm train/generate/eval/info`` (the CLI is a thin layer over this).
+
+    lm = rnnlm.train("corpus.txt", cell="lstm", units=256, epochs=5, out="runs/demo")
+    print(lm.generate("To be", length=200, temperature=0.8))
+    lm.evaluate(open("held_out.txt").read())
+    lm = rnnlm.load("runs/demo")
+"""
+from __future__ import annotations
+
+import dataclasses
+import shutil
+import time
+from pathlib import Path
+
+import numpy as np
+
+from rnnlm import corpora, data, runs
+from rnnlm.config import ModelConfig, TokenizerConfig, TrainConfig, from_dict, to_dict
+from rnnlm.errors import RnnlmError
+from rnnlm.lm import LM
+from rnnlm.tokenizers import build_tokenizer, load_tokenizer
+
+# CLI/API option name → tokenizer option name, per tokenizer kind.
+TOKENIZER_OPTIONS = {
+    "char": {"max_vocab": "max_vocab"},
+    "word": {"max_vocab": "max_vocab", "min_freq": "min_freq", "word_mode": "mode"},
+    "sentencepiece": {"vocab_size": "vocab_size", "sp_model_type": "model_type"},
+}
+ARCHITECTURE = ("cell", "num_layers", "units", "embedding_dim")
+
+
+class TrainingInterrupted(Exception):
+    """Ctrl-C during training; the last checkpoint was saved before this was raised."""
+
+
+def train(corpus: str | None = None, out: str | Path | None = None, *, tokenizer="char",
+          cell="lstm", layers=1, units=256, embedding_dim=64, dropout=0.0, seq_len=100,
+          batch_size=64, epochs=10, lr=2e-3, clipnorm=5.0, seed=0, valid_fraction=0.1,
+          valid: str | None = None, time_limit: float | None = None,
+          steps_per_epoch: int | None = None, max_vocab=None, min_freq=1, vocab_size=8000,
+          word_mode="words", sp_model_type="unigram", data_dir=None, encoding="utf-8",
+          force=False, tensorboard=False, quiet=True) -> LM:
+    """Train a language model on a corpus (a path, a corpus card name, or None: the built-in)."""
+    options = dict(max_vocab=max_vocab, min_freq=min_freq, vocab_size=vocab_size,
+                   word_mode=word_mode, sp_model_type=sp_model_type)
+    tok_cfg = TokenizerConfig(tokenizer).validate()
+    tok_cfg.options = {name: options[key] for key, name in TOKENIZER_OPTIONS[tokenizer].items()
+                       if options[key] is not None}
+    model_cfg = ModelConfig(cell=cell, num_layers=layers, units=units,
+                            embedding_dim=embedding_dim, dropout=dropout).validate()
+    train_cfg = TrainConfig(seq_len=seq_len, batch_size=batch_size, epochs=epochs, lr=lr,
+                            clipnorm=clipnorm, seed=seed, valid_fraction=valid_fraction,
+                            time_limit=time_limit, steps_per_epoch=steps_per_epoch).validate()
+    text = corpora.resolve(corpus, data_dir, encoding)
+    out = Path(out) if out is not None else Path("runs") / text.name
+    runs.check_new_run_dir(out, force)
+    source = {"corpus": corpus or corpora.BUILTIN, "valid": valid, "data_dir": data_dir,
+              "encoding": encoding}
+    train_text, valid_text = _split(text, valid, valid_fraction, encoding)
+    tok = build_tokenizer(tok_cfg.kind, **tok_cfg.options).train(train_text)
+    model_cfg.vocabulary_size = tok.vocabulary_size
+    train_ids = data.compact(tok.encode(train_text))
+    data.training_windows(train_ids, seq_len)  # fail now, before anything is written
+    if force and out.exists():
+        shutil.rmtree(out)
+    config = {"kind": "language_model", "source": source, "tokenizer": tok.config(),
+              "model": to_dict(model_cfg), "train": to_dict(train_cfg)}
+    return _fit(out, config, tok, model_cfg, train_cfg, train_ids, valid_text,
+                initial_epoch=0, tensorboard=tensorboard, quiet=quiet, new=True)
+
+
+def resume(run_dir: str | Path, *, epochs: int | None = None, time_limit: float | None = None,
+           tensorboard=False, quiet=True, **changes) -> LM:
+    """Continue a run from its last checkpoint (weights, optimizer state, epoch count, tokenizer).
+
+    ``epochs`` is how many *more* epochs to train (default: the run's own --epochs).
+    Architecture options in ``changes`` must equal the run's; training options may change.
+    """
+    run_dir = Path(run_dir)
+    config = runs.read_config(run_dir, need_weights=False)
+    if not (run_dir / "checkpoints" / "last.weights.h5").exists():
+        raise RnnlmError(f"{run_dir} has no checkpoint to resume from (checkpoints/last.weights.h5)")
+    model_cfg = from_dict(ModelConfig, config["model"])
+    renamed = {"layers": "num_layers"}
+    for key, value in changes.items():
+        key = renamed.get(key, key)
+        if key in ARCHITECTURE and value is not None and value != getattr(model_cfg, key):
+            raise RnnlmError(f"--resume cannot change the architecture: {key} is "
+                             f"{getattr(model_cfg, key)} in {run_dir}, not {value}")
+    train_cfg = from_dict(TrainConfig, config["train"])
+    train_cfg.epochs = epochs or train_cfg.epochs
+    train_cfg.time_limit = time_limit
+    for key in ("lr", "batch_size", "seq_len", "clipnorm", "dropout"):
+        if changes.get(key) is not None and hasattr(train_cfg, key):
+            setattr(train_cfg, key, changes[key])
+    train_cfg.validate()
+    src = config["source"]
+    text = corpora.resolve(src["corpus"], src.get("data_dir"), src.get("encoding", "utf-8"))
+    train_text, valid_text = _split(text, src.get("valid"), train_cfg.valid_fraction,
+                                    src.get("encoding", "utf-8"))
+    tok = load_tokenizer(run_dir)
+    train_ids = data.compact(tok.encode(train_text))
+    state = runs.read_json(run_dir / "state.json") if (run_dir / "state.json").exists() else {}
+    config["train"] = to_dict(train_cfg)
+    return _fit(run_dir, config, tok, model_cfg, train_cfg, train_ids, valid_text,
+                initial_epoch=state.get("epochs_done", 0), tensorboard=tensorboard,
+                quiet=quiet, new=False)
+
+
+def _split(text: corpora.Corpus, valid: str | None, valid_fraction: float, encoding: str):
+    if valid is not None:
+        return text.train, corpora.read_text(valid, encoding)
+    if text.valid is not None:  # a card with its own validation split
+        return text.train, text.valid
+    return data.split_text(text.train, valid_fraction)
+
+
+def _fit(out: Path, config, tok, model_cfg, train_cfg, train_ids, valid_text, initial_epoch,
+         tensorboard, quiet, new) -> LM:
+    from rnnlm import training
+    from rnnlm.models.language_model import LanguageModel
+
+    model = LanguageModel(model_cfg).build_for_inference()
+    optimizer = training.build_optimizer(train_cfg.lr, train_cfg.clipnorm)
+    model.compile(optimizer=optimizer, loss=_loss())
+    writer = runs.RunWriter(out, optimizer_arrays=lambda: training.optimizer_arrays(optimizer))
+    if new:
+        writer.start(config, tok)
+    else:
+        model.load_weights(out / "checkpoints" / "last.weights.h5")
+        opt_path = out / "checkpoints" / "last.optimizer.npz"
+        if opt_path.exists():
+            training.load_optimizer(optimizer, model, opt_path)
+        runs.write_json(out / "config.json", config)  # records the new training options
+    valid_ids = data.compact(tok.encode(valid_text)) if len(valid_text) > 1 else None
+    if valid_ids is not None and len(valid_ids) < 2:
+        valid_ids = None
+    try:
+        training.fit(model, writer, train_ids, valid_ids, len(valid_text), train_cfg,
+                     initial_epoch=initial_epoch,
+                     tensorboard_dir=out / "tensorboard" if tensorboard else None, quiet=quiet)
+    except KeyboardInterrupt:
+        writer.save_last(model)
+        raise TrainingInterrupted(f"interrupted; last checkpoint saved in {out} "
+                                  f"(continue with: rnnlm train --resume {out})") from None
+    return load(out)
+
+
+def _loss():
+    import keras
+
+    return keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+
+
+def load(run_dir: str | Path) -> LM:
+    """Rebuild a trained model from its run directory (config → layers → weights)."""
+    from rnnlm.models.language_model import LanguageModel
+
+    run_dir = Path(run_dir)
+    config = runs.read_config(run_dir)
+    if config.get("kind", "language_model") != "language_model":
+        from rnnlm.classification import load_classifier  # classifiers live in their own module
+
+        return load_classifier(run_dir)
+    tok = load_tokenizer(run_dir)
+    model = LanguageModel(from_dict(ModelConfig, config["model"])).build_for_inference()
+    try:
+        model.load_weights(run_dir / "model.weights.h5")
+    except Exception as e:  # h5py/keras raise many types; the user needs one line
+        raise RnnlmError(f"cannot load {run_dir}/model.weights.h5: {e}") from None
+    return LM(model, tok, config, run_dir)

@@ -1,0 +1,259 @@
+"""The ``rnnlm`` command: options → config → the Python API. Heavy imports live inside commands
+so ``rnnlm --help`` answers at once (TensorFlow takes seconds to import)."""
+from __future__ import annotations
+
+import functools
+import json
+import os
+import sys
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="Recurrent language models and sequence classifiers (Keras 3).")
+
+VERBOSE = {"on": False}
+
+
+@app.callback()
+def main(verbose: bool = typer.Option(False, "--verbose", help="Show TensorFlow's own logs.")):
+    VERBOSE["on"] = verbose
+    if not verbose:
+        quiet_tensorflow()
+
+
+def quiet_tensorflow() -> None:
+    """Keep TensorFlow's C++ and Python log noise off the user's terminal."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    os.environ.setdefault("ABSL_MIN_LOG_LEVEL", "3")
+    import warnings
+
+    warnings.filterwarnings("ignore", module="keras")
+    warnings.filterwarnings("ignore", module="tensorflow")
+
+
+def import_tensorflow_quietly() -> None:
+    """Import TensorFlow with file descriptor 2 pointed at /dev/null.
+
+    TensorFlow's C++ side logs through absl before its log level is read, so
+    TF_CPP_MIN_LOG_LEVEL cannot silence those first lines; an import error still raises.
+    """
+    if VERBOSE["on"] or "tensorflow" in sys.modules:
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        import tensorflow  # noqa: F401
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
+def user_errors(command):
+    """Bad input → one line on stderr and exit code 2 (no traceback); Ctrl-C → exit 130."""
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        from rnnlm.errors import RnnlmError
+
+        try:
+            import_tensorflow_quietly()
+            return command(*args, **kwargs)
+        except RnnlmError as e:
+            typer.echo(f"error: {e}", err=True)
+            raise typer.Exit(2)
+        except KeyboardInterrupt:
+            typer.echo("interrupted", err=True)
+            raise typer.Exit(130)
+        except Exception as e:
+            if VERBOSE["on"] or type(e).__name__ == "Exit":
+                raise
+            from rnnlm.api import TrainingInterrupted
+
+            if isinstance(e, TrainingInterrupted):
+                typer.echo(str(e), err=True)
+                raise typer.Exit(130)
+            raise
+    return wrapper
+
+
+def echo_json(data) -> None:
+    typer.echo(json.dumps(data, indent=2, ensure_ascii=False, default=str))
+
+
+@app.command()
+@user_errors
+def train(
+    corpus: Optional[str] = typer.Argument(None, help="Text file or corpus name (`rnnlm corpora`); default: the built-in pydoc corpus."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Run directory (default runs/<corpus>)."),
+    resume: Optional[Path] = typer.Option(None, "--resume", help="Continue this run from its last checkpoint."),
+    force: bool = typer.Option(False, "--force", help="Replace an existing run in --out."),
+    tokenizer: str = typer.Option("char", help="char | word | sentencepiece"),
+    cell: Optional[str] = typer.Option(None, help="simple_rnn | lstm | gru  [default: lstm]"),
+    layers: Optional[int] = typer.Option(None, help="Recurrent layers  [default: 1]"),
+    units: Optional[int] = typer.Option(None, help="Units per layer  [default: 256]"),
+    embedding_dim: Optional[int] = typer.Option(None, help="[default: 64]"),
+    dropout: Optional[float] = typer.Option(None, help="Dropout between layers  [default: 0]"),
+    seq_len: Optional[int] = typer.Option(None, help="Tokens per training window  [default: 100]"),
+    batch_size: Optional[int] = typer.Option(None, help="[default: 64]"),
+    epochs: Optional[int] = typer.Option(None, help="Epochs (with --resume: more epochs)  [default: 10]"),
+    lr: Optional[float] = typer.Option(None, help="Adam learning rate  [default: 0.002]"),
+    clipnorm: Optional[float] = typer.Option(None, help="Gradient-norm clipping  [default: 5]"),
+    seed: Optional[int] = typer.Option(None, help="[default: 0]"),
+    time_limit: Optional[float] = typer.Option(None, help="Stop cleanly after this many seconds, saving."),
+    valid_fraction: Optional[float] = typer.Option(None, help="Tail of the corpus held out  [default: 0.1]"),
+    valid: Optional[str] = typer.Option(None, help="Separate validation text file."),
+    steps_per_epoch: Optional[int] = typer.Option(None, help="Batches per epoch (default: one pass)."),
+    max_vocab: Optional[int] = typer.Option(None, help="char/word: keep the most frequent tokens."),
+    min_freq: Optional[int] = typer.Option(None, help="word: drop rarer words  [default: 1]"),
+    vocab_size: Optional[int] = typer.Option(None, help="sentencepiece vocabulary  [default: 8000]"),
+    word_mode: Optional[str] = typer.Option(None, help="word: words (split punctuation) | whitespace (PTB)"),
+    sp_model_type: Optional[str] = typer.Option(None, help="sentencepiece: unigram | bpe"),
+    data_dir: Optional[str] = typer.Option(None, help="Local corpus mirror (else $RNNLM_DATA)."),
+    encoding: str = typer.Option("utf-8", help="Encoding of the corpus file."),
+    tensorboard: bool = typer.Option(False, help="Also write TensorBoard logs into the run."),
+):
+    """Train a language model on CORPUS and save a run directory."""
+    from rnnlm import api
+
+    options = {k: v for k, v in dict(
+        cell=cell, layers=layers, units=units, embedding_dim=embedding_dim, dropout=dropout,
+        seq_len=seq_len, batch_size=batch_size, lr=lr, clipnorm=clipnorm, seed=seed,
+        valid_fraction=valid_fraction, steps_per_epoch=steps_per_epoch, max_vocab=max_vocab,
+        min_freq=min_freq, vocab_size=vocab_size, word_mode=word_mode,
+        sp_model_type=sp_model_type).items() if v is not None}
+    if resume is not None:
+        lm = api.resume(resume, epochs=epochs, time_limit=time_limit, tensorboard=tensorboard,
+                        quiet=False, **options)
+    else:
+        if epochs is not None:
+            options["epochs"] = epochs
+        lm = api.train(corpus, out, tokenizer=tokenizer, valid=valid, time_limit=time_limit,
+                       data_dir=data_dir, encoding=encoding, force=force,
+                       tensorboard=tensorboard, quiet=False, **options)
+    best = lm.info()["best"]
+    summary = ", ".join(f"{k} {best[k]:.4f}" for k in ("val_loss", "val_perplexity", "val_bpc")
+                        if best.get(k) is not None)
+    typer.echo(f"saved {lm.run_dir} (best epoch {best.get('epoch')}: {summary})")
+
+
+@app.command()
+@user_errors
+def generate(
+    run_dir: Path = typer.Argument(..., help="A trained run directory."),
+    prompt: str = typer.Option("", "--prompt", "-p"),
+    length: int = typer.Option(200, help="New tokens to generate."),
+    sampler: Optional[str] = typer.Option(None, help="greedy | random | top_k | top_p | beam (default: from the options given)"),
+    temperature: float = typer.Option(1.0),
+    top_k: Optional[int] = typer.Option(None),
+    top_p: Optional[float] = typer.Option(None),
+    beam_width: int = typer.Option(4, help="beam: number of beams"),
+    repetition_penalty: Optional[float] = typer.Option(None),
+    no_repeat_ngram: Optional[int] = typer.Option(None, "--no-repeat-ngram"),
+    stop: Optional[List[str]] = typer.Option(None, "--stop", help="Stop at this string (repeatable)."),
+    seed: Optional[int] = typer.Option(None, help="Same seed, same text."),
+    num_samples: int = typer.Option(1),
+    as_json: bool = typer.Option(False, "--json", help="Print samples and log-probabilities as JSON."),
+    interactive: bool = typer.Option(False, "--interactive", "-i", help="Prompt loop; Ctrl-D quits."),
+):
+    """Generate text from a trained run (streams to stdout)."""
+    from rnnlm import api
+
+    lm = api.load(run_dir)
+    options = dict(length=length, sampler=sampler, temperature=temperature, top_k=top_k,
+                   top_p=top_p, beam_width=beam_width, repetition_penalty=repetition_penalty,
+                   no_repeat_ngram=no_repeat_ngram, stop=stop or None, seed=seed)
+    lm.check_generate_options(num_samples=num_samples, **options)
+    for warning in lm.prompt_warnings(prompt):
+        typer.echo(f"warning: {warning}", err=True)
+    if interactive:
+        return _interactive(lm, options)
+    if as_json:
+        echo_json(lm.generate_detailed(prompt, num_samples=num_samples, **options))
+        return
+    for i in range(num_samples):
+        if num_samples > 1:
+            typer.echo(f"--- sample {i + 1} ---")
+        sample_seed = None if seed is None else seed + i
+        sys.stdout.write(prompt)
+        for piece in lm.stream(prompt, **{**options, "seed": sample_seed}):
+            sys.stdout.write(piece)
+            sys.stdout.flush()
+        sys.stdout.write("\n")
+
+
+def _interactive(lm, options) -> None:
+    typer.echo("type a prompt and press Enter; Ctrl-D quits", err=True)
+    while True:
+        try:
+            prompt = input("> ")
+        except EOFError:
+            typer.echo("", err=True)
+            return
+        for warning in lm.prompt_warnings(prompt):
+            typer.echo(f"warning: {warning}", err=True)
+        sys.stdout.write(prompt)
+        for piece in lm.stream(prompt, **options):
+            sys.stdout.write(piece)
+            sys.stdout.flush()
+        sys.stdout.write("\n")
+
+
+@app.command("eval")
+@user_errors
+def evaluate(
+    run_dir: Path = typer.Argument(...),
+    file: Path = typer.Argument(..., help="Text file to score."),
+    encoding: str = typer.Option("utf-8"),
+    as_json: bool = typer.Option(False, "--json"),
+):
+    """Loss, perplexity and bits per character of a run on a text file."""
+    from rnnlm import api, corpora
+
+    lm = api.load(run_dir)
+    result = lm.evaluate(corpora.read_text(file, encoding))
+    if as_json:
+        echo_json(result)
+    else:
+        typer.echo(f"loss {result['loss']:.4f} nats/token   perplexity {result['perplexity']:.2f}"
+                   f"   bpc {result['bpc']:.4f}   ({result['tokens']} tokens, "
+                   f"{result['characters']} characters)")
+
+
+@app.command()
+@user_errors
+def info(run_dir: Path = typer.Argument(...), as_json: bool = typer.Option(False, "--json")):
+    """Configuration, tokenizer, parameters per layer and best validation figures of a run."""
+    from rnnlm import api
+
+    details = api.load(run_dir).info()
+    if as_json:
+        echo_json(details)
+        return
+    from rnnlm.lm import format_info
+
+    typer.echo(format_info(details))
+
+
+@app.command("corpora")
+@user_errors
+def list_corpora(data_dir: Optional[str] = typer.Option(None, help="Local mirror (else $RNNLM_DATA).")):
+    """List the corpora rnnlm knows by name (cards in corpora/) and where each would come from."""
+    from rnnlm import corpora
+
+    mirror = corpora.data_dir(data_dir)
+    typer.echo(f"{corpora.BUILTIN:16} built-in: CPython's documentation topics (no download)")
+    for name, card in corpora.cards().items():
+        local = mirror is not None and (mirror / card["mirror_dir"]).is_dir()
+        where = "mirror" if local else ("download" if any(
+            s.get("url") for s in card["splits"].values()) else "mirror only")
+        typer.echo(f"{name:16} [{card.get('task', 'language model')}, {card['language']}, "
+                   f"{where}] {card['description']}")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    app()

@@ -1,0 +1,120 @@
+"""Configuration dataclasses with a strict JSON round-trip.
+
+Every run directory stores these as ``config.json``; a run is rebuilt from them (never
+unpickled), so unknown keys are an error rather than silently ignored.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from rnnlm.errors import RnnlmError
+
+FORMAT_VERSION = 1
+CELLS = ("simple_rnn", "lstm", "gru")
+TOKENIZERS = ("char", "word", "sentencepiece")
+
+
+def _check_positive(name: str, value, allow_none: bool = False) -> None:
+    if value is None and allow_none:
+        return
+    if value is None or value <= 0:
+        raise RnnlmError(f"{name} must be > 0, got {value}")
+
+
+def check_cell(cell: str) -> str:
+    if cell not in CELLS:
+        raise RnnlmError(f"unknown cell '{cell}'; choose one of: {', '.join(CELLS)}")
+    return cell
+
+
+@dataclass
+class TokenizerConfig:
+    kind: str = "char"
+    options: dict[str, Any] = field(default_factory=dict)  # e.g. max_vocab, vocab_size, mode
+
+    def validate(self) -> "TokenizerConfig":
+        if self.kind not in TOKENIZERS:
+            raise RnnlmError(f"unknown tokenizer '{self.kind}'; choose one of: {', '.join(TOKENIZERS)}")
+        return self
+
+
+@dataclass
+class ModelConfig:
+    vocabulary_size: int = 0  # always filled in from the tokenizer, never typed by hand
+    cell: str = "lstm"
+    num_layers: int = 1
+    units: int = 256
+    embedding_dim: int = 64
+    dropout: float = 0.0  # between layers (and after the last), so cuDNN stays eligible
+
+    def validate(self) -> "ModelConfig":
+        check_cell(self.cell)
+        for name in ("num_layers", "units", "embedding_dim"):
+            _check_positive(name, getattr(self, name))
+        if not 0.0 <= self.dropout < 1.0:
+            raise RnnlmError(f"dropout must be in [0, 1), got {self.dropout}")
+        return self
+
+    def architecture(self) -> dict:
+        """The fields that fix the weight shapes (what --resume must not change)."""
+        return dataclasses.asdict(self)
+
+
+@dataclass
+class TrainConfig:
+    seq_len: int = 100
+    batch_size: int = 64
+    epochs: int = 10
+    lr: float = 2e-3
+    clipnorm: float = 5.0
+    seed: int = 0
+    valid_fraction: float = 0.1
+    time_limit: float | None = None  # seconds of training; stops cleanly and saves
+    steps_per_epoch: int | None = None  # None: one pass over the training windows
+
+    def validate(self) -> "TrainConfig":
+        for name in ("seq_len", "batch_size", "epochs", "lr", "clipnorm"):
+            _check_positive(name, getattr(self, name))
+        _check_positive("time_limit", self.time_limit, allow_none=True)
+        _check_positive("steps_per_epoch", self.steps_per_epoch, allow_none=True)
+        if not 0.0 <= self.valid_fraction < 1.0:
+            raise RnnlmError(f"valid_fraction must be in [0, 1), got {self.valid_fraction}")
+        return self
+
+
+@dataclass
+class SampleConfig:
+    sampler: str = "random"
+    length: int = 200
+    temperature: float = 1.0
+    top_k: int | None = None
+    top_p: float | None = None
+    seed: int | None = None
+    num_samples: int = 1
+
+    def validate(self) -> "SampleConfig":
+        _check_positive("length", self.length)
+        _check_positive("num_samples", self.num_samples)
+        if not (self.temperature > 0 and math.isfinite(self.temperature)):
+            raise RnnlmError(f"temperature must be > 0, got {self.temperature}")
+        if self.top_k is not None and self.top_k < 1:
+            raise RnnlmError(f"top_k must be >= 1, got {self.top_k}")
+        if self.top_p is not None and not 0.0 < self.top_p <= 1.0:
+            raise RnnlmError(f"top_p must be in (0, 1], got {self.top_p}")
+        return self
+
+
+def from_dict(cls, data: dict):
+    """Build a config dataclass from a dict, refusing keys it does not know."""
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - names)
+    if unknown:
+        raise RnnlmError(f"unknown {cls.__name__} keys: {', '.join(unknown)}")
+    return cls(**data)
+
+
+def to_dict(config) -> dict:
+    return dataclasses.asdict(config)

@@ -1,0 +1,145 @@
+"""Resolve a corpus name or a path to text.
+
+Order of lookup for ``rnnlm train NAME_OR_PATH``:
+
+1. ``pydoc`` (the built-in default): CPython's own documentation topics, always present;
+2. an existing path: read as text (with clear errors for every way that can go wrong);
+3. a corpus card in ``corpora/*.toml``: from a local mirror (``--data-dir`` or ``RNNLM_DATA``),
+   else downloaded once into ``~/.cache/rnnlm`` and checked against the card's sha256.
+"""
+from __future__ import annotations
+
+import gzip
+import hashlib
+import os
+import sys
+import urllib.request
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+from rnnlm.errors import RnnlmError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+BUILTIN = "pydoc"
+
+
+@dataclass
+class Corpus:
+    name: str
+    train: str
+    valid: str | None = None
+    test: str | None = None
+    source: str = ""
+
+
+def read_text(path: str | os.PathLike, encoding: str = "utf-8") -> str:
+    """Read a text file, turning each failure into one actionable line."""
+    path = Path(path)
+    if not path.exists():
+        raise RnnlmError(f"corpus file not found: {path}")
+    if path.is_dir():
+        raise RnnlmError(f"{path} is a directory; give a text file")
+    data = path.read_bytes()
+    if path.suffix == ".gz":
+        data = gzip.decompress(data)
+    if not data.strip():
+        raise RnnlmError(f"{path} is empty")
+    if b"\x00" in data[:65536] and encoding.lower().replace("-", "") in ("utf8", "ascii"):
+        raise RnnlmError(f"{path} looks like a binary file (it contains NUL bytes), not text")
+    try:
+        return data.decode(encoding)
+    except UnicodeDecodeError as e:
+        raise RnnlmError(
+            f"{path} is not valid {encoding}: byte 0x{data[e.start]:02x} at offset {e.start}; "
+            f"pass --encoding (e.g. --encoding cp949 or latin-1)") from None
+    except LookupError:
+        raise RnnlmError(f"unknown encoding '{encoding}'") from None
+
+
+def builtin_text() -> str:
+    """CPython's documentation topics (``pydoc_data``): ~465k characters of English prose and code."""
+    from pydoc_data.topics import topics
+
+    return "\n\n".join(topics[key] for key in sorted(topics))
+
+
+def cards() -> dict[str, dict]:
+    """All corpus cards shipped with the package, by name."""
+    found = {}
+    for entry in resources.files("rnnlm.corpus_cards").iterdir():
+        if entry.name.endswith(".toml"):
+            card = tomllib.loads(entry.read_text(encoding="utf-8"))
+            found[card["name"]] = card
+    return dict(sorted(found.items()))
+
+
+def data_dir(explicit: str | None = None) -> Path | None:
+    chosen = explicit or os.environ.get("RNNLM_DATA")
+    return Path(chosen).expanduser() if chosen else None
+
+
+def split_path(card: dict, split: str, mirror: Path | None = None) -> Path:
+    """Local path of one split of a card: the mirror copy if present, else a checked download."""
+    entry = card["splits"][split]
+    if mirror is not None:
+        local = mirror / card["mirror_dir"] / entry["file"]
+        if local.exists():
+            return local
+    cache = Path(os.environ.get("RNNLM_CACHE", "~/.cache/rnnlm")).expanduser() / card["name"]
+    target = cache / entry["file"]
+    if target.exists() and _sha256(target) == entry["sha256"]:
+        return target
+    if not entry.get("url"):
+        where = f"{mirror}/{card['mirror_dir']}" if mirror else "a mirror (--data-dir or RNNLM_DATA)"
+        raise RnnlmError(f"corpus '{card['name']}' split '{split}' has no download url; "
+                         f"put {entry['file']} in {where}")
+    return _download(entry["url"], target, entry["sha256"])
+
+
+def _download(url: str, target: Path, sha256: str) -> Path:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_suffix(target.suffix + ".part")
+    try:
+        with urllib.request.urlopen(url, timeout=60) as response, open(partial, "wb") as out:
+            while chunk := response.read(1 << 20):
+                out.write(chunk)
+    except OSError as e:
+        partial.unlink(missing_ok=True)
+        raise RnnlmError(f"could not download {url}: {e}") from None
+    if _sha256(partial) != sha256:
+        partial.unlink(missing_ok=True)
+        raise RnnlmError(f"checksum mismatch for {url}; the download was discarded")
+    os.replace(partial, target)
+    return target
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def resolve(name_or_path: str | None = None, data_dir_option: str | None = None,
+            encoding: str = "utf-8") -> Corpus:
+    """Text of a corpus given by name (card or ``pydoc``) or by path."""
+    if name_or_path in (None, "", BUILTIN):
+        return Corpus(BUILTIN, builtin_text(), source="pydoc_data.topics (built into CPython)")
+    path = Path(name_or_path).expanduser()
+    known = cards()
+    if path.exists() or name_or_path not in known:
+        return Corpus(path.stem, read_text(path, encoding), source=str(path))
+    card = known[name_or_path]
+    if card.get("task") == "classification" or "train" not in card["splits"]:
+        raise RnnlmError(f"'{name_or_path}' is a classification data set; use `rnnlm classify train`")
+    mirror = data_dir(data_dir_option)
+    texts = {split: read_text(split_path(card, split, mirror), encoding)
+             for split in ("train", "valid", "test") if split in card["splits"]}
+    return Corpus(card["name"], texts["train"], texts.get("valid"), texts.get("test"),
+                  source=card["description"])

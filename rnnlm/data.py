@@ -1,0 +1,84 @@
+"""Corpus → token ids → tf.data for teacher forcing.
+
+Training windows (independent, shuffled each epoch)::
+
+    ids:    t0 t1 t2 t3 t4 t5 t6 t7 t8 t9 ...
+    window  [t0 .. t4] [t4 .. t8] [t8 .. t12]        seq_len = 4, stride 4, one token of overlap
+    x = window[:-1] = t0 t1 t2 t3       y = window[1:] = t1 t2 t3 t4
+
+Every token is a target exactly once per epoch. Validation is a separate stream (the tail of the
+corpus or its own file), so no training window ever overlaps it.
+
+Evaluation streams (state carried from window to window, as char-rnn and PyTorch's
+word_language_model evaluate)::
+
+    stream 0: t0    t1    ... t(L-1)    ← the id sequence cut into B contiguous rows
+    stream 1: tL    ...       t(2L-1)
+    ...       windows of seq_len columns, left to right, final states of one feed the next
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from rnnlm.errors import RnnlmError
+
+
+def compact(ids) -> np.ndarray:
+    """Store ids in the smallest integer type that holds them (no one-hot anywhere)."""
+    ids = np.asarray(ids)
+    return ids.astype(np.uint16 if ids.size == 0 or ids.max() < 2**16 else np.int32)
+
+
+def split_text(text: str, valid_fraction: float) -> tuple[str, str]:
+    """Train = the head, validation = the last ``valid_fraction`` of the characters."""
+    if valid_fraction <= 0:
+        return text, ""
+    cut = int(len(text) * (1 - valid_fraction))
+    return text[:cut], text[cut:]
+
+
+def training_windows(ids: np.ndarray, seq_len: int) -> np.ndarray:
+    """(num_windows, seq_len + 1) windows with stride seq_len; raises if not even one fits."""
+    num_windows = (len(ids) - 1) // seq_len
+    if num_windows < 1:
+        raise RnnlmError(f"the training text has {len(ids)} tokens, fewer than one window of "
+                         f"--seq-len {seq_len} + 1; use a longer corpus or a smaller --seq-len")
+    starts = np.arange(num_windows)[:, None] * seq_len
+    return ids[starts + np.arange(seq_len + 1)[None, :]]
+
+
+def lm_dataset(ids: np.ndarray, seq_len: int, batch_size: int, seed: int = 0, shuffle=True):
+    """tf.data of (x, y) int32 batches; the last partial batch is kept (no token is dropped)."""
+    import tensorflow as tf
+
+    windows = training_windows(ids, seq_len)
+    ds = tf.data.Dataset.from_tensor_slices(windows)
+    if shuffle:
+        ds = ds.shuffle(len(windows), seed=seed, reshuffle_each_iteration=True)
+    ds = ds.batch(batch_size).map(_to_xy, num_parallel_calls=tf.data.AUTOTUNE)
+    return ds.prefetch(tf.data.AUTOTUNE)
+
+
+def _to_xy(window):
+    import tensorflow as tf
+
+    window = tf.cast(window, tf.int32)
+    return window[:, :-1], window[:, 1:]
+
+
+def eval_streams(ids: np.ndarray, batch_size: int, seq_len: int):
+    """Cut ids into B contiguous rows for state-carrying evaluation.
+
+    Returns (x, y) int32 arrays of shape (B, L) with L a multiple of seq_len; positions past
+    the end are 0 (pad), which the loss ignores. Every id after the first is a target once.
+    """
+    targets = len(ids) - 1
+    if targets < 1:
+        raise RnnlmError("the evaluation text has fewer than two tokens")
+    rows = max(1, min(batch_size, targets // seq_len))
+    length = -(-targets // rows)
+    length = -(-length // seq_len) * seq_len
+    x = np.zeros(rows * length, np.int32)
+    y = np.zeros(rows * length, np.int32)
+    x[:targets], y[:targets] = ids[:-1], ids[1:]
+    return x.reshape(rows, length), y.reshape(rows, length)

@@ -1,0 +1,144 @@
+"""``LM``: a trained language model as users hold it — tokenizer, Keras model, run directory.
+
+``lm.tokenizer`` and ``lm.model`` (a ``keras.Model``) are public for users who want to go further.
+"""
+from __future__ import annotations
+
+import math
+import shutil
+from pathlib import Path
+
+import numpy as np
+
+from rnnlm.errors import RnnlmError
+
+
+class LM:
+    def __init__(self, model, tokenizer, config: dict, run_dir: Path | None = None):
+        self.model = model
+        self.tokenizer = tokenizer
+        self.config = config
+        self.run_dir = Path(run_dir) if run_dir is not None else None
+        self._generator = None
+
+    def __repr__(self) -> str:
+        m = self.config["model"]
+        return (f"LM({m['cell']} {m['num_layers']}×{m['units']}, {self.tokenizer.kind} tokenizer, "
+                f"vocabulary {self.tokenizer.vocabulary_size}, run {self.run_dir})")
+
+    # --- scoring -------------------------------------------------------------------------
+    def evaluate(self, text: str, batch_size: int = 64, seq_len: int | None = None) -> dict:
+        """Loss (nats/token), perplexity and bits per character of ``text``."""
+        from rnnlm.training import evaluate_ids
+
+        ids = np.asarray(self.tokenizer.encode(text), np.int32)
+        if len(ids) < 2:
+            raise RnnlmError("the text is too short to evaluate (fewer than two tokens)")
+        seq_len = seq_len or self.config["train"]["seq_len"]
+        return evaluate_ids(self.model, ids, len(text), batch_size, seq_len).as_dict()
+
+    def score(self, text: str) -> list[tuple[str, float]]:
+        """Per-token log-probabilities (natural log) of ``text``, each token given its prefix.
+
+        The first token has no context and is not scored; sum the values to rank candidates.
+        """
+        import tensorflow as tf
+
+        ids = self.tokenizer.encode(text)
+        if len(ids) < 2:
+            return []
+        logits = self.model(np.asarray([ids[:-1]], np.int32))
+        logp = tf.nn.log_softmax(tf.cast(logits[0], tf.float32)).numpy()
+        return [(self.tokenizer.id_to_token(t), float(logp[i, t])) for i, t in enumerate(ids[1:])]
+
+    # --- generation (rnnlm.generation does the work) ---------------------------------------
+    def _gen(self):
+        if self._generator is None:
+            from rnnlm.generation import Generator
+
+            self._generator = Generator(self.model, self.tokenizer)
+        return self._generator
+
+    def prompt_warnings(self, prompt: str) -> list[str]:
+        unknown = self.tokenizer.count_unknown(prompt) if prompt else 0
+        return [f"{unknown} token(s) of the prompt are not in the vocabulary; they become <unk>"] \
+            if unknown else []
+
+    def check_generate_options(self, **options) -> None:
+        self._gen().check_options(**options)
+
+    def generate(self, prompt: str = "", length: int = 200, num_samples: int = 1, **options):
+        """Continuation(s) of ``prompt`` (without the prompt): a string, or a list when
+        ``num_samples`` > 1. Options: sampler, temperature, top_k, top_p, beam_width,
+        repetition_penalty, no_repeat_ngram, stop, seed."""
+        samples = self._gen().generate(prompt, length=length, num_samples=num_samples, **options)
+        texts = [s["text"] for s in samples]
+        return texts[0] if num_samples == 1 else texts
+
+    def generate_detailed(self, prompt: str = "", length: int = 200, num_samples: int = 1,
+                          **options) -> list[dict]:
+        """Like generate, with each sample's log-probability and token count."""
+        return self._gen().generate(prompt, length=length, num_samples=num_samples, **options)
+
+    def stream(self, prompt: str = "", length: int = 200, **options):
+        """Yield pieces of generated text as they are produced."""
+        yield from self._gen().stream(prompt, length=length, **options)
+
+    # --- files -------------------------------------------------------------------------------
+    def save(self, directory: str | Path) -> Path:
+        """Copy the run (config, tokenizer, weights, history) to ``directory``."""
+        directory = Path(directory)
+        if self.run_dir is None:
+            raise RnnlmError("this model has no run directory to save from")
+        if directory.resolve() != self.run_dir.resolve():
+            if directory.exists() and any(directory.iterdir()):
+                raise RnnlmError(f"{directory} is not empty; choose a new directory")
+            shutil.copytree(self.run_dir, directory, dirs_exist_ok=True)
+        return directory
+
+    def info(self) -> dict:
+        from rnnlm import runs
+
+        state = {}
+        if self.run_dir is not None and (self.run_dir / "state.json").exists():
+            state = runs.read_json(self.run_dir / "state.json")
+        return {"run_dir": str(self.run_dir), "format_version": self.config.get("format_version"),
+                "source": self.config.get("source"), "tokenizer": self.tokenizer.config(),
+                "vocabulary_size": self.tokenizer.vocabulary_size, "model": self.config["model"],
+                "train": self.config["train"], "layers": layer_table(self.model),
+                "total_parameters": int(self.model.count_params()),
+                "epochs_done": state.get("epochs_done"), "best": state.get("best", {}),
+                "train_seconds": state.get("train_seconds")}
+
+
+def layer_table(model) -> list[dict]:
+    """Name, type, output shape and parameter count per layer, as in a Keras summary."""
+    backbone = model.backbone
+    rows = []
+    if backbone.embedding is not None:
+        rows.append((backbone.embedding, f"(None, None, {backbone.embedding_dim})"))
+    for layer, units in zip(backbone.rnn_layers, backbone.units):
+        rows.append((layer, f"(None, None, {units})"))
+    rows.append((model.head, f"(None, None, {model.config.vocabulary_size})"))
+    return [{"name": layer.name, "type": type(layer).__name__, "output_shape": shape,
+             "parameters": int(layer.count_params())} for layer, shape in rows]
+
+
+def format_info(details: dict) -> str:
+    m, t, best = details["model"], details["tokenizer"], details.get("best") or {}
+    lines = [f"run          {details['run_dir']}  (format {details['format_version']})",
+             f"corpus       {details['source'].get('corpus') if details.get('source') else '?'}",
+             f"tokenizer    {t['kind']} {t['options']}  vocabulary {details['vocabulary_size']}",
+             f"model        {m['cell']} × {m['num_layers']} layers, units {m['units']}, "
+             f"embedding {m['embedding_dim']}, dropout {m['dropout']}",
+             f"training     {details['train']}", "",
+             f"{'layer':<14}{'type':<12}{'output shape':<22}{'params':>12}"]
+    for row in details["layers"]:
+        lines.append(f"{row['name']:<14}{row['type']:<12}{row['output_shape']:<22}"
+                     f"{row['parameters']:>12,}")
+    lines.append(f"{'total':<48}{details['total_parameters']:>12,}")
+    if best:
+        figures = "  ".join(f"{k} {best[k]:.4f}" for k in ("val_loss", "val_perplexity", "val_bpc")
+                            if best.get(k) is not None)
+        lines += ["", f"best epoch   {best.get('epoch')} of {details['epochs_done']}: {figures}"]
+    return "\n".join(lines)

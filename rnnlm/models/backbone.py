@@ -1,0 +1,121 @@
+"""The shared layer stack: (Embedding) → N × SimpleRNN/LSTM/GRU, returning sequences and states.
+
+The language model and every classifier are this backbone plus a head (keras-hub's Backbone/Task
+split; fastai's ULMFiT), so a classifier can start from a trained language model's backbone.
+
+Every recurrent layer is built with Keras defaults that keep the fused cuDNN kernel eligible on a
+GPU (tanh/sigmoid activations, use_bias=True, unroll=False, recurrent_dropout=0,
+GRU reset_after=True); dropout is applied *between* layers instead.
+"""
+from __future__ import annotations
+
+import keras
+
+from rnnlm.config import CELLS, check_cell
+
+# One table from cell name to Keras layer; CELLS in config.py lists the same names.
+RNN_LAYERS = {
+    "simple_rnn": keras.layers.SimpleRNN,
+    "lstm": keras.layers.LSTM,
+    "gru": keras.layers.GRU,
+}
+assert tuple(RNN_LAYERS) == CELLS
+STATES_PER_LAYER = {"simple_rnn": 1, "lstm": 2, "gru": 1}
+
+
+def per_layer_units(units: int | list[int], num_layers: int) -> list[int]:
+    """`64` → [64] * num_layers; `[64, 64, 32]` must have num_layers entries."""
+    if isinstance(units, int):
+        return [units] * num_layers
+    units = list(units)
+    if len(units) != num_layers:
+        raise ValueError(f"got {len(units)} unit sizes for {num_layers} layers")
+    return units
+
+
+@keras.saving.register_keras_serializable(package="rnnlm")
+class Backbone(keras.Model):
+    """(Embedding) → num_layers × recurrent layer, with dropout between layers.
+
+    Call: ``backbone(inputs, initial_states=None, training=False)`` →
+    ``(sequence_output (B, T, units[-1] or 2×), final_states: list of (B, units) tensors)``.
+    ``inputs`` are int token ids (B, T) when ``vocabulary_size`` is set (pad id 0 is masked),
+    or float features (B, T, input_dim) otherwise.
+    """
+
+    def __init__(self, cell="lstm", num_layers=1, units=256, vocabulary_size=None,
+                 embedding_dim=64, dropout=0.0, bidirectional=False, merge_mode="concat",
+                 **kwargs):
+        super().__init__(**kwargs)
+        self.cell = check_cell(cell)
+        self.num_layers = num_layers
+        self.units = per_layer_units(units, num_layers)
+        self.vocabulary_size = vocabulary_size
+        self.embedding_dim = embedding_dim
+        self.dropout_rate = dropout
+        self.bidirectional = bidirectional
+        self.merge_mode = merge_mode
+        self.embedding = (keras.layers.Embedding(vocabulary_size, embedding_dim, mask_zero=True,
+                                                 name="embedding")
+                          if vocabulary_size else None)
+        self.rnn_layers = []
+        for i, layer_units in enumerate(self.units):
+            layer = RNN_LAYERS[cell](layer_units, return_sequences=True, return_state=True,
+                                     name=f"rnn_{i}")
+            if bidirectional:
+                layer = keras.layers.Bidirectional(layer, merge_mode=merge_mode, name=f"birnn_{i}")
+            self.rnn_layers.append(layer)
+        self.dropouts = [keras.layers.Dropout(dropout, name=f"dropout_{i}")
+                         for i in range(num_layers)]
+
+    @property
+    def states_per_layer(self) -> int:
+        return STATES_PER_LAYER[self.cell] * (2 if self.bidirectional else 1)
+
+    def embed(self, inputs, training=False):
+        """Token ids → vectors and the padding mask (None for float features)."""
+        if self.embedding is None:
+            return inputs, None
+        return self.embedding(inputs), self.embedding.compute_mask(inputs)
+
+    def call(self, inputs, initial_states=None, training=False, mask=None):
+        x, token_mask = self.embed(inputs)
+        mask = token_mask if mask is None else mask
+        final_states = []
+        k = self.states_per_layer
+        for i, (rnn, dropout) in enumerate(zip(self.rnn_layers, self.dropouts)):
+            init = None if initial_states is None else list(initial_states[i * k:(i + 1) * k])
+            outputs = rnn(x, mask=mask, initial_state=init, training=training)
+            x, states = outputs[0], list(outputs[1:])
+            final_states.extend(states)
+            if i < self.num_layers - 1:  # the head decides about dropout after the last layer
+                x = dropout(x, training=training)
+        return x, final_states
+
+    def step(self, token_ids, states):
+        """One recurrent step per layer from carried states (inference; no dropout).
+
+        Calls each layer's cell directly: the cell is the exact per-step computation the
+        full-sequence layer scans, so stepwise and full-sequence logits agree.
+        """
+        # A plain gather, not the Embedding layer: the cell would warn about the attached mask.
+        x = keras.ops.take(self.embedding.embeddings, token_ids, axis=0)
+        new_states = []
+        k = self.states_per_layer
+        for i, rnn in enumerate(self.rnn_layers):
+            layer_states = list(states[i * k:(i + 1) * k])
+            x, carried = rnn.cell(x, layer_states, training=False)
+            new_states.extend(carried if isinstance(carried, (list, tuple)) else [carried])
+        return x, new_states
+
+    def initial_states(self, batch_size):
+        k = STATES_PER_LAYER[self.cell]
+        return [keras.ops.zeros((batch_size, u)) for u in self.units for _ in range(k)]
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(cell=self.cell, num_layers=self.num_layers, units=self.units,
+                      vocabulary_size=self.vocabulary_size, embedding_dim=self.embedding_dim,
+                      dropout=self.dropout_rate, bidirectional=self.bidirectional,
+                      merge_mode=self.merge_mode)
+        return config

@@ -1,0 +1,156 @@
+"""The run directory: everything needed to rebuild a model, nothing pickled.
+
+    RUN_DIR/
+      config.json            format_version, kind, tokenizer/model/train configs
+      tokenizer.json         (+ tokenizer.model for sentencepiece)
+      model.weights.h5       best-validation weights (what generate/eval use)
+      backbone.weights.h5    the same backbone alone (a classifier's --from-lm reads it)
+      state.json             epochs done, best validation figures, training seconds
+      history.json / .csv    per-epoch metrics;  curves.png
+      checkpoints/           last.weights.h5 + last.optimizer.npz (for --resume), best.weights.h5
+
+Every file is written under a temporary name and renamed, so a crash never leaves half a file.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+from rnnlm.config import FORMAT_VERSION
+from rnnlm.errors import RnnlmError
+
+
+def write_atomic(path: Path, write) -> None:
+    """``write(tmp_path)`` then rename over ``path`` (same directory, so rename is atomic).
+
+    The temporary name keeps the final suffix because Keras insists on ``.weights.h5``.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix="-" + path.name)
+    os.close(fd)
+    os.unlink(tmp)  # h5py refuses to open an existing empty file in some modes
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def write_json(path: Path, data) -> None:
+    text = json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n"
+    write_atomic(path, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
+
+
+def read_json(path: Path) -> dict:
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as e:
+        raise RnnlmError(f"cannot read {path}: {e}") from None
+
+
+def save_weights(model, path: Path) -> None:
+    write_atomic(path, model.save_weights)
+
+
+def copy_file(src: Path, dst: Path) -> None:
+    write_atomic(dst, lambda tmp: shutil.copyfile(src, tmp))
+
+
+def is_run(path: Path) -> bool:
+    return (Path(path) / "config.json").exists()
+
+
+def check_new_run_dir(out: Path, force: bool) -> None:
+    """Refuse to train over an existing run unless --force (checked before anything is written)."""
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise RnnlmError(f"--out {out} exists and is not a directory")
+    if out.is_dir() and any(out.iterdir()) and not force:
+        what = "a run" if is_run(out) else "a non-empty directory"
+        raise RnnlmError(f"--out {out} is already {what}; use --resume to continue it "
+                         f"or --force to replace it")
+
+
+def read_config(run_dir: Path, need_weights: bool = True) -> dict:
+    """config.json of a run, after checking the directory is complete and of a known format."""
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise RnnlmError(f"run directory not found: {run_dir}")
+    if not (run_dir / "config.json").exists():
+        raise RnnlmError(f"{run_dir} is not an rnnlm run (no config.json)")
+    config = read_json(run_dir / "config.json")
+    version = config.get("format_version")
+    if not isinstance(version, int):
+        raise RnnlmError(f"{run_dir}/config.json has no format_version; not an rnnlm run")
+    if version > FORMAT_VERSION:
+        raise RnnlmError(f"{run_dir} was written by a newer rnnlm (run format {version}, this "
+                         f"version reads up to {FORMAT_VERSION}); upgrade rnnlm")
+    if not (run_dir / "tokenizer.json").exists():
+        raise RnnlmError(f"{run_dir} is incomplete: tokenizer.json is missing")
+    if need_weights and not (run_dir / "model.weights.h5").exists():
+        raise RnnlmError(f"{run_dir} is incomplete: model.weights.h5 is missing "
+                         f"(training never finished an epoch; continue with --resume)")
+    return config
+
+
+class RunWriter:
+    """Writes a run's files as training goes: config once, then checkpoints every epoch."""
+
+    def __init__(self, run_dir: Path, optimizer_arrays=None):
+        self.dir = Path(run_dir)
+        self.optimizer_arrays = optimizer_arrays  # callable → {name: array}, for --resume
+        state = read_json(self.dir / "state.json") if (self.dir / "state.json").exists() else {}
+        self.state = {"epochs_done": 0, "best_val_loss": None, "best_epoch": None,
+                      "train_seconds": 0.0, **state}
+        self.history = (read_json(self.dir / "history.json")["epochs"]
+                        if (self.dir / "history.json").exists() else [])
+
+    def start(self, config: dict, tokenizer) -> None:
+        self.dir.mkdir(parents=True, exist_ok=True)
+        write_json(self.dir / "config.json", {"format_version": FORMAT_VERSION, **config})
+        tokenizer.save(self.dir)
+
+    def save_last(self, model) -> None:
+        """Weights, optimizer state and progress: what --resume (and Ctrl-C) need."""
+        save_weights(model, self.dir / "checkpoints" / "last.weights.h5")
+        if self.optimizer_arrays is not None:
+            import numpy as np
+
+            arrays = self.optimizer_arrays()
+            write_atomic(self.dir / "checkpoints" / "last.optimizer.npz",
+                         lambda tmp: np.savez(open(tmp, "wb"), **arrays))
+        write_json(self.dir / "state.json", self.state)
+
+    def end_epoch(self, model, record: dict) -> None:
+        from rnnlm.curves import plot_curves
+
+        self.history.append(record)
+        self.state["epochs_done"] = record["epoch"]
+        self.state["train_seconds"] += record.get("train_seconds", 0.0)
+        score = record.get("val_loss", record["loss"])
+        best = self.state["best_val_loss"]
+        if best is None or score < best or not (self.dir / "model.weights.h5").exists():
+            self.state.update(best_val_loss=score, best_epoch=record["epoch"],
+                              best=dict(record))
+            save_weights(model, self.dir / "checkpoints" / "best.weights.h5")
+            copy_file(self.dir / "checkpoints" / "best.weights.h5", self.dir / "model.weights.h5")
+            save_weights(model.backbone, self.dir / "backbone.weights.h5")
+        self.save_last(model)
+        write_json(self.dir / "history.json", {"epochs": self.history})
+        write_atomic(self.dir / "history.csv", lambda tmp: _write_csv(tmp, self.history))
+        plot_curves(self.history, self.dir / "curves.png")
+
+
+def _write_csv(path, rows: list[dict]) -> None:
+    import csv
+
+    columns = list(dict.fromkeys(key for row in rows for key in row))
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        writer = csv.DictWriter(f, fieldnames=columns)
+        writer.writeheader()
+        writer.writerows(rows)

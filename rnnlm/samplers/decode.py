@@ -1,0 +1,178 @@
+"""Compiled decoding over an RNN language model that this module knows only as two functions.
+
+    prefill(token_ids (B, T), lengths (B,)) -> (logits (B, V), states)   whole prompt, one pass
+    next(token_ids (B,), states)           -> (logits (B, V), states)   one recurrent step
+
+    prompt ──prefill──► logits, states
+                          │
+          ┌───────────────▼─────────────── tf.while_loop (one tf.function call per chunk) ──┐
+          │ processors(logits) ─► sampler ─► token ──► next(token, states) ─► logits, states │
+          └──────────────────── × chunk_size steps (or until every row emitted eos) ─────────┘
+                          │  carry (logits, states, context, done, step) returns to Python,
+                          ▼  which may yield the chunk's ids and call the loop again (stream)
+
+Everything numeric (length, temperature, k, p, seed, penalty, eos) enters as a tensor, and the
+signature is relaxed to unknown dimensions on first use, so the loop traces once per
+(sampler class, processor switches). Randomness is stateless: step t uses
+fold_in(seed, t), so stream(chunk_size=c) and generate() give identical ids for the same seed.
+
+Log-probabilities reported are those of the *model*: log_softmax of the raw logits (temperature
+1, before any processor or filter) at the emitted token; tokens after eos are pad and count 0.
+"""
+
+import collections
+
+import numpy as np
+import tensorflow as tf
+
+from rnnlm.samplers import logits_processors as lp
+from rnnlm.samplers.base import make_seed, step_seed
+from rnnlm.samplers.beam import BeamSampler, build_beam_search
+
+Generation = collections.namedtuple(
+    "Generation", ["token_ids", "token_log_probs", "log_prob", "num_tokens", "score"])
+_Loop = collections.namedtuple("_Loop", ["logits", "states", "ctx", "done", "step"])
+
+
+def truncate_at_stop(text, stops):
+    """Cut ``text`` before the earliest stop string -> (text, stopped)."""
+    stops = [stops] if isinstance(stops, str) else [s for s in (stops or ()) if s]
+    hits = [i for i in (text.find(s) for s in stops if s) if i >= 0]
+    return (text[:min(hits)], True) if hits else (text, False)
+
+
+def pad_prompts(prompts, pad_id=0):
+    """List of id sequences (any lengths >= 1) -> right-padded int32 (B, T), lengths (B,)."""
+    lengths = np.array([len(p) for p in prompts], np.int32)
+    ids = np.full((len(prompts), max(lengths, default=1)), pad_id, np.int32)
+    for row, p in zip(ids, prompts):
+        row[:len(p)] = p
+    return ids, lengths
+
+
+def _relaxed(tree):
+    return tf.nest.map_structure(lambda t: tf.TensorSpec([None] * t.shape.rank, t.dtype), tree)
+
+
+class Decoder:
+    """Sampling, streaming and beam search over ``prefill_fn`` / ``next_fn``.
+
+    forbidden_ids are never emitted (default: pad 0 and <unk> 1). jit_compile is passed to the
+    per-step loop's tf.function (XLA draws different random numbers than the CPU kernels).
+    """
+
+    def __init__(self, prefill_fn, next_fn, *, pad_id=0, forbidden_ids=(0, 1), jit_compile=False):
+        self.prefill_fn, self.next_fn = prefill_fn, next_fn
+        self.pad_id, self.forbidden_ids, self.jit_compile = pad_id, tuple(forbidden_ids), jit_compile
+        self._compiled = {}
+
+    def _function(self, key, python_fn, args, jit=False):
+        if key not in self._compiled:  # built on first use: the signature needs the state shapes
+            self._compiled[key] = tf.function(python_fn, input_signature=_relaxed(args), jit_compile=jit)
+        return self._compiled[key](*args)
+
+    def _start(self, token_ids, lengths, num_samples, extra):
+        def start(ids, lens, n, extra):
+            logits, states = self.prefill_fn(ids, lens)
+            ctx = lp.new_context(ids, lens, tf.shape(logits)[1], extra)
+            rep = lambda x: tf.repeat(x, n, axis=0)  # noqa: E731
+            return rep(logits), tuple(map(rep, states)), lp.Context(*map(rep, ctx))
+        if isinstance(token_ids, (list, tuple)) and token_ids and not isinstance(token_ids[0], (int, np.integer)) \
+                and lengths is None:
+            token_ids, lengths = pad_prompts(token_ids, self.pad_id)
+        ids = np.atleast_2d(np.asarray(token_ids, np.int32))
+        if lengths is None:  # right-padded: the prompt ends at the last non-pad id
+            lengths = ids.shape[1] - np.argmax((ids != self.pad_id)[:, ::-1], axis=1)
+        lengths = np.asarray(lengths, np.int32).reshape(-1)
+        if ids.size == 0 or lengths.shape != ids.shape[:1] or (lengths < 1).any() or (lengths > ids.shape[1]).any():
+            raise ValueError("each prompt needs at least one token and 1 <= length <= its width")
+        args = (tf.constant(ids), tf.constant(lengths), tf.constant(num_samples), tf.constant(extra))
+        return self._function("start", start, args)
+
+    def _setup(self, token_ids, lengths, max_new_tokens, num_samples, eos_id, repetition_penalty,
+               no_repeat_ngram_size, extra=0):
+        for name, v in (("max_new_tokens", max_new_tokens), ("num_samples", num_samples)):
+            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+                raise ValueError(f"{name} must be an integer >= 1 (got {v!r})")
+        if eos_id is not None and eos_id in self.forbidden_ids:
+            raise ValueError(f"eos_id {eos_id} is one of the forbidden ids {self.forbidden_ids}")
+        penalty = lp.check_repetition_penalty(repetition_penalty)
+        ngram = lp.check_ngram_size(no_repeat_ngram_size)
+        logits, states, ctx = self._start(token_ids, lengths, num_samples, max_new_tokens + extra)
+        bias = lp.forbidden_bias(int(logits.shape[1]), self.forbidden_ids)
+        eos = tf.constant(-1 if eos_id is None else eos_id, tf.int32)
+        return logits, states, ctx, bias, eos, tf.constant(penalty), (penalty != 1.0, ngram)
+
+    def generate(self, token_ids, lengths=None, *, sampler="greedy", max_new_tokens=100, num_samples=1,
+                 seed=0, eos_id=None, repetition_penalty=1.0, no_repeat_ngram_size=0):
+        """Whole generation in one compiled call -> Generation of numpy arrays: token_ids (B, N)
+        int32, token_log_probs (B, N), log_prob (B,) (sum), num_tokens (B,) (incl. eos), score (B,)
+        (= log_prob; beam: the length-normalised score). B = prompts x num_samples."""
+        from rnnlm.samplers import get_sampler
+        sampler = get_sampler(sampler)
+        if isinstance(sampler, BeamSampler):
+            return self._beam(sampler, token_ids, lengths, max_new_tokens, num_samples, eos_id,
+                              repetition_penalty, no_repeat_ngram_size)
+        out = next(self.stream(token_ids, lengths, sampler=sampler, max_new_tokens=max_new_tokens,
+                               chunk_size=max_new_tokens, num_samples=num_samples, seed=seed, eos_id=eos_id,
+                               repetition_penalty=repetition_penalty, no_repeat_ngram_size=no_repeat_ngram_size))
+        missing = max_new_tokens - out.token_ids.shape[1]  # the loop stops early once all rows are done
+        return out._replace(token_ids=np.pad(out.token_ids, [(0, 0), (0, missing)], constant_values=self.pad_id),
+                            token_log_probs=np.pad(out.token_log_probs, [(0, 0), (0, missing)]))
+
+    def stream(self, token_ids, lengths=None, *, sampler="greedy", max_new_tokens=100, chunk_size=16,
+               num_samples=1, seed=0, eos_id=None, repetition_penalty=1.0, no_repeat_ngram_size=0):
+        """Iterator of Generation chunks: ids (B, <= chunk_size) per chunk; log_prob, num_tokens and
+        score are running totals. Stops after max_new_tokens or when every row emitted eos."""
+        from rnnlm.samplers import get_sampler
+        sampler = get_sampler(sampler)
+        if isinstance(sampler, BeamSampler) or isinstance(chunk_size, bool) or not isinstance(chunk_size, int) \
+                or chunk_size < 1:
+            raise ValueError("stream needs a non-beam sampler and an integer chunk_size >= 1")
+        logits, states, ctx, bias, eos, penalty, (use_pen, ngram) = self._setup(
+            token_ids, lengths, max_new_tokens, num_samples, eos_id, repetition_penalty, no_repeat_ngram_size)
+        key = make_seed(seed)
+        params = {k: tf.constant(v) for k, v in sampler.get_params().items()}
+        loop_fn = self._sample_loop(sampler, use_pen, ngram)
+        start_len = ctx.length.numpy()
+        carry = _Loop(logits, states, ctx, tf.zeros(tf.shape(ctx.length), tf.bool), tf.constant(0))
+
+        def chunks(carry):
+            produced, total = 0, np.zeros(start_len.shape, np.float32)
+            while produced < max_new_tokens and not carry.done.numpy().all():
+                n = tf.constant(min(chunk_size, max_new_tokens - produced))
+                args = (carry, n, key, params, penalty, eos, bias)
+                carry, ids, lps = self._function((type(sampler), use_pen, ngram), loop_fn, args, self.jit_compile)
+                ids, lps = ids.numpy(), lps.numpy()
+                produced, total = produced + ids.shape[1], total + lps.sum(axis=1)
+                yield Generation(ids, lps, total, carry.ctx.length.numpy() - start_len, total)
+        return chunks(carry)
+
+    def _sample_loop(self, sampler, use_penalty, ngram):
+        def run(carry, num_steps, key, params, penalty, eos_id, bias):
+            def body(i, c, ids_ta, lp_ta):
+                logits = lp.process(c.logits, c.ctx, bias, penalty if use_penalty else None, ngram)
+                tok = tf.where(c.done, self.pad_id, sampler.sample(logits, step_seed(key, c.step), params))
+                logp = tf.gather(tf.nn.log_softmax(c.logits), tok, batch_dims=1)
+                ctx = lp.append(c.ctx, tok, ~c.done, track_history=ngram > 0, track_seen=use_penalty)
+                lp_ta = lp_ta.write(i, tf.where(c.done, 0.0, logp))
+                logits, states = self.next_fn(tok, c.states)
+                c = _Loop(logits, tuple(states), ctx, c.done | (tok == eos_id), c.step + 1)
+                return i + 1, c, ids_ta.write(i, tok), lp_ta
+            tas = (tf.TensorArray(tf.int32, num_steps), tf.TensorArray(tf.float32, num_steps))
+            i, carry, ids_ta, lp_ta = tf.while_loop(
+                lambda i, c, *_: (i < num_steps) & ~tf.reduce_all(c.done), body, (0, carry) + tas)
+            steps = tf.range(i)
+            return carry, tf.transpose(ids_ta.gather(steps)), tf.transpose(lp_ta.gather(steps))
+        return run
+
+    def _beam(self, sampler, token_ids, lengths, max_new_tokens, num_samples, eos_id, penalty, ngram):
+        if num_samples != 1:
+            raise ValueError("beam search is deterministic: num_samples must be 1")
+        logits, states, ctx, bias, eos, penalty, (use_pen, ngram) = self._setup(
+            token_ids, lengths, max_new_tokens, 1, eos_id, penalty, ngram)
+        search = build_beam_search(self.next_fn, self.pad_id, use_pen, ngram)
+        args = (logits, states, ctx, tf.constant(max_new_tokens), tf.constant(sampler.beam_width),
+                tf.constant(sampler.alpha), penalty, eos, bias)
+        ids, lps, logp, score, ntok = self._function(("beam", use_pen, ngram), search, args, self.jit_compile)
+        return Generation(ids.numpy(), lps.numpy(), logp.numpy(), ntok.numpy(), score.numpy())

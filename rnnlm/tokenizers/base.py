@@ -1,0 +1,182 @@
+"""The tokenizer contract shared by every kind (char, word, sentencepiece).
+
+Ids 0 and 1 are fixed for every kind so the model side never has to ask:
+0 is padding (``Embedding(mask_zero=True)`` masks it) and 1 is the unknown token.
+Nothing here imports TensorFlow: data loading and the CLI stay cheap to import.
+"""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from abc import ABC, abstractmethod
+from collections import Counter
+from typing import Any, ClassVar, Iterable
+
+from rnnlm.errors import RnnlmError
+
+PAD_ID = 0
+UNK_ID = 1
+PAD = "<pad>"
+UNK = "<unk>"
+CONFIG_FILE = "tokenizer.json"
+FORMAT_VERSION = 1
+
+
+def atomic_write(path: str, data: bytes) -> None:
+    """Write via a temp file in the same folder + rename, so a crash never leaves half a file."""
+    folder = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=folder)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def as_texts(texts: Iterable[str] | str) -> Iterable[str]:
+    # A bare string is iterable too (as characters); treat it as one document instead.
+    return [texts] if isinstance(texts, str) else texts
+
+
+def check_min(name: str, value: Any, minimum: int, why: str = "", allow_none: bool = True) -> None:
+    if value is None and allow_none:
+        return
+    if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
+        raise RnnlmError(f"{name} must be an integer >= {minimum}{why}, got {value!r}")
+
+
+class Tokenizer(ABC):
+    """text <-> list of ids. Subclasses set ``kind`` and implement the abstract methods."""
+
+    kind: ClassVar[str]
+    lossless: ClassVar[bool] = False  # decode(encode(s)) == s for text made of known symbols
+
+    @abstractmethod
+    def train(self, texts: Iterable[str] | str) -> "Tokenizer":
+        """Learn the vocabulary from texts (an iterable of documents, or one string)."""
+
+    @abstractmethod
+    def encode(self, text: str) -> list[int]:
+        """Ids for text; never produces PAD_ID; unseen symbols become UNK_ID (or bytes)."""
+
+    @abstractmethod
+    def decode(self, ids: Iterable[int]) -> str:
+        """Text for ids; PAD_ID is skipped."""
+
+    @property
+    @abstractmethod
+    def vocabulary_size(self) -> int:
+        """Number of ids including the specials: the model's Embedding/Dense size."""
+
+    @abstractmethod
+    def id_to_token(self, i: int) -> str: ...
+
+    @abstractmethod
+    def token_to_id(self, token: str) -> int:
+        """The token's id, or UNK_ID for a token outside the vocabulary."""
+
+    @abstractmethod
+    def options(self) -> dict[str, Any]:
+        """The constructor keyword arguments (JSON-serialisable)."""
+
+    @classmethod
+    @abstractmethod
+    def _from_saved(cls, options: dict, vocabulary: list[str], directory: str) -> "Tokenizer":
+        """Rebuild a trained tokenizer from what ``save`` wrote."""
+
+    @property
+    def special_ids(self) -> tuple[int, ...]:
+        """Ids a sampler must never emit."""
+        return (PAD_ID, UNK_ID)
+
+    @property
+    def eos_id(self) -> int | None:
+        return None
+
+    @property
+    def trained(self) -> bool:
+        return self.vocabulary_size > 0
+
+    def vocabulary(self) -> list[str]:
+        return [self.id_to_token(i) for i in range(self.vocabulary_size)]
+
+    def count_unknown(self, text: str) -> int:
+        """How many tokens of text map to <unk> (so callers can warn about coverage)."""
+        return sum(1 for i in self.encode(text) if i == UNK_ID)
+
+    def config(self) -> dict[str, Any]:
+        """``{"kind": ..., "options": {...}}``: the shape of ``config.TokenizerConfig``."""
+        return {"kind": self.kind, "options": self.options()}
+
+    def save(self, directory: str) -> None:
+        self._require_trained()
+        os.makedirs(directory, exist_ok=True)
+        self._save_extra(directory)  # written first: tokenizer.json is what marks a complete save
+        payload = {"format_version": FORMAT_VERSION, **self.config(), "vocabulary": self.vocabulary()}
+        text = json.dumps(payload, ensure_ascii=False, indent=1)
+        atomic_write(os.path.join(directory, CONFIG_FILE), text.encode("utf-8"))
+
+    def _save_extra(self, directory: str) -> None:
+        """Hook for kinds that keep more than a vocabulary list (sentencepiece's model)."""
+
+    def _require_trained(self) -> None:
+        if not self.trained:
+            raise RnnlmError(f"the {self.kind} tokenizer is not trained yet: call train() or load_tokenizer()")
+
+    def _check_id(self, i: int) -> int:
+        if not 0 <= i < self.vocabulary_size:
+            raise RnnlmError(f"token id {i} is outside the vocabulary (size {self.vocabulary_size})")
+        return i
+
+    def __repr__(self) -> str:
+        opts = ", ".join(f"{k}={v!r}" for k, v in self.options().items())
+        return f"{type(self).__name__}({opts}; vocabulary_size={self.vocabulary_size})"
+
+
+class VocabularyTokenizer(Tokenizer):
+    """Shared machinery for kinds whose whole state is an ordered token list (char, word)."""
+
+    specials: ClassVar[tuple[str, ...]] = (PAD, UNK)
+
+    def __init__(self) -> None:
+        self._tokens: list[str] = []
+        self._index: dict[str, int] = {}
+
+    def _set_vocabulary(self, tokens: list[str]) -> None:
+        if tuple(tokens[: len(self.specials)]) != self.specials:
+            raise RnnlmError(f"vocabulary must start with {', '.join(self.specials)}")
+        self._tokens = list(tokens)
+        self._index = {t: i for i, t in enumerate(tokens)}
+        # Literal "<pad>" in the text must not encode to the padding id (it would be masked).
+        self._index[PAD] = UNK_ID
+
+    def _learn(self, counts: Counter, max_vocab: int | None, min_freq: int = 1, reserved=()) -> None:
+        """Keep the most frequent tokens; ties keep ``counts``' order (callers make it deterministic)."""
+        fixed = list(self.specials) + [t for t in reserved if t not in self.specials]
+        kept = [t for t, c in sorted(counts.items(), key=lambda tc: -tc[1])
+                if c >= min_freq and t not in fixed]
+        room = None if max_vocab is None else max(0, max_vocab - len(fixed))
+        self._set_vocabulary(fixed + kept[:room])
+
+    @property
+    def vocabulary_size(self) -> int:
+        return len(self._tokens)
+
+    def id_to_token(self, i: int) -> str:
+        return self._tokens[self._check_id(i)]
+
+    def token_to_id(self, token: str) -> int:
+        return self._index.get(token, UNK_ID)
+
+    def vocabulary(self) -> list[str]:
+        return list(self._tokens)
+
+    @classmethod
+    def _from_saved(cls, options: dict, vocabulary: list[str], directory: str) -> "Tokenizer":
+        tok = cls(**options)
+        tok._set_vocabulary(vocabulary)
+        return tok

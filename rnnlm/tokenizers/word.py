@@ -1,0 +1,137 @@
+"""Word tokenizer in two modes.
+
+``words``      runs of word characters, each punctuation mark separate, every line break a
+               ``"\\n"`` token (so generated text keeps its lines). Unicode-aware (Korean works).
+               Decoding re-spaces tokens by rule: readable, not lossless.
+``whitespace`` the standard PTB/WikiText stream: ``line.split()`` plus one ``<eos>`` per line,
+               the file's own ``<unk>`` kept as the unknown id, nothing split further. Use this
+               for perplexities comparable with published numbers.
+"""
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections import Counter
+from typing import Iterable, Iterator
+
+from rnnlm.errors import RnnlmError
+from rnnlm.tokenizers.base import PAD, PAD_ID, UNK, VocabularyTokenizer, as_texts, check_min
+
+EOS = "<eos>"
+NEWLINE = "\n"
+MODES = ("words", "whitespace")
+
+_TOKEN = re.compile(r"\n|\w+|[^\w\s]")
+# Best-effort spacing for decode in words mode.
+_NO_SPACE_BEFORE = set(".,!?;:%)]}»”’…、。，！？：；）」』】》〉")
+_NO_SPACE_AFTER = set("([{«“‘¿¡（「『【《〈")
+
+
+def _is_mark(ch: str) -> bool:
+    return unicodedata.category(ch).startswith("M")
+
+
+def split_words(text: str) -> list[str]:
+    """Words/punctuation/newlines; combining marks stay attached to their word.
+
+    Python's ``\\w`` excludes combining marks (decomposed accents, Devanagari vowel signs),
+    so a bare regex would cut "é" written as e + U+0301 in two; glue such pieces back.
+    """
+    tokens: list[str] = []
+    end = -1
+    for m in _TOKEN.finditer(text):
+        tok = m.group()
+        if tokens and m.start() == end and tokens[-1] != NEWLINE and tok != NEWLINE and (
+            _is_mark(tok[0]) or (_is_mark(tokens[-1][-1]) and tok[0].isalnum())
+        ):
+            tokens[-1] += tok
+        else:
+            tokens.append(tok)
+        end = m.end()
+    return tokens
+
+
+def _lines(text: str) -> Iterator[str]:
+    # Like `for line in file`: a trailing newline does not start another (empty) line.
+    lines = text.split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
+    return iter(lines)
+
+
+class WordTokenizer(VocabularyTokenizer):
+    """Words kept by frequency (ties: first appearance); rarer or unseen words become <unk>."""
+
+    kind = "word"
+    lossless = False
+
+    def __init__(self, mode: str = "words", max_vocab: int | None = None, min_freq: int = 1) -> None:
+        super().__init__()
+        if mode not in MODES:
+            raise RnnlmError(f"unknown word tokenizer mode '{mode}'; choose one of: {', '.join(MODES)}")
+        self.mode = mode
+        self.specials = (PAD, UNK, EOS) if mode == "whitespace" else (PAD, UNK)
+        # words mode always keeps "\n" so line structure survives any max_vocab.
+        self._reserved = (EOS,) if mode == "whitespace" else (NEWLINE,)
+        fixed = len(self.specials) + (mode == "words")
+        check_min("max_vocab", max_vocab, fixed + 1, f" (it counts the {fixed} reserved tokens)")
+        check_min("min_freq", min_freq, 1, allow_none=False)
+        self.max_vocab = max_vocab
+        self.min_freq = min_freq
+
+    def options(self) -> dict:
+        return {"mode": self.mode, "max_vocab": self.max_vocab, "min_freq": self.min_freq}
+
+    @property
+    def eos_id(self) -> int | None:
+        return self._index.get(EOS) if self.mode == "whitespace" else None
+
+    def tokenize(self, text: str) -> list[str]:
+        if self.mode == "words":
+            return split_words(text)
+        out: list[str] = []
+        for line in _lines(text):
+            out.extend(line.split())
+            out.append(EOS)
+        return out
+
+    def train(self, texts: Iterable[str] | str) -> "WordTokenizer":
+        counts: Counter = Counter()  # insertion order = first appearance, the tie-break
+        for text in as_texts(texts):
+            counts.update(self.tokenize(text))
+        self._learn(counts, self.max_vocab, self.min_freq, reserved=self._reserved)
+        return self
+
+    def encode(self, text: str) -> list[int]:
+        self._require_trained()
+        index = self._index
+        unk = index[UNK]
+        return [index.get(t, unk) for t in self.tokenize(text)]
+
+    def decode(self, ids: Iterable[int]) -> str:
+        tokens = [self._tokens[self._check_id(int(i))] for i in ids if i != PAD_ID]
+        if self.mode == "whitespace":
+            # Tokens within a line joined by spaces; each <eos> ends its line.
+            lines, line = [], []
+            for tok in tokens:
+                if tok == EOS:
+                    lines.append(" ".join(line) + "\n")
+                    line = []
+                else:
+                    line.append(tok)
+            return "".join(lines) + " ".join(line)
+        return _join_words(tokens)
+
+
+def _join_words(tokens: list[str]) -> str:
+    """Single spaces between tokens, except around newlines and next to punctuation."""
+    glue = [
+        k == 0 or tok == NEWLINE or tokens[k - 1] == NEWLINE
+        or tok in _NO_SPACE_BEFORE or tokens[k - 1] in _NO_SPACE_AFTER
+        for k, tok in enumerate(tokens)
+    ]
+    # An apostrophe between two words is a contraction or possessive: don't, Shakespeare's.
+    for k in range(1, len(tokens) - 1):
+        if tokens[k] in ("'", "’") and tokens[k - 1][-1].isalnum() and tokens[k + 1][0].isalnum():
+            glue[k] = glue[k + 1] = True
+    return "".join(tok if g else " " + tok for tok, g in zip(tokens, glue))

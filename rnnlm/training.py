@@ -1,0 +1,183 @@
+"""Fit loops for language models: data + model meet here (DESIGN.md), plus the callbacks.
+
+Per epoch: train on shuffled windows (tqdm bar with live loss), evaluate on the validation
+stream with carried state (loss, perplexity, bits per character), checkpoint last and best,
+append to history.json/.csv and redraw curves.png.
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import keras
+import numpy as np
+import tensorflow as tf
+from tqdm.auto import tqdm
+
+from rnnlm import data, runs
+
+LN2 = math.log(2.0)
+
+
+@dataclass
+class Evaluation:
+    nats: float  # summed negative log-likelihood of every target token
+    tokens: int
+    characters: int
+
+    @property
+    def loss(self) -> float:
+        return self.nats / max(self.tokens, 1)
+
+    @property
+    def perplexity(self) -> float:
+        return math.exp(min(self.loss, 700.0))
+
+    @property
+    def bpc(self) -> float:
+        """Bits per character: comparable between char, word and subword models of one text."""
+        return self.nats / max(self.characters, 1) / LN2
+
+    def as_dict(self, prefix: str = "") -> dict:
+        return {f"{prefix}loss": self.loss, f"{prefix}perplexity": self.perplexity,
+                f"{prefix}bpc": self.bpc, f"{prefix}tokens": self.tokens,
+                f"{prefix}characters": self.characters}
+
+
+def evaluate_ids(model, ids: np.ndarray, characters: int, batch_size=64, seq_len=100) -> Evaluation:
+    """Exact summed NLL over an id stream, carrying RNN state from window to window."""
+    x, y = data.eval_streams(ids, batch_size, seq_len)
+    states = model.initial_states(x.shape[0])
+    nats, count = 0.0, 0
+    step = _eval_window_fn(model)
+    for start in range(0, x.shape[1], seq_len):
+        window_nats, window_count, states = step(x[:, start:start + seq_len],
+                                                 y[:, start:start + seq_len], states)
+        nats += float(window_nats)
+        count += int(window_count)
+    return Evaluation(nats, count, characters)
+
+
+def _eval_window_fn(model):
+    # One compiled function per model, reused across epochs (no retracing per call).
+    if getattr(model, "_rnnlm_eval_fn", None) is None:
+        @tf.function(reduce_retracing=True)
+        def window(x, y, states):
+            logits, new_states = model.forward(x, states, training=False)
+            nll = tf.nn.sparse_softmax_cross_entropy_with_logits(y, tf.cast(logits, tf.float32))
+            weight = tf.cast(tf.not_equal(y, 0), tf.float32)  # pad targets are not counted
+            return tf.reduce_sum(nll * weight), tf.reduce_sum(weight), tuple(new_states)
+        model._rnnlm_eval_fn = window
+    return model._rnnlm_eval_fn
+
+
+class ProgressBar(keras.callbacks.Callback):
+    """A tqdm bar per epoch with the running training loss (library code never prints)."""
+
+    def __init__(self, steps: int, total_epochs: int, disable: bool = False):
+        super().__init__()
+        self.steps, self.total_epochs, self.disable, self.bar = steps, total_epochs, disable, None
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.bar = tqdm(total=self.steps, desc=f"epoch {epoch + 1}/{self.total_epochs}",
+                        unit="batch", disable=self.disable, leave=True, dynamic_ncols=True)
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.bar.update(1)
+        if logs and batch % 10 == 0:
+            self.bar.set_postfix(loss=f"{float(logs['loss']):.4f}")
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs and "val_bpc" in logs:
+            self.bar.set_postfix(loss=f"{logs['loss']:.4f}", val_loss=f"{logs['val_loss']:.4f}",
+                                 val_bpc=f"{logs['val_bpc']:.3f}")
+        self.bar.close()
+
+
+class TimeLimit(keras.callbacks.Callback):
+    """Stop mid-epoch when the budget is spent, keeping back the time validation will need."""
+
+    def __init__(self, seconds: float | None, started: float):
+        super().__init__()
+        self.seconds, self.started, self.reserve = seconds, started, 0.0
+        self.hit = False
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.seconds and time.perf_counter() - self.started + self.reserve >= self.seconds:
+            self.hit = True
+            self.model.stop_training = True
+
+
+class EpochEnd(keras.callbacks.Callback):
+    """Validation, checkpoints, history and curves at the end of every (possibly partial) epoch."""
+
+    def __init__(self, run, valid_ids, valid_chars, batch_size, seq_len, time_limit: TimeLimit):
+        super().__init__()
+        self.run, self.valid_ids, self.valid_chars = run, valid_ids, valid_chars
+        self.batch_size, self.seq_len, self.time_limit = batch_size, seq_len, time_limit
+        self.epoch_started = time.perf_counter()
+        self.tokens_this_epoch = 0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch_started = time.perf_counter()
+        self.tokens_this_epoch = 0
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.tokens_this_epoch += self.batch_size * self.seq_len
+
+    def on_epoch_end(self, epoch, logs=None):
+        train_seconds = time.perf_counter() - self.epoch_started
+        record = {"epoch": epoch + 1, "loss": float(logs["loss"]),
+                  "train_seconds": train_seconds,
+                  "tokens_per_second": self.tokens_this_epoch / max(train_seconds, 1e-9),
+                  "partial": self.time_limit.hit}
+        if self.valid_ids is not None:
+            started = time.perf_counter()
+            ev = evaluate_ids(self.model, self.valid_ids, self.valid_chars,
+                              self.batch_size, self.seq_len)
+            self.time_limit.reserve = time.perf_counter() - started
+            record.update(ev.as_dict("val_"))
+            logs.update({k: record[k] for k in ("val_loss", "val_perplexity", "val_bpc")})
+        self.run.end_epoch(self.model, record)
+
+
+def build_optimizer(lr: float, clipnorm: float):
+    return keras.optimizers.Adam(learning_rate=lr, clipnorm=clipnorm)
+
+
+def optimizer_arrays(optimizer) -> dict:
+    return {f"v{i}": v.numpy() for i, v in enumerate(optimizer.variables)}
+
+
+def load_optimizer(optimizer, model, path: Path) -> None:
+    """Restore Adam's moments and step count saved at the last checkpoint (same architecture)."""
+    optimizer.build(model.trainable_variables)
+    with np.load(path) as saved:
+        values = [saved[f"v{i}"] for i in range(len(saved.files))]
+    if len(values) != len(optimizer.variables):
+        raise ValueError(f"{path} does not match this model's optimizer")
+    for variable, value in zip(optimizer.variables, values):
+        variable.assign(value)
+
+
+def fit(model, run, train_ids, valid_ids, valid_chars, train_cfg, initial_epoch=0,
+        tensorboard_dir: Path | None = None, quiet: bool = False) -> bool:
+    """Teacher-forced training; returns True when it stopped at the time limit."""
+    keras.utils.set_random_seed(train_cfg.seed + initial_epoch)
+    dataset = data.lm_dataset(train_ids, train_cfg.seq_len, train_cfg.batch_size,
+                              seed=train_cfg.seed + initial_epoch)
+    steps = int(dataset.cardinality())
+    if train_cfg.steps_per_epoch:
+        dataset, steps = dataset.repeat(), train_cfg.steps_per_epoch
+    limit = TimeLimit(train_cfg.time_limit, time.perf_counter())
+    callbacks = [ProgressBar(steps, initial_epoch + train_cfg.epochs, disable=quiet), limit,
+                 EpochEnd(run, valid_ids, valid_chars, train_cfg.batch_size, train_cfg.seq_len,
+                          limit)]
+    if tensorboard_dir is not None:
+        callbacks.append(keras.callbacks.TensorBoard(log_dir=str(tensorboard_dir)))
+    model.fit(dataset, epochs=initial_epoch + train_cfg.epochs, initial_epoch=initial_epoch,
+              steps_per_epoch=steps if train_cfg.steps_per_epoch else None,
+              callbacks=callbacks, verbose=0)
+    return limit.hit

@@ -1,0 +1,113 @@
+"""Samplers and logit processors on fixed logits: exact, deterministic, no model involved."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from rnnlm.samplers import (SAMPLERS, BeamSampler, GreedySampler, RandomSampler, TopKSampler,
+                            TopPSampler, get_sampler)
+from rnnlm.samplers import logits_processors as lp
+
+RNG = np.random.default_rng(0)
+
+
+def rows(logits, n=256):
+    """The same logits repeated n times, so one call draws n independent samples."""
+    return np.tile(np.asarray(logits, np.float32)[None], [n, 1])
+
+
+def test_greedy_picks_argmax():
+    logits = RNG.normal(size=(32, 50)).astype(np.float32)
+    np.testing.assert_array_equal(GreedySampler()(logits).numpy(), logits.argmax(-1))
+
+
+def test_low_temperature_approaches_greedy():
+    logits = RNG.normal(size=(64, 50)).astype(np.float32)
+    np.testing.assert_array_equal(RandomSampler(temperature=1e-4)(logits, seed=3).numpy(), logits.argmax(-1))
+
+
+def test_top_k_never_leaves_the_k_best():
+    logits = RNG.normal(size=40).astype(np.float32)
+    best = set(np.argsort(-logits)[:3])
+    for seed in range(4):
+        drawn = set(TopKSampler(k=3, temperature=5.0)(rows(logits), seed=seed).numpy())
+        assert drawn <= best
+    assert drawn == best  # and it does use all of them at a high temperature
+
+
+def test_top_p_never_leaves_the_nucleus():
+    logits = np.log([0.5, 0.3, 0.15, 0.05])  # mass before: 0, .5, .8, .95 -> p=.7 keeps {0, 1}
+    for seed in range(4):
+        assert set(TopPSampler(p=0.7)(rows(logits), seed=seed).numpy()) == {0, 1}
+    assert set(TopPSampler(p=0.99, k=2)(rows(logits), seed=0).numpy()) == {0, 1}
+    assert set(TopPSampler(p=1e-6)(rows(logits), seed=0).numpy()) == {0}
+
+
+def test_same_seed_same_draws_different_seed_different():
+    logits = np.zeros((64, 50), np.float32)
+    for name in ("random", "top_k", "top_p"):
+        sampler = get_sampler(name)
+        a, b = sampler(logits, seed=7).numpy(), sampler(logits, seed=7).numpy()
+        np.testing.assert_array_equal(a, b)
+        assert (a != sampler(logits, seed=8).numpy()).any()
+        assert (a != sampler(logits, seed=7, step=1).numpy()).any()
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda: RandomSampler(temperature=0), "temperature must be > 0"),
+    (lambda: TopKSampler(k=5, temperature=-1.0), "temperature must be > 0"),
+    (lambda: get_sampler("top_p", temperature=float("nan")), "temperature must be > 0"),
+    (lambda: TopPSampler(p=0.0), r"top_p must be in \(0, 1\]"),
+    (lambda: TopPSampler(p=1.5), r"top_p must be in \(0, 1\]"),
+    (lambda: TopKSampler(k=0), "top_k must be an integer >= 1"),
+    (lambda: TopPSampler(p=0.9, k=0), "top_k must be an integer >= 1"),
+    (lambda: BeamSampler(beam_width=0), "beam_width must be an integer >= 1"),
+    (lambda: BeamSampler(alpha=-1), "alpha must be >= 0"),
+    (lambda: get_sampler("nucleus"), "valid samplers: greedy, random, top_k, top_p, beam"),
+    (lambda: get_sampler("top_k", q=3), "bad option for sampler 'top_k'"),
+    (lambda: lp.check_repetition_penalty(0), "repetition_penalty must be > 0"),
+    (lambda: lp.check_ngram_size(-1), "no_repeat_ngram_size must be an integer >= 0"),
+])
+def test_validation_messages(make, message):
+    with pytest.raises(ValueError, match=message):
+        make()
+
+
+def test_registry():
+    assert list(SAMPLERS) == ["greedy", "random", "top_k", "top_p", "beam"]
+    s = get_sampler("top_p", p=0.5, k=10, temperature=0.7)
+    assert (s.p, s.k, s.temperature) == (0.5, 10, 0.7) and get_sampler(s) is s
+
+
+def test_forbidden_ids_never_sampled_even_when_best():
+    logits = rows([10.0, 9.0, 1.0, 1.0, 0.5], n=128)
+    bias = lp.forbidden_bias(5, (0, 1))
+    ctx = lp.new_context(tf.constant([[2]] * 128), tf.constant([1] * 128), 5, 4)
+    processed = lp.process(tf.constant(logits), ctx, bias)
+    for sampler in (GreedySampler(), RandomSampler(temperature=100.0), TopKSampler(k=2), TopPSampler(p=1.0)):
+        assert not np.isin(sampler(processed, seed=1).numpy(), [0, 1]).any()
+
+
+def test_repetition_penalty_ctrl_style():
+    logits = tf.constant([[3.0, 2.5, -1.0, -2.0]])
+    seen = tf.constant([[True, False, True, False]])
+    out = lp.repetition_penalty(logits, seen, 1.5).numpy()
+    np.testing.assert_allclose(out, [[2.0, 2.5, -1.5, -2.0]])  # divide positive, multiply negative
+    assert GreedySampler()(out).numpy()[0] == 1  # the choice changes from the repeated token 0
+
+
+def test_no_repeat_ngram_ban():
+    history = tf.constant([[5, 6, 7, 5, 6, 0, 0]])  # valid length 5, then padding
+    banned = lambda n: set(np.flatnonzero(lp.no_repeat_ngram_ban(history, tf.constant([5]), n, 9)[0]))  # noqa
+    assert banned(3) == {7}     # "5 6 7" seen; sequence ends in "5 6"
+    assert banned(2) == {7}     # "6 7" seen; ends in "6"
+    assert banned(1) == {5, 6, 7}
+    assert banned(4) == set()   # "7 5 6" never followed before
+    assert set(np.flatnonzero(lp.no_repeat_ngram_ban(history, tf.constant([2]), 3, 9)[0])) == set()
+
+
+def test_ngram_ban_that_leaves_nothing_is_dropped():
+    ctx = lp.new_context(tf.constant([[2, 3, 2]]), tf.constant([3]), 4, 2)  # "2 3" then 2: bans 3
+    bias = lp.forbidden_bias(4, (0, 1, 2))  # 3 is the only allowed id
+    out = lp.process(tf.zeros([1, 4]), ctx, bias, ngram=2).numpy()
+    assert np.isfinite(out[0, 3])

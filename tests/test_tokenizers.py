@@ -1,0 +1,206 @@
+"""Tokenizer contract: ids, round-trips, save/load, options, error messages."""
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+from rnnlm.tokenizers import (
+    PAD_ID, UNK_ID, CharTokenizer, SentencePieceTokenizer, WordTokenizer, build_tokenizer, load_tokenizer,
+)
+
+CORPUS = (
+    "First Citizen:\nBefore we proceed any further, hear me speak.\n\n"
+    "All:\nSpeak, speak.\n  Indented  line with   runs of spaces\tand a tab.\n"
+    "안녕하세요, 세계! 오늘은 날씨가 좋습니다.\n café naïve résumé — “quotes” 😀\n"
+) * 20
+SAMPLES = [
+    "Hello  world\n\n  indented\tTabbed\t\tend ",
+    "안녕하세요, 세계!\n  탭\t끝 ",
+    " leading and trailing spaces   ",
+    "café naïve résumé e\u0301 😀🎉",
+    "\n\n\t \n",
+    "",
+]
+UNSEEN = ["Ωmega ∑ 漢字 🦀", "a\u2581b \u2581", "\u3000ideographic\u00a0nbsp\r\nCRLF", "<pad> <unk> <s> </s>", "\x00nul"]
+SP_KINDS = [("unigram", 400), ("bpe", 400)]
+
+
+@pytest.fixture(scope="module", params=SP_KINDS, ids=[k for k, _ in SP_KINDS])
+def sp(request):
+    model_type, vocab_size = request.param
+    return build_tokenizer("sentencepiece", model_type=model_type, vocab_size=vocab_size).train([CORPUS])
+
+
+def _all_trained(sp_tok):
+    return [
+        build_tokenizer("char").train(CORPUS),
+        build_tokenizer("word").train(CORPUS),
+        build_tokenizer("word", mode="whitespace").train(CORPUS),
+        sp_tok,
+    ]
+
+
+def test_save_load_gives_identical_ids(sp, tmp_path):
+    text = CORPUS[:500] + "unseen ∑ words"
+    for k, tok in enumerate(_all_trained(sp)):
+        tok.save(tmp_path / str(k))
+        loaded = load_tokenizer(tmp_path / str(k))
+        assert type(loaded) is type(tok) and loaded.config() == tok.config()
+        assert loaded.vocabulary() == tok.vocabulary()
+        assert loaded.encode(text) == tok.encode(text)
+        assert json.loads((tmp_path / str(k) / "tokenizer.json").read_text("utf-8"))["kind"] == tok.kind
+    assert (tmp_path / "3" / "tokenizer.model").is_file()
+    assert not [p for p in tmp_path.rglob("*") if p.name.startswith(".tmp")]  # atomic writes cleaned up
+
+
+def test_pad_never_produced_and_specials(sp):
+    for tok in _all_trained(sp):
+        ids = tok.encode(CORPUS + "".join(UNSEEN) + " <pad> ")
+        assert PAD_ID not in ids and all(0 <= i < tok.vocabulary_size for i in ids)
+        assert tok.id_to_token(PAD_ID) == "<pad>" and tok.id_to_token(UNK_ID) == "<unk>"
+        assert {PAD_ID, UNK_ID} <= set(tok.special_ids)
+        assert tok.decode([PAD_ID, PAD_ID]) == ""
+
+
+@pytest.mark.parametrize("text", SAMPLES)
+def test_char_round_trip(text):
+    tok = CharTokenizer().train(CORPUS + text)
+    assert tok.lossless and tok.eos_id is None
+    assert tok.decode(tok.encode(text)) == text
+
+
+def test_char_unseen_maps_to_unk_and_vocab_counts_specials():
+    tok = CharTokenizer().train("abca")
+    assert tok.vocabulary() == ["<pad>", "<unk>", "a", "b", "c"]  # frequency, then code point
+    assert tok.vocabulary_size == 5
+    assert tok.encode("aΩd") == [2, UNK_ID, UNK_ID]
+    assert tok.count_unknown("aΩd") == 2
+    assert CharTokenizer(max_vocab=3).train("abca").vocabulary() == ["<pad>", "<unk>", "a"]
+
+
+@pytest.mark.parametrize("text", SAMPLES + UNSEEN)
+def test_sentencepiece_round_trip(sp, text):
+    ids = sp.encode(text)
+    assert sp.decode(ids) == text
+    assert UNK_ID not in ids  # byte fallback: nothing is unknown
+    assert sp.count_unknown(text) == 0
+
+
+def test_sentencepiece_tiny_corpus_and_bad_sizes():
+    tok = SentencePieceTokenizer(vocab_size=8000).train("tiny corpus")  # soft limit: fewer pieces
+    assert tok.vocabulary_size <= 8000 and tok.decode(tok.encode("tiny\n  corpus?")) == "tiny\n  corpus?"
+    with pytest.raises(ValueError, match="vocab_size must be an integer >= 261"):
+        SentencePieceTokenizer(vocab_size=100)
+    korean = "".join(chr(0xAC00 + i) for i in range(300))  # 300 distinct syllables
+    with pytest.raises(ValueError, match="too small for this corpus"):
+        SentencePieceTokenizer(vocab_size=300, character_coverage=1.0).train(korean)
+    with pytest.raises(ValueError, match="empty text"):
+        SentencePieceTokenizer().train(["", "\n\n"])
+    with pytest.raises(ValueError, match="model_type"):
+        SentencePieceTokenizer(model_type="word")
+
+
+def test_sentencepiece_newline_and_tab_are_single_pieces(sp):
+    assert sp.encode("\n") == [sp.token_to_id("\n")]
+    assert sp.encode("\t") == [sp.token_to_id("\t")]
+
+
+def test_word_keeps_lines_and_spacing():
+    tok = WordTokenizer().train([CORPUS, "don't (stop) now"])
+    text = "Before we proceed, hear me speak.\n\nAll:\n안녕하세요, 세계!"
+    assert tok.decode(tok.encode(text)) == text
+    assert tok.decode(tok.encode("don't (stop) “now”")) == "don't (stop) “now”"
+    assert not tok.lossless and tok.eos_id is None
+    assert "\n" in tok.vocabulary()
+
+
+def test_word_combining_marks_stay_in_word():
+    tok = WordTokenizer().train("cafe\u0301 e\u0301te")
+    assert tok.vocabulary()[3:] == ["cafe\u0301", "e\u0301te"]
+
+
+def test_word_whitespace_mode_is_ptb_stream():
+    tok = WordTokenizer(mode="whitespace").train(" a <unk> b \n b c a\n")
+    a, b, eos = tok.token_to_id("a"), tok.token_to_id("b"), tok.eos_id
+    assert tok.vocabulary() == ["<pad>", "<unk>", "<eos>", "a", "b", "c"]  # <unk> is not a new word
+    assert tok.encode("a <unk> b") == [a, UNK_ID, b, eos]
+    assert tok.encode("a <unk> b\n") == [a, UNK_ID, b, eos]
+    assert tok.encode("a,b\n\nzzz <pad>") == [UNK_ID, eos, eos, UNK_ID, UNK_ID, eos]
+    assert tok.decode(tok.encode("a  b\nc\n")) == "a b\nc\n"
+    assert tok.count_unknown("a <unk> zz") == 2
+
+
+def test_word_max_vocab_and_min_freq():
+    text = "b a c a b a d"  # a:3 b:2 c:1 d:1 ; ties by first appearance
+    words = WordTokenizer(mode="whitespace", max_vocab=5).train(text).vocabulary()
+    assert words == ["<pad>", "<unk>", "<eos>", "a", "b"]
+    assert WordTokenizer(mode="whitespace", min_freq=2).train(text).vocabulary()[3:] == ["a", "b"]
+    assert WordTokenizer(mode="whitespace").train(text).vocabulary()[3:] == ["a", "b", "c", "d"]
+    tok = WordTokenizer(max_vocab=4).train(text)
+    assert tok.vocabulary() == ["<pad>", "<unk>", "\n", "a"] and tok.encode("a d") == [3, UNK_ID]
+
+
+@pytest.mark.parametrize("kind, options, match", [
+    ("char", {"max_vocab": 0}, "max_vocab must be an integer >= 3"),
+    ("word", {"min_freq": 0}, "min_freq must be an integer >= 1"),
+    ("word", {"mode": "chars"}, "unknown word tokenizer mode 'chars'; choose one of: words, whitespace"),
+    ("char", {"vocab_size": 10}, "unknown option"),
+    ("sentencepiece", {"character_coverage": 1.5}, "character_coverage"),
+])
+def test_bad_options(kind, options, match):
+    with pytest.raises(ValueError, match=match):
+        build_tokenizer(kind, **options)
+
+
+def test_unknown_kind_message():
+    with pytest.raises(ValueError) as info:
+        build_tokenizer("x")
+    assert str(info.value) == "unknown tokenizer 'x'; choose one of: char, word, sentencepiece"
+
+
+def test_load_missing_or_garbled(tmp_path):
+    with pytest.raises(ValueError, match="tokenizer.json"):
+        load_tokenizer(tmp_path)
+    (tmp_path / "tokenizer.json").write_text("{not json")
+    with pytest.raises(ValueError, match="tokenizer.json is not a valid tokenizer file") as info:
+        load_tokenizer(tmp_path)
+    assert "\n" not in str(info.value)
+    (tmp_path / "tokenizer.json").write_text(json.dumps({"kind": "sentencepiece", "options": {}, "vocabulary": []}))
+    with pytest.raises(ValueError, match="tokenizer.model"):
+        load_tokenizer(tmp_path)
+
+
+def test_untrained_tokenizer_says_so():
+    with pytest.raises(ValueError, match="not trained"):
+        CharTokenizer().encode("a")
+
+
+def test_no_tensorflow_import():
+    import subprocess
+    code = "import rnnlm.tokenizers, sys; print('tensorflow' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+def _data_dir() -> Path | None:
+    root = os.environ.get("RNNLM_DATA") or Path(__file__).resolve().parents[1].parent / "shared" / "data"
+    return Path(root) if Path(root).is_dir() else None
+
+
+@pytest.mark.parametrize("model_type", ["unigram", "bpe"])
+def test_sentencepiece_round_trip_on_mirror_corpora(model_type):
+    data = _data_dir()
+    shakespeare = data and data / "tinyshakespeare" / "input.txt"
+    korean = data and data / "korean_text" / "korean-english-park.dev.ko"
+    if not (shakespeare and shakespeare.is_file() and korean.is_file()):
+        pytest.skip("data mirror not found (set RNNLM_DATA or provide ../shared/data)")
+    texts = [shakespeare.read_text("utf-8")[:200_000], korean.read_text("utf-8")[:100_000]]
+    tok = SentencePieceTokenizer(model_type=model_type, vocab_size=2000).train(texts)
+    for text in texts:
+        ids = tok.encode(text)
+        assert tok.decode(ids) == text and UNK_ID not in ids
+        assert len(ids) < len(text)  # real subwords, not mostly byte pieces
