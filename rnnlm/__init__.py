@@ -1,0 +1,41 @@
+"""rnnlm: recurrent language models and sequence classifiers on Keras 3.
+
+    import rnnlm
+    lm = rnnlm.train("corpus.txt", cell="lstm", units=256, epochs=5, out="runs/demo")
+    print(lm.generate("To be", length=200, temperature=0.8))
+    lm = rnnlm.load("runs/demo")
+
+Re-exports only. Names resolve lazily so that importing rnnlm (and ``rnnlm --help``) does not
+import TensorFlow.
+"""
+from importlib import import_module
+
+__version__ = "0.1.0"
+
+_EXPORTS = {
+    "train": "rnnlm.api",
+    "resume": "rnnlm.api",
+    "load": "rnnlm.api",
+    "LM": "rnnlm.lm",
+    "train_classifier": "rnnlm.classification",
+    "Classifier": "rnnlm.classification",
+    "explain": "rnnlm.explain",
+    "reference": "rnnlm",
+    "build_tokenizer": "rnnlm.tokenizers",
+    "load_tokenizer": "rnnlm.tokenizers",
+    "RnnlmError": "rnnlm.errors",
+    "ModelConfig": "rnnlm.config",
+    "TrainConfig": "rnnlm.config",
+    "TokenizerConfig": "rnnlm.config",
+    "SampleConfig": "rnnlm.config",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name):
+    if name == "reference":
+        return import_module("rnnlm.reference")
+    if name in _EXPORTS:
+        return getattr(import_module(_EXPORTS[name]), name)
+    raise AttributeError(f"module 'rnnlm' has no attribute {name!r}")

@@ -175,15 +175,16 @@ def generate(
     if as_json:
         echo_json(lm.generate_detailed(prompt, num_samples=num_samples, **options))
         return
-    for i in range(num_samples):
-        if num_samples > 1:
+    if num_samples > 1:  # decoded together in one batch, then printed one after another
+        for i, sample in enumerate(lm.generate_detailed(prompt, num_samples=num_samples, **options)):
             typer.echo(f"--- sample {i + 1} ---")
-        sample_seed = None if seed is None else seed + i
-        sys.stdout.write(prompt)
-        for piece in lm.stream(prompt, **{**options, "seed": sample_seed}):
-            sys.stdout.write(piece)
-            sys.stdout.flush()
-        sys.stdout.write("\n")
+            typer.echo(prompt + sample["text"])
+        return
+    sys.stdout.write(prompt)
+    for piece in lm.stream(prompt, **options):
+        sys.stdout.write(piece)
+        sys.stdout.flush()
+    sys.stdout.write("\n")
 
 
 def _interactive(lm, options) -> None:

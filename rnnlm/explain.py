@@ -263,8 +263,9 @@ def format_table(result: dict) -> str:
 
     rule = "  ".join("-" * w for w in widths)
     out = [_title(result), "", fmt(header), rule, *map(fmt, lines[:-1]), rule, fmt(lines[-1])]
-    out += ["", "returned by the model: " + ", ".join(
-        f"{o['name']} {_shape_text(o['shape'])}" for o in result["model_outputs"])]
+    if len(result["layer_table"]) > 1:  # a stack returns only what its last layer returns
+        out += ["", "the model returns: " + ", ".join(
+            f"{o['name']} {_shape_text(o['shape'])}" for o in result["model_outputs"])]
     out += ["", "parameters per layer:"]
     name_width = max(len(r["name"]) for r in result["layer_table"])
     for row in result["layer_table"]:

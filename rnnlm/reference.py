@@ -65,8 +65,8 @@ def get_activation(activation):
 
 def simple_rnn_step(x_t, state, kernel, recurrent_kernel, bias, activation=np.tanh):
     (h_prev,) = state
-    h = activation(x_t @ kernel + h_prev @ recurrent_kernel + bias)  # h_t = tanh(x W_x + h W_h + b)
-    return h, (h,)
+    h = activation(x_t @ kernel + h_prev @ recurrent_kernel + bias)  # tanh(x W_x + h W_h + b)
+    return h, (h,)  # the output is the state
 
 
 def lstm_step(
@@ -298,12 +298,14 @@ def bidirectional_forward(x, forward, backward, merge_mode="concat", mask=None,
         y_rev = y_rev[:, ::-1]  # back into forward time order
     if merge_mode is None:
         return (y, y_rev, *states)
-    merged = {
-        "concat": lambda: np.concatenate([y, y_rev], axis=-1),
-        "sum": lambda: y + y_rev,
-        "ave": lambda: (y + y_rev) / 2.0,
-        "mul": lambda: y * y_rev,
-    }[merge_mode]()
+    if merge_mode == "concat":
+        merged = np.concatenate([y, y_rev], axis=-1)
+    elif merge_mode == "sum":
+        merged = y + y_rev
+    elif merge_mode == "ave":
+        merged = (y + y_rev) / 2.0
+    else:  # "mul"
+        merged = y * y_rev
     return (merged, *states) if forward.return_state else merged
 
 

@@ -237,3 +237,20 @@ def test_reference_imports_numpy_only():
             "bad = [m for m in ('tensorflow', 'keras') if m in sys.modules]; "
             "sys.exit(1 if bad else 0)")
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0
+
+
+def test_docs_quote_the_reference_code_verbatim():
+    """docs/cells.md puts reference.py's lines next to the equations; keep them in sync."""
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    doc = root / "docs" / "cells.md"
+    if not doc.exists():
+        pytest.skip("docs/cells.md not in this checkout")
+    source = (root / "rnnlm" / "reference.py").read_text(encoding="utf-8").splitlines()
+    blocks = doc.read_text(encoding="utf-8").split("<!-- excerpt: rnnlm/reference.py -->")[1:]
+    assert blocks
+    for block in blocks:
+        code = block.split("```python\n", 1)[1].split("```", 1)[0].splitlines()
+        starts = [i for i, line in enumerate(source) if line == code[0]]
+        assert any(source[i:i + len(code)] == code for i in starts), code[0]  # contiguous run

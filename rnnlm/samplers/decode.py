@@ -126,11 +126,12 @@ class Decoder:
         score are running totals. Stops after max_new_tokens or when every row emitted eos."""
         from rnnlm.samplers import get_sampler
         sampler = get_sampler(sampler)
-        if isinstance(sampler, BeamSampler) or isinstance(chunk_size, bool) or not isinstance(chunk_size, int) \
-                or chunk_size < 1:
-            raise ValueError("stream needs a non-beam sampler and an integer chunk_size >= 1")
+        if isinstance(sampler, BeamSampler):
+            raise ValueError("beam search cannot stream: use generate(sampler='beam')")
         logits, states, ctx, bias, eos, penalty, (use_pen, ngram) = self._setup(
             token_ids, lengths, max_new_tokens, num_samples, eos_id, repetition_penalty, no_repeat_ngram_size)
+        if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:
+            raise ValueError(f"chunk_size must be an integer >= 1 (got {chunk_size!r})")
         key = make_seed(seed)
         params = {k: tf.constant(v) for k, v in sampler.get_params().items()}
         loop_fn = self._sample_loop(sampler, use_pen, ngram)

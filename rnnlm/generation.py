@@ -1,0 +1,121 @@
+"""Text in, text out around the compiled decoder (rnnlm.samplers.decode).
+
+The model is handed to the decoder only as its ``prefill``/``next`` functions, so samplers
+never import a model (DESIGN.md). This module owns what needs the tokenizer: encoding the
+prompt, decoding pieces while streaming, and stop strings.
+"""
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+from rnnlm.errors import RnnlmError
+
+STREAM_CHUNK = 16  # tokens per compiled call while streaming: text appears promptly, overhead stays small
+
+
+def choose_sampler(sampler=None, temperature=1.0, top_k=None, top_p=None, beam_width=4):
+    """Sampler name + options from the CLI/API options (top-p and top-k combine)."""
+    from rnnlm.samplers import get_sampler
+
+    if sampler is None:
+        sampler = "top_p" if top_p is not None else "top_k" if top_k is not None else "random"
+    options = {"greedy": {}, "random": {"temperature": temperature},
+               "top_k": {"k": top_k or 40, "temperature": temperature},
+               "top_p": {"p": top_p if top_p is not None else 0.9, "k": top_k,
+                         "temperature": temperature},
+               "beam": {"beam_width": beam_width}}
+    if sampler not in options:
+        return get_sampler(sampler)  # raises the registry's "unknown sampler" message
+    return get_sampler(sampler, **options[sampler])
+
+
+class Generator:
+    def __init__(self, model, tokenizer):
+        from rnnlm.samplers import Decoder
+
+        self.model, self.tokenizer = model, tokenizer
+        self.decoder = Decoder(model.prefill, model.next, pad_id=0,
+                               forbidden_ids=tuple(tokenizer.special_ids))
+
+    def check_options(self, length=200, num_samples=1, sampler=None, temperature=1.0, top_k=None,
+                      top_p=None, beam_width=4, repetition_penalty=None, no_repeat_ngram=None,
+                      stop=None, seed=None):
+        from rnnlm.samplers import logits_processors
+
+        try:
+            if length < 1:
+                raise ValueError(f"length must be >= 1, got {length}")
+            if num_samples < 1:
+                raise ValueError(f"num_samples must be >= 1, got {num_samples}")
+            choose_sampler(sampler, temperature, top_k, top_p, beam_width)
+            logits_processors.check_repetition_penalty(repetition_penalty or 1.0)
+            logits_processors.check_ngram_size(no_repeat_ngram or 0)
+        except ValueError as e:
+            raise RnnlmError(str(e)) from None
+
+    def prompt_ids(self, prompt: str) -> list[int]:
+        """Encoded prompt; an empty prompt starts from a line break (or <eos>, or token 2)."""
+        ids = self.tokenizer.encode(prompt) if prompt else []
+        if not ids:
+            newline = self.tokenizer.encode("\n")
+            ids = newline[-1:] if newline and 1 not in newline else [self.tokenizer.eos_id or 2]
+        return ids
+
+    def _continuation(self, prompt_ids, new_ids) -> str:
+        """Text the new ids add after the prompt, decoded in context (word spacing, UTF-8 bytes)."""
+        base = self.tokenizer.decode(prompt_ids)
+        full = self.tokenizer.decode(list(prompt_ids) + [int(i) for i in new_ids if i != 0])
+        return full[len(base):] if full.startswith(base) else self.tokenizer.decode(new_ids)
+
+    def _run_options(self, options):
+        self.check_options(**options)
+        sampler = choose_sampler(options.get("sampler"), options.get("temperature", 1.0),
+                                 options.get("top_k"), options.get("top_p"),
+                                 options.get("beam_width", 4))
+        seed = options.get("seed")
+        return dict(sampler=sampler, max_new_tokens=int(options.get("length", 200)),
+                    seed=int.from_bytes(os.urandom(4), "little") if seed is None else int(seed),
+                    repetition_penalty=options.get("repetition_penalty") or 1.0,
+                    no_repeat_ngram_size=options.get("no_repeat_ngram") or 0)
+
+    def generate(self, prompt: str = "", num_samples: int = 1, **options) -> list[dict]:
+        """num_samples continuations decoded in one batch → [{text, log_prob, num_tokens}]."""
+        from rnnlm.samplers import BeamSampler, truncate_at_stop
+
+        run = self._run_options({**options, "num_samples": num_samples})
+        ids = self.prompt_ids(prompt)
+        if isinstance(run["sampler"], BeamSampler):
+            run.pop("seed")
+        result = self.decoder.generate([ids], num_samples=num_samples, **run)
+        samples = []
+        for row in range(result.token_ids.shape[0]):
+            new = result.token_ids[row, :int(result.num_tokens[row])]
+            text, stopped = truncate_at_stop(self._continuation(ids, new), options.get("stop"))
+            samples.append({"text": text, "log_prob": float(result.log_prob[row]),
+                            "score": float(result.score[row]), "num_tokens": int(len(new)),
+                            "stopped": stopped})
+        return samples
+
+    def stream(self, prompt: str = "", **options):
+        """Yield continuation text as chunks of tokens are produced (stop strings honoured)."""
+        from rnnlm.samplers import BeamSampler, truncate_at_stop
+
+        run = self._run_options(options)
+        if isinstance(run["sampler"], BeamSampler):  # beam search only knows its best at the end
+            yield self.generate(prompt, **options)[0]["text"]
+            return
+        ids = self.prompt_ids(prompt)
+        new: list[int] = []
+        shown = ""
+        for chunk in self.decoder.stream([ids], chunk_size=STREAM_CHUNK, **run):
+            new.extend(int(i) for i in chunk.token_ids[0])
+            text, stopped = truncate_at_stop(self._continuation(ids, new), options.get("stop"))
+            # Hold back a trailing partial UTF-8 character (byte pieces) until it is complete.
+            ready = text if stopped else text.rstrip("\ufffd")
+            if ready.startswith(shown) and len(ready) > len(shown):
+                yield ready[len(shown):]
+                shown = ready
+            if stopped:
+                return

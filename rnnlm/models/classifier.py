@@ -1,0 +1,185 @@
+"""Sequence classifier = the language model's Backbone → pooling → Dense hidden layers → softmax.
+
+Same ``Backbone`` class as ``LanguageModel`` (not a copy), so ``--from-lm`` can load a trained
+language model's ``backbone.weights.h5`` straight into it (ULMFiT's idea).
+
+Pooling turns (B, T, D) sequences into one (B, D') vector per example, ignoring padding::
+
+    last     final hidden state of the last layer (both directions merged as the layer merges
+             its outputs); masked steps carry the state, so it is the state after the last real
+             token — exactly what Keras' return_sequences=False gives
+    mean     mean over the real steps             max   max over the real steps
+    concat   [last, mean, max]  (ULMFiT's concat pooling)
+    flatten  (B, T·D) with padded steps zeroed: the classic return_sequences + Flatten layout;
+             needs a fixed sequence_length
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+
+import keras
+import numpy as np
+
+from rnnlm.config import check_cell, from_dict
+from rnnlm.errors import RnnlmError
+from rnnlm.models.backbone import STATES_PER_LAYER, Backbone, per_layer_units
+
+POOLINGS = ("last", "mean", "max", "concat", "flatten")
+MERGE_MODES = ("concat", "sum", "ave", "mul")
+
+
+@dataclass
+class ClassifierConfig:
+    num_classes: int = 2
+    cell: str = "lstm"
+    num_layers: int = 1
+    units: int | list[int] = 64
+    vocabulary_size: int = 0  # text: from the tokenizer; 0 for numeric feature sequences
+    embedding_dim: int = 64
+    input_dim: int = 0  # numeric sequences: features per step (28 for MNIST rows)
+    sequence_length: int | None = None  # fixed T; required by pooling "flatten"
+    bidirectional: bool = False
+    merge_mode: str = "concat"
+    dropout: float = 0.0  # between recurrent layers, after pooling and after each hidden Dense
+    pooling: str = "last"
+    dense: list[int] = field(default_factory=list)  # hidden Dense(relu) sizes before the softmax
+
+    def validate(self) -> "ClassifierConfig":
+        check_cell(self.cell)
+        if self.num_classes < 2:
+            raise RnnlmError(f"a classifier needs at least 2 classes, got {self.num_classes}")
+        if self.num_layers < 1:
+            raise RnnlmError(f"layers must be >= 1, got {self.num_layers}")
+        try:
+            units = per_layer_units(self.units, self.num_layers)
+        except ValueError as e:
+            raise RnnlmError(f"--units: {e}") from None
+        if min(units) < 1 or min(self.dense or [1]) < 1:
+            raise RnnlmError("units and dense sizes must be >= 1")
+        if bool(self.vocabulary_size) == bool(self.input_dim):
+            raise RnnlmError("give exactly one of vocabulary_size (text) or input_dim (features)")
+        if self.pooling not in POOLINGS:
+            raise RnnlmError(f"unknown pooling '{self.pooling}'; choose one of: {', '.join(POOLINGS)}")
+        if self.merge_mode not in MERGE_MODES:
+            raise RnnlmError(f"unknown merge mode '{self.merge_mode}'; "
+                             f"choose one of: {', '.join(MERGE_MODES)}")
+        if self.pooling == "flatten" and not self.sequence_length:
+            raise RnnlmError("pooling 'flatten' needs a fixed sequence length (--max-len for text)")
+        if not 0.0 <= self.dropout < 1.0:
+            raise RnnlmError(f"dropout must be in [0, 1), got {self.dropout}")
+        return self
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "ClassifierConfig":
+        return from_dict(cls, data)
+
+
+def _merge(a, b, mode: str):
+    if mode == "concat":
+        return keras.ops.concatenate([a, b], axis=-1)
+    if mode == "sum":
+        return a + b
+    if mode == "ave":
+        return (a + b) / 2.0
+    return a * b
+
+
+@keras.saving.register_keras_serializable(package="rnnlm")
+class SequenceClassifier(keras.Model):
+    """Call: token ids (B, T) int (pad id 0) or features (B, T, F) float → probabilities (B, C)."""
+
+    def __init__(self, config: ClassifierConfig, **kwargs):
+        super().__init__(**kwargs)
+        self.config = config.validate()
+        self.backbone = Backbone(cell=config.cell, num_layers=config.num_layers,
+                                 units=config.units, vocabulary_size=config.vocabulary_size or None,
+                                 embedding_dim=config.embedding_dim, dropout=config.dropout,
+                                 bidirectional=config.bidirectional,
+                                 merge_mode=config.merge_mode, name="backbone")
+        self.pool_dropout = keras.layers.Dropout(config.dropout, name="pool_dropout")
+        self.hidden = [keras.layers.Dense(n, activation="relu", name=f"dense_{i}")
+                       for i, n in enumerate(config.dense)]
+        self.hidden_dropouts = [keras.layers.Dropout(config.dropout, name=f"dense_dropout_{i}")
+                                for i in range(len(config.dense))]
+        # Probabilities stay float32 even under mixed precision.
+        self.head = keras.layers.Dense(config.num_classes, activation="softmax",
+                                       dtype="float32", name="output")
+
+    def build_for_inference(self):
+        """Create all weights with a dummy call (needed before load_weights)."""
+        steps = self.config.sequence_length or 2
+        if self.config.vocabulary_size:
+            self(np.ones((1, steps), "int32"))
+        else:
+            self(np.zeros((1, steps, self.config.input_dim), "float32"))
+        return self
+
+    def call(self, inputs, training=False):
+        x = self.pool(inputs, training=training)
+        x = self.pool_dropout(x, training=training)
+        for dense, dropout in zip(self.hidden, self.hidden_dropouts):
+            x = dropout(dense(x), training=training)
+        return self.head(x)
+
+    def pool(self, inputs, training=False):
+        """The pooled (B, D') vector of each sequence, padding ignored."""
+        sequences, states = self.backbone(inputs, training=training)
+        mask = (keras.ops.cast(keras.ops.not_equal(inputs, 0), sequences.dtype)[..., None]
+                if self.config.vocabulary_size else None)  # (B, T, 1); None: nothing padded
+        pooling = self.config.pooling
+        if pooling == "flatten":
+            if mask is not None:
+                sequences = sequences * mask
+            return keras.ops.reshape(sequences, (-1, self.config.sequence_length * sequences.shape[-1]))
+        parts = []
+        if pooling in ("last", "concat"):
+            parts.append(self._last(states))
+        if pooling in ("mean", "concat"):
+            if mask is None:
+                parts.append(keras.ops.mean(sequences, axis=1))
+            else:
+                total = keras.ops.sum(sequences * mask, axis=1)
+                parts.append(total / keras.ops.maximum(keras.ops.sum(mask, axis=1), 1.0))
+        if pooling in ("max", "concat"):
+            if mask is not None:
+                sequences = keras.ops.where(mask > 0, sequences, -1e9)
+            parts.append(keras.ops.max(sequences, axis=1))
+        return parts[0] if len(parts) == 1 else keras.ops.concatenate(parts, axis=-1)
+
+    def _last(self, states):
+        """Final hidden state(s) of the last layer: states are [h] / [h, c] per direction."""
+        per_direction = STATES_PER_LAYER[self.config.cell]
+        last_layer = states[-self.backbone.states_per_layer:]
+        if not self.config.bidirectional:
+            return last_layer[0]
+        return _merge(last_layer[0], last_layer[per_direction], self.config.merge_mode)
+
+    def layer_rows(self) -> list[dict]:
+        """Name, type, output width and parameter count per layer (``rnnlm info``)."""
+        backbone, rows = self.backbone, []
+        if backbone.embedding is not None:
+            rows.append((backbone.embedding, backbone.embedding_dim))
+        directions = 2 if self.config.bidirectional and self.config.merge_mode == "concat" else 1
+        for layer, units in zip(backbone.rnn_layers, backbone.units):
+            rows.append((layer, units * directions))
+        rows += [(dense, dense.units) for dense in self.hidden]
+        rows.append((self.head, self.config.num_classes))
+        return [{"name": layer.name, "type": _layer_type(layer), "output_width": width,
+                 "parameters": int(layer.count_params())} for layer, width in rows]
+
+    def get_config(self):
+        return {"config": self.config.to_dict(), "name": self.name}
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(ClassifierConfig.from_dict(config["config"]), name=config.get("name"))
+
+
+def _layer_type(layer) -> str:
+    if isinstance(layer, keras.layers.Bidirectional):
+        return f"Bidirectional({type(layer.forward_layer).__name__})"
+    return type(layer).__name__

@@ -1,0 +1,158 @@
+"""CLI behaviour: a smoke test per cell, and bad input → one clear line, exit code 2."""
+import json
+import subprocess
+import sys
+
+import pytest
+from typer.testing import CliRunner
+
+from rnnlm.cli import app
+from tests.conftest import TINY_MODEL
+
+runner = CliRunner()
+
+
+def invoke(*args):
+    result = runner.invoke(app, [str(a) for a in args])
+    return result.exit_code, result.output
+
+
+@pytest.fixture(scope="module")
+def trained_run(tmp_path_factory):
+    from tests.conftest import TINY_TEXT
+
+    folder = tmp_path_factory.mktemp("cli")
+    corpus = folder / "tiny.txt"
+    corpus.write_text(TINY_TEXT, encoding="utf-8")
+    run = folder / "run"
+    code, output = invoke("train", corpus, "--out", run, *TINY_MODEL)
+    assert code == 0, output
+    return corpus, run
+
+
+@pytest.mark.parametrize("cell", ["simple_rnn", "lstm", "gru"])
+def test_train_then_generate_each_cell(tiny_corpus, tmp_path, cell):
+    run = tmp_path / f"run-{cell}"
+    code, output = invoke("train", tiny_corpus, "--out", run, "--cell", cell, *TINY_MODEL)
+    assert code == 0, output
+    for name in ("config.json", "tokenizer.json", "model.weights.h5", "backbone.weights.h5",
+                 "history.json", "curves.png", "checkpoints/last.weights.h5",
+                 "checkpoints/best.weights.h5"):
+        assert (run / name).exists(), name
+    code, output = invoke("generate", run, "--prompt", "the ", "--length", "20", "--seed", "1")
+    assert code == 0, output
+    assert output.startswith("the ") and len(output) > len("the ")
+
+
+def test_same_seed_same_text(trained_run):
+    _, run = trained_run
+    first = invoke("generate", run, "--length", "30", "--seed", "7", "--num-samples", "2")
+    second = invoke("generate", run, "--length", "30", "--seed", "7", "--num-samples", "2")
+    assert first == second and first[0] == 0
+
+
+def test_eval_and_info_json(trained_run):
+    corpus, run = trained_run
+    code, output = invoke("eval", run, corpus, "--json")
+    assert code == 0, output
+    result = json.loads(output)
+    assert result["bpc"] > 0 and result["perplexity"] > 1
+    code, output = invoke("info", run, "--json")
+    details = json.loads(output)
+    assert details["vocabulary_size"] > 10
+    assert [row["name"] for row in details["layers"]] == ["embedding", "rnn_0", "logits"]
+    assert sum(r["parameters"] for r in details["layers"]) == details["total_parameters"]
+
+
+def test_resume_continues_the_epoch_count(trained_run, tmp_path):
+    import shutil
+
+    _, run = trained_run
+    copy = tmp_path / "resumed"
+    shutil.copytree(run, copy)
+    code, output = invoke("train", "--resume", copy, "--epochs", "1")
+    assert code == 0, output
+    history = json.loads((copy / "history.json").read_text())["epochs"]
+    assert [h["epoch"] for h in history] == [1, 2]
+    code, output = invoke("train", "--resume", copy, "--units", "99")
+    assert code == 2 and "architecture" in output
+
+
+def test_time_limit_stops_cleanly_and_saves(tiny_corpus, tmp_path):
+    run = tmp_path / "limited"
+    code, output = invoke("train", tiny_corpus, "--out", run, "--units", "16", "--seq-len", "8",
+                          "--batch-size", "2", "--epochs", "50", "--time-limit", "3")
+    assert code == 0, output
+    history = json.loads((run / "history.json").read_text())["epochs"]
+    assert len(history) < 50 and history[-1]["partial"]
+    assert (run / "model.weights.h5").exists()
+
+
+def bad(tmp_path, name, content: bytes):
+    path = tmp_path / name
+    path.write_bytes(content)
+    return path
+
+
+@pytest.mark.parametrize("make_args, message", [
+    (lambda p, c: ["train", p / "missing.txt"], "not found"),
+    (lambda p, c: ["train", p], "is a directory"),
+    (lambda p, c: ["train", bad(p, "e.txt", b"")], "empty"),
+    (lambda p, c: ["train", bad(p, "s.txt", b"abc"), "--seq-len", "50"], "fewer than one window"),
+    (lambda p, c: ["train", bad(p, "l.txt", b"caf\xe9 au lait " * 20)], "offset 3"),
+    (lambda p, c: ["train", bad(p, "b.bin", b"\x00\x01\x02" * 50)], "binary"),
+    (lambda p, c: ["train", c, "--cell", "transformer"], "unknown cell"),
+    (lambda p, c: ["train", c, "--tokenizer", "bytes"], "unknown tokenizer"),
+    (lambda p, c: ["train", c, "--units", "0"], "units must be > 0"),
+    (lambda p, c: ["train", c, "--batch-size", "-3"], "batch_size must be > 0"),
+])
+def test_bad_training_input(tmp_path, tiny_corpus, make_args, message):
+    code, output = invoke(*make_args(tmp_path, tiny_corpus), "--out", tmp_path / "out")
+    assert code == 2, output
+    assert message in output and "Traceback" not in output
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("option, message", [
+    (["--temperature", "0"], "temperature"),
+    (["--top-p", "1.5"], "top_p"),
+    (["--top-k", "0"], "top_k"),
+])
+def test_bad_generation_options(trained_run, option, message):
+    _, run = trained_run
+    code, output = invoke("generate", run, *option)
+    assert code == 2 and message in output and "Traceback" not in output
+
+
+def test_bad_run_directories(trained_run, tmp_path):
+    import shutil
+
+    _, run = trained_run
+    code, output = invoke("generate", tmp_path / "nowhere")
+    assert code == 2 and "not found" in output
+    incomplete = tmp_path / "incomplete"
+    shutil.copytree(run, incomplete)
+    (incomplete / "model.weights.h5").unlink()
+    code, output = invoke("generate", incomplete)
+    assert code == 2 and "incomplete" in output
+    newer = tmp_path / "newer"
+    shutil.copytree(run, newer)
+    config = json.loads((newer / "config.json").read_text())
+    config["format_version"] = 99
+    (newer / "config.json").write_text(json.dumps(config))
+    code, output = invoke("info", newer)
+    assert code == 2 and "newer rnnlm" in output
+
+
+def test_out_pointing_at_an_existing_run_is_refused(trained_run):
+    corpus, run = trained_run
+    before = (run / "model.weights.h5").read_bytes()
+    code, output = invoke("train", corpus, "--out", run)
+    assert code == 2 and "--resume" in output and "--force" in output
+    assert (run / "model.weights.h5").read_bytes() == before
+
+
+def test_installed_command_answers_help_from_any_directory(tmp_path):
+    result = subprocess.run([sys.executable, "-m", "rnnlm.cli", "--help"], cwd=tmp_path,
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0 and "train" in result.stdout

@@ -1,0 +1,52 @@
+import pytest
+
+from rnnlm import corpora
+from rnnlm.errors import RnnlmError
+
+
+def test_cards_cover_the_public_corpora():
+    cards = corpora.cards()
+    for name in ("tinyshakespeare", "ptb", "ptb_char", "imdb", "nsmc", "mnist"):
+        card = cards[name]
+        for key in ("name", "description", "license", "language", "splits", "suggested_tokenizer"):
+            assert key in card, (name, key)
+        for split in card["splits"].values():
+            assert len(split["sha256"]) == 64
+
+
+def test_builtin_corpus_needs_no_download():
+    corpus = corpora.resolve(None)
+    assert corpus.name == "pydoc" and len(corpus.train) > 100_000
+
+
+def test_card_resolves_from_the_mirror(data_mirror):
+    corpus = corpora.resolve("ptb", str(data_mirror))
+    assert corpus.valid is not None and corpus.test is not None
+    assert corpus.train.count("\n") == 42068
+
+
+@pytest.mark.parametrize("content, message", [
+    (b"", "is empty"),
+    (b"abc\x00\x01\x02binary", "binary"),
+    (b"hello \xff\xfe world", "offset 6"),
+])
+def test_bad_files_get_one_clear_line(tmp_path, content, message):
+    path = tmp_path / "bad.txt"
+    path.write_bytes(content)
+    with pytest.raises(RnnlmError, match=message):
+        corpora.read_text(path)
+
+
+def test_other_encodings_are_readable(tmp_path):
+    path = tmp_path / "korean.txt"
+    path.write_bytes("안녕하세요".encode("cp949"))
+    with pytest.raises(RnnlmError, match="--encoding"):
+        corpora.read_text(path)
+    assert corpora.read_text(path, "cp949") == "안녕하세요"
+
+
+def test_missing_path_and_directory(tmp_path):
+    with pytest.raises(RnnlmError, match="not found"):
+        corpora.read_text(tmp_path / "nope.txt")
+    with pytest.raises(RnnlmError, match="is a directory"):
+        corpora.read_text(tmp_path)
