@@ -19,7 +19,6 @@ _EXPORTS = {
     "LM": "rnnlm.lm",
     "train_classifier": "rnnlm.classification",
     "Classifier": "rnnlm.classification",
-    "explain": "rnnlm.explain",
     "reference": "rnnlm",
     "build_tokenizer": "rnnlm.tokenizers",
     "load_tokenizer": "rnnlm.tokenizers",

@@ -15,6 +15,7 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_
                   help="Recurrent language models and sequence classifiers (Keras 3).")
 
 VERBOSE = {"on": False}
+NO_TENSORFLOW = {"list_corpora"}  # commands that answer without importing TensorFlow
 
 
 @app.callback()
@@ -61,7 +62,8 @@ def user_errors(command):
         from rnnlm.errors import RnnlmError
 
         try:
-            import_tensorflow_quietly()
+            if command.__name__ not in NO_TENSORFLOW:
+                import_tensorflow_quietly()
             return command(*args, **kwargs)
         except RnnlmError as e:
             typer.echo(f"error: {e}", err=True)
@@ -238,6 +240,35 @@ def info(run_dir: Path = typer.Argument(...), as_json: bool = typer.Option(False
     from rnnlm.lm import format_info
 
     typer.echo(format_info(details))
+
+
+@app.command()
+@user_errors
+def explain(
+    cell: str = typer.Argument(..., help="simple_rnn | lstm | gru"),
+    units: str = typer.Option("64", help="Units: one value or one per layer, e.g. 64,64,32"),
+    input_shape: str = typer.Option(..., help="TIMESTEPS,FEATURES, e.g. 10,30 (None,30: any length)"),
+    return_sequences: bool = typer.Option(False, "--return-sequences"),
+    return_state: bool = typer.Option(False, "--return-state"),
+    bidirectional: bool = typer.Option(False, "--bidirectional"),
+    merge_mode: str = typer.Option("concat", help="Bidirectional merge: concat | sum | ave | mul"),
+    layers: int = typer.Option(1, help="Stacked layers (inner ones return sequences)."),
+    reset_after: bool = typer.Option(True, "--reset-after/--no-reset-after", help="GRU variant."),
+    dense: Optional[int] = typer.Option(None, help="Add a Dense head of this size."),
+    numpy: bool = typer.Option(False, "--numpy", help="Run rnnlm.reference beside Keras; print the largest difference."),
+    as_json: bool = typer.Option(False, "--json"),
+):
+    """Shapes each layer returns and where its parameter count comes from (nothing is trained)."""
+    from rnnlm.explain import explain as run_explain, format_table
+
+    result = run_explain(cell, units, input_shape, return_sequences=return_sequences,
+                         return_state=return_state, bidirectional=bidirectional,
+                         merge_mode=merge_mode, layers=layers, reset_after=reset_after,
+                         numpy_check=numpy, dense=dense)
+    if as_json:
+        echo_json(result)
+    else:
+        typer.echo(format_table(result))
 
 
 @app.command("corpora")

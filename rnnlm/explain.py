@@ -153,6 +153,34 @@ def _numpy_check(inputs, layers, outputs, input_shape, seed):
             "batch": _CHECK_BATCH, "timesteps": timesteps, "seed": seed}
 
 
+def _rnn_row(cell, layer, outs, input_dim, reset_after, bidirectional, return_sequences):
+    """One layer's line of the result: what it returns and its parameters."""
+    units = layer.forward_layer.units if bidirectional else layer.units
+    symbolic, formula, count = param_formula(cell, units, input_dim, reset_after, bidirectional)
+    names = ["output"] + (_state_names(cell, bidirectional) if len(outs) > 1 else [])
+    kind = f"{_KERAS_CLASS[cell]}({units})"
+    return {
+        "name": layer.name, "layer": f"Bidirectional({kind})" if bidirectional else kind,
+        "units": units, "input_dim": input_dim,
+        "return_sequences": bool(return_sequences), "return_state": len(outs) > 1,
+        "returns": [{"name": nm, "shape": _shape(t)} for nm, t in zip(names, outs)],
+        "params": int(layer.count_params()), "formula_symbolic": symbolic,
+        "formula": formula, "formula_params": count,
+    }
+
+
+def _dense_row(head, head_out, input_dim):
+    units = head.units
+    count = units * input_dim + units
+    return {
+        "name": head.name, "layer": f"Dense({units})", "units": units, "input_dim": input_dim,
+        "return_sequences": None, "return_state": None,
+        "returns": [{"name": "output", "shape": _shape(head_out)}],
+        "params": int(head.count_params()), "formula_symbolic": "units × input + units",
+        "formula": f"{units} × {input_dim} + {units} = {count:,}", "formula_params": count,
+    }
+
+
 def explain(cell: str, units, input_shape, return_sequences: bool = False,
             return_state: bool = False, bidirectional: bool = False, merge_mode: str = "concat",
             layers: int = 1, reset_after: bool = True, numpy_check: bool = False,
@@ -181,30 +209,12 @@ def explain(cell: str, units, input_shape, return_sequences: bool = False,
         cell, units, input_shape, return_sequences, return_state, bidirectional, merge_mode,
         reset_after, dense)
     rows, input_dim = [], input_shape[1]
-    for index, (n, layer, outs) in enumerate(zip(units, keras_layers, returned)):
-        symbolic, formula, count = param_formula(cell, n, input_dim, reset_after, bidirectional)
-        names = ["output"] + (_state_names(cell, bidirectional) if len(outs) > 1 else [])
-        rows.append({
-            "name": layer.name,
-            "layer": f"Bidirectional({_KERAS_CLASS[cell]}({n}))" if bidirectional
-                     else f"{_KERAS_CLASS[cell]}({n})",
-            "units": n, "input_dim": input_dim,
-            "return_sequences": bool(return_sequences if index == len(units) - 1 else True),
-            "return_state": len(outs) > 1,
-            "returns": [{"name": nm, "shape": _shape(t)} for nm, t in zip(names, outs)],
-            "params": int(layer.count_params()), "formula_symbolic": symbolic,
-            "formula": formula, "formula_params": count,
-        })
-        input_dim = outs[0].shape[-1]
+    for index, (layer, outs) in enumerate(zip(keras_layers, returned)):
+        rows.append(_rnn_row(cell, layer, outs, input_dim, reset_after, bidirectional,
+                             return_sequences if index == len(units) - 1 else True))
+        input_dim = int(outs[0].shape[-1])
     if head is not None:
-        rows.append({
-            "name": head.name, "layer": f"Dense({dense})", "units": dense,
-            "input_dim": int(input_dim), "return_sequences": None, "return_state": None,
-            "returns": [{"name": "output", "shape": _shape(head_out)}],
-            "params": int(head.count_params()), "formula_symbolic": "units × input + units",
-            "formula": f"{dense} × {input_dim} + {dense} = {dense * input_dim + dense:,}",
-            "formula_params": dense * input_dim + dense,
-        })
+        rows.append(_dense_row(head, head_out, input_dim))
     result = {
         "cell": cell, "units": units, "layers": len(units),
         "input_shape": [None, *input_shape],
@@ -214,8 +224,7 @@ def explain(cell: str, units, input_shape, return_sequences: bool = False,
         "reset_after": bool(reset_after) if cell == "gru" else None,
         "dense": dense,
         "model_outputs": [{"name": f"{rows[-1]['name']}.{r['name']}", "shape": r["shape"]}
-                          for r in rows[-1]["returns"]] if head is None else
-                         [{"name": "dense.output", "shape": _shape(head_out)}],
+                          for r in rows[-1]["returns"]],
         "layer_table": rows,
         "total_params": sum(r["params"] for r in rows),
         "numpy_check": None,

@@ -22,7 +22,7 @@ def choose_sampler(sampler=None, temperature=1.0, top_k=None, top_p=None, beam_w
     if sampler is None:
         sampler = "top_p" if top_p is not None else "top_k" if top_k is not None else "random"
     options = {"greedy": {}, "random": {"temperature": temperature},
-               "top_k": {"k": top_k or 40, "temperature": temperature},
+               "top_k": {"k": 40 if top_k is None else top_k, "temperature": temperature},
                "top_p": {"p": top_p if top_p is not None else 0.9, "k": top_k,
                          "temperature": temperature},
                "beam": {"beam_width": beam_width}}

@@ -90,7 +90,8 @@ def read_config(run_dir: Path, need_weights: bool = True) -> dict:
     if version > FORMAT_VERSION:
         raise RnnlmError(f"{run_dir} was written by a newer rnnlm (run format {version}, this "
                          f"version reads up to {FORMAT_VERSION}); upgrade rnnlm")
-    if not (run_dir / "tokenizer.json").exists():
+    # A classifier of numeric sequences (.npz) has no tokenizer: its config says "tokenizer": null.
+    if config.get("tokenizer", {}) is not None and not (run_dir / "tokenizer.json").exists():
         raise RnnlmError(f"{run_dir} is incomplete: tokenizer.json is missing")
     if need_weights and not (run_dir / "model.weights.h5").exists():
         raise RnnlmError(f"{run_dir} is incomplete: model.weights.h5 is missing "

@@ -177,3 +177,9 @@ def test_truncate_at_stop():
     assert truncate_at_stop("abc", "x") == ("abc", False)
     assert truncate_at_stop("abc", []) == ("abc", False)
     assert truncate_at_stop("abcab", ["b", ""]) == ("a", True)
+
+
+def test_jit_compiled_step_matches(lstm):
+    jitted = Decoder(lstm.prefill_fn, lstm.next_fn, jit_compile=True)
+    kw = dict(max_new_tokens=8, sampler="top_k", seed=3, num_samples=2)
+    np.testing.assert_array_equal(jitted.generate([[2, 3]], **kw).token_ids, lstm.generate([[2, 3]], **kw).token_ids)

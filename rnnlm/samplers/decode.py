@@ -57,18 +57,20 @@ def _relaxed(tree):
 class Decoder:
     """Sampling, streaming and beam search over ``prefill_fn`` / ``next_fn``.
 
-    forbidden_ids are never emitted (default: pad 0 and <unk> 1). jit_compile is passed to the
-    per-step loop's tf.function (XLA draws different random numbers than the CPU kernels).
+    forbidden_ids are never emitted (default: pad 0 and <unk> 1). jit_compile=True compiles the
+    model's ``next`` step with XLA; the loop, processors and sampling stay in graph mode (their
+    shapes vary, and XLA's RNG would draw different numbers), so samples match up to float rounding.
     """
 
     def __init__(self, prefill_fn, next_fn, *, pad_id=0, forbidden_ids=(0, 1), jit_compile=False):
-        self.prefill_fn, self.next_fn = prefill_fn, next_fn
+        self.prefill_fn = prefill_fn
+        self.next_fn = tf.function(next_fn, jit_compile=True) if jit_compile else next_fn
         self.pad_id, self.forbidden_ids, self.jit_compile = pad_id, tuple(forbidden_ids), jit_compile
         self._compiled = {}
 
-    def _function(self, key, python_fn, args, jit=False):
+    def _function(self, key, python_fn, args):
         if key not in self._compiled:  # built on first use: the signature needs the state shapes
-            self._compiled[key] = tf.function(python_fn, input_signature=_relaxed(args), jit_compile=jit)
+            self._compiled[key] = tf.function(python_fn, input_signature=_relaxed(args))
         return self._compiled[key](*args)
 
     def _start(self, token_ids, lengths, num_samples, extra):
@@ -143,7 +145,7 @@ class Decoder:
             while produced < max_new_tokens and not carry.done.numpy().all():
                 n = tf.constant(min(chunk_size, max_new_tokens - produced))
                 args = (carry, n, key, params, penalty, eos, bias)
-                carry, ids, lps = self._function((type(sampler), use_pen, ngram), loop_fn, args, self.jit_compile)
+                carry, ids, lps = self._function((type(sampler), use_pen, ngram), loop_fn, args)
                 ids, lps = ids.numpy(), lps.numpy()
                 produced, total = produced + ids.shape[1], total + lps.sum(axis=1)
                 yield Generation(ids, lps, total, carry.ctx.length.numpy() - start_len, total)
@@ -175,5 +177,5 @@ class Decoder:
         search = build_beam_search(self.next_fn, self.pad_id, use_pen, ngram)
         args = (logits, states, ctx, tf.constant(max_new_tokens), tf.constant(sampler.beam_width),
                 tf.constant(sampler.alpha), penalty, eos, bias)
-        ids, lps, logp, score, ntok = self._function(("beam", use_pen, ngram), search, args, self.jit_compile)
+        ids, lps, logp, score, ntok = self._function(("beam", use_pen, ngram), search, args)
         return Generation(ids.numpy(), lps.numpy(), logp.numpy(), ntok.numpy(), score.numpy())

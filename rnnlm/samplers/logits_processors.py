@@ -70,7 +70,8 @@ def no_repeat_ngram_ban(history, length, n, vocab_size):
     Window i (tokens i .. i+n-1) bans its last token when its first n-1 tokens equal the
     sequence's last n-1 tokens and the window lies wholly inside the valid part.
     """
-    batch, size = tf.shape(history)[0], tf.shape(history)[1]
+    size = tf.minimum(tf.reduce_max(length), tf.shape(history)[1])  # skip the unused tail
+    history, batch = history[:, :size], tf.shape(history)[0]
     windows = tf.maximum(size - n + 1, 0)
     match = tf.range(windows)[None, :] <= (length - n)[:, None]
     for j in range(n - 1):

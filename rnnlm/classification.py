@@ -1,0 +1,371 @@
+"""Sequence classifiers: train, evaluate, predict, load (the API behind ``rnnlm classify``).
+
+    clf = rnnlm.train_classifier("imdb", test="imdb", bidirectional=True, out="runs/imdb")
+    clf.predict(["a wonderful film", "two hours I will never get back"])
+    clf.evaluate("imdb")           # accuracy, per-class P/R/F1, macro-F1, confusion, TPR/TNR
+    clf = rnnlm.load("runs/imdb")  # a Classifier, because config.json says kind "classifier"
+
+Run directory: as a language model's (config.json, tokenizer.json, model.weights.h5,
+backbone.weights.h5, history.json/.csv, curves.png, checkpoints/) plus metrics.json (validation
+and test figures of the best epoch) and confusion.png. config.json "classes" maps class ids to
+the original labels (ints or strings).
+"""
+from __future__ import annotations
+
+import shutil
+import time
+from pathlib import Path
+from typing import NamedTuple
+
+import numpy as np
+
+from rnnlm import classify_data as cdata
+from rnnlm import runs
+from rnnlm.classify_metrics import classification_metrics, format_metrics
+from rnnlm.errors import RnnlmError
+from rnnlm.tokenizers import build_tokenizer, load_tokenizer
+
+KIND = "classifier"
+TOKENIZER_OPTIONS = {"char": ("max_vocab",), "word": ("max_vocab", "min_freq"),
+                     "sentencepiece": ("vocab_size",)}
+DEFAULTS = {"cell": "lstm", "layers": 1, "units": 64, "embedding_dim": 64}
+
+
+class Prediction(NamedTuple):
+    label: object
+    probability: float
+
+
+def train_classifier(data, out=None, *, valid=None, test=None, valid_fraction=0.1,
+                     text_column=None, label_column=None, header=True, data_dir=None,
+                     encoding="utf-8", tokenizer=None, vocab_size=None, max_vocab=None,
+                     min_freq=None, max_len=400, cell=None, layers=None, units=None,
+                     embedding_dim=None, bidirectional=False, merge_mode="concat", dropout=0.0,
+                     pooling="last", dense=(), epochs=5, batch_size=32, lr=1e-3, clipnorm=None,
+                     seed=0, from_lm=None, freeze_epochs=0, max_train=None, force=False,
+                     quiet=True) -> "Classifier":
+    """Train a classifier on DATA (CSV/TSV, label folders, .npz, or a card: imdb, nsmc, mnist)."""
+    from rnnlm.models.classifier import ClassifierConfig
+
+    _check_train_options(epochs, batch_size, lr, valid_fraction, max_len, freeze_epochs, from_lm)
+    read = dict(text_column=text_column, label_column=label_column, header=header,
+                data_dir=data_dir, encoding=encoding)
+    train = cdata.read_dataset(data, "train", **read)
+    out = Path(out) if out is not None else Path("runs") / f"classify-{Path(str(data)).stem}"
+    runs.check_new_run_dir(out, force)
+    if max_train is not None and max_train < len(train):
+        train = train.subset(np.random.default_rng(seed).permutation(len(train))[:max_train])
+    if valid is not None:
+        valid_set = cdata.read_dataset(valid, "valid", **read)
+    elif valid_fraction > 0:
+        train, valid_set = cdata.split_validation(train, valid_fraction, seed)
+    else:
+        valid_set = None
+    test_set = cdata.read_dataset(test, "test", **read) if test is not None else None
+    classes = cdata.label_list(train.labels)
+    if len(classes) < 2:
+        raise RnnlmError(f"the training data has only one class ({classes[0]!r}); "
+                         f"a classifier needs at least two")
+    arch = {"cell": cell, "layers": layers, "units": units, "embedding_dim": embedding_dim}
+    tok, lm_model = None, None
+    if train.kind == "text":
+        tok_options = {"vocab_size": vocab_size, "max_vocab": max_vocab, "min_freq": min_freq}
+        if from_lm is not None:
+            tok, lm_model = _lm_tokenizer_and_model(from_lm, tokenizer, tok_options, arch,
+                                                    bidirectional)
+            arch = {"cell": lm_model["cell"], "layers": lm_model["num_layers"],
+                    "units": lm_model["units"], "embedding_dim": lm_model["embedding_dim"]}
+        else:
+            kind = tokenizer or "sentencepiece"
+            if kind == "sentencepiece" and tok_options["vocab_size"] is None:
+                tok_options["vocab_size"] = 8000
+            options = {k: tok_options[k] for k in TOKENIZER_OPTIONS.get(kind, ())
+                       if tok_options.get(k) is not None}
+            tok = build_tokenizer(kind, **options).train(train.texts)
+    elif from_lm is not None:
+        raise RnnlmError("--from-lm needs text data (a language model reads tokens)")
+    arch = {k: DEFAULTS[k] if v is None else v for k, v in arch.items()}
+    sets = {name: s for name, s in (("train", train), ("valid", valid_set), ("test", test_set))
+            if s is not None}
+    for name, s in sets.items():
+        if s.kind != train.kind:
+            raise RnnlmError(f"the {name} data is {s.kind} data but the training data is {train.kind}")
+    fixed = max_len if (pooling == "flatten" and tok is not None) else None
+    if tok is None:
+        _check_shapes(sets, pooling)
+    config = ClassifierConfig(
+        num_classes=len(classes), cell=arch["cell"], num_layers=arch["layers"],
+        units=arch["units"], vocabulary_size=tok.vocabulary_size if tok else 0,
+        embedding_dim=arch["embedding_dim"], input_dim=0 if tok else train.x.shape[2],
+        sequence_length=fixed if tok else train.x.shape[1], bidirectional=bidirectional,
+        merge_mode=merge_mode, dropout=dropout, pooling=pooling, dense=list(dense)).validate()
+    inputs = {name: _encode(s, tok, max_len) for name, s in sets.items()}
+    targets = {name: cdata.encode_labels(s.labels, classes, f"the {name} data")
+               for name, s in sets.items()}
+    if force and out.exists():
+        shutil.rmtree(out)
+    run_config = {
+        "kind": KIND,
+        "source": {"data": str(data), "valid": valid, "test": test, "data_dir": data_dir,
+                   "text_column": text_column, "label_column": label_column, "header": header,
+                   "encoding": encoding, "valid_fraction": valid_fraction, "max_train": max_train,
+                   "from_lm": None if from_lm is None else str(from_lm),
+                   "examples": {name: len(s) for name, s in sets.items()}},
+        "tokenizer": tok.config() if tok else None,
+        "classes": classes,
+        "model": config.to_dict(),
+        "train": {"epochs": epochs, "batch_size": batch_size, "lr": lr, "clipnorm": clipnorm,
+                  "seed": seed, "max_len": max_len if tok else None,
+                  "freeze_epochs": freeze_epochs},
+    }
+    from rnnlm.classify_training import fit
+
+    fit(out, run_config, config, tok, inputs, targets, from_lm, quiet)
+    clf = load_classifier(out)
+    _final_metrics(clf, out, inputs, targets)
+    return clf
+
+
+def _check_train_options(epochs, batch_size, lr, valid_fraction, max_len, freeze_epochs, from_lm):
+    for name, value in (("epochs", epochs), ("batch_size", batch_size), ("lr", lr),
+                        ("max_len", max_len)):
+        if value is None or value <= 0:
+            raise RnnlmError(f"{name} must be > 0, got {value}")
+    if not 0.0 <= valid_fraction < 1.0:
+        raise RnnlmError(f"valid_fraction must be in [0, 1), got {valid_fraction}")
+    if freeze_epochs and from_lm is None:
+        raise RnnlmError("--freeze-epochs needs --from-lm (it freezes the transferred layers)")
+    if not 0 <= freeze_epochs <= epochs:
+        raise RnnlmError(f"freeze_epochs must be in [0, epochs={epochs}], got {freeze_epochs}")
+
+
+def _lm_tokenizer_and_model(lm_dir, tokenizer, tok_options, arch, bidirectional):
+    """The language model's tokenizer and architecture; explicit options must agree with them."""
+    lm_dir = Path(lm_dir)
+    config = runs.read_config(lm_dir)
+    if config.get("kind", "language_model") != "language_model":
+        raise RnnlmError(f"--from-lm {lm_dir} is not a language model run")
+    tok = load_tokenizer(lm_dir)
+    if tokenizer is not None and tokenizer != tok.kind:
+        raise RnnlmError(f"tokenizer mismatch: --from-lm {lm_dir} uses the {tok.kind} tokenizer, "
+                         f"not {tokenizer}; leave --tokenizer out to reuse the language model's")
+    for key, value in tok_options.items():
+        if value is not None and tok.options().get(key, value) != value:
+            raise RnnlmError(f"tokenizer mismatch: --from-lm {lm_dir} has {key} "
+                             f"{tok.options()[key]}, not {value}")
+    model = config["model"]
+    names = {"layers": "num_layers"}
+    for key, value in arch.items():
+        if value is not None and value != model[names.get(key, key)]:
+            raise RnnlmError(f"--from-lm fixes the architecture: {key} is "
+                             f"{model[names.get(key, key)]} in {lm_dir}, not {value}")
+    if bidirectional:
+        raise RnnlmError("--from-lm cannot start a bidirectional classifier: the language model "
+                         "reads left to right only")
+    return tok, model
+
+
+def transfer_from_lm(model, lm_dir, tokenizer) -> None:
+    """Load a language model's embedding and recurrent weights into ``model.backbone``.
+
+    The tokenizers must be the same (kind, options and vocabulary): ids mean nothing otherwise.
+    """
+    lm_dir = Path(lm_dir)
+    runs.read_config(lm_dir)
+    lm_tok = load_tokenizer(lm_dir)
+    if tokenizer is None or tokenizer.config() != lm_tok.config() or \
+            tokenizer.vocabulary() != lm_tok.vocabulary():
+        mine = "no tokenizer" if tokenizer is None else f"{tokenizer.kind} {tokenizer.options()}"
+        raise RnnlmError(f"tokenizer mismatch: {lm_dir} was trained with {lm_tok.kind} "
+                         f"{lm_tok.options()} (vocabulary {lm_tok.vocabulary_size}), this "
+                         f"classifier uses {mine}")
+    path = lm_dir / "backbone.weights.h5"
+    if not path.exists():
+        raise RnnlmError(f"{lm_dir} has no backbone.weights.h5 to start from")
+    try:
+        model.backbone.load_weights(path)
+    except Exception as e:  # shape mismatches come as several exception types
+        raise RnnlmError(f"cannot load {path} into this classifier: {e}") from None
+
+
+def _check_shapes(sets: dict, pooling: str) -> None:
+    train = sets["train"].x
+    for name, s in sets.items():
+        if s.x.shape[2] != train.shape[2]:
+            raise RnnlmError(f"the {name} data has {s.x.shape[2]} features per step, "
+                             f"the training data {train.shape[2]}")
+        if pooling == "flatten" and s.x.shape[1] != train.shape[1]:
+            raise RnnlmError(f"pooling 'flatten' needs one sequence length: the {name} data has "
+                             f"{s.x.shape[1]} steps, the training data {train.shape[1]}")
+
+
+def _encode(examples, tok, max_len):
+    return cdata.encode_texts(tok, examples.texts, max_len) if tok is not None else examples.x
+
+
+def _final_metrics(clf, out, inputs, targets) -> None:
+    from rnnlm.classify_metrics import plot_confusion
+
+    metrics = {}
+    for name in ("valid", "test"):
+        if name in inputs:
+            metrics[name] = clf._metrics(inputs[name], targets[name])
+    if metrics:
+        runs.write_json(out / "metrics.json", metrics)
+        name = "test" if "test" in metrics else "valid"
+        plot_confusion(metrics[name], out / "confusion.png", f"{name} confusion matrix")
+
+
+class Classifier:
+    """A trained sequence classifier: ``model`` (keras), ``tokenizer`` (None for numeric
+    sequences), ``classes`` (original labels in class-id order) and its run directory."""
+
+    def __init__(self, model, tokenizer, config: dict, run_dir: Path | None = None):
+        self.model, self.tokenizer, self.config = model, tokenizer, config
+        self.classes = list(config["classes"])
+        self.run_dir = Path(run_dir) if run_dir is not None else None
+
+    def __repr__(self) -> str:
+        m = self.config["model"]
+        what = f"{self.tokenizer.kind} tokenizer" if self.tokenizer else f"{m['input_dim']} features"
+        return (f"Classifier({'bi' if m['bidirectional'] else ''}{m['cell']} {m['num_layers']}×"
+                f"{m['units']}, pooling {m['pooling']}, {what}, classes {self.classes})")
+
+    @property
+    def max_len(self) -> int | None:
+        return self.config["train"].get("max_len")
+
+    def _inputs(self, data):
+        if self.tokenizer is not None:
+            if isinstance(data, str):
+                data = [data]
+            return cdata.encode_texts(self.tokenizer, list(data), self.max_len)
+        x = cdata.sequences_array(data)
+        if x.shape[2] != self.config["model"]["input_dim"]:
+            raise RnnlmError(f"the model reads {self.config['model']['input_dim']} features "
+                             f"per step, the input has {x.shape[2]}")
+        return x
+
+    def predict_proba(self, data, batch_size: int = 256) -> np.ndarray:
+        """Class probabilities (N, classes) for texts, or for an (N, T, F) array."""
+        inputs = self._inputs(data)
+        return self._probabilities(inputs, batch_size)
+
+    def predict(self, data, batch_size: int = 256):
+        """(label, probability) per input; a single text gives a single Prediction."""
+        single = isinstance(data, str) or (not isinstance(data, str) and self.tokenizer is None
+                                           and np.asarray(data).ndim == 2
+                                           and self.config["model"]["input_dim"] != 1)
+        if single and self.tokenizer is None:
+            data = np.asarray(data)[None]
+        probabilities = self.predict_proba(data, batch_size)
+        best = probabilities.argmax(axis=1)
+        out = [Prediction(self.classes[i], float(p[i])) for i, p in zip(best, probabilities)]
+        return out[0] if single else out
+
+    def evaluate(self, data, split: str = "test", batch_size: int = 256, **read_options) -> dict:
+        """Metrics on labelled data: a path or card name (read like training data, with
+        text_column/label_column/header/data_dir/encoding), or an ``(inputs, labels)`` pair."""
+        if isinstance(data, tuple):
+            inputs, labels = self._inputs(data[0]), list(data[1])
+        else:
+            examples = data if isinstance(data, cdata.Examples) else \
+                cdata.read_dataset(data, split, **read_options)
+            if (examples.kind == "text") != (self.tokenizer is not None):
+                raise RnnlmError(f"this classifier reads {'text' if self.tokenizer else 'numeric sequences'}"
+                                 f", the data is {examples.kind} data")
+            inputs = self._inputs(examples.texts if examples.texts is not None else examples.x)
+            labels = examples.labels
+        return self._metrics(inputs, cdata.encode_labels(labels, self.classes, "the data"),
+                             batch_size)
+
+    def _metrics(self, inputs, y, batch_size: int = 256) -> dict:
+        self._probabilities(inputs[:batch_size], batch_size)  # warm-up: tracing is not timed
+        started = time.perf_counter()
+        probabilities = self._probabilities(inputs, batch_size)
+        seconds = time.perf_counter() - started
+        return classification_metrics(y, probabilities, self.classes, seconds)
+
+    def _probabilities(self, inputs, batch_size: int) -> np.ndarray:
+        fixed = self.config["model"]["sequence_length"] if self.tokenizer is not None else None
+        ds = cdata.dataset(inputs, None, batch_size, shuffle=False, fixed_length=fixed)
+        probabilities = self.model.predict(ds, verbose=0)
+        out = np.empty_like(probabilities)
+        out[cdata.batch_order(inputs, batch_size)] = probabilities  # undo the length sort
+        return out
+
+    def info(self) -> dict:
+        state = {}
+        if self.run_dir is not None and (self.run_dir / "state.json").exists():
+            state = runs.read_json(self.run_dir / "state.json")
+        metrics = {}
+        if self.run_dir is not None and (self.run_dir / "metrics.json").exists():
+            metrics = runs.read_json(self.run_dir / "metrics.json")
+        return {"kind": KIND, "run_dir": str(self.run_dir),
+                "format_version": self.config.get("format_version"),
+                "source": self.config.get("source"), "tokenizer": self.config.get("tokenizer"),
+                "vocabulary_size": self.tokenizer.vocabulary_size if self.tokenizer else None,
+                "classes": self.classes, "model": self.config["model"],
+                "train": self.config["train"], "layers": self.model.layer_rows(),
+                "total_parameters": int(self.model.count_params()),
+                "epochs_done": state.get("epochs_done"), "best": state.get("best", {}),
+                "train_seconds": state.get("train_seconds"), "metrics": metrics}
+
+    def format_info(self, details: dict | None = None) -> str:
+        return format_classifier_info(details or self.info())
+
+    def save(self, directory) -> Path:
+        """Copy the run (config, tokenizer, weights, history, metrics) to ``directory``."""
+        directory = Path(directory)
+        if self.run_dir is None:
+            raise RnnlmError("this classifier has no run directory to save from")
+        if directory.resolve() != self.run_dir.resolve():
+            if directory.exists() and any(directory.iterdir()):
+                raise RnnlmError(f"{directory} is not empty; choose a new directory")
+            shutil.copytree(self.run_dir, directory, dirs_exist_ok=True)
+        return directory
+
+
+def format_classifier_info(details: dict) -> str:
+    m, t, best = details["model"], details.get("tokenizer"), details.get("best") or {}
+    reads = (f"{t['kind']} tokenizer {t['options']}, vocabulary {details['vocabulary_size']}, "
+             f"max_len {details['train'].get('max_len')}" if t else
+             f"numeric sequences, {m['input_dim']} features per step, {m['sequence_length']} steps")
+    bi = f"bidirectional ({m['merge_mode']}) " if m["bidirectional"] else ""
+    lines = [f"run          {details['run_dir']}  (classifier, format {details['format_version']})",
+             f"data         {(details.get('source') or {}).get('data')}",
+             f"input        {reads}",
+             f"model        {bi}{m['cell']} × {m['num_layers']} layers, units {m['units']}, "
+             f"pooling {m['pooling']}, dense {m['dense']}, dropout {m['dropout']}",
+             f"classes      {len(details['classes'])}: {', '.join(map(str, details['classes'][:20]))}",
+             f"training     {details['train']}", "",
+             f"{'layer':<16}{'type':<26}{'output':>8}{'params':>12}"]
+    for row in details["layers"]:
+        lines.append(f"{row['name']:<16}{row['type']:<26}{row['output_width']:>8}"
+                     f"{row['parameters']:>12,}")
+    lines.append(f"{'total':<50}{details['total_parameters']:>12,}")
+    if best:
+        figures = "  ".join(f"{k} {best[k]:.4f}" for k in ("val_loss", "val_accuracy")
+                            if best.get(k) is not None)
+        lines += ["", f"best epoch   {best.get('epoch')} of {details['epochs_done']}: {figures}"]
+    for name, metrics in (details.get("metrics") or {}).items():
+        lines += ["", f"--- {name} ---", format_metrics(metrics)]
+    return "\n".join(lines)
+
+
+def load_classifier(run_dir) -> Classifier:
+    """Rebuild a trained classifier from its run directory (config → layers → weights)."""
+    from rnnlm.models.classifier import ClassifierConfig, SequenceClassifier
+
+    run_dir = Path(run_dir)
+    config = runs.read_config(run_dir)
+    if config.get("kind") != KIND:
+        raise RnnlmError(f"{run_dir} is a {config.get('kind', 'language_model')} run, "
+                         f"not a classifier")
+    tok = load_tokenizer(run_dir) if config.get("tokenizer") is not None else None
+    model = SequenceClassifier(ClassifierConfig.from_dict(config["model"])).build_for_inference()
+    try:
+        model.load_weights(run_dir / "model.weights.h5")
+    except Exception as e:  # h5py/keras raise many types; the user needs one line
+        raise RnnlmError(f"cannot load {run_dir}/model.weights.h5: {e}") from None
+    return Classifier(model, tok, config, run_dir)

@@ -1,0 +1,346 @@
+"""Classification data: read labelled examples from files, map labels, batch for Keras.
+
+Sources (``read_dataset``):
+
+    a corpus card name   imdb, nsmc (text), mnist (numeric) — from the mirror (--data-dir /
+                         RNNLM_DATA) or the card's download; split "train" or "test"
+    FILE.csv / .tsv      one example per row, --text-column / --label-column (header names or
+    (.txt, .gz too)      0-based indexes); TSV is read unquoted (NSMC), CSV with RFC-4180 quotes
+    FOLDER/              one sub-folder per label holding one text file per example (aclImdb's
+                         train/pos, train/neg; its unlabelled "unsup" folder is skipped)
+    FILE.npz             x (N, T, F) float features, or (N, H, W) images read row by row,
+                         and y (N,); or x_train/y_train + x_test/y_test picked by split
+
+Text batches are right-padded with id 0 (masked) to the longest example of each batch; batches
+are made of examples of similar length, so little time goes into padding::
+
+    shuffle all → cut into chunks of 50 batches → sort each chunk by length → cut into batches
+    → shuffle the batches
+
+No TensorFlow import at module level: the CLI imports this cheaply.
+"""
+from __future__ import annotations
+
+import csv
+import gzip
+import io
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from rnnlm import corpora
+from rnnlm.errors import RnnlmError
+
+SKIPPED_FOLDERS = {"unsup"}  # aclImdb's unlabelled reviews
+TEXT_SUFFIXES = {".txt", ".text", ".md", ""}
+
+
+@dataclass
+class Examples:
+    """Labelled examples: ``texts`` (text data) or ``x`` (N, T, F) float32 (numeric data)."""
+
+    labels: list
+    texts: list[str] | None = None
+    x: np.ndarray | None = None
+    source: str = ""
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def kind(self) -> str:
+        return "text" if self.texts is not None else "sequence"
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def subset(self, index) -> "Examples":
+        index = np.asarray(index, dtype=np.int64)
+        return Examples([self.labels[i] for i in index],
+                        None if self.texts is None else [self.texts[i] for i in index],
+                        None if self.x is None else self.x[index], self.source)
+
+
+def read_dataset(source: str | Path, split: str = "train", text_column=None, label_column=None,
+                 header: bool = True, data_dir: str | None = None, encoding: str = "utf-8",
+                 need_labels: bool = True) -> Examples:
+    """Labelled examples from a card name, a CSV/TSV file, a folder of folders, or an .npz."""
+    path = Path(source).expanduser()
+    if not path.exists():
+        known = corpora.cards()
+        card = known.get(str(source))
+        if card is None or card.get("task") != "classification":
+            raise RnnlmError(f"data not found: {source} (a file, a folder, or one of the "
+                             f"classification corpora: {', '.join(_classification_cards(known))})")
+        path, split, text_column, label_column = _card_split(card, split, data_dir,
+                                                             text_column, label_column)
+    if path.is_dir():
+        examples = _read_folders(path, encoding)
+    elif path.suffix == ".npz":
+        examples = _read_npz(path, split, need_labels)
+    else:
+        examples = _read_table(path, text_column, label_column, header, encoding, need_labels)
+    if not len(examples):
+        raise RnnlmError(f"{path} holds no examples")
+    return examples
+
+
+def _classification_cards(known: dict) -> list[str]:
+    return [name for name, card in known.items() if card.get("task") == "classification"]
+
+
+def _card_split(card, split, data_dir, text_column, label_column):
+    mirror = corpora.data_dir(data_dir)
+    splits = card["splits"]
+    name = split if split in splits else "all" if "all" in splits else None
+    if name is None:
+        raise RnnlmError(f"corpus '{card['name']}' has no split '{split}'; "
+                         f"it has: {', '.join(splits)}")
+    path = corpora.split_path(card, name, mirror)
+    return (path, split, text_column if text_column is not None else card.get("text_column"),
+            label_column if label_column is not None else card.get("label_column"))
+
+
+# --- text tables ------------------------------------------------------------------------------
+def _open_text(path: Path, encoding: str) -> str:
+    try:
+        data = path.read_bytes()
+        if path.suffix == ".gz":
+            data = gzip.decompress(data)
+    except OSError as e:
+        raise RnnlmError(f"cannot read {path}: {e.strerror or e}") from None
+    if not data.strip():
+        raise RnnlmError(f"{path} is empty")
+    try:
+        return data.decode(encoding)
+    except UnicodeDecodeError as e:
+        raise RnnlmError(f"{path} is not valid {encoding} (byte offset {e.start}); "
+                         f"pass --encoding") from None
+
+
+def _read_table(path: Path, text_column, label_column, header, encoding, need_labels) -> Examples:
+    text = _open_text(path, encoding)
+    base = path.name[:-3] if path.suffix == ".gz" else path.name
+    first_line = text.split("\n", 1)[0]
+    tabbed = base.endswith(".tsv") or (not base.endswith(".csv") and "\t" in first_line)
+    csv.field_size_limit(min(sys.maxsize, 2**31 - 1))  # long reviews exceed the 128 KiB default
+    reader = (csv.reader(io.StringIO(text), delimiter="\t", quoting=csv.QUOTE_NONE) if tabbed
+              else csv.reader(io.StringIO(text)))
+    try:
+        rows = [row for row in reader if row]
+    except csv.Error as e:
+        raise RnnlmError(f"{path} is not a valid {'TSV' if tabbed else 'CSV'} file: {e}") from None
+    names = rows.pop(0) if header else []
+    if not rows:
+        raise RnnlmError(f"{path} has a header but no rows")
+    text_i = _column(path, names, text_column, "text", "--text-column")
+    label_i = _column(path, names, label_column, "label", "--label-column") if need_labels else None
+    width = max(text_i, label_i or 0) + 1
+    short = next((n for n, row in enumerate(rows) if len(row) < width), None)
+    if short is not None:
+        raise RnnlmError(f"{path} row {short + 1 + header} has {len(rows[short])} column(s); "
+                         f"expected at least {width}")
+    labels = [_label_value(row[label_i]) for row in rows] if need_labels else [None] * len(rows)
+    return Examples(labels, texts=[row[text_i] for row in rows], source=str(path))
+
+
+def _column(path, names: list[str], wanted, default: str, option: str) -> int:
+    """Index of a column given by header name, by 0-based index, or by the default name."""
+    if wanted is None:
+        wanted = default
+    if isinstance(wanted, int) or (isinstance(wanted, str) and wanted.isdigit() and wanted not in names):
+        index = int(wanted)
+        if names and index >= len(names):
+            raise RnnlmError(f"{option} {index} is out of range: {path} has {len(names)} columns")
+        return index
+    if not names:
+        raise RnnlmError(f"{option} must be a 0-based index for a file without a header")
+    if wanted not in names:
+        raise RnnlmError(f"{path} has no column '{wanted}' (columns: {', '.join(names)}); "
+                         f"choose one with {option}")
+    return names.index(wanted)
+
+
+def _label_value(raw: str):
+    """CSV labels that are all integers become ints ('1' → 1), so text and .npz runs agree."""
+    raw = raw.strip()
+    try:
+        return int(raw)
+    except ValueError:
+        return raw
+
+
+# --- folders of folders -------------------------------------------------------------------------
+def _read_folders(path: Path, encoding: str) -> Examples:
+    labels, texts = [], []
+    folders = sorted(p for p in path.iterdir() if p.is_dir() and not p.name.startswith(".")
+                     and p.name not in SKIPPED_FOLDERS)
+    for folder in folders:
+        for file in sorted(f for f in folder.iterdir() if f.is_file()
+                           and f.suffix in TEXT_SUFFIXES and not f.name.startswith(".")):
+            try:
+                texts.append(file.read_text(encoding=encoding))
+            except (OSError, UnicodeDecodeError) as e:
+                raise RnnlmError(f"cannot read {file}: {e}") from None
+            labels.append(_label_value(folder.name))
+    if not folders:
+        raise RnnlmError(f"{path} has no label sub-folders (expected e.g. {path}/pos, {path}/neg)")
+    return Examples(labels, texts=texts, source=str(path))
+
+
+# --- numeric sequences ------------------------------------------------------------------------
+def _read_npz(path: Path, split: str, need_labels: bool) -> Examples:
+    try:
+        archive = np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as e:
+        raise RnnlmError(f"cannot read {path} as .npz: {e}") from None
+    with archive:
+        keys = set(archive.files)
+        x_key, y_key = ("x", "y") if "x" in keys else (f"x_{split}", f"y_{split}")
+        if x_key not in keys or (need_labels and y_key not in keys):
+            raise RnnlmError(f"{path} needs arrays x and y (or x_{split}/y_{split}); "
+                             f"it has: {', '.join(sorted(keys)) or 'none'}")
+        try:
+            x = archive[x_key]
+            y = archive[y_key] if y_key in keys else None
+        except ValueError as e:  # object arrays: refused without pickle
+            raise RnnlmError(f"{path}: {x_key} is ragged or an object array ({e}); give a "
+                             f"regular (N, T, F) array, padded to one length") from None
+    x = sequences_array(x, str(path))
+    if y is not None and (y.ndim != 1 or len(y) != len(x)):
+        raise RnnlmError(f"{path}: {y_key} must have shape ({len(x)},), got {y.shape}")
+    labels = [_python(v) for v in y] if y is not None else [None] * len(x)
+    return Examples(labels, x=x, source=str(path))
+
+
+def sequences_array(x, where: str = "input") -> np.ndarray:
+    """(N, T, F) float32; (N, T) gets F = 1, (N, H, W, 1) images drop the channel; uint8 → [0, 1]."""
+    x = np.asarray(x)
+    if x.dtype == object:
+        raise RnnlmError(f"{where}: the sequences are ragged; pad them to one length (N, T, F)")
+    if x.ndim == 4 and x.shape[-1] == 1:
+        x = x[..., 0]
+    if x.ndim == 2:
+        x = x[..., None]
+    if x.ndim != 3 or 0 in x.shape:
+        raise RnnlmError(f"{where}: x must be (N, T, F) or (N, H, W) images, got shape {x.shape}")
+    if not (np.issubdtype(x.dtype, np.number) or x.dtype == bool):
+        raise RnnlmError(f"{where}: x must be numeric, got dtype {x.dtype}")
+    scale = 255.0 if x.dtype == np.uint8 else 1.0  # pixels
+    return (x.astype(np.float32) / scale).astype(np.float32)
+
+
+def _python(value):
+    return value.item() if hasattr(value, "item") else value
+
+
+# --- labels -------------------------------------------------------------------------------------
+def label_list(labels: list) -> list:
+    """Sorted distinct labels (ints numerically, strings alphabetically): index = class id."""
+    distinct = set(labels)
+    if None in distinct:
+        raise RnnlmError("some examples have no label")
+    if all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in distinct):
+        return sorted(int(v) for v in distinct)
+    return sorted(str(v) for v in distinct)
+
+
+def encode_labels(labels: list, classes: list, where: str) -> np.ndarray:
+    index = {c: i for i, c in enumerate(classes)}
+    if classes and isinstance(classes[0], str):
+        labels = [str(v) for v in labels]
+    unknown = sorted({str(v) for v in labels if v not in index})
+    if unknown:
+        raise RnnlmError(f"{where} has labels the model was not trained on: "
+                         f"{', '.join(unknown[:10])} (known: {', '.join(map(str, classes))})")
+    return np.array([index[v] for v in labels], dtype=np.int32)
+
+
+def split_validation(examples: Examples, fraction: float, seed: int):
+    """A stratified random ``fraction`` of each class for validation, the rest for training."""
+    rng = np.random.default_rng(seed)
+    labels = np.array([str(v) for v in examples.labels])
+    valid = []
+    for value in np.unique(labels):
+        members = rng.permutation(np.flatnonzero(labels == value))
+        valid.extend(members[:int(round(len(members) * fraction))])
+    valid_mask = np.zeros(len(labels), bool)
+    valid_mask[valid] = True
+    return examples.subset(np.flatnonzero(~valid_mask)), examples.subset(np.flatnonzero(valid_mask))
+
+
+# --- token ids and batches ----------------------------------------------------------------------
+def encode_texts(tokenizer, texts: list[str], max_len: int) -> list[np.ndarray]:
+    """Token ids per text, the first ``max_len`` kept; an empty text becomes one <unk> so that
+    no example is all padding (a zero-length sequence has no final state)."""
+    from rnnlm.tokenizers import UNK_ID
+
+    out = []
+    for text in texts:
+        ids = tokenizer.encode(text)[:max_len] or [UNK_ID]
+        out.append(np.asarray(ids, dtype=np.int32))
+    return out
+
+
+def pad(sequences: list[np.ndarray], length: int | None = None) -> np.ndarray:
+    """Right-pad with 0 to ``length`` (default: the longest)."""
+    length = length or max(len(s) for s in sequences)
+    out = np.zeros((len(sequences), length), np.int32)
+    for row, s in enumerate(sequences):
+        out[row, :len(s)] = s[:length]
+    return out
+
+
+def length_batches(lengths: np.ndarray, batch_size: int, rng: np.random.Generator | None):
+    """Index batches of similar length; shuffled when ``rng`` is given, else in length order."""
+    if rng is None:
+        order = np.argsort(lengths, kind="stable")
+        return [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
+    order = rng.permutation(len(lengths))
+    chunk = batch_size * 50
+    batches = []
+    for start in range(0, len(order), chunk):
+        part = order[start:start + chunk]
+        part = part[np.argsort(lengths[part], kind="stable")]
+        batches += [part[i:i + batch_size] for i in range(0, len(part), batch_size)]
+    return [batches[i] for i in rng.permutation(len(batches))]
+
+
+def dataset(inputs, y: np.ndarray | None, batch_size: int, shuffle: bool, seed: int = 0,
+            fixed_length: int | None = None):
+    """tf.data of (x, y) batches (or x alone when ``y`` is None).
+
+    ``inputs``: a list of id arrays (text) or an (N, T, F) float array (numeric).
+    Text batches are bucketed by length and padded per batch (``fixed_length``: all to that).
+    """
+    import tensorflow as tf
+
+    if isinstance(inputs, np.ndarray):
+        ds = tf.data.Dataset.from_tensor_slices(inputs if y is None else (inputs, y))
+        if shuffle:
+            ds = ds.shuffle(len(inputs), seed=seed, reshuffle_each_iteration=True)
+        return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+    lengths = np.array([len(s) for s in inputs])
+    epoch = {"n": 0}
+
+    def batches():
+        rng = np.random.default_rng(seed + epoch["n"]) if shuffle else None
+        epoch["n"] += 1
+        for index in length_batches(lengths, batch_size, rng):
+            x = pad([inputs[i] for i in index], fixed_length)
+            yield x if y is None else (x, y[index])
+
+    ids_spec = tf.TensorSpec((None, fixed_length), tf.int32)
+    spec = ids_spec if y is None else (ids_spec, tf.TensorSpec((None,), tf.int32))
+    count = len(length_batches(lengths, batch_size, None if not shuffle else
+                               np.random.default_rng(0)))  # the same count for every epoch
+    ds = tf.data.Dataset.from_generator(batches, output_signature=spec)
+    return ds.apply(tf.data.experimental.assert_cardinality(count)).prefetch(4)
+
+
+def batch_order(inputs, batch_size: int) -> np.ndarray:
+    """The example order ``dataset(..., shuffle=False)`` yields (to realign predictions)."""
+    if isinstance(inputs, np.ndarray):
+        return np.arange(len(inputs))
+    lengths = np.array([len(s) for s in inputs])
+    return np.concatenate(length_batches(lengths, batch_size, None))

@@ -1,0 +1,119 @@
+"""Classification metrics (numpy only), their text table, the confusion-matrix PNG, and curves.
+
+Confusion matrix: rows are the true class, columns the predicted class, in label order.
+For two classes the second label (sorted: 1, "pos", ...) is the positive class:
+TPR = recall of the positive class, TNR = recall of the negative class.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+
+def classification_metrics(y_true: np.ndarray, probabilities: np.ndarray, classes: list,
+                           seconds: float | None = None) -> dict:
+    y_true = np.asarray(y_true, np.int64)
+    probabilities = np.asarray(probabilities, np.float64)
+    k = len(classes)
+    predicted = probabilities.argmax(axis=1)
+    confusion = np.zeros((k, k), np.int64)
+    np.add.at(confusion, (y_true, predicted), 1)
+    tp = np.diag(confusion).astype(np.float64)
+    precision = _ratio(tp, confusion.sum(axis=0))
+    recall = _ratio(tp, confusion.sum(axis=1))
+    f1 = _ratio(2 * precision * recall, precision + recall)
+    n = len(y_true)
+    picked = probabilities[np.arange(n), y_true]
+    result = {
+        "examples": int(n),
+        "accuracy": float(tp.sum() / max(n, 1)),
+        "loss": float(-np.mean(np.log(np.clip(picked, 1e-12, 1.0)))) if n else 0.0,
+        "macro_f1": float(f1.mean()),
+        "per_class": [{"label": label, "precision": float(p), "recall": float(r), "f1": float(f),
+                       "support": int(s)}
+                      for label, p, r, f, s in zip(classes, precision, recall, f1,
+                                                   confusion.sum(axis=1))],
+        "labels": list(classes),
+        "confusion": confusion.tolist(),
+    }
+    if k == 2:
+        result.update(positive_label=classes[1], tpr=float(recall[1]), tnr=float(recall[0]))
+    if seconds is not None:
+        result["ms_per_sample"] = 1000.0 * seconds / max(n, 1)
+    return result
+
+
+def _ratio(a, b):
+    b = np.asarray(b, np.float64)
+    return np.divide(a, b, out=np.zeros_like(b), where=b > 0)
+
+
+def format_metrics(m: dict) -> str:
+    labels = [str(v) for v in m["labels"]]
+    width = max(9, *(len(v) + 2 for v in labels))
+    lines = [f"accuracy {m['accuracy']:.4f}   macro-F1 {m['macro_f1']:.4f}   "
+             f"loss {m['loss']:.4f}   ({m['examples']} examples)"]
+    if "tpr" in m:
+        lines.append(f"TPR {m['tpr']:.4f}   TNR {m['tnr']:.4f}   (positive label: {m['positive_label']})")
+    if "ms_per_sample" in m:
+        lines.append(f"inference {m['ms_per_sample']:.3f} ms per sample (batched)")
+    lines += ["", f"{'label':<{width}}{'precision':>10}{'recall':>10}{'f1':>10}{'support':>10}"]
+    for row in m["per_class"]:
+        lines.append(f"{str(row['label']):<{width}}{row['precision']:>10.4f}{row['recall']:>10.4f}"
+                     f"{row['f1']:>10.4f}{row['support']:>10}")
+    lines += ["", "confusion (rows: true, columns: predicted)",
+              " " * width + "".join(f"{v:>{width}}" for v in labels)]
+    for label, row in zip(labels, m["confusion"]):
+        lines.append(f"{label:<{width}}" + "".join(f"{c:>{width}}" for c in row))
+    return "\n".join(lines)
+
+
+def plot_confusion(m: dict, path: Path, title: str = "confusion matrix") -> None:
+    plt = _pyplot()
+    from rnnlm.runs import write_atomic
+
+    confusion = np.asarray(m["confusion"])
+    labels = [str(v) for v in m["labels"]]
+    size = min(3.0 + 0.45 * len(labels), 12)
+    fig, ax = plt.subplots(figsize=(size, size))
+    ax.imshow(confusion, cmap="Blues")
+    ax.set(xticks=range(len(labels)), yticks=range(len(labels)), xticklabels=labels,
+           yticklabels=labels, xlabel="predicted", ylabel="true",
+           title=f"{title} (accuracy {m['accuracy']:.4f})")
+    if len(labels) <= 20:
+        top = confusion.max() or 1
+        for (i, j), count in np.ndenumerate(confusion):
+            ax.text(j, i, str(count), ha="center", va="center", fontsize=8,
+                    color="white" if count > top / 2 else "black")
+    fig.tight_layout()
+    write_atomic(path, lambda tmp: fig.savefig(tmp, format="png", dpi=90))
+    plt.close(fig)
+
+
+def plot_curves(history: list[dict], path: Path) -> None:
+    """curves.png of a classifier: loss and accuracy, training and validation, by epoch."""
+    plt = _pyplot()
+    from rnnlm.runs import write_atomic
+
+    epochs = [h["epoch"] for h in history]
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
+    for ax, key, label in ((axes[0], "loss", "cross-entropy"), (axes[1], "accuracy", "accuracy")):
+        ax.plot(epochs, [h.get(key) for h in history], "o-", label="training")
+        if any(f"val_{key}" in h for h in history):
+            ax.plot(epochs, [h.get(f"val_{key}") for h in history], "o-", label="validation")
+        ax.set(xlabel="epoch", ylabel=label, title=key)
+        ax.grid(alpha=0.3)
+        ax.legend()
+    fig.tight_layout()
+    write_atomic(path, lambda tmp: fig.savefig(tmp, format="png", dpi=90))
+    plt.close(fig)
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")  # no display needed; never opens a window
+    import matplotlib.pyplot as plt
+
+    return plt

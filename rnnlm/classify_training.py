@@ -1,0 +1,107 @@
+"""The classifier's fit loop: encoded data and the model meet here (as in training.py for LMs).
+
+With ``--from-lm`` and ``--freeze-epochs K`` training runs in two phases (ULMFiT's gradual
+unfreezing, in its simplest form)::
+
+    epochs 1..K     backbone (embedding + recurrent layers) frozen, only the head learns
+    epochs K+1..N   everything learns, with a fresh Adam (its moments would not cover the
+                    newly trainable weights)
+
+Every epoch: validation loss/accuracy, best weights by validation loss (model.weights.h5 and
+backbone.weights.h5), checkpoints/last.weights.h5, history.json/.csv and curves.png.
+"""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import keras
+
+from rnnlm import classify_data as cdata
+from rnnlm import runs
+from rnnlm.classify_metrics import plot_curves
+from rnnlm.config import FORMAT_VERSION
+
+
+class ClassifierRun(runs.RunWriter):
+    """A RunWriter whose tokenizer may be absent (numeric sequences) and whose curves show
+    accuracy as well as loss."""
+
+    def start(self, config: dict, tokenizer) -> None:
+        self.dir.mkdir(parents=True, exist_ok=True)
+        runs.write_json(self.dir / "config.json", {"format_version": FORMAT_VERSION, **config})
+        if tokenizer is not None:
+            tokenizer.save(self.dir)
+
+    def end_epoch(self, model, record: dict) -> None:
+        super().end_epoch(model, record)
+        plot_curves(self.history, self.dir / "curves.png")
+
+
+class EpochRecord(keras.callbacks.Callback):
+    """One history row per epoch: loss/accuracy, validation figures, time spent training."""
+
+    def __init__(self, run: ClassifierRun, examples: int, frozen: bool):
+        super().__init__()
+        self.run, self.examples, self.frozen = run, examples, frozen
+        self.started = self.cpu_started = self.train_seconds = self.cpu_seconds = None
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.started, self.cpu_started = time.perf_counter(), time.process_time()
+        self.train_seconds = None
+
+    def on_test_begin(self, logs=None):  # validation starts: the training part of the epoch ends
+        if self.started is not None and self.train_seconds is None:
+            self._stop_clock()
+
+    def _stop_clock(self):
+        self.train_seconds = time.perf_counter() - self.started
+        self.cpu_seconds = time.process_time() - self.cpu_started
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.train_seconds is None:
+            self._stop_clock()
+        logs = logs or {}
+        record = {"epoch": epoch + 1, "loss": float(logs["loss"]),
+                  "accuracy": float(logs.get("accuracy", float("nan"))),
+                  "train_seconds": self.train_seconds, "cpu_seconds": self.cpu_seconds,
+                  "examples_per_second": self.examples / max(self.train_seconds, 1e-9),
+                  "frozen_backbone": self.frozen}
+        for key in ("val_loss", "val_accuracy"):
+            if key in logs:
+                record[key] = float(logs[key])
+        self.run.end_epoch(self.model, record)
+
+
+def fit(out: Path, run_config: dict, config, tok, inputs: dict, targets: dict, from_lm,
+        quiet: bool) -> None:
+    from rnnlm.classification import transfer_from_lm
+    from rnnlm.models.classifier import SequenceClassifier
+    from rnnlm.training import ProgressBar
+
+    t = run_config["train"]
+    keras.utils.set_random_seed(t["seed"])
+    model = SequenceClassifier(config).build_for_inference()
+    if from_lm is not None:
+        transfer_from_lm(model, from_lm, tok)
+    fixed = config.sequence_length if tok is not None else None
+    train_ds = cdata.dataset(inputs["train"], targets["train"], t["batch_size"], shuffle=True,
+                             seed=t["seed"], fixed_length=fixed)
+    valid_ds = (cdata.dataset(inputs["valid"], targets["valid"], max(t["batch_size"], 256),
+                              shuffle=False, fixed_length=fixed) if "valid" in inputs else None)
+    steps = int(train_ds.cardinality())
+    run = ClassifierRun(out)
+    run.start(run_config, tok)
+    freeze = t["freeze_epochs"]
+    phases = ([(0, freeze, True)] if freeze else []) + [(freeze, t["epochs"], False)]
+    for start, stop, frozen in phases:
+        if stop <= start:
+            continue
+        model.backbone.trainable = not frozen
+        optimizer = keras.optimizers.Adam(learning_rate=t["lr"], clipnorm=t["clipnorm"])
+        model.compile(optimizer=optimizer, loss=keras.losses.SparseCategoricalCrossentropy(),
+                      metrics=["accuracy"])
+        model.fit(train_ds, validation_data=valid_ds, epochs=stop, initial_epoch=start,
+                  callbacks=[ProgressBar(steps, t["epochs"], disable=quiet),
+                             EpochRecord(run, len(targets["train"]), frozen)], verbose=0)
+    model.backbone.trainable = True
