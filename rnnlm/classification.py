@@ -45,9 +45,10 @@ def train_classifier(data, out=None, *, valid=None, test=None, valid_fraction=0.
                      seed=0, from_lm=None, freeze_epochs=0, max_train=None, force=False,
                      quiet=True) -> "Classifier":
     """Train a classifier on DATA (CSV/TSV, label folders, .npz, or a card: imdb, nsmc, mnist)."""
-    from rnnlm.models.classifier import ClassifierConfig
+    from rnnlm.models.classifier import ClassifierConfig, check_options
 
     _check_train_options(epochs, batch_size, lr, valid_fraction, max_len, freeze_epochs, from_lm)
+    check_options(cell=cell, pooling=pooling, merge_mode=merge_mode, dropout=dropout)
     read = dict(text_column=text_column, label_column=label_column, header=header,
                 data_dir=data_dir, encoding=encoding)
     train = cdata.read_dataset(data, "train", **read)
@@ -214,6 +215,26 @@ def _final_metrics(clf, out, inputs, targets) -> None:
         runs.write_json(out / "metrics.json", metrics)
         name = "test" if "test" in metrics else "valid"
         plot_confusion(metrics[name], out / "confusion.png", f"{name} confusion matrix")
+
+
+def read_inputs(clf: "Classifier", path, text_column=None, encoding: str = "utf-8"):
+    """Unlabelled inputs from a file: an .npz's x, a CSV/TSV's text column, else one text per line."""
+    path = Path(path)
+    name = path.name[:-3] if path.name.endswith(".gz") else path.name
+    if path.suffix == ".npz" or name.endswith((".csv", ".tsv")):
+        if not path.exists():
+            raise RnnlmError(f"file not found: {path}")
+        examples = cdata.read_dataset(path, "test", text_column=text_column, encoding=encoding,
+                                      need_labels=False)
+        inputs = examples.texts if examples.texts is not None else examples.x
+    else:
+        from rnnlm.corpora import read_text
+
+        inputs = [line for line in read_text(path, encoding).splitlines() if line.strip()]
+    if isinstance(inputs, list) != (clf.tokenizer is not None):
+        raise RnnlmError(f"this classifier reads {'text' if clf.tokenizer else 'numeric sequences'}; "
+                         f"{path} holds {'text' if isinstance(inputs, list) else 'numeric sequences'}")
+    return inputs
 
 
 class Classifier:

@@ -209,6 +209,8 @@ def _read_npz(path: Path, split: str, need_labels: bool) -> Examples:
     x = sequences_array(x, str(path))
     if y is not None and (y.ndim != 1 or len(y) != len(x)):
         raise RnnlmError(f"{path}: {y_key} must have shape ({len(x)},), got {y.shape}")
+    if y is not None and np.issubdtype(y.dtype, np.floating) and np.all(y == np.round(y)):
+        y = y.astype(np.int64)  # 0.0/1.0 labels are the classes 0 and 1
     labels = [_python(v) for v in y] if y is not None else [None] * len(x)
     return Examples(labels, x=x, source=str(path))
 

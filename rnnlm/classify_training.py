@@ -103,5 +103,6 @@ def fit(out: Path, run_config: dict, config, tok, inputs: dict, targets: dict, f
                       metrics=["accuracy"])
         model.fit(train_ds, validation_data=valid_ds, epochs=stop, initial_epoch=start,
                   callbacks=[ProgressBar(steps, t["epochs"], disable=quiet),
-                             EpochRecord(run, len(targets["train"]), frozen)], verbose=0)
+                             EpochRecord(run, len(targets["train"]), frozen)],
+                  shuffle=False, verbose=0)  # the dataset reshuffles itself every epoch
     model.backbone.trainable = True

@@ -12,11 +12,14 @@ from __future__ import annotations
 import keras
 
 from rnnlm.config import CELLS, check_cell
+from rnnlm.models.fused_lstm import FusedLSTM
 
 # One table from cell name to Keras layer; CELLS in config.py lists the same names.
+# FusedLSTM is keras.layers.LSTM (same weights, config, cell, cuDNN on a GPU) with a fused
+# whole-sequence CPU kernel; bench/train.py measures it against the plain Keras path.
 RNN_LAYERS = {
     "simple_rnn": keras.layers.SimpleRNN,
-    "lstm": keras.layers.LSTM,
+    "lstm": FusedLSTM,
     "gru": keras.layers.GRU,
 }
 assert tuple(RNN_LAYERS) == CELLS

@@ -46,7 +46,7 @@ class ClassifierConfig:
     dense: list[int] = field(default_factory=list)  # hidden Dense(relu) sizes before the softmax
 
     def validate(self) -> "ClassifierConfig":
-        check_cell(self.cell)
+        check_options(self.cell, self.pooling, self.merge_mode, self.dropout)
         if self.num_classes < 2:
             raise RnnlmError(f"a classifier needs at least 2 classes, got {self.num_classes}")
         if self.num_layers < 1:
@@ -59,15 +59,8 @@ class ClassifierConfig:
             raise RnnlmError("units and dense sizes must be >= 1")
         if bool(self.vocabulary_size) == bool(self.input_dim):
             raise RnnlmError("give exactly one of vocabulary_size (text) or input_dim (features)")
-        if self.pooling not in POOLINGS:
-            raise RnnlmError(f"unknown pooling '{self.pooling}'; choose one of: {', '.join(POOLINGS)}")
-        if self.merge_mode not in MERGE_MODES:
-            raise RnnlmError(f"unknown merge mode '{self.merge_mode}'; "
-                             f"choose one of: {', '.join(MERGE_MODES)}")
         if self.pooling == "flatten" and not self.sequence_length:
             raise RnnlmError("pooling 'flatten' needs a fixed sequence length (--max-len for text)")
-        if not 0.0 <= self.dropout < 1.0:
-            raise RnnlmError(f"dropout must be in [0, 1), got {self.dropout}")
         return self
 
     def to_dict(self) -> dict:
@@ -76,6 +69,18 @@ class ClassifierConfig:
     @classmethod
     def from_dict(cls, data: dict) -> "ClassifierConfig":
         return from_dict(cls, data)
+
+
+def check_options(cell=None, pooling="last", merge_mode="concat", dropout=0.0) -> None:
+    """The choices a user types, checked before any data is read (cell None: the default)."""
+    if cell is not None:
+        check_cell(cell)
+    if pooling not in POOLINGS:
+        raise RnnlmError(f"unknown pooling '{pooling}'; choose one of: {', '.join(POOLINGS)}")
+    if merge_mode not in MERGE_MODES:
+        raise RnnlmError(f"unknown merge mode '{merge_mode}'; choose one of: {', '.join(MERGE_MODES)}")
+    if not 0.0 <= dropout < 1.0:
+        raise RnnlmError(f"dropout must be in [0, 1), got {dropout}")
 
 
 def _merge(a, b, mode: str):

@@ -1,0 +1,275 @@
+"""Training benchmark: throughput (tokens/s) and quality within a wall-clock budget.
+
+    python bench/train.py throughput [--threads 2] [--windows 3] [--configs char,word]
+    python bench/train.py memory                      # peak RSS per variant, one process each
+    python bench/train.py quality char --time-limit 720
+    python bench/train.py quality word --time-limit 1800
+    python bench/train.py table                       # markdown table from results/train.json
+
+Throughput: every variant is built in one process and timed in interleaved windows
+(variant A window 1, variant B window 1, A window 2, ...), so a neighbour's load on a shared
+machine hits all variants alike; the figure is the median window after one warm-up window, and
+every comparison is a ratio from the same run. Each window is ``model.fit`` over a fixed number
+of batches, timed from the end of its first batch to the end of its last.
+
+Results are merged into bench/results/train.json (one key per section) and printed as JSON and
+a markdown table.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+HERE = Path(__file__).resolve().parent
+RESULTS = HERE / "results" / "train.json"
+DATA = Path(os.environ.get("RNNLM_DATA", HERE.parent.parent / "shared" / "data"))
+
+CONFIGS = {  # the issue's two configurations
+    "char": dict(vocabulary_size=65, embedding_dim=64, units=512, num_layers=1,
+                 batch_size=64, seq_len=100, window_batches=12),
+    "word": dict(vocabulary_size=10000, embedding_dim=200, units=200, num_layers=2,
+                 batch_size=20, seq_len=35, window_batches=60),
+}
+
+
+# --------------------------------------------------------------------------- machine info
+def machine_info(threads: int) -> dict:
+    import tensorflow as tf
+    import keras
+
+    cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo")
+                if line.startswith("model name")), platform.processor())
+    return {"cpu": cpu, "cores": os.cpu_count(), "tensorflow": tf.__version__,
+            "keras": keras.__version__, "python": platform.python_version(),
+            "threads": threads, "gpu": [d.name for d in tf.config.list_logical_devices("GPU")],
+            "note": "2-core CPU shared with other engineers' test runs; ratios are taken "
+                    "side by side in one process (interleaved windows), absolute figures vary "
+                    "with the neighbours' load"}
+
+
+def set_threads(threads: int, inter: int | None = None) -> None:
+    import tensorflow as tf
+
+    tf.config.threading.set_intra_op_parallelism_threads(threads)
+    tf.config.threading.set_inter_op_parallelism_threads(inter or threads)
+
+
+# --------------------------------------------------------------------------- models
+def plain_keras(cfg):
+    """The tutorial way: Sequential Embedding → LSTM(s) → Dense, compile, model.fit."""
+    import keras
+
+    layers = [keras.layers.Embedding(cfg["vocabulary_size"], cfg["embedding_dim"])]
+    layers += [keras.layers.LSTM(cfg["units"], return_sequences=True)
+               for _ in range(cfg["num_layers"])]
+    layers.append(keras.layers.Dense(cfg["vocabulary_size"]))
+    model = keras.Sequential(layers)
+    model.compile(optimizer=keras.optimizers.Adam(2e-3),
+                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    return model
+
+
+def rnnlm_model(cfg, fused="auto", **model_options):
+    """rnnlm's default training path: LanguageModel compiled as rnnlm.api compiles it."""
+    from rnnlm import api, training
+    from rnnlm.config import ModelConfig
+    from rnnlm.models.language_model import LanguageModel
+
+    mc = ModelConfig(vocabulary_size=cfg["vocabulary_size"], embedding_dim=cfg["embedding_dim"],
+                     units=cfg["units"], num_layers=cfg["num_layers"], **model_options)
+    model = LanguageModel(mc)
+    for layer in model.backbone.rnn_layers:
+        if hasattr(layer, "fused"):
+            layer.fused = fused
+    model.build_for_inference()
+    model.compile(optimizer=training.build_optimizer(2e-3, 5.0), loss=api._loss())
+    return model
+
+
+def synthetic_ids(cfg, tokens=400_000, seed=0):
+    import numpy as np
+
+    rng = np.random.default_rng(seed)  # token identity does not change the cost of a step
+    return rng.integers(1, cfg["vocabulary_size"], size=tokens).astype(np.uint16)
+
+
+def dataset_for(cfg, ids, batch_size=None):
+    from rnnlm import data
+
+    return data.lm_dataset(ids, cfg["seq_len"], batch_size or cfg["batch_size"]).repeat()
+
+
+# --------------------------------------------------------------------------- throughput
+class BatchClock:
+    def __init__(self):
+        import keras
+
+        class Clock(keras.callbacks.Callback):
+            def on_train_batch_end(inner, batch, logs=None):
+                self.times.append(time.perf_counter())
+        self.callback, self.times = Clock(), []
+
+
+def time_window(model, iterator_ds, batches: int) -> float:
+    """Seconds for ``batches`` training steps (first step's end → last step's end)."""
+    clock = BatchClock()
+    model.fit(iterator_ds, epochs=1, steps_per_epoch=batches + 1, verbose=0,
+              callbacks=[clock.callback])
+    return clock.times[-1] - clock.times[0]
+
+
+def variants_for(name, cfg, only=None):
+    """name → (builder, batch_size). Each lever is one variant of rnnlm's path."""
+    out = {
+        "keras_baseline": (lambda: plain_keras(cfg), cfg["batch_size"]),
+        "rnnlm_keras_lstm": (lambda: rnnlm_model(cfg, fused=False), cfg["batch_size"]),
+        "rnnlm_fused": (lambda: rnnlm_model(cfg, fused="auto"), cfg["batch_size"]),
+        "rnnlm_fused_batch2x": (lambda: rnnlm_model(cfg, fused="auto"), 2 * cfg["batch_size"]),
+    }
+    return {k: v for k, v in out.items() if only is None or k in only}
+
+
+def throughput(config_names, windows: int, only=None) -> dict:
+    import gc
+
+    results = {}
+    for name in config_names:
+        cfg = CONFIGS[name]
+        ids = synthetic_ids(cfg)
+        variants = variants_for(name, cfg, only)
+        models, streams, seconds = {}, {}, {k: [] for k in variants}
+        for key, (build, batch) in variants.items():
+            models[key] = build()
+            streams[key] = dataset_for(cfg, ids, batch)
+            time_window(models[key], streams[key], 3)  # warm-up: tracing, allocation
+        for _ in range(windows):
+            for key in variants:
+                seconds[key].append(time_window(models[key], streams[key],
+                                                cfg["window_batches"]))
+        base = None
+        rows = {}
+        for key, (build, batch) in variants.items():
+            tokens = cfg["window_batches"] * batch * cfg["seq_len"]
+            rates = [tokens / s for s in seconds[key]]
+            rows[key] = {"tokens_per_second": statistics.median(rates),
+                         "windows_tokens_per_second": rates, "batch_size": batch,
+                         "seq_len": cfg["seq_len"]}
+        base = rows.get("keras_baseline", {}).get("tokens_per_second")
+        for row in rows.values():
+            if base:
+                row["ratio_vs_keras_baseline"] = row["tokens_per_second"] / base
+        results[name] = {"config": {k: v for k, v in cfg.items() if k != "window_batches"},
+                         "window_batches": cfg["window_batches"], "windows": windows,
+                         "variants": rows}
+        del models
+        gc.collect()
+    return results
+
+
+def memory(config_names, threads) -> dict:
+    """Peak RSS of a process that builds one variant and trains 10 batches (one per process)."""
+    out = {}
+    for name in config_names:
+        out[name] = {}
+        for key in variants_for(name, CONFIGS[name]):
+            cmd = [sys.executable, __file__, "_memory_child", name, key, "--threads", str(threads)]
+            line = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+            out[name][key] = json.loads(line.strip().splitlines()[-1])
+    return out
+
+
+def memory_child(name, key) -> None:
+    cfg = CONFIGS[name]
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    build, batch = variants_for(name, cfg)[key]
+    model = build()
+    time_window(model, dataset_for(cfg, synthetic_ids(cfg, 100_000), batch), 10)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    print(json.dumps({"peak_rss_mib": peak / 1024, "after_import_rss_mib": before / 1024}))
+
+
+# --------------------------------------------------------------------------- output
+def load_results() -> dict:
+    return json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
+
+
+def save_results(update: dict) -> dict:
+    results = load_results()
+    for key, value in update.items():
+        if isinstance(value, dict) and isinstance(results.get(key), dict):
+            results[key].update(value)
+        else:
+            results[key] = value
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(results, indent=2) + "\n")
+    return results
+
+
+def table(results: dict) -> str:
+    lines = []
+    for name, section in results.get("throughput", {}).items():
+        lines += [f"\n### throughput: {name} config "
+                  f"(threads {results.get('machine', {}).get('threads')}, median of "
+                  f"{section['windows']} windows × {section['window_batches']} batches)", "",
+                  "| variant | batch | tokens/s | × plain Keras | peak RSS MiB |",
+                  "|---|---|---|---|---|"]
+        mem = results.get("memory", {}).get(name, {})
+        for key, row in section["variants"].items():
+            peak = mem.get(key, {}).get("peak_rss_mib")
+            lines.append(f"| {key} | {row['batch_size']} | {row['tokens_per_second']:,.0f} | "
+                         f"{row.get('ratio_vs_keras_baseline', float('nan')):.2f} | "
+                         f"{'' if peak is None else f'{peak:,.0f}'} |")
+    for name, q in results.get("quality", {}).items():
+        lines += [f"\n### quality: {name} ({q.get('description', '')})", "",
+                  "| minutes | " + " | ".join(q["metrics"]) + " |",
+                  "|---" * (len(q["metrics"]) + 1) + "|"]
+        for point in q["curve"]:
+            lines.append(f"| {point['minutes']:.1f} | " + " | ".join(
+                f"{point.get(m, float('nan')):.4f}" for m in q["metrics"]) + " |")
+        for key, value in q.get("final", {}).items():
+            lines.append(f"\n{key}: {value}")
+    return "\n".join(lines)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("command", choices=["throughput", "memory", "table", "_memory_child"])
+    parser.add_argument("args", nargs="*")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--inter-threads", type=int, default=None)
+    parser.add_argument("--windows", type=int, default=3)
+    parser.add_argument("--configs", default="char,word")
+    parser.add_argument("--variants", default=None, help="comma-separated subset")
+    parser.add_argument("--no-save", action="store_true")
+    opts = parser.parse_args(argv)
+    if opts.command == "table":
+        print(table(load_results()))
+        return
+    set_threads(opts.threads, opts.inter_threads)
+    if opts.command == "_memory_child":
+        memory_child(*opts.args)
+        return
+    configs = opts.configs.split(",")
+    only = opts.variants.split(",") if opts.variants else None
+    if opts.command == "throughput":
+        update = {"machine": machine_info(opts.threads),
+                  "throughput": throughput(configs, opts.windows, only)}
+    else:
+        update = {"memory": memory(configs, opts.threads)}
+    print(json.dumps(update, indent=2))
+    results = update if opts.no_save else save_results(update)
+    print(table(results))
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, str(HERE.parent))
+    main()

@@ -1,0 +1,123 @@
+"""Export a language model as a TensorFlow SavedModel that needs no rnnlm to run.
+
+    m = tf.saved_model.load("exported/")
+    m.generate(prompt=tf.constant("ROMEO:"), length=tf.constant(200),
+               temperature=tf.constant(0.8), seed=tf.constant(1))   # char runs: text in, text out
+    m.greedy(prompt=tf.constant("ROMEO:"), length=tf.constant(200))
+    m.generate_ids(token_ids=tf.constant([5, 9, 2]), length=..., temperature=..., seed=...)
+
+Char tokenizers run inside the graph (UTF-8 code points ↔ ids through lookup tables). Word and
+SentencePiece tokenizers do not (plain TensorFlow has no SentencePiece op), so their export offers
+``generate_ids``/``greedy_ids`` and writes ``vocabulary.txt`` (one token per line, line number =
+id) and the run's tokenizer files beside the SavedModel.
+"""
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+
+from rnnlm.errors import RnnlmError
+
+FORMATS = ("saved_model",)
+
+
+def _sampling_loop(model, forbidden_bias):
+    """Graph-only generation: prefill the prompt, then one recurrent step per new token."""
+    import tensorflow as tf
+
+    def run(token_ids, length, temperature, seed, greedy: bool):
+        logits, states = model.prefill(token_ids[None, :], tf.shape(token_ids)[:1])
+        out = tf.TensorArray(tf.int32, size=length)
+
+        def body(i, logits, states, out):
+            scores = tf.cast(logits, tf.float32) + forbidden_bias
+            if greedy:
+                token = tf.argmax(scores, axis=-1, output_type=tf.int32)
+            else:
+                token = tf.random.stateless_categorical(
+                    scores / temperature, 1, seed=tf.stack([seed, i]), dtype=tf.int32)[:, 0]
+            logits, states = model.next(token, states)
+            return i + 1, logits, tuple(states), out.write(i, token[0])
+
+        _, _, _, out = tf.while_loop(lambda i, *_: i < length, body,
+                                     (tf.constant(0), logits, tuple(states), out))
+        return out.stack()
+
+    return run
+
+
+def export_saved_model(lm, out: str | Path, force: bool = False) -> Path:
+    import keras
+    import tensorflow as tf
+
+    out = Path(out)
+    if out.exists() and any(out.iterdir()) and not force:
+        raise RnnlmError(f"{out} exists and is not empty; use --force to replace it")
+    tokenizer, model = lm.tokenizer, lm.model
+    vocab = [tokenizer.id_to_token(i) for i in range(tokenizer.vocabulary_size)]
+    bias = np.zeros(len(vocab), np.float32)
+    bias[list(tokenizer.special_ids)] = -1e9  # never emit <pad>/<unk>
+    loop = _sampling_loop(model, tf.constant(bias))
+    archive = keras.export.ExportArchive()
+    archive.track(model)
+    ids_spec = tf.TensorSpec([None], tf.int32)
+    scalar = lambda dtype: tf.TensorSpec([], dtype)  # noqa: E731
+
+    archive.add_endpoint("generate_ids", lambda token_ids, length, temperature, seed: loop(
+        token_ids, length, temperature, seed, greedy=False),
+        input_signature=[ids_spec, scalar(tf.int32), scalar(tf.float32), scalar(tf.int32)])
+    archive.add_endpoint("greedy_ids", lambda token_ids, length: loop(
+        token_ids, length, 1.0, 0, greedy=True), input_signature=[ids_spec, scalar(tf.int32)])
+    if tokenizer.kind == "char":
+        _add_text_endpoints(archive, loop, vocab, tokenizer)
+    tmp = out.with_name(out.name + ".tmp-export")
+    shutil.rmtree(tmp, ignore_errors=True)
+    archive.write_out(str(tmp), verbose=False)
+    (tmp / "vocabulary.txt").write_text("".join(_escape(t) + "\n" for t in vocab), encoding="utf-8")
+    if lm.run_dir is not None:
+        for name in ("tokenizer.json", "tokenizer.model", "config.json"):
+            if (lm.run_dir / name).exists():
+                shutil.copy(lm.run_dir / name, tmp / name)
+    if out.exists():
+        shutil.rmtree(out)
+    tmp.rename(out)
+    return out
+
+
+def _escape(token: str) -> str:
+    return token.replace("\\", "\\\\").replace("\n", "\\n").replace("\t", "\\t")
+
+
+def _add_text_endpoints(archive, loop, vocab, tokenizer):
+    """Text in, text out for char models: code points ↔ ids through two lookup tables."""
+    import tensorflow as tf
+
+    single = [(ord(t), i) for i, t in enumerate(vocab) if len(t) == 1 and i not in tokenizer.special_ids]
+    keys = tf.constant([k for k, _ in single], tf.int64)
+    values = tf.constant([v for _, v in single], tf.int32)
+    to_id = tf.lookup.StaticHashTable(tf.lookup.KeyValueTensorInitializer(keys, values),
+                                      default_value=1)  # unseen characters → <unk>
+    id_to_cp = np.full(len(vocab), -1, np.int32)
+    for code_point, i in single:
+        id_to_cp[i] = code_point
+    id_to_cp = tf.constant(id_to_cp)
+    start = tokenizer.encode("\n")
+    start_id = tf.constant(start[-1] if start and 1 not in start else 2, tf.int32)
+    archive.track(to_id)
+
+    def encode(prompt):
+        ids = to_id.lookup(tf.cast(tf.strings.unicode_decode(prompt, "UTF-8"), tf.int64))
+        return tf.cond(tf.size(ids) > 0, lambda: ids, lambda: start_id[None])
+
+    def decode(ids):
+        code_points = tf.gather(id_to_cp, ids)
+        return tf.strings.unicode_encode(tf.boolean_mask(code_points, code_points >= 0), "UTF-8")
+
+    text, scalar = tf.TensorSpec([], tf.string), lambda d: tf.TensorSpec([], d)  # noqa: E731
+    archive.add_endpoint("generate", lambda prompt, length, temperature, seed: decode(loop(
+        encode(prompt), length, temperature, seed, greedy=False)),
+        input_signature=[text, scalar(tf.int32), scalar(tf.float32), scalar(tf.int32)])
+    archive.add_endpoint("greedy", lambda prompt, length: decode(loop(
+        encode(prompt), length, 1.0, 0, greedy=True)), input_signature=[text, scalar(tf.int32)])

@@ -1,0 +1,84 @@
+"""The Python API end to end on a tiny corpus: train, generate, stream, score, save, load, export."""
+import numpy as np
+import pytest
+
+import rnnlm
+from tests.conftest import TINY_TEXT
+
+TINY = dict(units=16, embedding_dim=8, seq_len=16, batch_size=8, epochs=1)
+
+
+@pytest.fixture(scope="module")
+def lm(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("api")
+    corpus = folder / "tiny.txt"
+    corpus.write_text(TINY_TEXT, encoding="utf-8")
+    return rnnlm.train(str(corpus), out=folder / "run", **TINY)
+
+
+def test_generate_is_reproducible_and_streams_the_same_text(lm):
+    a = lm.generate("the ", length=40, seed=3, temperature=0.9)
+    assert a == lm.generate("the ", length=40, seed=3, temperature=0.9)
+    assert "".join(lm.stream("the ", length=40, seed=3, temperature=0.9)) == a
+    samples = lm.generate("the ", length=40, seed=3, num_samples=3)
+    assert len(samples) == 3 and samples == lm.generate("the ", length=40, seed=3, num_samples=3)
+
+
+def test_greedy_and_beam_width_one_agree(lm):
+    greedy = lm.generate("빠른 ", length=25, sampler="greedy")
+    assert greedy == lm.generate("빠른 ", length=25, sampler="beam", beam_width=1)
+
+
+def test_stop_strings_cut_the_text(lm):
+    text = lm.generate("the", length=200, seed=1, stop=["\n"])
+    assert "\n" not in text
+
+
+def test_unseen_prompt_characters_become_unk_with_a_warning(lm):
+    assert lm.prompt_warnings("zebra✨") and not lm.prompt_warnings("the fox")
+    assert isinstance(lm.generate("✨✨", length=5, seed=0), str)
+
+
+def test_score_and_evaluate(lm):
+    scores = lm.score("the quick brown fox")
+    assert len(scores) == len("the quick brown fox") - 1
+    assert all(logp <= 0 for _, logp in scores)
+    result = lm.evaluate(TINY_TEXT[:500])
+    assert result["characters"] == 500 and result["tokens"] == 499
+    assert result["bpc"] == pytest.approx(result["loss"] * 499 / 500 / np.log(2))
+
+
+def test_save_and_load_give_identical_logits(lm, tmp_path):
+    copy = lm.save(tmp_path / "copy")
+    again = rnnlm.load(copy)
+    ids = np.asarray([lm.tokenizer.encode("the lazy dog")], np.int32)
+    np.testing.assert_array_equal(lm.model(ids).numpy(), again.model(ids).numpy())
+    assert again.generate("the", length=20, seed=5) == lm.generate("the", length=20, seed=5)
+
+
+def test_export_round_trip_gives_the_same_greedy_text(lm, tmp_path):
+    import tensorflow as tf
+
+    from rnnlm.export import export_saved_model
+
+    path = export_saved_model(lm, tmp_path / "exported")
+    served = tf.saved_model.load(str(path))
+    text = served.greedy(prompt=tf.constant("the "), length=tf.constant(30)).numpy().decode()
+    assert text == lm.generate("the ", length=30, sampler="greedy")
+    ids = served.generate_ids(token_ids=tf.constant(lm.tokenizer.encode("the ")),
+                              length=tf.constant(10), temperature=tf.constant(1.0),
+                              seed=tf.constant(4)).numpy()
+    assert ids.shape == (10,) and not set(ids.tolist()) & set(lm.tokenizer.special_ids)
+    assert (path / "vocabulary.txt").exists()
+
+
+@pytest.mark.parametrize("tokenizer, options", [
+    ("word", {}), ("sentencepiece", {"vocab_size": 400}), ("word", {"word_mode": "whitespace"})])
+def test_other_tokenizers_train_and_generate(tmp_path, tokenizer, options):
+    corpus = tmp_path / "c.txt"
+    corpus.write_text(TINY_TEXT * 3, encoding="utf-8")
+    lm = rnnlm.train(str(corpus), out=tmp_path / "run", tokenizer=tokenizer,
+                     **{**TINY, "seq_len": 8}, **options)
+    assert lm.tokenizer.kind == tokenizer
+    assert isinstance(lm.generate("the quick", length=10, seed=1), str)
+    assert rnnlm.load(tmp_path / "run").info()["vocabulary_size"] == lm.tokenizer.vocabulary_size
