@@ -48,14 +48,18 @@ def training_windows(ids: np.ndarray, seq_len: int) -> np.ndarray:
 
 
 def lm_dataset(ids: np.ndarray, seq_len: int, batch_size: int, seed: int = 0, shuffle=True):
-    """tf.data of (x, y) int32 batches; the last partial batch is kept (no token is dropped)."""
+    """tf.data of (x, y) int32 batches of a fixed shape.
+
+    A partial last batch is dropped when there is at least one full batch: one shape means one
+    trace of the training step, and reshuffling each epoch drops different windows each time.
+    """
     import tensorflow as tf
 
     windows = training_windows(ids, seq_len)
     ds = tf.data.Dataset.from_tensor_slices(windows)
     if shuffle:
         ds = ds.shuffle(len(windows), seed=seed, reshuffle_each_iteration=True)
-    ds = ds.batch(batch_size).map(_to_xy, num_parallel_calls=tf.data.AUTOTUNE)
+    ds = ds.batch(batch_size, drop_remainder=len(windows) >= batch_size).map(_to_xy, num_parallel_calls=tf.data.AUTOTUNE)
     return ds.prefetch(tf.data.AUTOTUNE)
 
 

@@ -162,6 +162,10 @@ def test_bad_calls():
     dec = bigram(cycle_table())
     with pytest.raises(ValueError, match="at least one token"):
         dec.generate([[2, 0]], lengths=[0])
+    with pytest.raises(ValueError, match="at least one token"):
+        dec.generate(np.zeros((2, 3), np.int32))  # an all-pad row
+    with pytest.raises(ValueError, match="seed must be an integer"):
+        dec.generate([[2]], sampler="random", seed=1.5)
     with pytest.raises(ValueError, match="forbidden"):
         dec.generate([[2]], eos_id=1)
     with pytest.raises(ValueError, match="max_new_tokens"):
@@ -170,6 +174,16 @@ def test_bad_calls():
         dec.stream([[2]], sampler="beam")
     with pytest.raises(ValueError, match="chunk_size must be"):
         dec.stream([[2]], chunk_size=0)
+
+
+def test_prompt_forms_agree():
+    dec = bigram(cycle_table())
+    a = dec.generate([[2, 3], [4]], max_new_tokens=3).token_ids
+    b = dec.generate(np.array([[2, 3], [4, 0]]), max_new_tokens=3).token_ids  # lengths from padding
+    c = dec.generate(np.array([[2, 3], [4, 5]]), lengths=[2, 1], max_new_tokens=3).token_ids
+    np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(a, c)
+    np.testing.assert_array_equal(dec.generate([2, 3], max_new_tokens=3).token_ids, a[:1])
 
 
 def test_truncate_at_stop():

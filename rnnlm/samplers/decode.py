@@ -28,26 +28,11 @@ import tensorflow as tf
 from rnnlm.samplers import logits_processors as lp
 from rnnlm.samplers.base import make_seed, step_seed
 from rnnlm.samplers.beam import BeamSampler, build_beam_search
+from rnnlm.samplers.prompts import as_prompt_batch, pad_prompts, truncate_at_stop  # noqa: F401
 
 Generation = collections.namedtuple(
     "Generation", ["token_ids", "token_log_probs", "log_prob", "num_tokens", "score"])
 _Loop = collections.namedtuple("_Loop", ["logits", "states", "ctx", "done", "step"])
-
-
-def truncate_at_stop(text, stops):
-    """Cut ``text`` before the earliest stop string -> (text, stopped)."""
-    stops = [stops] if isinstance(stops, str) else [s for s in (stops or ()) if s]
-    hits = [i for i in (text.find(s) for s in stops if s) if i >= 0]
-    return (text[:min(hits)], True) if hits else (text, False)
-
-
-def pad_prompts(prompts, pad_id=0):
-    """List of id sequences (any lengths >= 1) -> right-padded int32 (B, T), lengths (B,)."""
-    lengths = np.array([len(p) for p in prompts], np.int32)
-    ids = np.full((len(prompts), max(lengths, default=1)), pad_id, np.int32)
-    for row, p in zip(ids, prompts):
-        row[:len(p)] = p
-    return ids, lengths
 
 
 def _relaxed(tree):
@@ -79,20 +64,12 @@ class Decoder:
             ctx = lp.new_context(ids, lens, tf.shape(logits)[1], extra)
             rep = lambda x: tf.repeat(x, n, axis=0)  # noqa: E731
             return rep(logits), tuple(map(rep, states)), lp.Context(*map(rep, ctx))
-        if isinstance(token_ids, (list, tuple)) and token_ids and not isinstance(token_ids[0], (int, np.integer)) \
-                and lengths is None:
-            token_ids, lengths = pad_prompts(token_ids, self.pad_id)
-        ids = np.atleast_2d(np.asarray(token_ids, np.int32))
-        if lengths is None:  # right-padded: the prompt ends at the last non-pad id
-            lengths = ids.shape[1] - np.argmax((ids != self.pad_id)[:, ::-1], axis=1)
-        lengths = np.asarray(lengths, np.int32).reshape(-1)
-        if ids.size == 0 or lengths.shape != ids.shape[:1] or (lengths < 1).any() or (lengths > ids.shape[1]).any():
-            raise ValueError("each prompt needs at least one token and 1 <= length <= its width")
+        ids, lengths = as_prompt_batch(token_ids, lengths, self.pad_id)
         args = (tf.constant(ids), tf.constant(lengths), tf.constant(num_samples), tf.constant(extra))
         return self._function("start", start, args)
 
     def _setup(self, token_ids, lengths, max_new_tokens, num_samples, eos_id, repetition_penalty,
-               no_repeat_ngram_size, extra=0):
+               no_repeat_ngram_size):
         for name, v in (("max_new_tokens", max_new_tokens), ("num_samples", num_samples)):
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
                 raise ValueError(f"{name} must be an integer >= 1 (got {v!r})")
@@ -100,7 +77,7 @@ class Decoder:
             raise ValueError(f"eos_id {eos_id} is one of the forbidden ids {self.forbidden_ids}")
         penalty = lp.check_repetition_penalty(repetition_penalty)
         ngram = lp.check_ngram_size(no_repeat_ngram_size)
-        logits, states, ctx = self._start(token_ids, lengths, num_samples, max_new_tokens + extra)
+        logits, states, ctx = self._start(token_ids, lengths, num_samples, max_new_tokens)
         bias = lp.forbidden_bias(int(logits.shape[1]), self.forbidden_ids)
         eos = tf.constant(-1 if eos_id is None else eos_id, tf.int32)
         return logits, states, ctx, bias, eos, tf.constant(penalty), (penalty != 1.0, ngram)
@@ -130,11 +107,11 @@ class Decoder:
         sampler = get_sampler(sampler)
         if isinstance(sampler, BeamSampler):
             raise ValueError("beam search cannot stream: use generate(sampler='beam')")
+        key = make_seed(seed)
         logits, states, ctx, bias, eos, penalty, (use_pen, ngram) = self._setup(
             token_ids, lengths, max_new_tokens, num_samples, eos_id, repetition_penalty, no_repeat_ngram_size)
         if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:
             raise ValueError(f"chunk_size must be an integer >= 1 (got {chunk_size!r})")
-        key = make_seed(seed)
         params = {k: tf.constant(v) for k, v in sampler.get_params().items()}
         loop_fn = self._sample_loop(sampler, use_pen, ngram)
         start_len = ctx.length.numpy()
