@@ -58,7 +58,7 @@ TEXT = {  # BiLSTM from scratch on each sentiment corpus
                  units=64, bidirectional=True, pooling="concat", dropout=0.3, batch_size=64,
                  epochs=3, lr=2e-3, clipnorm=5.0),
 }
-LM = dict(tokenizer="sentencepiece", vocab_size=8000, cell="lstm", layers=1, units=256,
+LM = dict(tokenizer="sentencepiece", vocab_size=8000, cell="lstm", layers=1, units=128,
           embedding_dim=128, seq_len=70, batch_size=64, lr=2e-3)
 FROM_LM = dict(max_len=400, pooling="concat", dropout=0.3, batch_size=64, epochs=3, lr=2e-3,
                clipnorm=5.0, freeze_epochs=1)
@@ -137,8 +137,9 @@ def run_text(name, epochs, max_train, work: Path, machine) -> None:
     print(json.dumps({name: result}), flush=True)
 
 
-def run_imdb_lm(epochs, max_train, lm_minutes, work: Path, machine) -> None:
-    """LM on the IMDB training reviews (one per line), then a classifier from its backbone."""
+def run_imdb_lm(epochs, max_train, lm_minutes, baseline: bool, work: Path, machine) -> None:
+    """LM on the IMDB training reviews (one per line), then a classifier from its backbone
+    (and, with ``baseline``, the same unidirectional architecture trained from scratch)."""
     import rnnlm.api
     from rnnlm.classification import train_classifier
 
@@ -155,7 +156,9 @@ def run_imdb_lm(epochs, max_train, lm_minutes, work: Path, machine) -> None:
                  "best": lm_info["best"], "parameters": lm_info["total_parameters"]}
     save("imdb", "language_model", lm_result, machine)
     options = dict(FROM_LM, **({"epochs": epochs} if epochs else {}))
-    for label, from_lm in (("lstm_from_lm", work / "imdb-lm"), ("lstm_scratch_same_arch", None)):
+    variants = [("lstm_from_lm", work / "imdb-lm")] + ([("lstm_scratch_same_arch", None)]
+                                                        if baseline else [])
+    for label, from_lm in variants:
         started = time.perf_counter()
         extra = {} if from_lm else dict(tokenizer="sentencepiece", vocab_size=LM["vocab_size"],
                                         cell=LM["cell"], units=LM["units"],
@@ -187,7 +190,8 @@ def table(results: dict) -> str:
 
 
 def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    global RESULTS
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--only", choices=["mnist", "imdb", "nsmc", "imdb-lm"], action="append",
                         help="Run only these parts (repeatable; default: all).")
     parser.add_argument("--configs", help=f"MNIST rows, comma-separated: {', '.join(MNIST)}")
@@ -197,9 +201,14 @@ def main(argv=None) -> None:
     parser.add_argument("--threads", type=int, help="TensorFlow intra/inter-op threads")
     parser.add_argument("--lm-minutes", type=float, default=30.0,
                         help="imdb-lm: wall-clock budget of the language model's training")
+    parser.add_argument("--imdb-baseline", action="store_true",
+                        help="imdb-lm: also train the LM's unidirectional architecture from scratch")
     parser.add_argument("--work", help="Where the runs go (default: a temporary folder)")
     parser.add_argument("--table", action="store_true", help="Print the table and stop.")
+    parser.add_argument("--results", help=f"JSON file to merge results into (default {RESULTS})")
     opts = parser.parse_args(argv)
+    if opts.results:
+        RESULTS = Path(opts.results)
     if opts.table:
         print(table(json.loads(RESULTS.read_text())))
         return
@@ -221,7 +230,8 @@ def main(argv=None) -> None:
         if part == "mnist":
             run_mnist(names, opts.epochs or 5, opts.max_train, opts.batch_size, work, machine)
         elif part == "imdb-lm":
-            run_imdb_lm(opts.epochs, opts.max_train, opts.lm_minutes, work, machine)
+            run_imdb_lm(opts.epochs, opts.max_train, opts.lm_minutes, opts.imdb_baseline, work,
+                        machine)
         else:
             run_text(part, opts.epochs, opts.max_train, work, machine)
     print(table(json.loads(RESULTS.read_text())))

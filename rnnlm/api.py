@@ -26,7 +26,10 @@ TOKENIZER_OPTIONS = {
     "word": {"max_vocab": "max_vocab", "min_freq": "min_freq", "word_mode": "mode"},
     "sentencepiece": {"vocab_size": "vocab_size", "sp_model_type": "model_type"},
 }
-ARCHITECTURE = ("cell", "num_layers", "units", "embedding_dim")
+ARCHITECTURE = ("cell", "num_layers", "units", "embedding_dim", "tie_weights")
+# Training options --resume may change (the rest of TrainConfig is the run's own).
+RESUMABLE = ("lr", "batch_size", "seq_len", "clipnorm", "dropout", "stateful", "weight_decay",
+             "lr_schedule", "warmup_steps", "early_stopping")
 
 
 class TrainingInterrupted(Exception):
@@ -39,7 +42,9 @@ def train(corpus: str | None = None, out: str | Path | None = None, *, tokenizer
           valid: str | None = None, time_limit: float | None = None,
           steps_per_epoch: int | None = None, max_vocab=None, min_freq=1, vocab_size=8000,
           word_mode="words", sp_model_type="unigram", data_dir=None, encoding="utf-8",
-          force=False, tensorboard=False, quiet=True) -> LM:
+          force=False, tensorboard=False, quiet=True, tie_weights=False, embedding_dropout=0.0,
+          locked_dropout=False, stateful=False, weight_decay=0.0, lr_schedule="none",
+          warmup_steps=0, early_stopping: int | None = None) -> LM:
     """Train a language model on a corpus (a path, a corpus card name, or None: the built-in)."""
     options = dict(max_vocab=max_vocab, min_freq=min_freq, vocab_size=vocab_size,
                    word_mode=word_mode, sp_model_type=sp_model_type)
@@ -47,13 +52,20 @@ def train(corpus: str | None = None, out: str | Path | None = None, *, tokenizer
     tok_cfg.options = {name: options[key] for key, name in TOKENIZER_OPTIONS[tokenizer].items()
                        if options[key] is not None}
     model_cfg = ModelConfig(cell=cell, num_layers=layers, units=units,
-                            embedding_dim=embedding_dim, dropout=dropout).validate()
+                            embedding_dim=embedding_dim, dropout=dropout,
+                            embedding_dropout=embedding_dropout, locked_dropout=locked_dropout,
+                            tie_weights=tie_weights).validate()
     train_cfg = TrainConfig(seq_len=seq_len, batch_size=batch_size, epochs=epochs, lr=lr,
                             clipnorm=clipnorm, seed=seed, valid_fraction=valid_fraction,
-                            time_limit=time_limit, steps_per_epoch=steps_per_epoch).validate()
+                            time_limit=time_limit, steps_per_epoch=steps_per_epoch,
+                            stateful=stateful, weight_decay=weight_decay,
+                            lr_schedule=lr_schedule, warmup_steps=warmup_steps,
+                            early_stopping=early_stopping).validate()
     text = corpora.resolve(corpus, data_dir, encoding)
     out = Path(out) if out is not None else Path("runs") / text.name
     runs.check_new_run_dir(out, force)
+    if tensorboard:
+        _check_tensorboard()
     source = {"corpus": corpus or corpora.BUILTIN, "valid": valid, "data_dir": data_dir,
               "encoding": encoding}
     train_text, valid_text = _split(text, valid, valid_fraction, encoding)
@@ -78,6 +90,8 @@ def resume(run_dir: str | Path, *, epochs: int | None = None, time_limit: float 
     """
     run_dir = Path(run_dir)
     config = runs.read_config(run_dir, need_weights=False)
+    if tensorboard:
+        _check_tensorboard()
     if not (run_dir / "checkpoints" / "last.weights.h5").exists():
         raise RnnlmError(f"{run_dir} has no checkpoint to resume from (checkpoints/last.weights.h5)")
     model_cfg = from_dict(ModelConfig, config["model"])
@@ -90,7 +104,7 @@ def resume(run_dir: str | Path, *, epochs: int | None = None, time_limit: float 
     train_cfg = from_dict(TrainConfig, config["train"])
     train_cfg.epochs = epochs or train_cfg.epochs
     train_cfg.time_limit = time_limit
-    for key in ("lr", "batch_size", "seq_len", "clipnorm", "dropout"):
+    for key in RESUMABLE:
         if changes.get(key) is not None and hasattr(train_cfg, key):
             setattr(train_cfg, key, changes[key])
     train_cfg.validate()
@@ -115,13 +129,21 @@ def _split(text: corpora.Corpus, valid: str | None, valid_fraction: float, encod
     return data.split_text(text.train, valid_fraction)
 
 
+def _check_tensorboard() -> None:
+    import importlib.util
+
+    if importlib.util.find_spec("tensorboard") is None:
+        raise RnnlmError("--tensorboard needs the tensorboard package: "
+                         "pip install 'rnnlm[tensorboard]' (or pip install tensorboard)")
+
+
 def _fit(out: Path, config, tok, model_cfg, train_cfg, train_ids, valid_text, initial_epoch,
          tensorboard, quiet, new) -> LM:
     from rnnlm import training
     from rnnlm.models.language_model import LanguageModel
 
     model = LanguageModel(model_cfg).build_for_inference()
-    optimizer = training.build_optimizer(train_cfg.lr, train_cfg.clipnorm)
+    optimizer = training.build_optimizer(train_cfg.lr, train_cfg.clipnorm, train_cfg.weight_decay)
     model.compile(optimizer=optimizer, loss=_loss())
     writer = runs.RunWriter(out, optimizer_arrays=lambda: training.optimizer_arrays(optimizer))
     if new:

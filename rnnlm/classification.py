@@ -72,8 +72,10 @@ def train_classifier(data, out=None, *, valid=None, test=None, valid_fraction=0.
     if train.kind == "text":
         tok_options = {"vocab_size": vocab_size, "max_vocab": max_vocab, "min_freq": min_freq}
         if from_lm is not None:
-            tok, lm_model = _lm_tokenizer_and_model(from_lm, tokenizer, tok_options, arch,
-                                                    bidirectional)
+            from rnnlm.classify_training import lm_tokenizer_and_model
+
+            tok, lm_model = lm_tokenizer_and_model(from_lm, tokenizer, tok_options, arch,
+                                                   bidirectional)
             arch = {"cell": lm_model["cell"], "layers": lm_model["num_layers"],
                     "units": lm_model["units"], "embedding_dim": lm_model["embedding_dim"]}
         else:
@@ -93,7 +95,7 @@ def train_classifier(data, out=None, *, valid=None, test=None, valid_fraction=0.
             raise RnnlmError(f"the {name} data is {s.kind} data but the training data is {train.kind}")
     fixed = max_len if (pooling == "flatten" and tok is not None) else None
     if tok is None:
-        _check_shapes(sets, pooling)
+        cdata.check_shapes(sets, pooling)
     config = ClassifierConfig(
         num_classes=len(classes), cell=arch["cell"], num_layers=arch["layers"],
         units=arch["units"], vocabulary_size=tok.vocabulary_size if tok else 0,
@@ -140,66 +142,6 @@ def _check_train_options(epochs, batch_size, lr, valid_fraction, max_len, freeze
         raise RnnlmError(f"freeze_epochs must be in [0, epochs={epochs}], got {freeze_epochs}")
 
 
-def _lm_tokenizer_and_model(lm_dir, tokenizer, tok_options, arch, bidirectional):
-    """The language model's tokenizer and architecture; explicit options must agree with them."""
-    lm_dir = Path(lm_dir)
-    config = runs.read_config(lm_dir)
-    if config.get("kind", "language_model") != "language_model":
-        raise RnnlmError(f"--from-lm {lm_dir} is not a language model run")
-    tok = load_tokenizer(lm_dir)
-    if tokenizer is not None and tokenizer != tok.kind:
-        raise RnnlmError(f"tokenizer mismatch: --from-lm {lm_dir} uses the {tok.kind} tokenizer, "
-                         f"not {tokenizer}; leave --tokenizer out to reuse the language model's")
-    for key, value in tok_options.items():
-        if value is not None and tok.options().get(key, value) != value:
-            raise RnnlmError(f"tokenizer mismatch: --from-lm {lm_dir} has {key} "
-                             f"{tok.options()[key]}, not {value}")
-    model = config["model"]
-    names = {"layers": "num_layers"}
-    for key, value in arch.items():
-        if value is not None and value != model[names.get(key, key)]:
-            raise RnnlmError(f"--from-lm fixes the architecture: {key} is "
-                             f"{model[names.get(key, key)]} in {lm_dir}, not {value}")
-    if bidirectional:
-        raise RnnlmError("--from-lm cannot start a bidirectional classifier: the language model "
-                         "reads left to right only")
-    return tok, model
-
-
-def transfer_from_lm(model, lm_dir, tokenizer) -> None:
-    """Load a language model's embedding and recurrent weights into ``model.backbone``.
-
-    The tokenizers must be the same (kind, options and vocabulary): ids mean nothing otherwise.
-    """
-    lm_dir = Path(lm_dir)
-    runs.read_config(lm_dir)
-    lm_tok = load_tokenizer(lm_dir)
-    if tokenizer is None or tokenizer.config() != lm_tok.config() or \
-            tokenizer.vocabulary() != lm_tok.vocabulary():
-        mine = "no tokenizer" if tokenizer is None else f"{tokenizer.kind} {tokenizer.options()}"
-        raise RnnlmError(f"tokenizer mismatch: {lm_dir} was trained with {lm_tok.kind} "
-                         f"{lm_tok.options()} (vocabulary {lm_tok.vocabulary_size}), this "
-                         f"classifier uses {mine}")
-    path = lm_dir / "backbone.weights.h5"
-    if not path.exists():
-        raise RnnlmError(f"{lm_dir} has no backbone.weights.h5 to start from")
-    try:
-        model.backbone.load_weights(path)
-    except Exception as e:  # shape mismatches come as several exception types
-        raise RnnlmError(f"cannot load {path} into this classifier: {e}") from None
-
-
-def _check_shapes(sets: dict, pooling: str) -> None:
-    train = sets["train"].x
-    for name, s in sets.items():
-        if s.x.shape[2] != train.shape[2]:
-            raise RnnlmError(f"the {name} data has {s.x.shape[2]} features per step, "
-                             f"the training data {train.shape[2]}")
-        if pooling == "flatten" and s.x.shape[1] != train.shape[1]:
-            raise RnnlmError(f"pooling 'flatten' needs one sequence length: the {name} data has "
-                             f"{s.x.shape[1]} steps, the training data {train.shape[1]}")
-
-
 def _encode(examples, tok, max_len):
     return cdata.encode_texts(tok, examples.texts, max_len) if tok is not None else examples.x
 
@@ -215,26 +157,6 @@ def _final_metrics(clf, out, inputs, targets) -> None:
         runs.write_json(out / "metrics.json", metrics)
         name = "test" if "test" in metrics else "valid"
         plot_confusion(metrics[name], out / "confusion.png", f"{name} confusion matrix")
-
-
-def read_inputs(clf: "Classifier", path, text_column=None, encoding: str = "utf-8"):
-    """Unlabelled inputs from a file: an .npz's x, a CSV/TSV's text column, else one text per line."""
-    path = Path(path)
-    name = path.name[:-3] if path.name.endswith(".gz") else path.name
-    if path.suffix == ".npz" or name.endswith((".csv", ".tsv")):
-        if not path.exists():
-            raise RnnlmError(f"file not found: {path}")
-        examples = cdata.read_dataset(path, "test", text_column=text_column, encoding=encoding,
-                                      need_labels=False)
-        inputs = examples.texts if examples.texts is not None else examples.x
-    else:
-        from rnnlm.corpora import read_text
-
-        inputs = [line for line in read_text(path, encoding).splitlines() if line.strip()]
-    if isinstance(inputs, list) != (clf.tokenizer is not None):
-        raise RnnlmError(f"this classifier reads {'text' if clf.tokenizer else 'numeric sequences'}; "
-                         f"{path} holds {'text' if isinstance(inputs, list) else 'numeric sequences'}")
-    return inputs
 
 
 class Classifier:
@@ -258,9 +180,12 @@ class Classifier:
 
     def _inputs(self, data):
         if self.tokenizer is not None:
-            if isinstance(data, str):
-                data = [data]
-            return cdata.encode_texts(self.tokenizer, list(data), self.max_len)
+            texts = [data] if isinstance(data, str) else list(data)
+            if not texts:
+                raise RnnlmError("nothing to classify: no texts given")
+            if not all(isinstance(t, str) for t in texts):
+                raise RnnlmError("this classifier reads text: give strings")
+            return cdata.encode_texts(self.tokenizer, texts, self.max_len)
         x = cdata.sequences_array(data)
         if x.shape[2] != self.config["model"]["input_dim"]:
             raise RnnlmError(f"the model reads {self.config['model']['input_dim']} features "
@@ -273,12 +198,16 @@ class Classifier:
         return self._probabilities(inputs, batch_size)
 
     def predict(self, data, batch_size: int = 256):
-        """(label, probability) per input; a single text gives a single Prediction."""
-        single = isinstance(data, str) or (not isinstance(data, str) and self.tokenizer is None
-                                           and np.asarray(data).ndim == 2
-                                           and self.config["model"]["input_dim"] != 1)
-        if single and self.tokenizer is None:
-            data = np.asarray(data)[None]
+        """(label, probability) per input; a single input gives a single Prediction.
+
+        Inputs: a text or a list of texts; for numeric models an (N, T, F) array, or one
+        (T, F) sequence (with one feature per step a 2-D array is read as N sequences).
+        """
+        single = isinstance(data, str)
+        if self.tokenizer is None:
+            data = np.asarray(data)
+            single = data.ndim == 2 and self.config["model"]["input_dim"] != 1
+            data = data[None] if single else data
         probabilities = self.predict_proba(data, batch_size)
         best = probabilities.argmax(axis=1)
         out = [Prediction(self.classes[i], float(p[i])) for i, p in zip(best, probabilities)]

@@ -25,7 +25,7 @@ import csv
 import gzip
 import io
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -45,7 +45,6 @@ class Examples:
     texts: list[str] | None = None
     x: np.ndarray | None = None
     source: str = ""
-    notes: list[str] = field(default_factory=list)
 
     @property
     def kind(self) -> str:
@@ -234,6 +233,38 @@ def sequences_array(x, where: str = "input") -> np.ndarray:
 
 def _python(value):
     return value.item() if hasattr(value, "item") else value
+
+
+def check_shapes(sets: dict, pooling: str) -> None:
+    """Numeric data: one feature count everywhere; one sequence length for 'flatten'."""
+    train = sets["train"].x
+    for name, s in sets.items():
+        if s.x.shape[2] != train.shape[2]:
+            raise RnnlmError(f"the {name} data has {s.x.shape[2]} features per step, "
+                             f"the training data {train.shape[2]}")
+        if pooling == "flatten" and s.x.shape[1] != train.shape[1]:
+            raise RnnlmError(f"pooling 'flatten' needs one sequence length: the {name} data has "
+                             f"{s.x.shape[1]} steps, the training data {train.shape[1]}")
+
+
+def read_inputs(path, text: bool, text_column=None, encoding: str = "utf-8"):
+    """Unlabelled inputs from a file: an .npz's x, a CSV/TSV's text column, else one text per line."""
+    path = Path(path)
+    name = path.name[:-3] if path.name.endswith(".gz") else path.name
+    if path.suffix == ".npz" or name.endswith((".csv", ".tsv")):
+        if not path.exists():
+            raise RnnlmError(f"file not found: {path}")
+        examples = read_dataset(path, "test", text_column=text_column, encoding=encoding,
+                                need_labels=False)
+        inputs = examples.texts if examples.texts is not None else examples.x
+    else:
+        from rnnlm.corpora import read_text
+
+        inputs = [line for line in read_text(path, encoding).splitlines() if line.strip()]
+    if isinstance(inputs, list) != text:
+        raise RnnlmError(f"this classifier reads {'text' if text else 'numeric sequences'}; "
+                         f"{path} holds {'text' if isinstance(inputs, list) else 'numeric sequences'}")
+    return inputs
 
 
 # --- labels -------------------------------------------------------------------------------------

@@ -21,6 +21,8 @@ from rnnlm import classify_data as cdata
 from rnnlm import runs
 from rnnlm.classify_metrics import plot_curves
 from rnnlm.config import FORMAT_VERSION
+from rnnlm.errors import RnnlmError
+from rnnlm.tokenizers import load_tokenizer
 
 
 class ClassifierRun(runs.RunWriter):
@@ -75,7 +77,6 @@ class EpochRecord(keras.callbacks.Callback):
 
 def fit(out: Path, run_config: dict, config, tok, inputs: dict, targets: dict, from_lm,
         quiet: bool) -> None:
-    from rnnlm.classification import transfer_from_lm
     from rnnlm.models.classifier import SequenceClassifier
     from rnnlm.training import ProgressBar
 
@@ -106,3 +107,52 @@ def fit(out: Path, run_config: dict, config, tok, inputs: dict, targets: dict, f
                              EpochRecord(run, len(targets["train"]), frozen)],
                   shuffle=False, verbose=0)  # the dataset reshuffles itself every epoch
     model.backbone.trainable = True
+
+
+def lm_tokenizer_and_model(lm_dir, tokenizer, tok_options, arch, bidirectional):
+    """The language model's tokenizer and architecture; explicit options must agree with them."""
+    lm_dir = Path(lm_dir)
+    config = runs.read_config(lm_dir)
+    if config.get("kind", "language_model") != "language_model":
+        raise RnnlmError(f"--from-lm {lm_dir} is not a language model run")
+    tok = load_tokenizer(lm_dir)
+    if tokenizer is not None and tokenizer != tok.kind:
+        raise RnnlmError(f"tokenizer mismatch: --from-lm {lm_dir} uses the {tok.kind} tokenizer, "
+                         f"not {tokenizer}; leave --tokenizer out to reuse the language model's")
+    for key, value in tok_options.items():
+        if value is not None and tok.options().get(key, value) != value:
+            raise RnnlmError(f"tokenizer mismatch: --from-lm {lm_dir} has {key} "
+                             f"{tok.options()[key]}, not {value}")
+    model = config["model"]
+    names = {"layers": "num_layers"}
+    for key, value in arch.items():
+        if value is not None and value != model[names.get(key, key)]:
+            raise RnnlmError(f"--from-lm fixes the architecture: {key} is "
+                             f"{model[names.get(key, key)]} in {lm_dir}, not {value}")
+    if bidirectional:
+        raise RnnlmError("--from-lm cannot start a bidirectional classifier: the language model "
+                         "reads left to right only")
+    return tok, model
+
+
+def transfer_from_lm(model, lm_dir, tokenizer) -> None:
+    """Load a language model's embedding and recurrent weights into ``model.backbone``.
+
+    The tokenizers must be the same (kind, options and vocabulary): ids mean nothing otherwise.
+    """
+    lm_dir = Path(lm_dir)
+    runs.read_config(lm_dir)
+    lm_tok = load_tokenizer(lm_dir)
+    if tokenizer is None or tokenizer.config() != lm_tok.config() or \
+            tokenizer.vocabulary() != lm_tok.vocabulary():
+        mine = "no tokenizer" if tokenizer is None else f"{tokenizer.kind} {tokenizer.options()}"
+        raise RnnlmError(f"tokenizer mismatch: {lm_dir} was trained with {lm_tok.kind} "
+                         f"{lm_tok.options()} (vocabulary {lm_tok.vocabulary_size}), this "
+                         f"classifier uses {mine}")
+    path = lm_dir / "backbone.weights.h5"
+    if not path.exists():
+        raise RnnlmError(f"{lm_dir} has no backbone.weights.h5 to start from")
+    try:
+        model.backbone.load_weights(path)
+    except Exception as e:  # shape mismatches come as several exception types
+        raise RnnlmError(f"cannot load {path} into this classifier: {e}") from None

@@ -118,6 +118,14 @@ def train(
     data_dir: Optional[str] = typer.Option(None, help="Local corpus mirror (else $RNNLM_DATA)."),
     encoding: str = typer.Option("utf-8", help="Encoding of the corpus file."),
     tensorboard: bool = typer.Option(False, help="Also write TensorBoard logs into the run."),
+    tie_weights: Optional[bool] = typer.Option(None, "--tie-weights/--no-tie-weights", help="Output layer shares the embedding matrix (+ projection if units != embedding dim)."),
+    embedding_dropout: Optional[float] = typer.Option(None, help="Dropout on the embeddings  [default: 0]"),
+    locked_dropout: Optional[bool] = typer.Option(None, "--locked-dropout/--no-locked-dropout", help="One dropout mask per sequence (variational)."),
+    stateful: Optional[bool] = typer.Option(None, "--stateful/--no-stateful", help="Truncated BPTT: batch-size contiguous streams, state carried between windows."),
+    weight_decay: Optional[float] = typer.Option(None, help="AdamW decoupled weight decay  [default: 0 = Adam]"),
+    lr_schedule: Optional[str] = typer.Option(None, help="none | cosine | plateau  [default: none]"),
+    warmup_steps: Optional[int] = typer.Option(None, help="Linear learning-rate warm-up, in batches  [default: 0]"),
+    early_stopping: Optional[int] = typer.Option(None, help="Stop after this many epochs without a better val_loss."),
 ):
     """Train a language model on CORPUS and save a run directory."""
     from rnnlm import api
@@ -127,7 +135,10 @@ def train(
         seq_len=seq_len, batch_size=batch_size, lr=lr, clipnorm=clipnorm, seed=seed,
         valid_fraction=valid_fraction, steps_per_epoch=steps_per_epoch, max_vocab=max_vocab,
         min_freq=min_freq, vocab_size=vocab_size, word_mode=word_mode,
-        sp_model_type=sp_model_type).items() if v is not None}
+        sp_model_type=sp_model_type, tie_weights=tie_weights,
+        embedding_dropout=embedding_dropout, locked_dropout=locked_dropout, stateful=stateful,
+        weight_decay=weight_decay, lr_schedule=lr_schedule, warmup_steps=warmup_steps,
+        early_stopping=early_stopping).items() if v is not None}
     if resume is not None:
         lm = api.resume(resume, epochs=epochs, time_limit=time_limit, tensorboard=tensorboard,
                         quiet=False, **options)
@@ -420,13 +431,15 @@ def classify_predict(
     as_json: bool = typer.Option(False, "--json"),
 ):
     """Print the predicted label and its probability (tab-separated), one line per input."""
-    from rnnlm.classification import load_classifier, read_inputs
+    from rnnlm.classification import load_classifier
+    from rnnlm.classify_data import read_inputs
     from rnnlm.errors import RnnlmError
 
     if (text is None) == (file is None):
         raise RnnlmError("give either a TEXT or --file FILE")
     clf = load_classifier(run_dir)
-    inputs = [text] if file is None else read_inputs(clf, file, text_column, encoding)
+    inputs = [text] if file is None else read_inputs(file, clf.tokenizer is not None,
+                                                             text_column, encoding)
     predictions = clf.predict(inputs)
     if as_json:
         echo_json([{"label": p.label, "probability": p.probability} for p in predictions])

@@ -15,6 +15,7 @@ from rnnlm.errors import RnnlmError
 FORMAT_VERSION = 1
 CELLS = ("simple_rnn", "lstm", "gru")
 TOKENIZERS = ("char", "word", "sentencepiece")
+LR_SCHEDULES = ("none", "cosine", "plateau")
 
 
 def _check_positive(name: str, value, allow_none: bool = False) -> None:
@@ -49,13 +50,17 @@ class ModelConfig:
     units: int = 256
     embedding_dim: int = 64
     dropout: float = 0.0  # between layers (and after the last), so cuDNN stays eligible
+    embedding_dropout: float = 0.0  # on the embedding vectors, before the first layer
+    locked_dropout: bool = False  # one dropout mask per sequence, shared by all time steps
+    tie_weights: bool = False  # output layer = embedding matrix (+ projection if sizes differ)
 
     def validate(self) -> "ModelConfig":
         check_cell(self.cell)
         for name in ("num_layers", "units", "embedding_dim"):
             _check_positive(name, getattr(self, name))
-        if not 0.0 <= self.dropout < 1.0:
-            raise RnnlmError(f"dropout must be in [0, 1), got {self.dropout}")
+        for name in ("dropout", "embedding_dropout"):
+            if not 0.0 <= getattr(self, name) < 1.0:
+                raise RnnlmError(f"{name} must be in [0, 1), got {getattr(self, name)}")
         return self
 
     def architecture(self) -> dict:
@@ -74,12 +79,23 @@ class TrainConfig:
     valid_fraction: float = 0.1
     time_limit: float | None = None  # seconds of training; stops cleanly and saves
     steps_per_epoch: int | None = None  # None: one pass over the training windows
+    stateful: bool = False  # TBPTT: batch_size contiguous streams, state carried between windows
+    weight_decay: float = 0.0  # > 0: AdamW (decoupled decay; biases are not decayed)
+    lr_schedule: str = "none"  # none | cosine (over epochs or the time limit) | plateau
+    warmup_steps: int = 0  # linear warm-up from 0 to lr over this many batches
+    early_stopping: int | None = None  # stop after this many epochs without a better val_loss
 
     def validate(self) -> "TrainConfig":
         for name in ("seq_len", "batch_size", "epochs", "lr", "clipnorm"):
             _check_positive(name, getattr(self, name))
         _check_positive("time_limit", self.time_limit, allow_none=True)
         _check_positive("steps_per_epoch", self.steps_per_epoch, allow_none=True)
+        _check_positive("early_stopping", self.early_stopping, allow_none=True)
+        if self.lr_schedule not in LR_SCHEDULES:
+            raise RnnlmError(f"unknown lr_schedule '{self.lr_schedule}'; choose one of: "
+                             f"{', '.join(LR_SCHEDULES)}")
+        if self.weight_decay < 0 or self.warmup_steps < 0:
+            raise RnnlmError("weight_decay and warmup_steps must be >= 0")
         if not 0.0 <= self.valid_fraction < 1.0:
             raise RnnlmError(f"valid_fraction must be in [0, 1), got {self.valid_fraction}")
         return self

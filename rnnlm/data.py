@@ -86,3 +86,42 @@ def eval_streams(ids: np.ndarray, batch_size: int, seq_len: int):
     y = np.zeros(rows * length, np.int32)
     x[:targets], y[:targets] = ids[:-1], ids[1:]
     return x.reshape(rows, length), y.reshape(rows, length)
+
+
+def stream_windows(ids: np.ndarray, batch_size: int, seq_len: int):
+    """Stateful (TBPTT) training layout, as char-rnn and PyTorch's word_language_model use::
+
+        ids cut into B contiguous streams of L = (len(ids) - 1) // B targets each:
+        stream 0:  t0      t1  ...  t(L-1)  | batch 0 = columns [0, T), batch 1 = [T, 2T), ...
+        stream 1:  tL      ...      t(2L-1) | window k+1 of a row continues window k of that row,
+        ...                                 | so the final state of one is the initial state of
+        stream B-1                          | the next (reset at each epoch)
+
+    Returns (x, y) int32 arrays (B, L) with y = x shifted by one token; only the last
+    (len(ids) - 1) % B targets are left out. Cut into windows by ``stream_dataset``.
+    """
+    per_stream = (len(ids) - 1) // batch_size
+    if per_stream < 1:
+        raise RnnlmError(f"the training text has {len(ids)} tokens, too few for --batch-size "
+                         f"{batch_size} streams; use a longer corpus or a smaller --batch-size")
+    used = per_stream * batch_size
+    x = np.asarray(ids[:used], np.int32).reshape(batch_size, per_stream)
+    y = np.asarray(ids[1:used + 1], np.int32).reshape(batch_size, per_stream)
+    return x, y
+
+
+def stream_dataset(ids: np.ndarray, seq_len: int, batch_size: int):
+    """tf.data of (x, y) windows (B, ≤T) of the streams, in order (never shuffled); the last
+    window of an epoch is shorter when seq_len does not divide the stream length."""
+    import tensorflow as tf
+
+    x, y = stream_windows(ids, batch_size, seq_len)
+    length = x.shape[1]
+    x, y = tf.constant(x), tf.constant(y)
+    starts = tf.data.Dataset.range(0, length, seq_len)
+
+    def window(start):
+        end = tf.minimum(start + seq_len, length)
+        return x[:, start:end], y[:, start:end]
+
+    return starts.map(window, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)

@@ -132,6 +132,7 @@ class EpochEnd(keras.callbacks.Callback):
         record = {"epoch": epoch + 1, "loss": float(logs["loss"]),
                   "train_seconds": train_seconds,
                   "tokens_per_second": self.tokens_this_epoch / max(train_seconds, 1e-9),
+                  "lr": float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate)),
                   "partial": self.time_limit.hit}
         if self.valid_ids is not None:
             started = time.perf_counter()
@@ -143,8 +144,80 @@ class EpochEnd(keras.callbacks.Callback):
         self.run.end_epoch(self.model, record)
 
 
-def build_optimizer(lr: float, clipnorm: float):
-    return keras.optimizers.Adam(learning_rate=lr, clipnorm=clipnorm)
+def build_optimizer(lr: float, clipnorm: float, weight_decay: float = 0.0):
+    """Adam; AdamW (decoupled weight decay, biases not decayed) when weight_decay > 0."""
+    if not weight_decay:
+        return keras.optimizers.Adam(learning_rate=lr, clipnorm=clipnorm)
+    optimizer = keras.optimizers.AdamW(learning_rate=lr, weight_decay=weight_decay,
+                                       clipnorm=clipnorm)
+    optimizer.exclude_from_weight_decay(var_names=["bias"])
+    return optimizer
+
+
+class LearningRate(keras.callbacks.Callback):
+    """Warm-up, then constant (none), cosine to zero, or ÷4 on a validation plateau.
+
+    Cosine progress is the larger of steps done / steps planned and seconds used / time limit,
+    so a run with --time-limit anneals within its budget. The step count is the optimizer's own
+    (restored with --resume).
+    """
+
+    def __init__(self, base_lr, schedule, warmup_steps, total_steps, time_limit, started):
+        super().__init__()
+        self.base_lr, self.schedule, self.warmup_steps = base_lr, schedule, warmup_steps
+        self.total_steps, self.time_limit, self.started = total_steps, time_limit, started
+        self.plateau_scale, self.best = 1.0, None
+
+    def value(self, step: int) -> float:
+        lr = self.base_lr * self.plateau_scale
+        if self.schedule == "cosine":
+            progress = step / max(self.total_steps, 1)
+            if self.time_limit:
+                progress = max(progress, (time.perf_counter() - self.started) / self.time_limit)
+            lr *= 0.5 * (1.0 + math.cos(math.pi * min(progress, 1.0)))
+        if self.warmup_steps and step < self.warmup_steps:
+            lr *= (step + 1) / self.warmup_steps
+        return lr
+
+    def on_train_batch_begin(self, batch, logs=None):
+        step = int(self.model.optimizer.iterations.numpy())
+        self.model.optimizer.learning_rate.assign(self.value(step))
+
+    def on_epoch_end(self, epoch, logs=None):
+        val = (logs or {}).get("val_loss")
+        if self.schedule != "plateau" or val is None:
+            return
+        if self.best is not None and val >= self.best:
+            self.plateau_scale /= 4.0  # PyTorch word_language_model's annealing
+        self.best = val if self.best is None else min(self.best, val)
+
+
+class EarlyStop(keras.callbacks.Callback):
+    """Stop when val_loss has not improved for ``patience`` epochs (best weights are already
+    what the run directory keeps in model.weights.h5)."""
+
+    def __init__(self, patience: int):
+        super().__init__()
+        self.patience, self.best, self.bad_epochs, self.stopped = patience, None, 0, False
+
+    def on_epoch_end(self, epoch, logs=None):
+        val = (logs or {}).get("val_loss")
+        if val is None:
+            return
+        if self.best is None or val < self.best:
+            self.best, self.bad_epochs = val, 0
+        else:
+            self.bad_epochs += 1
+            if self.bad_epochs >= self.patience:
+                self.stopped = True
+                self.model.stop_training = True
+
+
+class ResetCarried(keras.callbacks.Callback):
+    """--stateful: every epoch starts its streams from zero states."""
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.model.carried.reset()
 
 
 def optimizer_arrays(optimizer) -> dict:
@@ -166,18 +239,37 @@ def fit(model, run, train_ids, valid_ids, valid_chars, train_cfg, initial_epoch=
         tensorboard_dir: Path | None = None, quiet: bool = False) -> bool:
     """Teacher-forced training; returns True when it stopped at the time limit."""
     keras.utils.set_random_seed(train_cfg.seed + initial_epoch)
-    dataset = data.lm_dataset(train_ids, train_cfg.seq_len, train_cfg.batch_size,
-                              seed=train_cfg.seed + initial_epoch)
+    stateful = getattr(train_cfg, "stateful", False)
+    if stateful:
+        from rnnlm.models.language_model import CarriedState
+
+        dataset = data.stream_dataset(train_ids, train_cfg.seq_len, train_cfg.batch_size)
+        model.carried = CarriedState(model, train_cfg.batch_size)
+    else:
+        dataset = data.lm_dataset(train_ids, train_cfg.seq_len, train_cfg.batch_size,
+                                  seed=train_cfg.seed + initial_epoch)
     steps = int(dataset.cardinality())
     if train_cfg.steps_per_epoch:
         dataset, steps = dataset.repeat(), train_cfg.steps_per_epoch
-    limit = TimeLimit(train_cfg.time_limit, time.perf_counter())
+    started = time.perf_counter()
+    limit = TimeLimit(train_cfg.time_limit, started)
+    total_steps = (initial_epoch + train_cfg.epochs) * steps
     callbacks = [ProgressBar(steps, initial_epoch + train_cfg.epochs, disable=quiet), limit,
+                 LearningRate(train_cfg.lr, getattr(train_cfg, "lr_schedule", "none"),
+                              getattr(train_cfg, "warmup_steps", 0), total_steps,
+                              train_cfg.time_limit, started),
                  EpochEnd(run, valid_ids, valid_chars, train_cfg.batch_size, train_cfg.seq_len,
                           limit)]
+    if stateful:
+        callbacks.insert(0, ResetCarried())
+    if getattr(train_cfg, "early_stopping", None):
+        callbacks.append(EarlyStop(train_cfg.early_stopping))
     if tensorboard_dir is not None:
         callbacks.append(keras.callbacks.TensorBoard(log_dir=str(tensorboard_dir)))
-    model.fit(dataset, epochs=initial_epoch + train_cfg.epochs, initial_epoch=initial_epoch,
-              steps_per_epoch=steps if train_cfg.steps_per_epoch else None,
-              callbacks=callbacks, verbose=0)
+    try:
+        model.fit(dataset, epochs=initial_epoch + train_cfg.epochs, initial_epoch=initial_epoch,
+                  steps_per_epoch=steps if train_cfg.steps_per_epoch else None,
+                  callbacks=callbacks, verbose=0)
+    finally:
+        model.carried = None
     return limit.hit

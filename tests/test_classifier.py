@@ -55,12 +55,12 @@ def test_pooling_ignores_padding(cell, bidirectional):
     config = ClassifierConfig(num_classes=3, vocabulary_size=20, embedding_dim=4, cell=cell,
                               num_layers=2, units=[6, 5], bidirectional=bidirectional,
                               merge_mode="sum" if cell == "gru" else "concat", pooling="concat")
-    model = SequenceClassifier(config).build_for_inference()
-    ids = np.array([[3, 4, 5, 6, 7]], "int32")
-    padded = np.array([[3, 4, 5, 6, 7, 0, 0, 0]], "int32")
-    np.testing.assert_allclose(model.pool(ids).numpy(), model.pool(padded).numpy(), atol=1e-6)
-    other = np.array([[3, 4, 5, 6, 8]], "int32")  # and the pooled vector does depend on the ids
-    assert not np.allclose(model.pool(ids).numpy(), model.pool(other).numpy())
+    model = SequenceClassifier(config)
+    alone = model.pool(np.array([[3, 4, 5, 6, 7]], "int32")).numpy()
+    padded = model.pool(np.array([[3, 4, 5, 6, 7, 0, 0, 0],  # the same, padded on the right
+                                  [3, 4, 5, 6, 8, 0, 0, 0]], "int32")).numpy()
+    np.testing.assert_allclose(padded[0], alone[0], atol=1e-6)
+    assert not np.allclose(padded[0], padded[1])  # and the pooled vector does depend on the ids
 
 
 def write_csv(path, rows, header=("id", "text", "label")):
@@ -102,9 +102,10 @@ def test_labels_round_trip_and_load_dispatch(reviews, sequences, tmp_path):
     loaded = rnnlm.api.load(tmp_path / "text")
     assert isinstance(loaded, Classifier)
     assert loaded.classes == clf.classes == ["meh", "neg", "pos"]
-    np.testing.assert_allclose(loaded.predict_proba(["the film was great"]),
-                               clf.predict_proba(["the film was great"]), atol=1e-6)
-    assert loaded.predict("a plot").label in {"meh", "neg", "pos"}
+    prediction = loaded.predict("the film was great")
+    assert prediction.label in {"meh", "neg", "pos"}
+    assert prediction.probability == pytest.approx(float(clf.predict_proba(
+        ["the film was great"]).max()), abs=1e-6)
     for name in ("config.json", "tokenizer.json", "model.weights.h5", "backbone.weights.h5",
                  "history.json", "curves.png", "metrics.json", "confusion.png"):
         assert (tmp_path / "text" / name).exists(), name
@@ -124,24 +125,33 @@ def test_labels_round_trip_and_load_dispatch(reviews, sequences, tmp_path):
 
 @pytest.fixture(scope="module")
 def language_model(reviews, tmp_path_factory):
-    import rnnlm.api
+    """A language model run as `rnnlm train` writes it (untrained weights are enough here)."""
+    from rnnlm import runs
+    from rnnlm.config import ModelConfig, to_dict
+    from rnnlm.models.language_model import LanguageModel
+    from rnnlm.tokenizers import build_tokenizer
 
-    folder = tmp_path_factory.mktemp("lm")
-    corpus = folder / "text.txt"
-    corpus.write_text("\n".join(row[1] for row in csv.reader(open(reviews))) * 3)
-    return rnnlm.api.train(str(corpus), folder / "run", tokenizer="char", units=8,
-                           embedding_dim=4, seq_len=16, batch_size=16, epochs=1)
+    run_dir = tmp_path_factory.mktemp("lm")
+    tok = build_tokenizer("char").train(reviews.read_text(encoding="utf-8"))
+    config = ModelConfig(vocabulary_size=tok.vocabulary_size, units=8, embedding_dim=4)
+    model = LanguageModel(config).build_for_inference()
+    runs.RunWriter(run_dir).start({"kind": "language_model", "tokenizer": tok.config(),
+                                   "model": to_dict(config)}, tok)
+    runs.save_weights(model, run_dir / "model.weights.h5")
+    runs.save_weights(model.backbone, run_dir / "backbone.weights.h5")
+    return model, tok, run_dir
 
 
 def test_from_lm_copies_backbone_and_rejects_other_tokenizers(reviews, language_model, tmp_path):
-    from rnnlm.classification import train_classifier, transfer_from_lm
+    from rnnlm.classification import train_classifier
+    from rnnlm.classify_training import transfer_from_lm
     from rnnlm.tokenizers import build_tokenizer
 
-    lm_dir = language_model.run_dir
+    lm_model, lm_tokenizer, lm_dir = language_model
     clf = train_classifier(reviews, tmp_path / "clf", from_lm=lm_dir, epochs=1, freeze_epochs=1,
                            batch_size=16)
-    assert clf.tokenizer.config() == language_model.tokenizer.config()
-    lm_weights = language_model.model.backbone.get_weights()
+    assert clf.tokenizer.config() == lm_tokenizer.config()
+    lm_weights = lm_model.backbone.get_weights()
     clf_weights = clf.model.backbone.get_weights()
     assert len(lm_weights) == len(clf_weights) == 4  # embedding + LSTM kernel, recurrent, bias
     for a, b in zip(lm_weights, clf_weights):  # frozen for the only epoch: still equal
@@ -154,39 +164,32 @@ def test_from_lm_copies_backbone_and_rejects_other_tokenizers(reviews, language_
         transfer_from_lm(clf.model, lm_dir, other)
 
 
-def test_cli_text_train_eval_predict(reviews, tmp_path):
+def test_cli_text_train_and_predict(reviews, tmp_path):
     run = tmp_path / "run"
     code, output = invoke("classify", "train", reviews, "--out", run, "--tokenizer", "char",
                           "--cell", "simple_rnn", "--units", "8", "--embedding-dim", "4",
-                          "--epochs", "1",
-                          "--bidirectional", "--pooling", "max", "--dense", "4",
+                          "--epochs", "1", "--bidirectional", "--pooling", "max", "--dense", "4",
                           "--test", reviews)
     assert code == 0, output
-    assert "--- test ---" in output and "macro-F1" in output
-    code, output = invoke("classify", "eval", run, reviews, "--json")
-    assert code == 0, output
-    metrics = json.loads(output)
-    assert metrics["examples"] == 120 and len(metrics["confusion"]) == 3
+    assert "--- test ---" in output and "macro-F1" in output and "(120 examples)" in output
     code, output = invoke("classify", "predict", run, "the plot was great")
     assert code == 0, output
     label, probability = output.strip().split("\t")
     assert label in {"meh", "neg", "pos"} and 0 < float(probability) <= 1
-    lines = tmp_path / "lines.txt"
-    lines.write_text("great film\nawful\n")
-    code, output = invoke("classify", "predict", run, "--file", lines)
-    assert code == 0 and len(output.strip().splitlines()) == 2, output
 
 
-def test_cli_npz_train_and_eval(sequences, tmp_path):
+def test_cli_npz_train_eval_predict(sequences, tmp_path):
     run = tmp_path / "run"
     code, output = invoke("classify", "train", sequences, "--out", run, "--cell", "simple_rnn",
                           "--units", "8,4", "--layers", "2", "--pooling", "flatten",
                           "--epochs", "1")
     assert code == 0, output
-    code, output = invoke("classify", "eval", run, sequences)
-    assert code == 0 and "accuracy" in output and "TPR" in output, output
-    code, output = invoke("classify", "predict", run, "--file", sequences, "--json")
-    assert code == 0 and len(json.loads(output)) == 64, output
+    code, output = invoke("classify", "eval", run, sequences, "--json")
+    assert code == 0, output
+    metrics = json.loads(output)
+    assert metrics["examples"] == 64 and metrics["labels"] == [2, 7] and "tpr" in metrics
+    code, output = invoke("classify", "predict", run, "--file", sequences)
+    assert code == 0 and len(output.strip().splitlines()) == 64, output
 
 
 @pytest.fixture
@@ -220,3 +223,26 @@ def test_mirror_cards_read(data_mirror):
     assert 0.0 <= mnist.x.min() and mnist.x.max() <= 1.0
     nsmc = read_dataset("nsmc", "test", data_dir=str(data_mirror))
     assert len(nsmc) == 50000 and set(nsmc.labels) == {0, 1}
+
+
+def test_readers_folder_tsv_gzip_and_npz_splits(tmp_path):
+    import gzip
+
+    from rnnlm.classify_data import read_dataset
+
+    for label, texts in {"pos": ["good", "great"], "neg": ["bad"], "unsup": ["??"]}.items():
+        (tmp_path / "imdb" / label).mkdir(parents=True)
+        for i, text in enumerate(texts):
+            (tmp_path / "imdb" / label / f"{i}_7.txt").write_text(text)
+    folder = read_dataset(tmp_path / "imdb")
+    assert sorted(zip(folder.labels, folder.texts)) == [("neg", "bad"), ("pos", "good"),
+                                                        ("pos", "great")]  # unsup skipped
+    tsv = tmp_path / "ratings.tsv.gz"
+    tsv.write_bytes(gzip.compress('1\t"quoted" text\t0\n2\t\t1\n'.encode()))
+    table = read_dataset(tsv, header=False, text_column="1", label_column=2)
+    assert table.texts == ['"quoted" text', ""] and table.labels == [0, 1]
+    np.savez(tmp_path / "split.npz", x_train=np.zeros((4, 3, 3), "uint8") + 255,
+             y_train=np.array([0, 1, 0, 1.0]), x_test=np.zeros((2, 5)), y_test=np.array([1, 0]))
+    train = read_dataset(tmp_path / "split.npz", "train")
+    assert train.x.shape == (4, 3, 3) and train.x.max() == 1.0 and train.labels == [0, 1, 0, 1]
+    assert read_dataset(tmp_path / "split.npz", "test").x.shape == (2, 5, 1)

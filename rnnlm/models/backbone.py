@@ -36,6 +36,12 @@ def per_layer_units(units: int | list[int], num_layers: int) -> list[int]:
     return units
 
 
+def sequence_dropout(rate: float, locked: bool, name: str) -> keras.layers.Dropout:
+    """Dropout on (B, T, D) sequences; ``locked`` draws one mask per sequence, shared by every
+    time step (variational / locked dropout, Gal & Ghahramani; AWD-LSTM) instead of one per step."""
+    return keras.layers.Dropout(rate, noise_shape=(None, 1, None) if locked else None, name=name)
+
+
 @keras.saving.register_keras_serializable(package="rnnlm")
 class Backbone(keras.Model):
     """(Embedding) → num_layers × recurrent layer, with dropout between layers.
@@ -48,7 +54,7 @@ class Backbone(keras.Model):
 
     def __init__(self, cell="lstm", num_layers=1, units=256, vocabulary_size=None,
                  embedding_dim=64, dropout=0.0, bidirectional=False, merge_mode="concat",
-                 **kwargs):
+                 embedding_dropout=0.0, locked_dropout=False, **kwargs):
         super().__init__(**kwargs)
         self.cell = check_cell(cell)
         self.num_layers = num_layers
@@ -58,6 +64,8 @@ class Backbone(keras.Model):
         self.dropout_rate = dropout
         self.bidirectional = bidirectional
         self.merge_mode = merge_mode
+        self.embedding_dropout_rate = embedding_dropout
+        self.locked_dropout = locked_dropout
         self.embedding = (keras.layers.Embedding(vocabulary_size, embedding_dim, mask_zero=True,
                                                  name="embedding")
                           if vocabulary_size else None)
@@ -68,8 +76,10 @@ class Backbone(keras.Model):
             if bidirectional:
                 layer = keras.layers.Bidirectional(layer, merge_mode=merge_mode, name=f"birnn_{i}")
             self.rnn_layers.append(layer)
-        self.dropouts = [keras.layers.Dropout(dropout, name=f"dropout_{i}")
+        self.dropouts = [sequence_dropout(dropout, locked_dropout, name=f"dropout_{i}")
                          for i in range(num_layers)]
+        self.embedding_dropout = sequence_dropout(embedding_dropout, locked_dropout,
+                                                  name="embedding_dropout")
 
     @property
     def states_per_layer(self) -> int:
@@ -83,6 +93,7 @@ class Backbone(keras.Model):
 
     def call(self, inputs, initial_states=None, training=False, mask=None):
         x, token_mask = self.embed(inputs)
+        x = self.embedding_dropout(x, training=training)
         mask = token_mask if mask is None else mask
         final_states = []
         k = self.states_per_layer
@@ -120,5 +131,6 @@ class Backbone(keras.Model):
         config.update(cell=self.cell, num_layers=self.num_layers, units=self.units,
                       vocabulary_size=self.vocabulary_size, embedding_dim=self.embedding_dim,
                       dropout=self.dropout_rate, bidirectional=self.bidirectional,
-                      merge_mode=self.merge_mode)
+                      merge_mode=self.merge_mode, embedding_dropout=self.embedding_dropout_rate,
+                      locked_dropout=self.locked_dropout)
         return config

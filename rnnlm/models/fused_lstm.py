@@ -1,26 +1,34 @@
-"""A Keras LSTM whose full-sequence pass runs as one fused TensorFlow kernel on CPU.
+"""A Keras LSTM whose full-sequence pass is restructured for CPU training.
 
-``keras.layers.LSTM`` on a CPU scans its cell in a ``tf.while_loop``: every time step is a handful
-of small ops plus the loop's own bookkeeping, forward and backward. TensorFlow ships a fused CPU
-kernel for the whole sequence, ``BlockLSTM`` (gradient ``BlockLSTMGrad``, registered in
-tensorflow/python/ops/rnn_grad.py), that takes the weights as one
-``concat([kernel, recurrent_kernel])`` matrix with the gates in the order i, c, f, o (Keras and
-cuDNN use i, f, c, o, so the columns are permuted on the way in; the gradient flows back through
-the permutation). Not ``BlockLSTMV2``, although its forward pass uses Keras's order: TF 2.21
-registers V1's gradient for it (rnn_grad.py), which assumes i, c, f, o, so its gradients are wrong.
+``keras.layers.LSTM`` on a CPU scans its cell in a ``tf.while_loop`` and lets TensorFlow
+differentiate the loop: every step of the backward pass does its own small weight-gradient
+matmuls (x_t^T dz_t, h_{t-1}^T dz_t) and accumulates them. ``FusedLSTM`` computes the same
+function with a hand-written gradient:
 
-``FusedLSTM`` subclasses ``keras.layers.LSTM`` and overrides only ``inner_loop``, so it keeps
-Keras's variables (``kernel`` (E, 4U), ``recurrent_kernel`` (U, 4U), ``bias`` (4U,)), its config,
-``.cell`` (the per-step computation generation uses) and its weight file layout: a
+    forward   xp = X @ kernel + bias                  one (T·B, E) × (E, 4U) matmul for all steps
+              loop t: z_t = xp_t + h_{t-1} @ recurrent_kernel → gates, c_t, h_t   (only this
+              matmul stays in the loop)
+    backward  loop t (reversed): dz_t from the saved gates, dh_{t-1} = dz_t @ recurrent_kernel^T
+              d recurrent_kernel = H_prev^T @ dZ,  d kernel = X^T @ dZ,  dX = dZ @ kernel^T
+              — three large matmuls over all T·B rows, outside the loop
+
+It subclasses ``keras.layers.LSTM`` and overrides only ``inner_loop``, so it keeps Keras's
+variables (``kernel`` (E, 4U), ``recurrent_kernel`` (U, 4U), ``bias`` (4U,), gates i, f, c, o),
+its config, ``.cell`` (the per-step computation generation uses) and its weight file layout: a
 ``model.weights.h5`` trained with one loads into the other.
 
-The fused kernel is used only where it computes exactly what Keras would:
+The restructured path is used only where it computes exactly what Keras would:
 
-* no GPU is visible (a GPU keeps Keras's cuDNN path; the kernel choice never depends on options),
+* no GPU is visible (a GPU keeps Keras's cuDNN path; no option combination changes that),
 * default activations (tanh / sigmoid), no dropout, no recurrent dropout, no unroll,
   not ``go_backwards`` (Bidirectional's backward copy keeps the Keras path), float32 compute,
 * the mask is absent or all true. A mask with any padded step (right-padded prompts, the
   end of an evaluation stream) takes Keras's masked path, chosen at run time by ``tf.cond``.
+
+Measured and rejected (bench/results/train.json): TensorFlow's own fused CPU kernel
+``tf.raw_ops.BlockLSTM`` (whole sequence in one op) was *slower* than Keras's loop here, its
+per-step matmuls go through Eigen rather than oneDNN; and ``BlockLSTMV2`` has no correct
+gradient in TF 2.21 (rnn_grad.py registers V1's gradient, which assumes the i, c, f, o order).
 """
 from __future__ import annotations
 
@@ -39,8 +47,12 @@ def gpu_visible() -> bool:
 
 
 @keras.saving.register_keras_serializable(package="rnnlm")
-class FusedLSTM(keras.layers.LSTM):
-    """``keras.layers.LSTM`` with a fused CPU kernel for the full-sequence pass.
+class LSTM(keras.layers.LSTM):
+    """``keras.layers.LSTM`` with a restructured CPU path for the full-sequence pass.
+
+    Named ``LSTM`` on purpose: Keras's weight files address a layer held in a list by its class
+    name in snake case (``layers/lstm/cell/vars/0``), so this name is what keeps
+    ``model.weights.h5`` interchangeable with a ``keras.layers.LSTM`` model.
 
     ``fused``: "auto" (the kernel where it is exact and no GPU is visible), True (the same
     conditions, but a GPU does not disable it), False (always Keras's own path), None (the
@@ -75,23 +87,15 @@ class FusedLSTM(keras.layers.LSTM):
                 return self._fused(sequences, initial_state)
             return super().inner_loop(sequences, initial_state, mask, training=training)
         return tf.cond(all_valid, lambda: self._fused(sequences, initial_state),
-                       lambda: super(FusedLSTM, self).inner_loop(
+                       lambda: super(LSTM, self).inner_loop(
                            sequences, initial_state, mask, training=training))
 
     def _fused(self, sequences, initial_state):
         cell = self.cell
-        h0, c0 = initial_state[0], initial_state[1]
-        weights = _ifco_to_icfo(tf.concat([cell.kernel.value, cell.recurrent_kernel.value], 0))
-        no_peephole = tf.zeros([self.units], dtype=weights.dtype)
-        time_major = tf.transpose(sequences, [1, 0, 2])
-        steps = tf.cast(tf.shape(time_major)[0], tf.int64)
-        outputs = tf.raw_ops.BlockLSTM(
-            seq_len_max=steps, x=time_major, cs_prev=c0, h_prev=h0, w=weights,
-            wci=no_peephole, wcf=no_peephole, wco=no_peephole, b=_ifco_to_icfo(cell.bias.value),
-            forget_bias=0.0, cell_clip=-1.0, use_peephole=False)
-        cs, h = outputs[1], outputs[6]  # i, cs, f, o, ci, co, h — each (T, B, U)
-        h_last, c_last = h[-1], cs[-1]
-        return h_last, tf.transpose(h, [1, 0, 2]), (h_last, c_last)
+        hs, h_last, c_last = lstm_sequence(
+            tf.transpose(sequences, [1, 0, 2]), initial_state[0], initial_state[1],
+            cell.kernel.value, cell.recurrent_kernel.value, cell.bias.value)
+        return h_last, tf.transpose(hs, [1, 0, 2]), (h_last, c_last)
 
     def get_config(self):
         config = super().get_config()
@@ -99,7 +103,57 @@ class FusedLSTM(keras.layers.LSTM):
         return config
 
 
-def _ifco_to_icfo(matrix):
-    """Keras/cuDNN gate columns (i, f, c, o) → BlockLSTM's (i, c, f, o)."""
-    i, f, c, o = tf.split(matrix, 4, axis=-1)
-    return tf.concat([i, c, f, o], axis=-1)
+FusedLSTM = LSTM  # the name the rest of rnnlm uses
+
+
+
+def lstm_sequence(x, h0, c0, kernel, recurrent_kernel, bias):
+    """Time-major LSTM: x (T, B, E) → (H (T, B, U), h_T, c_T), Keras gate order i, f, c, o."""
+
+    @tf.custom_gradient
+    def run(x, h0, c0, kernel, recurrent_kernel, bias):
+        steps, batch, features = tf.shape(x)[0], tf.shape(x)[1], tf.shape(x)[2]
+        units = tf.shape(h0)[1]
+        xp = tf.reshape(tf.matmul(tf.reshape(x, [-1, features]), kernel) + bias,
+                        [steps, batch, 4 * units])
+
+        def step(t, h, c, gates_ta, c_ta, h_ta):
+            z = xp[t] + tf.matmul(h, recurrent_kernel)
+            zi, zf, zg, zo = tf.split(z, 4, axis=1)
+            i, f, g, o = tf.sigmoid(zi), tf.sigmoid(zf), tf.tanh(zg), tf.sigmoid(zo)
+            c = f * c + i * g
+            h = o * tf.tanh(c)
+            return (t + 1, h, c, gates_ta.write(t, tf.concat([i, f, g, o], 1)),
+                    c_ta.write(t, c), h_ta.write(t, h))
+
+        arrays = [tf.TensorArray(x.dtype, size=steps) for _ in range(3)]
+        _, h_last, c_last, gates_ta, c_ta, h_ta = tf.while_loop(
+            lambda t, *_: t < steps, step, (0, h0, c0, *arrays))
+        gates, cs, hs = gates_ta.stack(), c_ta.stack(), h_ta.stack()
+
+        def grad(d_hs, d_h_last, d_c_last):
+            c_prev = tf.concat([c0[None], cs[:-1]], 0)
+
+            def back(t, dh_next, dc_next, dz_ta):
+                dh = d_hs[t] + dh_next
+                i, f, g, o = tf.split(gates[t], 4, axis=1)
+                tanh_c = tf.tanh(cs[t])
+                dc = dc_next + dh * o * (1 - tanh_c * tanh_c)
+                dz = tf.concat([dc * g * i * (1 - i), dc * c_prev[t] * f * (1 - f),
+                                dc * i * (1 - g * g), dh * tanh_c * o * (1 - o)], 1)
+                dh_prev = tf.matmul(dz, recurrent_kernel, transpose_b=True)
+                return t - 1, dh_prev, dc * f, dz_ta.write(t, dz)
+
+            _, dh0, dc0, dz_ta = tf.while_loop(
+                lambda t, *_: t >= 0, back,
+                (steps - 1, d_h_last, d_c_last, tf.TensorArray(x.dtype, size=steps)))
+            dz = tf.reshape(dz_ta.stack(), [-1, 4 * units])
+            h_prev = tf.reshape(tf.concat([h0[None], hs[:-1]], 0), [-1, units])
+            d_recurrent = tf.matmul(h_prev, dz, transpose_a=True)
+            d_kernel = tf.matmul(tf.reshape(x, [-1, features]), dz, transpose_a=True)
+            dx = tf.reshape(tf.matmul(dz, kernel, transpose_b=True), [steps, batch, features])
+            return dx, dh0, dc0, d_kernel, d_recurrent, tf.reduce_sum(dz, 0)
+
+        return (hs, h_last, c_last), grad
+
+    return run(x, h0, c0, kernel, recurrent_kernel, bias)

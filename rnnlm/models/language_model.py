@@ -10,7 +10,7 @@ import keras
 import tensorflow as tf
 
 from rnnlm.config import ModelConfig
-from rnnlm.models.backbone import Backbone
+from rnnlm.models.backbone import Backbone, sequence_dropout
 
 
 @keras.saving.register_keras_serializable(package="rnnlm")
@@ -21,10 +21,16 @@ class LanguageModel(keras.Model):
         self.backbone = Backbone(cell=config.cell, num_layers=config.num_layers,
                                  units=config.units, vocabulary_size=config.vocabulary_size,
                                  embedding_dim=config.embedding_dim, dropout=config.dropout,
-                                 name="backbone")
-        self.output_dropout = keras.layers.Dropout(config.dropout, name="output_dropout")
+                                 embedding_dropout=config.embedding_dropout,
+                                 locked_dropout=config.locked_dropout, name="backbone")
+        self.output_dropout = sequence_dropout(config.dropout, config.locked_dropout,
+                                               name="output_dropout")
         # Logits stay float32 even under mixed precision, so softmax/loss are computed stably.
-        self.head = keras.layers.Dense(config.vocabulary_size, dtype="float32", name="logits")
+        if config.tie_weights:
+            self.head = TiedLogits(self.backbone.embedding, name="logits")
+        else:
+            self.head = keras.layers.Dense(config.vocabulary_size, dtype="float32", name="logits")
+        self.carried = None  # CarriedState while training with --stateful (TBPTT)
 
     def build_for_inference(self):
         """Create all weights with a dummy call (needed before load_weights)."""
@@ -32,7 +38,14 @@ class LanguageModel(keras.Model):
         return self
 
     def call(self, token_ids, training=False):
-        sequences, _ = self.backbone(token_ids, training=training)
+        # Stateful training (TBPTT): start from the states the previous window of the same
+        # streams ended with, and keep this window's final states for the next one.
+        carried = self.carried if training else None
+        states = None if carried is None else carried.read()
+        sequences, final_states = self.backbone(token_ids, initial_states=states,
+                                                training=training)
+        if carried is not None:
+            carried.write(final_states)
         return self.head(self.output_dropout(sequences, training=training))
 
     def forward(self, token_ids, states=None, training=False):
@@ -64,3 +77,60 @@ class LanguageModel(keras.Model):
     @classmethod
     def from_config(cls, config):
         return cls(ModelConfig(**config["config"]), name=config.get("name"))
+
+
+class CarriedState:
+    """RNN states carried from one training window to the next (``--stateful``).
+
+    Plain ``tf.Variable``s in a plain object: Keras does not track them, so they are never saved
+    with the weights. Reset to zeros at the start of every epoch.
+    """
+
+    def __init__(self, model: LanguageModel, batch_size: int):
+        self.variables = [tf.Variable(s, trainable=False)
+                          for s in model.initial_states(batch_size)]
+
+    def read(self):
+        return [v.value() for v in self.variables]
+
+    def write(self, states) -> None:
+        for variable, state in zip(self.variables, states):
+            variable.assign(tf.stop_gradient(tf.cast(state, variable.dtype)))
+
+    def reset(self) -> None:
+        for variable in self.variables:
+            variable.assign(tf.zeros_like(variable))
+
+
+@keras.saving.register_keras_serializable(package="rnnlm")
+class TiedLogits(keras.layers.Layer):
+    """Output layer sharing the input embedding matrix (Press & Wolf; Inan et al.).
+
+    logits = (h @ projection) @ embeddings^T + bias. The projection (units → embedding_dim,
+    no bias) exists only when the last layer's width differs from the embedding width. The
+    embedding matrix stays one variable, owned by the embedding layer (reached through a closure
+    so Keras does not track — and save — it twice).
+    """
+
+    def __init__(self, embedding, **kwargs):
+        super().__init__(dtype="float32", **kwargs)
+        self._embeddings = lambda: embedding.embeddings
+        self.vocabulary_size, self.embedding_dim = embedding.input_dim, embedding.output_dim
+        self.projection = None
+
+    def build(self, input_shape):
+        if input_shape[-1] != self.embedding_dim:
+            self.projection = keras.layers.Dense(self.embedding_dim, use_bias=False,
+                                                 dtype="float32", name="projection")
+            self.projection.build(input_shape)
+        self.bias = self.add_weight(shape=(self.vocabulary_size,), initializer="zeros",
+                                    name="bias")
+
+    def call(self, inputs):
+        x = tf.cast(inputs, "float32")
+        if self.projection is not None:
+            x = self.projection(x)
+        embeddings = tf.cast(self._embeddings(), "float32")
+        flat = tf.matmul(tf.reshape(x, [-1, self.embedding_dim]), embeddings, transpose_b=True)
+        shape = tf.concat([tf.shape(x)[:-1], [self.vocabulary_size]], 0)
+        return tf.reshape(flat + self.bias, shape)

@@ -1,0 +1,253 @@
+"""Training levers (issue 6): the CPU LSTM kernel, --stateful TBPTT, tied weights, dropout
+variants, AdamW, learning-rate schedules, early stopping, mixed precision. Tiny models only."""
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+from typer.testing import CliRunner
+
+from rnnlm import data, training
+from rnnlm.config import ModelConfig, TrainConfig
+from rnnlm.errors import RnnlmError
+from rnnlm.models import backbone as backbone_module
+from rnnlm.models.fused_lstm import FusedLSTM
+from rnnlm.models.language_model import CarriedState, LanguageModel
+
+
+def tiny_model(**options):
+    config = dict(vocabulary_size=12, units=8, embedding_dim=6, num_layers=2)
+    config.update(options)
+    return LanguageModel(ModelConfig(**config)).build_for_inference()
+
+
+def ids_batch(batch=3, steps=7, vocabulary=12, seed=0):
+    return tf.constant(np.random.default_rng(seed).integers(1, vocabulary, (batch, steps)),
+                       tf.int32)
+
+
+# ----------------------------------------------------------------------------- FusedLSTM
+def twin_layers(units=6, features=5):
+    keras_layer = keras.layers.LSTM(units, return_sequences=True, return_state=True)
+    fused = FusedLSTM(units, return_sequences=True, return_state=True, fused=True)
+    x = tf.random.normal((3, 7, features), seed=1)
+    keras_layer(x), fused(x)
+    rng = np.random.default_rng(0)
+    for a, b in zip(keras_layer.weights, fused.weights):
+        value = rng.normal(0, 0.5, a.shape).astype("float32")
+        a.assign(value), b.assign(value)
+    return keras_layer, fused, x
+
+
+def test_fused_lstm_matches_keras_outputs_and_gradients():
+    keras_layer, fused, x = twin_layers()
+    h0 = [tf.random.normal((3, 6), seed=2), tf.random.normal((3, 6), seed=3)]
+
+    @tf.function
+    def run(layer, x):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            seq, h, c = layer(x, initial_state=h0)
+            loss = tf.reduce_sum(seq ** 2) + tf.reduce_sum(h) + tf.reduce_sum(c ** 3)
+        return [seq, h, c] + tape.gradient(loss, layer.trainable_weights + [x])
+
+    for a, b in zip(run(keras_layer, x), run(fused, x)):
+        np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-5, atol=1e-5)
+
+
+def test_fused_lstm_keeps_keras_weight_layout_and_masked_path():
+    keras_layer, fused, x = twin_layers()
+    assert [w.path.split("/")[-1] for w in fused.weights] == ["kernel", "recurrent_kernel", "bias"]
+    assert [w.shape for w in fused.weights] == [(5, 24), (6, 24), (24,)]
+    mask = np.ones((3, 7), bool)
+    mask[1, 4:] = False  # right padding → Keras's masked path
+    for m in (mask, np.ones((3, 7), bool)):
+        for a, b in zip(keras_layer(x, mask=m), fused(x, mask=m)):
+            np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-5, atol=1e-6)
+
+
+def test_keras_lstm_weights_load_into_fused_model_and_back(tmp_path, monkeypatch):
+    fused_model = tiny_model()
+    assert isinstance(fused_model.backbone.rnn_layers[0], FusedLSTM)
+    monkeypatch.setitem(backbone_module.RNN_LAYERS, "lstm", keras.layers.LSTM)
+    keras_model = tiny_model()
+    assert type(keras_model.backbone.rnn_layers[0]) is keras.layers.LSTM
+    x = ids_batch()
+    keras_model.save_weights(tmp_path / "keras.weights.h5")
+    fused_model.load_weights(tmp_path / "keras.weights.h5")
+    np.testing.assert_allclose(keras_model(x).numpy(), fused_model(x).numpy(), atol=1e-5)
+    fused_model.head.bias.assign(tf.fill(fused_model.head.bias.shape, 0.25))
+    fused_model.save_weights(tmp_path / "fused.weights.h5")
+    keras_model.load_weights(tmp_path / "fused.weights.h5")
+    np.testing.assert_allclose(keras_model(x).numpy(), fused_model(x).numpy(), atol=1e-5)
+
+
+# ----------------------------------------------------------------------------- stateful
+def test_streams_are_contiguous_and_cover_the_corpus():
+    ids = np.arange(1, 103, dtype=np.uint16)  # 102 ids → 101 targets
+    x, y = data.stream_windows(ids, batch_size=4, seq_len=5)
+    assert x.shape == (4, 25)
+    np.testing.assert_array_equal(x.reshape(-1), ids[:100])  # row r continues where r-1 ends
+    np.testing.assert_array_equal(y, x + 1)  # next-token targets
+    windows = list(data.stream_dataset(ids, seq_len=5, batch_size=4))
+    assert len(windows) == 5
+    np.testing.assert_array_equal(np.concatenate([w[0].numpy() for w in windows], 1), x)
+    np.testing.assert_array_equal(np.concatenate([w[1].numpy() for w in windows], 1), y)
+    short = list(data.stream_dataset(ids, seq_len=7, batch_size=4))  # 25 = 3 × 7 + 4
+    assert [w[0].shape[1] for w in short] == [7, 7, 7, 4]
+    with pytest.raises(RnnlmError):
+        data.stream_windows(ids[:3], batch_size=4, seq_len=5)
+
+
+def test_stateful_training_carries_the_state_from_window_to_window():
+    model = tiny_model()
+    model.compile(optimizer=keras.optimizers.Adam(0.0),  # weights stay put: states comparable
+                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    ids = np.random.default_rng(0).integers(1, 12, 2 * 4 * 6 + 1).astype(np.uint16)
+    dataset = data.stream_dataset(ids, seq_len=4, batch_size=2)
+    model.carried = CarriedState(model, 2)
+    seen = []
+
+    class Record(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            seen.append([v.numpy().copy() for v in model.carried.variables])
+
+    model.fit(dataset, epochs=2, verbose=0,
+              callbacks=[training.ResetCarried(), Record()])
+    model.carried = None
+    windows = list(dataset)
+    assert len(seen) == 2 * len(windows)
+    for epoch in range(2):  # reset at every epoch: both epochs reproduce the same chain
+        states = None
+        for k, (x, _) in enumerate(windows):
+            _, states = model.forward(x, states)
+            for got, want in zip(seen[epoch * len(windows) + k], states):
+                np.testing.assert_allclose(got, want.numpy(), atol=1e-5)
+
+
+def test_carried_state_is_not_saved_with_the_weights():
+    model = tiny_model()
+    before = len(model.weights)
+    model.carried = CarriedState(model, 3)
+    assert len(model.weights) == before
+
+
+# ----------------------------------------------------------------------------- tied weights
+@pytest.mark.parametrize("units, projection", [(6, False), (10, True)])
+def test_tied_weights_are_one_variable(units, projection):
+    model = tiny_model(units=units, tie_weights=True)
+    embedding = model.backbone.embedding.embeddings
+    vocab_sized = [v for v in model.trainable_variables if 12 in v.shape and len(v.shape) == 2]
+    assert vocab_sized == [embedding]
+    assert (model.head.projection is not None) == projection
+    x = ids_batch()
+    with tf.GradientTape() as tape:
+        logits = model(x)
+        loss = tf.reduce_sum(logits[..., 3])
+    # Row 3 of the embedding gets gradient from the output side even if token 3 is not input.
+    grad = tf.convert_to_tensor(tape.gradient(loss, embedding))
+    assert float(tf.reduce_sum(tf.abs(grad[3]))) > 0
+    np.testing.assert_allclose(logits[..., 3].numpy().shape, (3, 7))
+
+
+def test_tied_model_round_trips_through_weight_files(tmp_path):
+    model = tiny_model(units=10, tie_weights=True)
+    model.save_weights(tmp_path / "m.weights.h5")
+    again = tiny_model(units=10, tie_weights=True)
+    again.load_weights(tmp_path / "m.weights.h5")
+    x = ids_batch()
+    np.testing.assert_allclose(model(x).numpy(), again(x).numpy(), atol=1e-6)
+
+
+# ----------------------------------------------------------------------------- dropout
+@pytest.mark.parametrize("options", [dict(dropout=0.5), dict(embedding_dropout=0.5),
+                                     dict(dropout=0.5, embedding_dropout=0.5,
+                                          locked_dropout=True)])
+def test_dropout_is_active_in_training_and_off_in_inference(options):
+    plain = tiny_model()
+    model = tiny_model(**options)
+    model.set_weights(plain.get_weights())
+    x = ids_batch()
+    np.testing.assert_allclose(model(x, training=False).numpy(), plain(x).numpy(), atol=1e-6)
+    assert not np.allclose(model(x, training=True).numpy(), plain(x).numpy(), atol=1e-4)
+
+
+def test_locked_dropout_uses_one_mask_per_sequence():
+    layer = backbone_module.sequence_dropout(0.5, locked=True, name="d")
+    out = layer(tf.ones((4, 9, 16)), training=True).numpy()
+    assert np.all(out == out[:, :1, :])  # the same mask at every time step
+    assert 0 < (out == 0).mean() < 1
+    standard = backbone_module.sequence_dropout(0.5, locked=False, name="s")
+    out = standard(tf.ones((4, 9, 16)), training=True).numpy()
+    assert not np.all(out == out[:, :1, :])
+
+
+# ----------------------------------------------------------------------------- optimizer
+def test_weight_decay_selects_adamw_and_spares_biases():
+    assert type(training.build_optimizer(1e-3, 5.0)) is keras.optimizers.Adam
+    optimizer = training.build_optimizer(1e-3, 5.0, weight_decay=0.1)
+    assert isinstance(optimizer, keras.optimizers.AdamW)
+    bias = keras.Variable(np.ones(3, "float32"), name="bias")
+    kernel = keras.Variable(np.ones(3, "float32"), name="kernel")
+    optimizer.apply_gradients([(tf.zeros(3), bias), (tf.zeros(3), kernel)])
+    assert np.allclose(bias.numpy(), 1.0) and np.all(kernel.numpy() < 1.0)
+
+
+def test_learning_rate_schedules():
+    warm = training.LearningRate(1.0, "none", 4, total_steps=100, time_limit=None, started=0)
+    assert [warm.value(s) for s in range(5)] == [0.25, 0.5, 0.75, 1.0, 1.0]
+    cosine = training.LearningRate(1.0, "cosine", 0, total_steps=100, time_limit=None, started=0)
+    assert cosine.value(0) == 1.0 and abs(cosine.value(50) - 0.5) < 1e-9 and cosine.value(100) < 1e-9
+    plateau = training.LearningRate(1.0, "plateau", 0, 100, None, 0)
+    for val in (3.0, 2.0, 2.5):
+        plateau.on_epoch_end(0, {"val_loss": val})
+    assert plateau.value(10) == 0.25
+
+
+def test_early_stopping_after_patience_epochs():
+    stop = training.EarlyStop(patience=2)
+    stop.set_model(tiny_model())
+    for val in (3.0, 2.0, 2.1, 2.05):
+        stop.on_epoch_end(0, {"val_loss": val})
+    assert stop.stopped and stop.model.stop_training
+
+
+def test_config_validates_the_new_options():
+    with pytest.raises(RnnlmError):
+        TrainConfig(lr_schedule="linear").validate()
+    with pytest.raises(RnnlmError):
+        ModelConfig(embedding_dropout=1.0).validate()
+
+
+# ----------------------------------------------------------------------------- precision
+@pytest.mark.parametrize("tie", [False, True])
+def test_mixed_precision_keeps_logits_and_loss_float32(tie):
+    keras.mixed_precision.set_global_policy("mixed_bfloat16")
+    try:
+        model = tiny_model(tie_weights=tie)
+        x = ids_batch()
+        logits = model(x, training=True)
+        loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)(x, logits)
+        assert model.backbone.rnn_layers[0].compute_dtype == "bfloat16"
+        assert logits.dtype == tf.float32 and loss.dtype == tf.float32
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+
+
+# ----------------------------------------------------------------------------- CLI
+def test_cli_trains_with_every_lever(tiny_corpus, tmp_path):
+    import json
+
+    from rnnlm.cli import app
+
+    run = tmp_path / "run"
+    result = CliRunner().invoke(app, [
+        "train", str(tiny_corpus), "--out", str(run), "--units", "16", "--embedding-dim", "8",
+        "--seq-len", "16", "--batch-size", "4", "--epochs", "2", "--stateful", "--tie-weights",
+        "--locked-dropout", "--dropout", "0.1", "--embedding-dropout", "0.1",
+        "--weight-decay", "0.01", "--lr-schedule", "cosine", "--warmup-steps", "2",
+        "--early-stopping", "3"])
+    assert result.exit_code == 0, result.output
+    config = json.loads((run / "config.json").read_text())
+    assert config["train"]["stateful"] and config["model"]["tie_weights"]
+    history = json.loads((run / "history.json").read_text())["epochs"]
+    assert len(history) == 2 and history[-1]["lr"] < 2e-3

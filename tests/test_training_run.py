@@ -1,0 +1,40 @@
+"""Training as a process: TensorBoard logs, and Ctrl-C saving a checkpoint before exiting."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+from typer.testing import CliRunner
+
+from rnnlm.cli import app
+
+
+def test_tensorboard_logs_go_into_the_run(tiny_corpus, tmp_path):
+    run = tmp_path / "run"
+    result = CliRunner().invoke(app, ["train", str(tiny_corpus), "--out", str(run), "--units", "8",
+                                      "--seq-len", "16", "--epochs", "1", "--tensorboard"])
+    assert result.exit_code == 0, result.output
+    events = list((run / "tensorboard").rglob("events.out.tfevents.*"))
+    assert events, "no TensorBoard event files written"
+
+
+def test_ctrl_c_saves_a_checkpoint_and_exits_130(tiny_corpus, tmp_path):
+    run = tmp_path / "run"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "rnnlm.cli", "train", str(tiny_corpus), "--out", str(run),
+         "--units", "8", "--seq-len", "8", "--batch-size", "2", "--epochs", "100000",
+         "--steps-per-epoch", "2"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while not (run / "history.json").exists() and time.time() < deadline:
+        time.sleep(0.5)
+    assert (run / "history.json").exists(), "training never finished an epoch"
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130, stderr
+    assert "checkpoint saved" in stderr and "Traceback" not in stderr
+    state = json.loads((run / "state.json").read_text())
+    assert state["epochs_done"] >= 1
+    assert (run / "checkpoints" / "last.weights.h5").exists()
