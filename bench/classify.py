@@ -107,7 +107,7 @@ def summary(clf, started: float, extra: dict) -> dict:
             "total_seconds": round(time.perf_counter() - started, 1)}
 
 
-def run_mnist(names, epochs, max_train, batch_size, work: Path, machine) -> None:
+def run_mnist(names, epochs, max_train, batch_size, seed, work: Path, machine) -> None:
     from rnnlm.classification import train_classifier
 
     for name in names:
@@ -115,9 +115,11 @@ def run_mnist(names, epochs, max_train, batch_size, work: Path, machine) -> None
         started = time.perf_counter()
         clf = train_classifier("mnist", work / f"mnist-{name}", test="mnist", data_dir=str(DATA),
                                valid_fraction=0.0, units=64, epochs=epochs, batch_size=batch_size,
-                               lr=1e-3, max_train=max_train, force=True, quiet=False, **options)
+                               lr=1e-3, max_train=max_train, seed=seed, force=True, quiet=False,
+                               **options)
         result = summary(clf, started, {"options": options, "published": published,
-                                        "max_train": max_train})
+                                        "max_train": max_train, "seed": seed})
+        name = name if seed == 0 else f"{name}@seed{seed}"
         result["difference_points"] = round(100 * (result["test_accuracy"] - published), 2)
         result["within_half_point"] = abs(result["difference_points"]) <= 0.5
         save("mnist", name, result, machine)
@@ -198,6 +200,8 @@ def main(argv=None) -> None:
     parser.add_argument("--epochs", type=int, help="Epochs (default: 5 for MNIST, 3 for text)")
     parser.add_argument("--max-train", type=int, help="Train on a random subset of this size.")
     parser.add_argument("--batch-size", type=int, default=32, help="MNIST batch size")
+    parser.add_argument("--seed", type=int, default=0,
+                        help="MNIST: seed; rows of other seeds are stored as NAME@seedN")
     parser.add_argument("--threads", type=int, help="TensorFlow intra/inter-op threads")
     parser.add_argument("--lm-minutes", type=float, default=30.0,
                         help="imdb-lm: wall-clock budget of the language model's training")
@@ -228,7 +232,8 @@ def main(argv=None) -> None:
     work = Path(opts.work) if opts.work else Path(tempfile.mkdtemp(prefix="rnnlm-bench-"))
     for part in parts:
         if part == "mnist":
-            run_mnist(names, opts.epochs or 5, opts.max_train, opts.batch_size, work, machine)
+            run_mnist(names, opts.epochs or 5, opts.max_train, opts.batch_size, opts.seed, work,
+                      machine)
         elif part == "imdb-lm":
             run_imdb_lm(opts.epochs, opts.max_train, opts.lm_minutes, opts.imdb_baseline, work,
                         machine)

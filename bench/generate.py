@@ -215,7 +215,7 @@ def measure(config_name, opts) -> dict:
     variants = variants_for(cfg, model, tokenizer, tutorial, opts)
     if opts.variants:
         variants = {k: f for k, f in variants.items() if any(s in k for s in opts.variants.split(","))}
-    seconds = {k: [] for k in variants}
+    seconds, cpu = {k: [] for k in variants}, {k: [] for k in variants}
     warmup = {}
     for key, (fn, _, _) in variants.items():  # warm-up: tracing, XLA compilation, allocation
         t = time.perf_counter()
@@ -224,16 +224,19 @@ def measure(config_name, opts) -> dict:
     load = [load_average()]
     for _ in range(opts.reps):
         for key, (fn, _, _) in variants.items():
-            t = time.perf_counter()
+            t, c = time.perf_counter(), time.process_time()
             fn()
             seconds[key].append(time.perf_counter() - t)
+            cpu[key].append(time.process_time() - c)
         load.append(load_average())
     rows = {}
     for key, (_, batch, tokens) in variants.items():
         med = statistics.median(seconds[key])
         rows[key] = {"batch": batch, "tokens_timed": tokens, "us_per_step": med / tokens * 1e6,
                      "tokens_per_second": batch * tokens / med,
+                     "cpu_us_per_step": statistics.median(cpu[key]) / tokens * 1e6,
                      "rounds_seconds": [round(s, 4) for s in seconds[key]],
+                     "rounds_cpu_seconds": [round(s, 4) for s in cpu[key]],
                      "first_call_seconds": round(warmup[key], 3)}
         if tokens != opts.tokens:
             rows[key]["note"] = f"timed over {tokens} tokens, per-token cost extrapolated to {opts.tokens}"
@@ -289,16 +292,23 @@ def cli_wall(opts) -> dict:
     exe = str(Path(sys.executable).with_name("rnnlm"))
     cmd = [exe, "generate", str(run), "--length", str(opts.cli_length)]
 
-    def wall(argv):
+    def wall(argv, cpu=None):
+        import resource
+
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
         t = time.perf_counter()
         subprocess.run(argv, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        return time.perf_counter() - t
+        t = time.perf_counter() - t
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        if cpu is not None:
+            cpu.append(after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime)
+        return t
 
     wall(cmd)  # warm the file cache
-    walls, phases, py = [], [], []
+    walls, cpus, phases, py = [], [], [], []
     load = [load_average()]
     for _ in range(opts.reps):
-        walls.append(wall(cmd))
+        walls.append(wall(cmd, cpus))
         py.append(wall([sys.executable, "-c", "pass"]))
         line = subprocess.run([sys.executable, __file__, "_cli_phases", str(run),
                                "--cli-length", str(opts.cli_length)],
@@ -309,10 +319,12 @@ def cli_wall(opts) -> dict:
     return {"command": " ".join(["rnnlm"] + cmd[1:]) + " > /dev/null", "run": str(run),
             "wall_seconds_median": round(statistics.median(walls), 3),
             "wall_seconds": [round(w, 3) for w in walls],
+            "cpu_seconds_median": round(statistics.median(cpus), 3),
             "python_startup_seconds": round(statistics.median(py), 3),
             "phases_seconds_median": med, "load_average_per_round": load,
             "phases_note": "one process replaying the CLI's steps with a clock between them: "
-                           "import = rnnlm.cli + rnnlm.api (TensorFlow, Keras); load = api.load; "
+                           "import_cli = rnnlm.cli + rnnlm.api (no TensorFlow); import_tensorflow "
+                           "= tensorflow, keras, rnnlm.models; load = api.load (build + weights); "
                            "first_stream = the CLI's stream() (traces prefill and the decoding "
                            "loop, compiles, generates); second_stream = the same call again in "
                            "the same process (generation alone)"}
@@ -320,18 +332,24 @@ def cli_wall(opts) -> dict:
 
 def cli_phases(run_dir, length) -> None:
     t0 = time.perf_counter()
-    import rnnlm.cli  # noqa: F401  (what the console script imports first)
+    import rnnlm.cli  # noqa: F401  (what the console script imports first; no TensorFlow yet)
     from rnnlm import api
     t1 = time.perf_counter()
-    lm = api.load(run_dir)
+    import keras  # noqa: F401  (api.load imports these first thing)
+    import tensorflow  # noqa: F401
+
+    from rnnlm.models import language_model  # noqa: F401
     t2 = time.perf_counter()
-    first = "".join(lm.stream("", length=length))
+    lm = api.load(run_dir)
     t3 = time.perf_counter()
-    "".join(lm.stream("", length=length))
+    first = "".join(lm.stream("", length=length))
     t4 = time.perf_counter()
+    "".join(lm.stream("", length=length))
+    t5 = time.perf_counter()
     assert first
-    print(json.dumps({"import": t1 - t0, "load": t2 - t1, "first_stream": t3 - t2,
-                      "second_stream": t4 - t3, "trace_and_compile": (t3 - t2) - (t4 - t3)}))
+    print(json.dumps({"import_cli": t1 - t0, "import_tensorflow": t2 - t1, "load": t3 - t2,
+                      "first_stream": t4 - t3, "second_stream": t5 - t4,
+                      "trace_and_compile": (t4 - t3) - (t5 - t4)}))
 
 
 # --------------------------------------------------------------------------- output
@@ -380,15 +398,17 @@ def table(results: dict) -> str:
         lines += [f"\n### {run_key}: {m.get('cpu')} × {m.get('cores')} cores, TF {m.get('tensorflow')}, "
                   f"intra/inter {m.get('intra_op')}/{m.get('inter_op')}, {m.get('date')}"]
         names = list(run["configs"])
-        lines += ["", "| variant | " + " | ".join(f"{n} tokens/s | {n} µs/step" for n in names) + " |",
-                  "|---" * (1 + 2 * len(names)) + "|"]
+        lines += ["", "| variant | " + " | ".join(f"{n} tokens/s | {n} µs/step | {n} CPU µs/step"
+                                                  for n in names) + " |",
+                  "|---" * (1 + 3 * len(names)) + "|"]
         for key, label in ROWS:
             cells = []
             for n in names:
                 row = run["configs"][n]["variants"].get(key)
                 star = "*" if row and "note" in row else ""
-                cells += (["", ""] if row is None else
-                          [f"{row['tokens_per_second']:,.0f}{star}", f"{row['us_per_step']:,.0f}"])
+                cells += (["", "", ""] if row is None else
+                          [f"{row['tokens_per_second']:,.0f}{star}", f"{row['us_per_step']:,.0f}",
+                           f"{row.get('cpu_us_per_step', float('nan')):,.0f}"])
             if any(cells):
                 lines.append(f"| {label} | " + " | ".join(cells) + " |")
         lines.append("\n\\* timed over fewer tokens, per-token cost extrapolated")
@@ -402,8 +422,11 @@ def table(results: dict) -> str:
     if cli:
         p = cli["phases_seconds_median"]
         lines += [f"\n### CLI: `{cli['command']}`", "",
-                  f"wall {cli['wall_seconds_median']} s (median of {cli['wall_seconds']}); "
-                  f"python startup {cli['python_startup_seconds']} s; import {p['import']} s, "
+                  f"wall {cli['wall_seconds_median']} s (median of {cli['wall_seconds']}; CPU "
+                  f"{cli.get('cpu_seconds_median')} s; load average "
+                  f"{cli['load_average_per_round'][0][0]}); "
+                  f"python startup {cli['python_startup_seconds']} s; import rnnlm.cli {p['import_cli']} s, "
+                  f"import TensorFlow/Keras {p['import_tensorflow']} s, "
                   f"load {p['load']} s, first stream {p['first_stream']} s (trace+compile "
                   f"{p['trace_and_compile']} s, generation {p['second_stream']} s)"]
     return "\n".join(lines)

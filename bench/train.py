@@ -197,6 +197,77 @@ def memory_child(name, key) -> None:
     print(json.dumps({"peak_rss_mib": peak / 1024, "after_import_rss_mib": before / 1024}))
 
 
+# --------------------------------------------------------------------------- quality
+QUALITY = {  # name → (corpus, rnnlm.train options); --set KEY=VALUE overrides any option
+    "char": ("tinyshakespeare", dict(tokenizer="char", units=512, embedding_dim=64, layers=1,
+                                     batch_size=64, seq_len=100, valid_fraction=0.1,
+                                     epochs=1000)),
+    "word": ("ptb", dict(tokenizer="word", word_mode="whitespace", units=200,
+                         embedding_dim=200, layers=2, dropout=0.2, batch_size=20, seq_len=35,
+                         epochs=1000)),
+}
+
+
+def quality(name: str, time_limit: float, overrides: dict, label: str | None) -> dict:
+    import rnnlm
+    from rnnlm import corpora
+
+    corpus, options = QUALITY[name]
+    options = {**options, **overrides}
+    out = Path(os.environ.get("RNNLM_BENCH_RUNS", "/tmp/rnnlm-bench-runs")) / (label or name)
+    lm = rnnlm.train(corpus, out, data_dir=str(DATA), time_limit=time_limit, force=True,
+                     quiet=True, **options)
+    history = json.loads((out / "history.json").read_text())["epochs"]
+    curve = [{"minutes": h["elapsed_seconds"] / 60, "epoch": h["epoch"],
+              "val_loss": h.get("val_loss"), "val_bpc": h.get("val_bpc"),
+              "val_perplexity": h.get("val_perplexity"), "train_loss": h["loss"],
+              "tokens_per_second": h["tokens_per_second"]} for h in history]
+    best = min(curve, key=lambda p: p["val_loss"])
+    final = {"best_val_loss_nats": best["val_loss"], "best_val_bpc": best["val_bpc"],
+             "best_val_perplexity": best["val_perplexity"], "at_minutes": best["minutes"]}
+    text = corpora.resolve(corpus, str(DATA))
+    if getattr(text, "test", None):
+        test = lm.evaluate(text.test)  # best-validation weights, state carried through the file
+        final.update(test_perplexity=test["perplexity"], test_loss=test["loss"],
+                     test_tokens=test["tokens"])
+    metrics = ["val_loss", "val_bpc"] if name == "char" else ["val_loss", "val_perplexity"]
+    result = {"description": f"{corpus}, {time_limit / 60:.0f} min budget",
+              "options": options, "time_limit_s": time_limit, "metrics": metrics,
+              "curve": curve, "final": final}
+    plot_curve(result, HERE / "results" / f"train_{label or name}.png")
+    return {label or name: result}
+
+
+def plot_curve(result: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    metric = result["metrics"][-1]
+    fig, ax = plt.subplots(figsize=(6, 4))
+    ax.plot([p["minutes"] for p in result["curve"]], [p[metric] for p in result["curve"]], "o-")
+    ax.set_xlabel("minutes of training (wall clock, incl. validation)")
+    ax.set_ylabel(f"validation {metric}")
+    ax.set_title(result["description"])
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def parse_overrides(pairs) -> dict:
+    out = {}
+    for pair in pairs or []:
+        key, value = pair.split("=", 1)
+        try:
+            out[key] = json.loads(value)
+        except ValueError:
+            out[key] = value
+    return out
+
+
 # --------------------------------------------------------------------------- output
 def load_results() -> dict:
     return json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
@@ -242,7 +313,11 @@ def table(results: dict) -> str:
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("command", choices=["throughput", "memory", "table", "_memory_child"])
+    parser.add_argument("command", choices=["throughput", "memory", "quality", "table",
+                                            "_memory_child"])
+    parser.add_argument("--time-limit", type=float, default=720.0, help="quality: seconds")
+    parser.add_argument("--set", action="append", help="quality: rnnlm.train option KEY=VALUE")
+    parser.add_argument("--label", default=None, help="quality: result key (default: config)")
     parser.add_argument("args", nargs="*")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--inter-threads", type=int, default=None)
@@ -260,7 +335,10 @@ def main(argv=None):
         return
     configs = opts.configs.split(",")
     only = opts.variants.split(",") if opts.variants else None
-    if opts.command == "throughput":
+    if opts.command == "quality":
+        update = {"quality": quality(opts.args[0], opts.time_limit, parse_overrides(opts.set),
+                                     opts.label)}
+    elif opts.command == "throughput":
         update = {"machine": machine_info(opts.threads),
                   "throughput": throughput(configs, opts.windows, only)}
     else:

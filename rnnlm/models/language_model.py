@@ -114,6 +114,7 @@ class TiedLogits(keras.layers.Layer):
 
     def __init__(self, embedding, **kwargs):
         super().__init__(dtype="float32", **kwargs)
+        self.supports_masking = True  # like Dense: the padding mask passes on to the loss
         self._embeddings = lambda: embedding.embeddings
         self.vocabulary_size, self.embedding_dim = embedding.input_dim, embedding.output_dim
         self.projection = None
