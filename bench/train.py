@@ -30,14 +30,14 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 HERE = Path(__file__).resolve().parent
-RESULTS = HERE / "results" / "train.json"
+RESULTS = Path(os.environ.get("RNNLM_BENCH_RESULTS", HERE / "results" / "train.json"))
 DATA = Path(os.environ.get("RNNLM_DATA", HERE.parent.parent / "shared" / "data"))
 
 CONFIGS = {  # the two configurations
     "char": dict(vocabulary_size=65, embedding_dim=64, units=512, num_layers=1,
-                 batch_size=64, seq_len=100, window_batches=12),
+                 batch_size=64, seq_len=100, window_batches=8),
     "word": dict(vocabulary_size=10000, embedding_dim=200, units=200, num_layers=2,
-                 batch_size=20, seq_len=35, window_batches=60),
+                 batch_size=20, seq_len=35, window_batches=40),
 }
 
 
@@ -234,7 +234,7 @@ def quality(name: str, time_limit: float, overrides: dict, label: str | None) ->
     result = {"description": f"{corpus}, {time_limit / 60:.0f} min budget",
               "options": options, "time_limit_s": time_limit, "metrics": metrics,
               "curve": curve, "final": final}
-    plot_curve(result, HERE / "results" / f"train_{label or name}.png")
+    plot_curve(result, RESULTS.parent / f"train_{label or name}.png")
     return {label or name: result}
 
 

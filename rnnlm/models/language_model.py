@@ -42,8 +42,9 @@ class LanguageModel(keras.Model):
         # streams ended with, and keep this window's final states for the next one.
         carried = self.carried if training else None
         states = None if carried is None else carried.read()
+        # Training windows are cut from the corpus ids, which never hold the pad id 0.
         sequences, final_states = self.backbone(token_ids, initial_states=states,
-                                                training=training)
+                                                training=training, padded=not training)
         if carried is not None:
             carried.write(final_states)
         return self.head(self.output_dropout(sequences, training=training))
