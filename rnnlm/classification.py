@@ -49,50 +49,20 @@ def train_classifier(data, out=None, *, valid=None, test=None, valid_fraction=0.
 
     _check_train_options(epochs, batch_size, lr, valid_fraction, max_len, freeze_epochs, from_lm)
     check_options(cell=cell, pooling=pooling, merge_mode=merge_mode, dropout=dropout)
-    read = dict(text_column=text_column, label_column=label_column, header=header,
-                data_dir=data_dir, encoding=encoding)
-    train = cdata.read_dataset(data, "train", **read)
     out = Path(out) if out is not None else Path("runs") / f"classify-{Path(str(data)).stem}"
     runs.check_new_run_dir(out, force)
-    if max_train is not None and max_train < len(train):
-        train = train.subset(np.random.default_rng(seed).permutation(len(train))[:max_train])
-    if valid is not None:
-        valid_set = cdata.read_dataset(valid, "valid", **read)
-    elif valid_fraction > 0:
-        train, valid_set = cdata.split_validation(train, valid_fraction, seed)
-    else:
-        valid_set = None
-    test_set = cdata.read_dataset(test, "test", **read) if test is not None else None
+    read = dict(text_column=text_column, label_column=label_column, header=header,
+                data_dir=data_dir, encoding=encoding)
+    sets = _read_sets(data, valid, test, valid_fraction, max_train, seed, read)
+    train = sets["train"]
     classes = cdata.label_list(train.labels)
     if len(classes) < 2:
         raise RnnlmError(f"the training data has only one class ({classes[0]!r}); "
                          f"a classifier needs at least two")
     arch = {"cell": cell, "layers": layers, "units": units, "embedding_dim": embedding_dim}
-    tok, lm_model = None, None
-    if train.kind == "text":
-        tok_options = {"vocab_size": vocab_size, "max_vocab": max_vocab, "min_freq": min_freq}
-        if from_lm is not None:
-            from rnnlm.classify_training import lm_tokenizer_and_model
-
-            tok, lm_model = lm_tokenizer_and_model(from_lm, tokenizer, tok_options, arch,
-                                                   bidirectional)
-            arch = {"cell": lm_model["cell"], "layers": lm_model["num_layers"],
-                    "units": lm_model["units"], "embedding_dim": lm_model["embedding_dim"]}
-        else:
-            kind = tokenizer or "sentencepiece"
-            if kind == "sentencepiece" and tok_options["vocab_size"] is None:
-                tok_options["vocab_size"] = 8000
-            options = {k: tok_options[k] for k in TOKENIZER_OPTIONS.get(kind, ())
-                       if tok_options.get(k) is not None}
-            tok = build_tokenizer(kind, **options).train(train.texts)
-    elif from_lm is not None:
-        raise RnnlmError("--from-lm needs text data (a language model reads tokens)")
-    arch = {k: DEFAULTS[k] if v is None else v for k, v in arch.items()}
-    sets = {name: s for name, s in (("train", train), ("valid", valid_set), ("test", test_set))
-            if s is not None}
-    for name, s in sets.items():
-        if s.kind != train.kind:
-            raise RnnlmError(f"the {name} data is {s.kind} data but the training data is {train.kind}")
+    tok_options = {"vocab_size": vocab_size, "max_vocab": max_vocab, "min_freq": min_freq}
+    tok, arch = _tokenizer_and_architecture(train, from_lm, tokenizer, tok_options, arch,
+                                            bidirectional)
     fixed = max_len if (pooling == "flatten" and tok is not None) else None
     if tok is None:
         cdata.check_shapes(sets, pooling)
@@ -127,6 +97,48 @@ def train_classifier(data, out=None, *, valid=None, test=None, valid_fraction=0.
     clf = load_classifier(out)
     _final_metrics(clf, out, inputs, targets)
     return clf
+
+
+def _read_sets(data, valid, test, valid_fraction, max_train, seed, read: dict) -> dict:
+    """{"train", "valid", "test"} examples (absent ones left out), all of one kind."""
+    train = cdata.read_dataset(data, "train", **read)
+    if max_train is not None and max_train < len(train):
+        train = train.subset(np.random.default_rng(seed).permutation(len(train))[:max_train])
+    if valid is not None:
+        valid_set = cdata.read_dataset(valid, "valid", **read)
+    elif valid_fraction > 0:
+        train, valid_set = cdata.split_validation(train, valid_fraction, seed)
+    else:
+        valid_set = None
+    test_set = cdata.read_dataset(test, "test", **read) if test is not None else None
+    sets = {name: s for name, s in (("train", train), ("valid", valid_set), ("test", test_set))
+            if s is not None}
+    for name, s in sets.items():
+        if s.kind != train.kind:
+            raise RnnlmError(f"the {name} data is {s.kind} data but the training data is {train.kind}")
+    return sets
+
+
+def _tokenizer_and_architecture(train, from_lm, tokenizer, tok_options, arch, bidirectional):
+    """Text: a tokenizer trained on the training texts, or the language model's (whose
+    architecture then fixes cell/layers/units/embedding_dim). Numeric data: no tokenizer."""
+    tok = None
+    if train.kind == "text" and from_lm is not None:
+        from rnnlm.classify_training import lm_tokenizer_and_model
+
+        tok, lm = lm_tokenizer_and_model(from_lm, tokenizer, tok_options, arch, bidirectional)
+        arch = {"cell": lm["cell"], "layers": lm["num_layers"], "units": lm["units"],
+                "embedding_dim": lm["embedding_dim"]}
+    elif train.kind == "text":
+        kind = tokenizer or "sentencepiece"
+        if kind == "sentencepiece" and tok_options["vocab_size"] is None:
+            tok_options["vocab_size"] = 8000
+        options = {k: tok_options[k] for k in TOKENIZER_OPTIONS.get(kind, ())
+                   if tok_options.get(k) is not None}
+        tok = build_tokenizer(kind, **options).train(train.texts)
+    elif from_lm is not None:
+        raise RnnlmError("--from-lm needs text data (a language model reads tokens)")
+    return tok, {k: DEFAULTS[k] if v is None else v for k, v in arch.items()}
 
 
 def _check_train_options(epochs, batch_size, lr, valid_fraction, max_len, freeze_epochs, from_lm):

@@ -133,6 +133,9 @@ def lstm_sequence(x, h0, c0, kernel, recurrent_kernel, bias):
 
         def grad(d_hs, d_h_last, d_c_last):
             c_prev = tf.concat([c0[None], cs[:-1]], 0)
+            # Transposed once here: matmul(..., transpose_b=True) inside the loop would
+            # materialise a (4U, U) transpose at every step.
+            recurrent_t = tf.transpose(recurrent_kernel)
 
             def back(t, dh_next, dc_next, dz_ta):
                 dh = d_hs[t] + dh_next
@@ -141,7 +144,7 @@ def lstm_sequence(x, h0, c0, kernel, recurrent_kernel, bias):
                 dc = dc_next + dh * o * (1 - tanh_c * tanh_c)
                 dz = tf.concat([dc * g * i * (1 - i), dc * c_prev[t] * f * (1 - f),
                                 dc * i * (1 - g * g), dh * tanh_c * o * (1 - o)], 1)
-                dh_prev = tf.matmul(dz, recurrent_kernel, transpose_b=True)
+                dh_prev = tf.matmul(dz, recurrent_t)
                 return t - 1, dh_prev, dc * f, dz_ta.write(t, dz)
 
             _, dh0, dc0, dz_ta = tf.while_loop(
