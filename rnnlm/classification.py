@@ -329,5 +329,7 @@ def load_classifier(run_dir) -> Classifier:
     try:
         model.load_weights(run_dir / "model.weights.h5")
     except Exception as e:  # h5py/keras raise many types; the user needs one line
-        raise RnnlmError(f"cannot load {run_dir}/model.weights.h5: {e}") from None
+        first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+        raise RnnlmError(f"cannot load {run_dir}/model.weights.h5 (written by another version "
+                         f"of the model code?): {first}") from None
     return Classifier(model, tok, config, run_dir)

@@ -155,4 +155,5 @@ def transfer_from_lm(model, lm_dir, tokenizer) -> None:
     try:
         model.backbone.load_weights(path)
     except Exception as e:  # shape mismatches come as several exception types
-        raise RnnlmError(f"cannot load {path} into this classifier: {e}") from None
+        first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+        raise RnnlmError(f"cannot load {path} into this classifier: {first}") from None
