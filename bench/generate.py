@@ -8,7 +8,8 @@
 For each model (random weights: the cost of a step does not depend on them), 1,000 new tokens:
 
     rnnlm_generate / rnnlm_stream   rnnlm.generation.Generator as LM.generate / LM.stream and the
-                                    CLI use it (random sampling, temperature 1); batch 1 and 64
+                                    CLI use it (random sampling, temperature 1); batch 1 and 64;
+                                    rnnlm_stream_chunk16: stream with the former 16-token chunks
     decoder_graph / decoder_xla     rnnlm.samplers.Decoder with jit_compile False / True
     tutorial_predict                Sequential(Embedding → LSTM → Dense softmax), model.predict on
                                     the last 100-token window for every new token (timed over
@@ -21,7 +22,9 @@ For each model (random weights: the cost of a step does not depend on them), 1,0
 
 Every variant is warmed up once (tracing, XLA compilation), then the variants are timed in
 interleaved rounds (A, B, C, A, B, C, ...) so a neighbour's load on the shared machine hits all
-alike; figures are medians over the rounds and every ratio comes from the same run.
+alike; figures are medians over the rounds and every ratio comes from the same run. Each
+variant also records its fastest round and its process CPU time: with one thread, CPU time is
+close to what the variant costs on an idle machine, whatever the neighbours do.
 """
 from __future__ import annotations
 
@@ -185,9 +188,19 @@ def variants_for(cfg, model, tokenizer, tutorial, opts):
     decoders = {jit: Decoder(model.prefill, model.next, pad_id=0, forbidden_ids=forbidden,
                              jit_compile=jit) for jit in (False, True)}
     n, v = opts.tokens, tokenizer.vocabulary_size
+    def stream_with_chunk(size):  # the shipped STREAM_CHUNK against the former 16
+        from rnnlm import generation
+
+        shipped, generation.STREAM_CHUNK = generation.STREAM_CHUNK, size
+        try:
+            return "".join(gen.stream("", length=n, seed=1))
+        finally:
+            generation.STREAM_CHUNK = shipped
+
     out = {
         "rnnlm_generate_b1": (lambda: gen.generate("", length=n, seed=1), 1, n),
         "rnnlm_stream_b1": (lambda: "".join(gen.stream("", length=n, seed=1)), 1, n),
+        "rnnlm_stream_chunk16_b1": (lambda: stream_with_chunk(16), 1, n),
         "rnnlm_generate_b64": (lambda: gen.generate("", length=n, num_samples=64, seed=1), 64, n),
     }
     for jit, name in ((False, "graph"), (True, "xla")):
@@ -284,8 +297,9 @@ def ratios(config_name, rows, threads, stat="us_per_step") -> dict:
             out[f"b{b}_tokens_per_s_over_pytorch_1thread_reference"] = tps(shipped) / ref
     if us("rnnlm_generate_b1") and us("tutorial_predict_b1"):
         out["b1_speedup_vs_tutorial_predict"] = tps("rnnlm_generate_b1") / tps("tutorial_predict_b1")
-    if us("rnnlm_stream_b1") and us("rnnlm_generate_b1"):
-        out["b1_stream_time_over_generate_time"] = us("rnnlm_stream_b1") / us("rnnlm_generate_b1")
+    for k in ("rnnlm_stream_b1", "rnnlm_stream_chunk16_b1"):
+        if us(k) and us("rnnlm_generate_b1"):
+            out[f"b1_{k[6:-3]}_time_over_generate_time"] = us(k) / us("rnnlm_generate_b1")
     for b in (1, 64):
         if us(f"decoder_xla_b{b}") and us(f"decoder_graph_b{b}"):
             out[f"b{b}_decoder_xla_speedup_over_graph"] = us(f"decoder_graph_b{b}") / us(f"decoder_xla_b{b}")
@@ -404,6 +418,7 @@ def save_results(update: dict) -> dict:
 ROWS = [  # (variant, label) in table order
     ("rnnlm_generate_b1", "rnnlm Generator.generate, batch 1"),
     ("rnnlm_stream_b1", "rnnlm Generator.stream (CLI path), batch 1"),
+    ("rnnlm_stream_chunk16_b1", "  the same with 16-token chunks (before this bench)"),
     ("decoder_graph_b1", "Decoder(jit_compile=False), batch 1"),
     ("decoder_xla_b1", "Decoder(jit_compile=True), batch 1"),
     ("tutorial_predict_b1", "tutorial: model.predict on last 100 tokens"),
