@@ -20,7 +20,8 @@ For each model (random weights: the cost of a step does not depend on them), 1,0
     raw_step_loop                   next + softmax + argmax inside one tf.while_loop: the cost of
                                     the step itself, the floor for any loop (graph and XLA)
 
-Every variant is warmed up once (tracing, XLA compilation), then the variants are timed in
+Every variant is warmed up (--warmup rounds: tracing, XLA compilation; the first round's time
+is kept as first_call_seconds), then the variants are timed in
 interleaved rounds (A, B, C, A, B, C, ...) so a neighbour's load on the shared machine hits all
 alike; figures are medians over the rounds and every ratio comes from the same run. Each
 variant also records its fastest round and its process CPU time: with one thread, CPU time is
@@ -230,10 +231,11 @@ def measure(config_name, opts) -> dict:
         variants = {k: f for k, f in variants.items() if any(s in k for s in opts.variants.split(","))}
     seconds, cpu = {k: [] for k in variants}, {k: [] for k in variants}
     warmup = {}
-    for key, (fn, _, _) in variants.items():  # warm-up: tracing, XLA compilation, allocation
-        t = time.perf_counter()
-        fn()
-        warmup[key] = time.perf_counter() - t
+    for _ in range(opts.warmup):  # tracing, XLA compilation, then caches and allocator settle
+        for key, (fn, _, _) in variants.items():
+            t = time.perf_counter()
+            fn()
+            warmup.setdefault(key, time.perf_counter() - t)
     load = [load_average()]
     for _ in range(opts.reps):
         for key, (fn, _, _) in variants.items():
@@ -256,7 +258,7 @@ def measure(config_name, opts) -> dict:
             rows[key]["note"] = f"timed over {tokens} tokens, per-token cost extrapolated to {opts.tokens}"
     r = ratios(config_name, rows, opts.threads)
     return {"model": {**cfg, "vocabulary_size": v, "tokenizer_source": source},
-            "tokens": opts.tokens, "rounds": opts.reps, "load_average_per_round": load,
+            "tokens": opts.tokens, "rounds": opts.reps, "warmup_rounds": opts.warmup, "load_average_per_round": load,
             "variants": rows, "ratios": r, "targets": targets(config_name, r, opts.threads),
             "ratios_best_round": ratios(config_name, rows, opts.threads, "min_us_per_step"),
             "ratios_cpu_time": ratios(config_name, rows, opts.threads, "cpu_us_per_step"),
@@ -490,6 +492,7 @@ def main(argv=None):
     parser.add_argument("args", nargs="*")
     parser.add_argument("--threads", type=int, default=0, help="0: TensorFlow's default pools")
     parser.add_argument("--reps", type=int, default=5)
+    parser.add_argument("--warmup", type=int, default=2, help="untimed rounds before timing")
     parser.add_argument("--tokens", type=int, default=1000)
     parser.add_argument("--baseline-tokens", type=int, default=40)
     parser.add_argument("--eager-tokens", type=int, default=200)

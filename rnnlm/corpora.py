@@ -71,7 +71,11 @@ def builtin_text() -> str:
 def cards() -> dict[str, dict]:
     """All corpus cards shipped with the package, by name."""
     found = {}
-    for entry in resources.files("rnnlm.corpus_cards").iterdir():
+    try:
+        folder = resources.files("rnnlm.corpus_cards")  # installed: the cards inside the package
+    except ModuleNotFoundError:  # running from a source checkout: the repo's corpora/ folder
+        folder = Path(__file__).resolve().parent.parent / "corpora"
+    for entry in folder.iterdir():
         if entry.name.endswith(".toml"):
             card = tomllib.loads(entry.read_text(encoding="utf-8"))
             found[card["name"]] = card
