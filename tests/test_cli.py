@@ -156,3 +156,11 @@ def test_installed_command_answers_help_from_any_directory(tmp_path):
     result = subprocess.run([sys.executable, "-m", "rnnlm.cli", "--help"], cwd=tmp_path,
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 0 and "train" in result.stdout
+
+
+def test_interactive_prompt_loop_ends_on_ctrl_d(trained_run):
+    _, run = trained_run
+    result = runner.invoke(app, ["generate", str(run), "--interactive", "--length", "10",
+                                 "--seed", "2"], input="the \nfox\n")
+    assert result.exit_code == 0, result.output
+    assert "the " in result.output and "fox" in result.output
