@@ -126,24 +126,23 @@ def run_mnist(names, epochs, max_train, batch_size, seed, work: Path, machine) -
         print(json.dumps({name: result}), flush=True)
 
 
-def run_text(name, epochs, max_train, work: Path, machine) -> None:
+def run_text(name, epochs, max_train, changes: dict, tag: str, work: Path, machine) -> None:
     from rnnlm.classification import train_classifier
 
-    options = dict(TEXT[name], **({"epochs": epochs} if epochs else {}))
+    options = dict(TEXT[name], **({"epochs": epochs} if epochs else {}), **changes)
     started = time.perf_counter()
-    clf = train_classifier(name, work / f"{name}-bilstm", test=name, data_dir=str(DATA),
+    key = "bilstm_scratch" + (f"_{tag}" if tag else "")
+    clf = train_classifier(name, work / f"{name}-{key}", test=name, data_dir=str(DATA),
                            max_train=max_train, force=True, quiet=False, **options)
     result = summary(clf, started, {"options": options, "max_train": max_train,
                                     "target": 0.88 if name == "imdb" else 0.85})
-    save(name, "bilstm_scratch", result, machine)
-    print(json.dumps({name: result}), flush=True)
+    save(name, key, result, machine)
+    print(json.dumps({key: result}), flush=True)
 
 
-def run_imdb_lm(epochs, max_train, lm_minutes, baseline: bool, work: Path, machine) -> None:
-    """LM on the IMDB training reviews (one per line), then a classifier from its backbone
-    (and, with ``baseline``, the same unidirectional architecture trained from scratch)."""
+def train_imdb_lm(lm_minutes, work: Path, machine) -> Path:
+    """A language model on the IMDB training reviews (one per line), time-limited."""
     import rnnlm.api
-    from rnnlm.classification import train_classifier
 
     corpus = work / "imdb-train-text.txt"
     with gzip.open(DATA / "imdb" / "train.csv.gz", "rt", encoding="utf-8") as f:
@@ -157,22 +156,47 @@ def run_imdb_lm(epochs, max_train, lm_minutes, baseline: bool, work: Path, machi
                  "seconds": round(time.perf_counter() - started, 1),
                  "best": lm_info["best"], "parameters": lm_info["total_parameters"]}
     save("imdb", "language_model", lm_result, machine)
-    options = dict(FROM_LM, **({"epochs": epochs} if epochs else {}))
-    variants = [("lstm_from_lm", work / "imdb-lm")] + ([("lstm_scratch_same_arch", None)]
-                                                        if baseline else [])
+    return work / "imdb-lm"
+
+
+def run_imdb_lm(epochs, max_train, lm_minutes, lm_run, baseline: bool, changes: dict, tag: str,
+                work: Path, machine) -> None:
+    """A classifier from the IMDB language model's backbone (``lm_run``: reuse that LM run
+    instead of training one) and, with ``baseline``, the same unidirectional architecture
+    trained from scratch."""
+    from rnnlm.classification import train_classifier
+
+    lm_dir = Path(lm_run) if lm_run else train_imdb_lm(lm_minutes, work, machine)
+    lm_model = json.loads((lm_dir / "config.json").read_text())["model"]
+    options = dict(FROM_LM, **({"epochs": epochs} if epochs else {}), **changes)
+    variants = [("lstm_from_lm", lm_dir)] + ([("lstm_scratch_same_arch", None)]
+                                             if baseline else [])
     for label, from_lm in variants:
         started = time.perf_counter()
         extra = {} if from_lm else dict(tokenizer="sentencepiece", vocab_size=LM["vocab_size"],
-                                        cell=LM["cell"], units=LM["units"],
-                                        embedding_dim=LM["embedding_dim"])
+                                        cell=lm_model["cell"], units=lm_model["units"],
+                                        embedding_dim=lm_model["embedding_dim"])
         opts = dict(options, **({} if from_lm else {"freeze_epochs": 0}))
-        clf = train_classifier("imdb", work / f"imdb-{label}", test="imdb", data_dir=str(DATA),
+        key = label + (f"_{tag}" if tag else "")
+        clf = train_classifier("imdb", work / f"imdb-{key}", test="imdb", data_dir=str(DATA),
                                from_lm=from_lm, max_train=max_train, force=True, quiet=False,
                                **opts, **extra)
         result = summary(clf, started, {"options": {**opts, **extra}, "from_lm": bool(from_lm),
                                         "max_train": max_train})
-        save("imdb", label, result, machine)
-        print(json.dumps({label: result}), flush=True)
+        save("imdb", key, result, machine)
+        print(json.dumps({key: result}), flush=True)
+
+
+def parse_changes(pairs) -> dict:
+    """--set dropout=0.5 --set pooling=mean → {"dropout": 0.5, "pooling": "mean"}."""
+    changes = {}
+    for pair in pairs or []:
+        key, _, value = pair.partition("=")
+        try:
+            changes[key] = json.loads(value)
+        except ValueError:
+            changes[key] = value
+    return changes
 
 
 def table(results: dict) -> str:
@@ -207,6 +231,10 @@ def main(argv=None) -> None:
                         help="imdb-lm: wall-clock budget of the language model's training")
     parser.add_argument("--imdb-baseline", action="store_true",
                         help="imdb-lm: also train the LM's unidirectional architecture from scratch")
+    parser.add_argument("--lm-run", help="imdb-lm: reuse this language model run")
+    parser.add_argument("--set", action="append", metavar="KEY=VALUE",
+                        help="Text parts: override a train_classifier option (repeatable)")
+    parser.add_argument("--tag", default="", help="Text parts: suffix of the result's key")
     parser.add_argument("--work", help="Where the runs go (default: a temporary folder)")
     parser.add_argument("--table", action="store_true", help="Print the table and stop.")
     parser.add_argument("--results", help=f"JSON file to merge results into (default {RESULTS})")
@@ -229,16 +257,17 @@ def main(argv=None) -> None:
     unknown = [n for n in names if n not in MNIST]
     if unknown:
         sys.exit(f"unknown MNIST configs {unknown}; choose from {list(MNIST)}")
+    changes = parse_changes(opts.set)
     work = Path(opts.work) if opts.work else Path(tempfile.mkdtemp(prefix="rnnlm-bench-"))
     for part in parts:
         if part == "mnist":
             run_mnist(names, opts.epochs or 5, opts.max_train, opts.batch_size, opts.seed, work,
                       machine)
         elif part == "imdb-lm":
-            run_imdb_lm(opts.epochs, opts.max_train, opts.lm_minutes, opts.imdb_baseline, work,
-                        machine)
+            run_imdb_lm(opts.epochs, opts.max_train, opts.lm_minutes, opts.lm_run,
+                        opts.imdb_baseline, changes, opts.tag, work, machine)
         else:
-            run_text(part, opts.epochs, opts.max_train, work, machine)
+            run_text(part, opts.epochs, opts.max_train, changes, opts.tag, work, machine)
     print(table(json.loads(RESULTS.read_text())))
 
 
