@@ -244,9 +244,13 @@ def info(run_dir: Path = typer.Argument(...), as_json: bool = typer.Option(False
     """Configuration, tokenizer, parameters per layer and best validation figures of a run."""
     from rnnlm import api
 
-    details = api.load(run_dir).info()
+    loaded = api.load(run_dir)  # an LM or a Classifier, by the run's kind
+    details = loaded.info()
     if as_json:
         echo_json(details)
+        return
+    if hasattr(loaded, "format_info"):
+        typer.echo(loaded.format_info(details))
         return
     from rnnlm.lm import format_info
 
