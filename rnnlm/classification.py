@@ -41,9 +41,9 @@ def train_classifier(data, out=None, *, valid=None, test=None, valid_fraction=0.
                      encoding="utf-8", tokenizer=None, vocab_size=None, max_vocab=None,
                      min_freq=None, max_len=400, cell=None, layers=None, units=None,
                      embedding_dim=None, bidirectional=False, merge_mode="concat", dropout=0.0,
-                     pooling="last", dense=(), epochs=5, batch_size=32, lr=1e-3, clipnorm=None,
-                     seed=0, from_lm=None, freeze_epochs=0, max_train=None, force=False,
-                     quiet=True) -> "Classifier":
+                     embedding_dropout=0.0, locked_dropout=False, pooling="last", dense=(),
+                     epochs=5, batch_size=32, lr=1e-3, clipnorm=None, seed=0, from_lm=None,
+                     freeze_epochs=0, max_train=None, force=False, quiet=True) -> "Classifier":
     """Train a classifier on DATA (CSV/TSV, label folders, .npz, or a card: imdb, nsmc, mnist)."""
     from rnnlm.models.classifier import ClassifierConfig, check_options
 
@@ -71,7 +71,9 @@ def train_classifier(data, out=None, *, valid=None, test=None, valid_fraction=0.
         units=arch["units"], vocabulary_size=tok.vocabulary_size if tok else 0,
         embedding_dim=arch["embedding_dim"], input_dim=0 if tok else train.x.shape[2],
         sequence_length=fixed if tok else train.x.shape[1], bidirectional=bidirectional,
-        merge_mode=merge_mode, dropout=dropout, pooling=pooling, dense=list(dense)).validate()
+        merge_mode=merge_mode, dropout=dropout, pooling=pooling, dense=list(dense),
+        embedding_dropout=embedding_dropout if tok else 0.0,
+        locked_dropout=locked_dropout).validate()
     inputs = {name: _encode(s, tok, max_len) for name, s in sets.items()}
     targets = {name: cdata.encode_labels(s.labels, classes, f"the {name} data")
                for name, s in sets.items()}

@@ -364,6 +364,8 @@ def classify_train(
     bidirectional: bool = typer.Option(False, "--bidirectional", help="Read each sequence both ways."),
     merge_mode: str = typer.Option("concat", help="Bidirectional merge: concat | sum | ave | mul"),
     dropout: float = typer.Option(0.0, help="Between recurrent layers, after pooling, after each hidden Dense."),
+    embedding_dropout: float = typer.Option(0.0, help="Text: dropout on the embedding vectors."),
+    locked_dropout: bool = typer.Option(False, "--locked-dropout", help="One dropout mask per sequence, shared by all steps (SpatialDropout1D)."),
     pooling: str = typer.Option("last", help="last | mean | max | concat | flatten (mask-aware)"),
     dense: Optional[str] = typer.Option(None, help="Hidden Dense(relu) sizes before the softmax, e.g. 32 or 64,32"),
     epochs: int = typer.Option(5),
@@ -385,7 +387,8 @@ def classify_train(
         data_dir=data_dir, encoding=encoding, tokenizer=tokenizer, vocab_size=vocab_size,
         max_vocab=max_vocab, min_freq=min_freq, max_len=max_len, cell=cell, layers=layers,
         units=_sizes(units, "--units"), embedding_dim=embedding_dim, bidirectional=bidirectional,
-        merge_mode=merge_mode, dropout=dropout, pooling=pooling,
+        merge_mode=merge_mode, dropout=dropout, embedding_dropout=embedding_dropout,
+        locked_dropout=locked_dropout, pooling=pooling,
         dense=_sizes(dense, "--dense") or [], epochs=epochs, batch_size=batch_size, lr=lr,
         clipnorm=clipnorm, seed=seed, from_lm=from_lm, freeze_epochs=freeze_epochs,
         max_train=max_train, quiet=False)

@@ -42,11 +42,15 @@ class ClassifierConfig:
     bidirectional: bool = False
     merge_mode: str = "concat"
     dropout: float = 0.0  # between recurrent layers, after pooling and after each hidden Dense
+    embedding_dropout: float = 0.0  # on the embedding vectors (text), before the first layer
+    locked_dropout: bool = False  # one mask per sequence for all time steps (SpatialDropout1D)
     pooling: str = "last"
     dense: list[int] = field(default_factory=list)  # hidden Dense(relu) sizes before the softmax
 
     def validate(self) -> "ClassifierConfig":
         check_options(self.cell, self.pooling, self.merge_mode, self.dropout)
+        if not 0.0 <= self.embedding_dropout < 1.0:
+            raise RnnlmError(f"embedding dropout must be in [0, 1), got {self.embedding_dropout}")
         if self.num_classes < 2:
             raise RnnlmError(f"a classifier needs at least 2 classes, got {self.num_classes}")
         if self.num_layers < 1:
@@ -104,7 +108,9 @@ class SequenceClassifier(keras.Model):
                                  units=config.units, vocabulary_size=config.vocabulary_size or None,
                                  embedding_dim=config.embedding_dim, dropout=config.dropout,
                                  bidirectional=config.bidirectional,
-                                 merge_mode=config.merge_mode, name="backbone")
+                                 merge_mode=config.merge_mode,
+                                 embedding_dropout=config.embedding_dropout,
+                                 locked_dropout=config.locked_dropout, name="backbone")
         self.pool_dropout = keras.layers.Dropout(config.dropout, name="pool_dropout")
         self.hidden = [keras.layers.Dense(n, activation="relu", name=f"dense_{i}")
                        for i, n in enumerate(config.dense)]
