@@ -258,7 +258,8 @@ def measure(config_name, opts) -> dict:
             rows[key]["note"] = f"timed over {tokens} tokens, per-token cost extrapolated to {opts.tokens}"
     r = ratios(config_name, rows, opts.threads)
     return {"model": {**cfg, "vocabulary_size": v, "tokenizer_source": source},
-            "tokens": opts.tokens, "rounds": opts.reps, "warmup_rounds": opts.warmup, "load_average_per_round": load,
+            "tokens": opts.tokens, "rounds": opts.reps, "warmup_rounds": opts.warmup,
+            "load_average_per_round": load,
             "variants": rows, "ratios": r, "targets": targets(config_name, r, opts.threads),
             "ratios_best_round": ratios(config_name, rows, opts.threads, "min_us_per_step"),
             "ratios_cpu_time": ratios(config_name, rows, opts.threads, "cpu_us_per_step"),
@@ -364,18 +365,23 @@ def cli_wall(opts) -> dict:
         phases.append(json.loads(line.strip().splitlines()[-1]))
         load.append(load_average())
     med = {k: round(statistics.median(p[k] for p in phases), 3) for k in phases[0]}
+    startup = round(statistics.median(py), 3)
+    accounted = startup + sum(med[k] for k in ("import_cli", "import_tensorflow", "load", "first_stream"))
+    med["remainder"] = round(statistics.median(walls) - accounted, 3)
     return {"command": " ".join(["rnnlm"] + cmd[1:]) + " > /dev/null", "run": str(run),
             "wall_seconds_median": round(statistics.median(walls), 3),
             "wall_seconds": [round(w, 3) for w in walls],
             "cpu_seconds_median": round(statistics.median(cpus), 3),
-            "python_startup_seconds": round(statistics.median(py), 3),
+            "python_startup_seconds": startup,
             "phases_seconds_median": med, "load_average_per_round": load,
             "phases_note": "one process replaying the CLI's steps with a clock between them: "
                            "import_cli = rnnlm.cli + rnnlm.api (no TensorFlow); import_tensorflow "
                            "= tensorflow, keras, rnnlm.models; load = api.load (build + weights); "
                            "first_stream = the CLI's stream() (traces prefill and the decoding "
                            "loop, compiles, generates); second_stream = the same call again in "
-                           "the same process (generation alone)"}
+                           "the same process (generation alone); remainder = wall - startup - "
+                           "the first four phases: mostly interpreter/TensorFlow shutdown at exit "
+                           "(about 1 s here; os._exit after the last write skips it)"}
 
 
 def cli_phases(run_dir, length) -> None:
@@ -482,7 +488,8 @@ def table(results: dict) -> str:
                   f"python startup {cli['python_startup_seconds']} s; import rnnlm.cli {p['import_cli']} s, "
                   f"import TensorFlow/Keras {p['import_tensorflow']} s, "
                   f"load {p['load']} s, first stream {p['first_stream']} s (trace+compile "
-                  f"{p['trace_and_compile']} s, generation {p['second_stream']} s)"]
+                  f"{p['trace_and_compile']} s, generation {p['second_stream']} s), remainder "
+                  f"(exit/shutdown) {p.get('remainder')} s"]
     return "\n".join(lines)
 
 

@@ -55,7 +55,7 @@ class Decoder:
 
     def _function(self, key, python_fn, args):
         if key not in self._compiled:  # built on first use: the signature needs the state shapes
-            self._compiled[key] = tf.function(python_fn, input_signature=_relaxed(args))
+            self._compiled[key] = tf.function(python_fn, input_signature=_relaxed(args), autograph=False)  # explicit tf.while_loop: AutoGraph only adds trace time
         return self._compiled[key](*args)
 
     def _start(self, token_ids, lengths, num_samples, extra):
