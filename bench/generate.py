@@ -32,13 +32,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
 import time
-from datetime import datetime, timezone
 from pathlib import Path
+
+import common  # bench/common.py: the script's own folder is on sys.path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 HERE = Path(__file__).resolve().parent
@@ -56,21 +56,6 @@ TARGETS = {"vs_tutorial": 100.0, "vs_raw_step": 1.5, "b64_vs_raw_step": 1.5}
 
 
 # --------------------------------------------------------------------------- machine info
-def machine_info(threads) -> dict:
-    import keras
-    import tensorflow as tf
-
-    cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo")
-                if line.startswith("model name")), platform.processor())
-    return {"cpu": cpu, "cores": os.cpu_count(), "tensorflow": tf.__version__,
-            "keras": keras.__version__, "python": platform.python_version(),
-            "threads": threads or "default",
-            "intra_op": tf.config.threading.get_intra_op_parallelism_threads(),
-            "inter_op": tf.config.threading.get_inter_op_parallelism_threads(),
-            "gpu": [d.name for d in tf.config.list_logical_devices("GPU")],
-            "date": datetime.now(timezone.utc).isoformat(timespec="seconds")}
-
-
 def load_average() -> list[float]:
     return [round(x, 2) for x in os.getloadavg()]
 
@@ -407,22 +392,6 @@ def cli_phases(run_dir, length) -> None:
 
 
 # --------------------------------------------------------------------------- output
-def load_results() -> dict:
-    return json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
-
-
-def save_results(update: dict) -> dict:
-    results = load_results()
-    for key, value in update.items():
-        if isinstance(value, dict) and isinstance(results.get(key), dict):
-            results[key].update(value)
-        else:
-            results[key] = value
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(results, indent=2) + "\n")
-    return results
-
-
 ROWS = [  # (variant, label) in table order
     ("rnnlm_generate_b1", "rnnlm Generator.generate, batch 1"),
     ("rnnlm_stream_b1", "rnnlm Generator.stream (CLI path), batch 1"),
@@ -510,7 +479,7 @@ def main(argv=None):
     parser.add_argument("--no-save", action="store_true")
     opts = parser.parse_args(argv)
     if opts.command == "table":
-        print(table(load_results()))
+        print(table(common.load_results(RESULTS)))
         return
     if opts.command == "_cli_phases":
         cli_phases(opts.args[0], opts.cli_length)
@@ -521,9 +490,9 @@ def main(argv=None):
         set_threads(opts.threads)  # before TensorFlow runs anything
         key = f"threads={opts.threads or 'default'}"
         configs = {n: measure(n, opts) for n in opts.configs.split(",")}
-        update = {"runs": {key: {"machine": machine_info(opts.threads), "configs": configs}}}
+        update = {"runs": {key: {"machine": common.machine_info(opts.threads), "configs": configs}}}
     print(json.dumps(update, indent=2))
-    results = update if opts.no_save else save_results(update)
+    results = update if opts.no_save else common.save_results(RESULTS, update)
     print(table(results))
 
 

@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import resource
 import statistics
 import subprocess
@@ -28,10 +27,16 @@ import sys
 import time
 from pathlib import Path
 
+import common  # bench/common.py: the script's own folder is on sys.path
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 HERE = Path(__file__).resolve().parent
 RESULTS = Path(os.environ.get("RNNLM_BENCH_RESULTS", HERE / "results" / "train.json"))
 DATA = Path(os.environ.get("RNNLM_DATA", HERE.parent.parent / "shared" / "data"))
+
+SHARED_CPU_NOTE = ("2-core CPU shared with other engineers' test runs; ratios are taken side by "
+                   "side in one process (interleaved windows), absolute figures vary with the "
+                   "neighbours' load")
 
 CONFIGS = {  # the issue's two configurations
     "char": dict(vocabulary_size=65, embedding_dim=64, units=512, num_layers=1,
@@ -42,20 +47,6 @@ CONFIGS = {  # the issue's two configurations
 
 
 # --------------------------------------------------------------------------- machine info
-def machine_info(threads: int) -> dict:
-    import tensorflow as tf
-    import keras
-
-    cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo")
-                if line.startswith("model name")), platform.processor())
-    return {"cpu": cpu, "cores": os.cpu_count(), "tensorflow": tf.__version__,
-            "keras": keras.__version__, "python": platform.python_version(),
-            "threads": threads, "gpu": [d.name for d in tf.config.list_logical_devices("GPU")],
-            "note": "2-core CPU shared with other engineers' test runs; ratios are taken "
-                    "side by side in one process (interleaved windows), absolute figures vary "
-                    "with the neighbours' load"}
-
-
 def set_threads(threads: int, inter: int | None = None) -> None:
     import tensorflow as tf
 
@@ -269,22 +260,6 @@ def parse_overrides(pairs) -> dict:
 
 
 # --------------------------------------------------------------------------- output
-def load_results() -> dict:
-    return json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
-
-
-def save_results(update: dict) -> dict:
-    results = load_results()
-    for key, value in update.items():
-        if isinstance(value, dict) and isinstance(results.get(key), dict):
-            results[key].update(value)
-        else:
-            results[key] = value
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(results, indent=2) + "\n")
-    return results
-
-
 def table(results: dict) -> str:
     lines = []
     for name, section in results.get("throughput", {}).items():
@@ -327,7 +302,7 @@ def main(argv=None):
     parser.add_argument("--no-save", action="store_true")
     opts = parser.parse_args(argv)
     if opts.command == "table":
-        print(table(load_results()))
+        print(table(common.load_results(RESULTS)))
         return
     set_threads(opts.threads, opts.inter_threads)
     if opts.command == "_memory_child":
@@ -339,12 +314,12 @@ def main(argv=None):
         update = {"quality": quality(opts.args[0], opts.time_limit, parse_overrides(opts.set),
                                      opts.label)}
     elif opts.command == "throughput":
-        update = {"machine": machine_info(opts.threads),
+        update = {"machine": common.machine_info(opts.threads, note=SHARED_CPU_NOTE),
                   "throughput": throughput(configs, opts.windows, only)}
     else:
         update = {"memory": memory(configs, opts.threads)}
     print(json.dumps(update, indent=2))
-    results = update if opts.no_save else save_results(update)
+    results = update if opts.no_save else common.save_results(RESULTS, update)
     print(table(results))
 
 
