@@ -13,10 +13,13 @@ Every file is written under a temporary name and renamed, so a crash never leave
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
+import signal
 import tempfile
+import threading
 from pathlib import Path
 
 from rnnlm.config import FORMAT_VERSION
@@ -99,6 +102,26 @@ def read_config(run_dir: Path, need_weights: bool = True) -> dict:
     return config
 
 
+@contextlib.contextmanager
+def interrupts_deferred():
+    """Hold Ctrl-C until the block ends, so a checkpoint is never cut off half-written.
+
+    A SIGINT inside the block (say, while matplotlib's C extension is being imported) would
+    otherwise surface as whatever error that code raises; it is re-raised after the block.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught = []
+    previous = signal.signal(signal.SIGINT, lambda *_: caught.append(True))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if caught:
+        raise KeyboardInterrupt
+
+
 class RunWriter:
     """Writes a run's files as training goes: config once, then checkpoints every epoch."""
 
@@ -128,6 +151,10 @@ class RunWriter:
         write_json(self.dir / "state.json", self.state)
 
     def end_epoch(self, model, record: dict) -> None:
+        with interrupts_deferred():
+            self._end_epoch(model, record)
+
+    def _end_epoch(self, model, record: dict) -> None:
         from rnnlm.curves import plot_curves
 
         self.history.append(record)
