@@ -69,10 +69,11 @@ def plain_keras(cfg):
     return model
 
 
-def rnnlm_model(cfg, fused="auto", **model_options):
+def rnnlm_model(cfg, fused="auto", precision="float32", **model_options):
     """rnnlm's default training path: LanguageModel compiled as rnnlm.api compiles it."""
     from rnnlm import api, training
     from rnnlm.config import ModelConfig
+    from rnnlm.models.fused_lstm import set_training_precision
     from rnnlm.models.language_model import LanguageModel
 
     mc = ModelConfig(vocabulary_size=cfg["vocabulary_size"], embedding_dim=cfg["embedding_dim"],
@@ -82,6 +83,7 @@ def rnnlm_model(cfg, fused="auto", **model_options):
         if hasattr(layer, "fused"):
             layer.fused = fused
     model.build_for_inference()
+    set_training_precision(model, precision)
     model.compile(optimizer=training.build_optimizer(2e-3, 5.0), loss=api._loss())
     return model
 
@@ -125,6 +127,9 @@ def variants_for(name, cfg, only=None):
         "rnnlm_keras_lstm": (lambda: rnnlm_model(cfg, fused=False), cfg["batch_size"]),
         "rnnlm_fused": (lambda: rnnlm_model(cfg, fused="auto"), cfg["batch_size"]),
         "rnnlm_fused_batch2x": (lambda: rnnlm_model(cfg, fused="auto"), 2 * cfg["batch_size"]),
+        "rnnlm_fused_bf16": (lambda: rnnlm_model(cfg, precision="bfloat16"), cfg["batch_size"]),
+        "rnnlm_fused_bf16_batch2x": (lambda: rnnlm_model(cfg, precision="bfloat16"),
+                                     2 * cfg["batch_size"]),
     }
     return {k: v for k, v in out.items() if only is None or k in only}
 

@@ -29,7 +29,7 @@ TOKENIZER_OPTIONS = {
 ARCHITECTURE = ("cell", "num_layers", "units", "embedding_dim", "tie_weights")
 # Training options --resume may change (the rest of TrainConfig is the run's own).
 RESUMABLE = ("lr", "batch_size", "seq_len", "clipnorm", "dropout", "stateful", "weight_decay",
-             "lr_schedule", "warmup_steps", "early_stopping")
+             "lr_schedule", "warmup_steps", "early_stopping", "precision")
 
 
 class TrainingInterrupted(Exception):
@@ -44,7 +44,7 @@ def train(corpus: str | None = None, out: str | Path | None = None, *, tokenizer
           word_mode="words", sp_model_type="unigram", data_dir=None, encoding="utf-8",
           force=False, tensorboard=False, quiet=True, tie_weights=False, embedding_dropout=0.0,
           locked_dropout=False, stateful=False, weight_decay=0.0, lr_schedule="none",
-          warmup_steps=0, early_stopping: int | None = None) -> LM:
+          warmup_steps=0, early_stopping: int | None = None, precision="auto") -> LM:
     """Train a language model on a corpus (a path, a corpus card name, or None: the built-in)."""
     options = dict(max_vocab=max_vocab, min_freq=min_freq, vocab_size=vocab_size,
                    word_mode=word_mode, sp_model_type=sp_model_type)
@@ -60,7 +60,7 @@ def train(corpus: str | None = None, out: str | Path | None = None, *, tokenizer
                             time_limit=time_limit, steps_per_epoch=steps_per_epoch,
                             stateful=stateful, weight_decay=weight_decay,
                             lr_schedule=lr_schedule, warmup_steps=warmup_steps,
-                            early_stopping=early_stopping).validate()
+                            early_stopping=early_stopping, precision=precision).validate()
     text = corpora.resolve(corpus, data_dir, encoding)
     out = Path(out) if out is not None else Path("runs") / text.name
     runs.check_new_run_dir(out, force)

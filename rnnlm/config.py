@@ -16,6 +16,7 @@ FORMAT_VERSION = 1
 CELLS = ("simple_rnn", "lstm", "gru")
 TOKENIZERS = ("char", "word", "sentencepiece")
 LR_SCHEDULES = ("none", "cosine", "plateau")
+PRECISIONS = ("auto", "float32", "bfloat16")
 
 
 def _check_positive(name: str, value, allow_none: bool = False) -> None:
@@ -84,6 +85,7 @@ class TrainConfig:
     lr_schedule: str = "none"  # none | cosine (over epochs or the time limit) | plateau
     warmup_steps: int = 0  # linear warm-up from 0 to lr over this many batches
     early_stopping: int | None = None  # stop after this many epochs without a better val_loss
+    precision: str = "auto"  # LSTM training matmuls: auto | float32 | bfloat16 (fused_lstm.py)
 
     def validate(self) -> "TrainConfig":
         for name in ("seq_len", "batch_size", "epochs", "lr", "clipnorm"):
@@ -94,6 +96,9 @@ class TrainConfig:
         if self.lr_schedule not in LR_SCHEDULES:
             raise RnnlmError(f"unknown lr_schedule '{self.lr_schedule}'; choose one of: "
                              f"{', '.join(LR_SCHEDULES)}")
+        if self.precision not in PRECISIONS:
+            raise RnnlmError(f"unknown precision '{self.precision}'; choose one of: "
+                             f"{', '.join(PRECISIONS)}")
         if self.weight_decay < 0 or self.warmup_steps < 0:
             raise RnnlmError("weight_decay and warmup_steps must be >= 0")
         if not 0.0 <= self.valid_fraction < 1.0:

@@ -17,6 +17,7 @@ import tensorflow as tf
 from tqdm.auto import tqdm
 
 from rnnlm import data, runs
+from rnnlm.models.fused_lstm import set_training_precision
 
 LN2 = math.log(2.0)
 
@@ -240,6 +241,7 @@ def fit(model, run, train_ids, valid_ids, valid_chars, train_cfg, initial_epoch=
         tensorboard_dir: Path | None = None, quiet: bool = False) -> bool:
     """Teacher-forced training; returns True when it stopped at the time limit."""
     keras.utils.set_random_seed(train_cfg.seed + initial_epoch)
+    set_training_precision(model, getattr(train_cfg, "precision", "float32"))
     stateful = getattr(train_cfg, "stateful", False)
     if stateful:
         from rnnlm.models.language_model import CarriedState
