@@ -73,7 +73,7 @@ def rnnlm_model(cfg, fused="auto", precision="float32", **model_options):
     """rnnlm's default training path: LanguageModel compiled as rnnlm.api compiles it."""
     from rnnlm import api, training
     from rnnlm.config import ModelConfig
-    from rnnlm.models.fused_lstm import set_training_precision
+    from rnnlm.models.precision import set_training_precision
     from rnnlm.models.language_model import LanguageModel
 
     mc = ModelConfig(vocabulary_size=cfg["vocabulary_size"], embedding_dim=cfg["embedding_dim"],

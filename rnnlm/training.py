@@ -17,7 +17,7 @@ import tensorflow as tf
 from tqdm.auto import tqdm
 
 from rnnlm import data, runs
-from rnnlm.models.fused_lstm import set_training_precision
+from rnnlm.models.precision import set_training_precision
 
 LN2 = math.log(2.0)
 

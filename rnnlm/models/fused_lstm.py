@@ -35,45 +35,10 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
-_GPU = {}
+from rnnlm.models import precision
+
 # What ``fused=None`` means; the bench flips it to time Keras's own path in the same process.
 DEFAULT_FUSED = "auto"
-
-
-def cpu_has_bf16_matmul() -> bool:
-    """AVX512_BF16 or AMX: the CPU multiplies bfloat16 natively (elsewhere it is emulated, slower)."""
-    try:
-        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as f:
-            for line in f:
-                if line.startswith("flags"):
-                    flags = line.split(":", 1)[1].split()
-                    return "avx512_bf16" in flags or "amx_bf16" in flags
-    except OSError:
-        pass
-    return False
-
-
-def resolve_precision(precision: str) -> str:
-    """TrainConfig.precision → the matmul dtype training uses: "auto" picks bfloat16 only on a
-    CPU-only machine whose CPU has native bfloat16 matmuls (bench/train.py: ~1.3× per token)."""
-    if precision != "auto":
-        return precision
-    return "bfloat16" if cpu_has_bf16_matmul() and not gpu_visible() else "float32"
-
-
-def set_training_precision(model, precision: str) -> str:
-    """Point every restructured LSTM in ``model`` at ``precision``; returns the dtype chosen."""
-    dtype = resolve_precision(precision)
-    for layer in model._flatten_layers():
-        if isinstance(layer, LSTM):
-            layer.training_matmul_dtype = dtype
-    return dtype
-
-
-def gpu_visible() -> bool:
-    if "any" not in _GPU:
-        _GPU["any"] = bool(tf.config.list_logical_devices("GPU"))
-    return _GPU["any"]
 
 
 @keras.saving.register_keras_serializable(package="rnnlm")
@@ -92,14 +57,14 @@ class LSTM(keras.layers.LSTM):
     def __init__(self, units, fused=None, **kwargs):
         super().__init__(units, **kwargs)
         self.fused = fused
-        # Set by training (TrainConfig.precision), not part of the layer's config: "bfloat16"
-        # runs the restructured path's matmuls in bfloat16 while training; state, gates and
-        # weights stay float32 and inference is always float32.
+        # Set by training (precision.set_training_precision), not part of the layer's config:
+        # "bfloat16" runs the restructured path's matmuls in bfloat16 while training; state,
+        # gates and weights stay float32, and inference is always float32.
         self.training_matmul_dtype = "float32"
 
     def fused_eligible(self) -> bool:
         fused = DEFAULT_FUSED if self.fused is None else self.fused
-        if fused is False or (fused == "auto" and gpu_visible()):
+        if fused is False or (fused == "auto" and precision.gpu_visible()):
             return False
         cell = self.cell
         return (cell.activation is keras.activations.tanh
@@ -147,14 +112,12 @@ def lstm_sequence(x, h0, c0, kernel, recurrent_kernel, bias, matmul_dtype="float
 
     ``matmul_dtype="bfloat16"``: every matmul (forward and backward) takes bfloat16 inputs and
     its result is cast back to float32; everything else (gates, cell state, gradients returned)
-    is float32. On a CPU with AVX512_BF16 oneDNN runs these matmuls ~1.7× faster.
+    is float32 (precision.py).
     """
     low = tf.as_dtype(matmul_dtype)
 
     def matmul(a, b, **kwargs):
-        if low == tf.float32:
-            return tf.matmul(a, b, **kwargs)
-        return tf.cast(tf.matmul(tf.cast(a, low), tf.cast(b, low), **kwargs), tf.float32)
+        return precision.matmul(a, b, low, **kwargs)
 
     @tf.custom_gradient
     def run(x, h0, c0, kernel, recurrent_kernel, bias):

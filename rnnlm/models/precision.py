@@ -1,0 +1,62 @@
+"""Training precision on a CPU: which matmuls run in bfloat16, and where that is chosen.
+
+Keras's ``mixed_bfloat16`` policy casts whole layers, and its LSTM then runs every elementwise
+gate op in bfloat16 too; the issue's probe measured it at 0.66× of float32 on this CPU. Here only
+the matmuls take bfloat16 inputs (oneDNN accumulates in float32); their results are cast straight
+back, so gates, cell state, logits, the loss and the weights stay float32. It applies while
+training only: evaluation, scoring and generation compute in float32, and a run's weights are
+the same float32 variables whichever precision trained them.
+
+Layers opt in by having a ``training_matmul_dtype`` attribute (fused_lstm.LSTM, language_model's
+output layers); ``set_training_precision`` sets it on every such layer of a model.
+"""
+from __future__ import annotations
+
+import tensorflow as tf
+
+_GPU = {}
+
+
+def gpu_visible() -> bool:
+    if "any" not in _GPU:
+        _GPU["any"] = bool(tf.config.list_logical_devices("GPU"))
+    return _GPU["any"]
+
+
+def cpu_has_bf16_matmul() -> bool:
+    """AVX512_BF16 or AMX: the CPU multiplies bfloat16 natively (elsewhere it is emulated, slower)."""
+    try:
+        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as f:
+            for line in f:
+                if line.startswith("flags"):
+                    flags = line.split(":", 1)[1].split()
+                    return "avx512_bf16" in flags or "amx_bf16" in flags
+    except OSError:
+        pass
+    return False
+
+
+def resolve_precision(precision: str) -> str:
+    """TrainConfig.precision → the matmul dtype training uses: "auto" picks bfloat16 only on a
+    CPU-only machine whose CPU has native bfloat16 matmuls (bench/train.py: ~1.3× per token)."""
+    if precision != "auto":
+        return precision
+    return "bfloat16" if cpu_has_bf16_matmul() and not gpu_visible() else "float32"
+
+
+def set_training_precision(model, precision: str) -> str:
+    """Point every layer of ``model`` that has a training matmul dtype at ``precision``;
+    returns the dtype chosen."""
+    dtype = resolve_precision(precision)
+    for layer in model._flatten_layers():
+        if hasattr(layer, "training_matmul_dtype"):
+            layer.training_matmul_dtype = dtype
+    return dtype
+
+
+def matmul(a, b, dtype, **kwargs):
+    """``tf.matmul`` with inputs cast to ``dtype`` and the result back to float32."""
+    dtype = tf.as_dtype(dtype)
+    if dtype == tf.float32:
+        return tf.matmul(a, b, **kwargs)
+    return tf.cast(tf.matmul(tf.cast(a, dtype), tf.cast(b, dtype), **kwargs), tf.float32)

@@ -1,0 +1,91 @@
+"""Training precision (issue 6): bfloat16 matmuls while training, float32 everywhere else."""
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from rnnlm.config import ModelConfig, TrainConfig
+from rnnlm.errors import RnnlmError
+from rnnlm.models import precision
+from rnnlm.models.fused_lstm import lstm_sequence
+from rnnlm.models.language_model import LanguageModel
+
+
+def lstm_inputs(steps=6, batch=3, features=5, units=8, seed=0):
+    rng = np.random.default_rng(seed)
+    arrays = [rng.normal(0, 1, (steps, batch, features)), rng.normal(0, 0.5, (batch, units)),
+              rng.normal(0, 0.5, (batch, units)), rng.normal(0, 0.5, (features, 4 * units)),
+              rng.normal(0, 0.5, (units, 4 * units)), rng.normal(0, 0.1, (4 * units,))]
+    return [tf.constant(a, tf.float32) for a in arrays]
+
+
+def lstm_outputs_and_gradients(inputs, dtype):
+    with tf.GradientTape() as tape:
+        tape.watch(inputs)
+        hs, h_last, c_last = lstm_sequence(*inputs, matmul_dtype=dtype)
+        loss = tf.reduce_sum(hs * hs) + tf.reduce_sum(c_last)
+    return [hs, c_last] + tape.gradient(loss, inputs)
+
+
+def test_bfloat16_lstm_is_close_to_float32_but_really_lower_precision():
+    inputs = lstm_inputs()
+    exact = lstm_outputs_and_gradients(inputs, "float32")
+    low = lstm_outputs_and_gradients(inputs, "bfloat16")
+    for a, b in zip(exact, low):
+        assert b.dtype == tf.float32  # results and gradients come back as float32
+        scale = float(tf.reduce_max(tf.abs(a))) + 1e-6
+        assert float(tf.reduce_max(tf.abs(a - b))) < 0.05 * scale
+    # bfloat16 keeps 8 mantissa bits: the outputs must differ somewhere, or it never ran.
+    assert float(tf.reduce_max(tf.abs(exact[0] - low[0]))) > 1e-5
+
+
+@pytest.mark.parametrize("tie", [False, True])
+def test_bfloat16_applies_to_training_only(tie):
+    model = LanguageModel(ModelConfig(vocabulary_size=40, units=16, embedding_dim=8,
+                                      num_layers=2, tie_weights=tie)).build_for_inference()
+    x = tf.constant(np.random.default_rng(1).integers(1, 40, (4, 9)), tf.int32)
+    inference = model(x, training=False)
+    train_exact = model(x, training=True)
+    assert precision.set_training_precision(model, "bfloat16") == "bfloat16"
+    layers = [layer for layer in model._flatten_layers() if hasattr(layer, "training_matmul_dtype")]
+    assert len(layers) == 3  # two LSTMs and the output layer
+    np.testing.assert_array_equal(model(x, training=False), inference)
+    train_low = model(x, training=True)
+    assert train_low.dtype == tf.float32
+    assert 0 < float(tf.reduce_max(tf.abs(train_low - train_exact))) < 0.05
+    loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)(x, train_low)
+    assert loss.dtype == tf.float32
+    assert all(w.dtype == "float32" for w in model.weights)
+
+
+def test_bfloat16_training_learns_like_float32():
+    x = tf.constant(np.tile(np.arange(1, 11), (8, 2)), tf.int32)  # a repeating pattern
+    losses = {}
+    for dtype in ("float32", "bfloat16"):
+        keras.utils.set_random_seed(0)  # same initial weights for both
+        model = LanguageModel(ModelConfig(vocabulary_size=20, units=16, embedding_dim=8)
+                              ).build_for_inference()
+        precision.set_training_precision(model, dtype)
+        model.compile(optimizer=keras.optimizers.Adam(2e-2),
+                      loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+        losses[dtype] = model.fit(x[:, :-1], x[:, 1:], epochs=25, verbose=0).history["loss"]
+    exact, low = losses["float32"], losses["bfloat16"]
+    assert np.isfinite(low).all() and low[-1] < 0.5 * low[0]
+    assert abs(low[-1] - exact[-1]) < 0.1 * exact[0]
+
+
+def test_auto_precision_needs_native_bfloat16_and_no_gpu(monkeypatch):
+    monkeypatch.setattr(precision, "cpu_has_bf16_matmul", lambda: True)
+    monkeypatch.setattr(precision, "gpu_visible", lambda: False)
+    assert precision.resolve_precision("auto") == "bfloat16"
+    assert precision.resolve_precision("float32") == "float32"
+    monkeypatch.setattr(precision, "gpu_visible", lambda: True)
+    assert precision.resolve_precision("auto") == "float32"
+    monkeypatch.setattr(precision, "gpu_visible", lambda: False)
+    monkeypatch.setattr(precision, "cpu_has_bf16_matmul", lambda: False)
+    assert precision.resolve_precision("auto") == "float32"
+
+
+def test_unknown_precision_is_refused():
+    with pytest.raises(RnnlmError, match="precision"):
+        TrainConfig(precision="float16").validate()
