@@ -229,6 +229,8 @@ def quality(name: str, time_limit: float, overrides: dict, label: str | None) ->
     metrics = ["val_loss", "val_bpc"] if name == "char" else ["val_loss", "val_perplexity"]
     result = {"description": f"{corpus}, {time_limit / 60:.0f} min budget",
               "options": options, "time_limit_s": time_limit, "metrics": metrics,
+              "load_average_at_end": os.getloadavg(),
+              "machine": common.machine_info(None, note=SHARED_CPU_NOTE),
               "curve": curve, "final": final}
     plot_curve(result, RESULTS.parent / f"train_{label or name}.png")
     return {label or name: result}
@@ -267,6 +269,18 @@ def parse_overrides(pairs) -> dict:
 # --------------------------------------------------------------------------- output
 def table(results: dict) -> str:
     lines = []
+    quality = results.get("quality", {})
+    if quality:
+        lines += ["\n### quality runs (best validation point within the budget)", "",
+                  "| run | budget min | val nats/token | val bpc | val ppl | test ppl | at min |"
+                  " tokens/s |", "|---|---|---|---|---|---|---|---|"]
+        for name, q in quality.items():
+            f = q["final"]
+            rate = statistics.median(p["tokens_per_second"] for p in q["curve"])
+            lines.append(f"| {name} | {q['time_limit_s'] / 60:.0f} | {f['best_val_loss_nats']:.4f} | "
+                         f"{f['best_val_bpc']:.3f} | {f['best_val_perplexity']:.1f} | "
+                         f"{f.get('test_perplexity', float('nan')):.1f} | {f['at_minutes']:.1f} | "
+                         f"{rate:,.0f} |")
     for name, section in results.get("throughput", {}).items():
         lines += [f"\n### throughput: {name} config "
                   f"(threads {results.get('machine', {}).get('threads')}, median of "

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from rnnlm import corpora, data, runs
+from rnnlm import autosize, corpora, data, runs
 from rnnlm.config import ModelConfig, TokenizerConfig, TrainConfig, from_dict, to_dict
 from rnnlm.errors import RnnlmError
 from rnnlm.lm import LM
@@ -37,24 +37,28 @@ class TrainingInterrupted(Exception):
 
 
 def train(corpus: str | None = None, out: str | Path | None = None, *, tokenizer="char",
-          cell="lstm", layers=1, units=256, embedding_dim=64, dropout=0.0, seq_len=100,
+          cell="lstm", layers=None, units=None, embedding_dim=None, dropout=None, seq_len=100,
           batch_size=64, epochs=10, lr=2e-3, clipnorm=5.0, seed=0, valid_fraction=0.1,
           valid: str | None = None, time_limit: float | None = None,
           steps_per_epoch: int | None = None, max_vocab=None, min_freq=1, vocab_size=8000,
           word_mode="words", sp_model_type="unigram", data_dir=None, encoding="utf-8",
-          force=False, tensorboard=False, quiet=True, tie_weights=False, embedding_dropout=0.0,
+          force=False, tensorboard=False, quiet=True, tie_weights=None, embedding_dropout=0.0,
           locked_dropout=False, stateful=False, weight_decay=0.0, lr_schedule="none",
           warmup_steps=0, early_stopping: int | None = None, precision="auto") -> LM:
-    """Train a language model on a corpus (a path, a corpus card name, or None: the built-in)."""
+    """Train a language model on a corpus (a path, a corpus card name, or None: the built-in).
+
+    Model options left as None are chosen from the corpus size (autosize.py)."""
     options = dict(max_vocab=max_vocab, min_freq=min_freq, vocab_size=vocab_size,
                    word_mode=word_mode, sp_model_type=sp_model_type)
     tok_cfg = TokenizerConfig(tokenizer).validate()
     tok_cfg.options = {name: options[key] for key, name in TOKENIZER_OPTIONS[tokenizer].items()
                        if options[key] is not None}
-    model_cfg = ModelConfig(cell=cell, num_layers=layers, units=units,
-                            embedding_dim=embedding_dim, dropout=dropout,
-                            embedding_dropout=embedding_dropout, locked_dropout=locked_dropout,
-                            tie_weights=tie_weights).validate()
+    sizes = dict(num_layers=layers, units=units, embedding_dim=embedding_dim, dropout=dropout,
+                 tie_weights=tie_weights)
+    model_options = dict(cell=cell, embedding_dropout=embedding_dropout,
+                         locked_dropout=locked_dropout)
+    # Check what was given now, before the corpus is read and tokenized.
+    ModelConfig(**model_options, **{k: v for k, v in sizes.items() if v is not None}).validate()
     train_cfg = TrainConfig(seq_len=seq_len, batch_size=batch_size, epochs=epochs, lr=lr,
                             clipnorm=clipnorm, seed=seed, valid_fraction=valid_fraction,
                             time_limit=time_limit, steps_per_epoch=steps_per_epoch,
@@ -70,8 +74,12 @@ def train(corpus: str | None = None, out: str | Path | None = None, *, tokenizer
               "encoding": encoding}
     train_text, valid_text = _split(text, valid, valid_fraction, encoding)
     tok = build_tokenizer(tok_cfg.kind, **tok_cfg.options).train(train_text)
-    model_cfg.vocabulary_size = tok.vocabulary_size
     train_ids = data.compact(tok.encode(train_text))
+    sizes, chosen = autosize.fill_model_options(len(train_ids), tokenizer, cell, sizes)
+    model_cfg = ModelConfig(vocabulary_size=tok.vocabulary_size, **model_options,
+                            **sizes).validate()
+    if chosen and not quiet:
+        print(chosen, flush=True)
     data.training_windows(train_ids, seq_len)  # fail now, before anything is written
     if force and out.exists():
         shutil.rmtree(out)

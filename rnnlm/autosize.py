@@ -1,0 +1,94 @@
+"""Model size from corpus size, for ``rnnlm train corpus.txt`` with no model options.
+
+char-rnn's README advice: keep the number of parameters about the number of tokens in the
+training data; much larger overfits (then dropout matters), much smaller underfits. We take the
+largest stack on a short ladder whose recurrent parameters are at most 1.5 × the training
+tokens ("about the same": tiny-shakespeare's 1.0M training characters get the 1.18M-parameter
+1 × 512 LSTM the issue's benchmark uses).
+Any option the user gives explicitly wins over what is chosen here.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from rnnlm.models.backbone import STATES_PER_LAYER
+
+# (layers, units), smallest first. 1 × 512 is the issue's tiny-shakespeare configuration.
+LADDER = ((1, 128), (1, 256), (1, 512), (2, 512), (2, 1024))
+GATES = {"simple_rnn": 1, "lstm": 4, "gru": 3}
+PARAMETERS_PER_TOKEN = 1.5
+
+
+@dataclass
+class ModelChoice:
+    num_layers: int
+    units: int
+    embedding_dim: int
+    dropout: float
+    tie_weights: bool
+    parameters: int  # recurrent parameters of the chosen stack
+
+    def describe(self, cell: str, train_tokens: int) -> str:
+        tied = ", output tied to the embedding" if self.tie_weights else ""
+        return (f"auto-sized for {train_tokens:,} training tokens: {self.num_layers} × "
+                f"{cell} {self.units}, embedding {self.embedding_dim}, dropout {self.dropout:g}"
+                f"{tied} ({self.parameters:,} recurrent parameters; --layers, --units, "
+                f"--embedding-dim, --dropout choose them yourself)")
+
+
+def recurrent_parameters(cell: str, layers: int, units: int, input_dim: int) -> int:
+    gates = GATES[cell]
+    total, width = 0, input_dim
+    for _ in range(layers):
+        # GRU with reset_after=True keeps two bias vectors per gate.
+        biases = 2 if cell == "gru" else 1
+        total += gates * units * (width + units + biases)
+        width = units
+    return total
+
+
+def fill_model_options(train_tokens: int, tokenizer: str, cell: str, given: dict
+                       ) -> tuple[dict, str | None]:
+    """``given``: num_layers, units, embedding_dim, dropout, tie_weights, each None when the
+    user left it out. Returns the options with every None filled, and the line to print when
+    the size was chosen here (None when the user chose it)."""
+    options = dict(given)
+    message = None
+    if options["num_layers"] is None and options["units"] is None:
+        choice = choose_model(train_tokens, tokenizer, cell)
+        options["num_layers"], options["units"] = choice.num_layers, choice.units
+    else:
+        options["num_layers"] = options["num_layers"] or 1
+        options["units"] = options["units"] or 256
+    last_units = options["units"] if isinstance(options["units"], int) else options["units"][-1]
+    if options["embedding_dim"] is None:
+        options["embedding_dim"] = 64 if tokenizer == "char" else last_units
+    if options["tie_weights"] is None:
+        options["tie_weights"] = tokenizer != "char"
+    if options["dropout"] is None:
+        options["dropout"] = DROPOUT
+    if given["num_layers"] is None and given["units"] is None:
+        params = recurrent_parameters(cell, options["num_layers"], options["units"],
+                                      options["embedding_dim"])
+        message = ModelChoice(options["num_layers"], options["units"], options["embedding_dim"],
+                              options["dropout"], options["tie_weights"], params
+                              ).describe(cell, train_tokens)
+    return options, message
+
+
+def choose_model(train_tokens: int, tokenizer: str, cell: str = "lstm") -> ModelChoice:
+    """The largest ladder entry with recurrent parameters ≤ 1.5 × training tokens (at least the
+    smallest entry). Character models keep a 64-wide embedding; word and subword models use an
+    embedding as wide as the last layer, tied to the output layer (Press & Wolf), which halves
+    the vocabulary-sized parameters and is measured in bench/train.py to help."""
+    assert cell in STATES_PER_LAYER
+    chosen = None
+    for layers, units in LADDER:
+        embedding = 64 if tokenizer == "char" else units
+        params = recurrent_parameters(cell, layers, units, embedding)
+        if chosen is None or params <= PARAMETERS_PER_TOKEN * train_tokens:
+            chosen = ModelChoice(layers, units, embedding, DROPOUT, tokenizer != "char", params)
+    return chosen
+
+
+DROPOUT = 0.25  # between layers and before the output layer, one mask per sequence
