@@ -280,14 +280,9 @@ class Classifier:
 
     def save(self, directory) -> Path:
         """Copy the run (config, tokenizer, weights, history, metrics) to ``directory``."""
-        directory = Path(directory)
-        if self.run_dir is None:
-            raise RnnlmError("this classifier has no run directory to save from")
-        if directory.resolve() != self.run_dir.resolve():
-            if directory.exists() and any(directory.iterdir()):
-                raise RnnlmError(f"{directory} is not empty; choose a new directory")
-            shutil.copytree(self.run_dir, directory, dirs_exist_ok=True)
-        return directory
+        from rnnlm import runs
+
+        return runs.copy_run(self.run_dir, directory, what="classifier")
 
 
 def format_classifier_info(details: dict) -> str:

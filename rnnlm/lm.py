@@ -5,7 +5,6 @@
 from __future__ import annotations
 
 import math
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -87,14 +86,9 @@ class LM:
     # --- files -------------------------------------------------------------------------------
     def save(self, directory: str | Path) -> Path:
         """Copy the run (config, tokenizer, weights, history) to ``directory``."""
-        directory = Path(directory)
-        if self.run_dir is None:
-            raise RnnlmError("this model has no run directory to save from")
-        if directory.resolve() != self.run_dir.resolve():
-            if directory.exists() and any(directory.iterdir()):
-                raise RnnlmError(f"{directory} is not empty; choose a new directory")
-            shutil.copytree(self.run_dir, directory, dirs_exist_ok=True)
-        return directory
+        from rnnlm import runs
+
+        return runs.copy_run(self.run_dir, directory, what="model")
 
     def info(self) -> dict:
         from rnnlm import runs

@@ -182,3 +182,15 @@ def _write_csv(path, rows: list[dict]) -> None:
         writer = csv.DictWriter(f, fieldnames=columns)
         writer.writeheader()
         writer.writerows(rows)
+
+
+def copy_run(run_dir: Path | None, directory: str | Path, what: str = "model") -> Path:
+    """Copy a whole run directory (LM.save, Classifier.save); never into a non-empty one."""
+    directory = Path(directory)
+    if run_dir is None:
+        raise RnnlmError(f"this {what} has no run directory to save from")
+    if directory.resolve() != Path(run_dir).resolve():
+        if directory.exists() and any(directory.iterdir()):
+            raise RnnlmError(f"{directory} is not empty; choose a new directory")
+        shutil.copytree(run_dir, directory, dirs_exist_ok=True)
+    return directory
