@@ -124,12 +124,13 @@ def variants_for(name, cfg, only=None):
     """name → (builder, batch_size). Each lever is one variant of rnnlm's path."""
     out = {
         "keras_baseline": (lambda: plain_keras(cfg), cfg["batch_size"]),
-        "rnnlm_keras_lstm": (lambda: rnnlm_model(cfg, fused=False), cfg["batch_size"]),
-        "rnnlm_fused": (lambda: rnnlm_model(cfg, fused="auto"), cfg["batch_size"]),
-        "rnnlm_fused_batch2x": (lambda: rnnlm_model(cfg, fused="auto"), 2 * cfg["batch_size"]),
-        "rnnlm_fused_bf16": (lambda: rnnlm_model(cfg, precision="bfloat16"), cfg["batch_size"]),
-        "rnnlm_fused_bf16_batch2x": (lambda: rnnlm_model(cfg, precision="bfloat16"),
-                                     2 * cfg["batch_size"]),
+        "rnnlm_keras_lstm_f32": (lambda: rnnlm_model(cfg, fused=False), cfg["batch_size"]),
+        "rnnlm_fused_f32": (lambda: rnnlm_model(cfg), cfg["batch_size"]),
+        # What `rnnlm train` runs: the fused CPU LSTM, precision "auto" (bfloat16 matmuls on a
+        # CPU with AVX512_BF16/AMX, else float32; the JSON records which).
+        "rnnlm_default": (lambda: rnnlm_model(cfg, precision="auto"), cfg["batch_size"]),
+        "rnnlm_default_batch2x": (lambda: rnnlm_model(cfg, precision="auto"),
+                                  2 * cfg["batch_size"]),
     }
     return {k: v for k, v in out.items() if only is None or k in only}
 
@@ -333,7 +334,11 @@ def main(argv=None):
         update = {"quality": quality(opts.args[0], opts.time_limit, parse_overrides(opts.set),
                                      opts.label)}
     elif opts.command == "throughput":
-        update = {"machine": common.machine_info(opts.threads, note=SHARED_CPU_NOTE),
+        from rnnlm.models.precision import resolve_precision
+
+        update = {"machine": common.machine_info(opts.threads, note=SHARED_CPU_NOTE,
+                                                 auto_precision=resolve_precision("auto"),
+                                                 load_average_before=os.getloadavg()),
                   "throughput": throughput(configs, opts.windows, only)}
     else:
         update = {"memory": memory(configs, opts.threads)}

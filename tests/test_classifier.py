@@ -109,6 +109,10 @@ def test_labels_round_trip_and_load_dispatch(reviews, sequences, tmp_path):
     for name in ("config.json", "tokenizer.json", "model.weights.h5", "backbone.weights.h5",
                  "history.json", "curves.png", "metrics.json", "confusion.png"):
         assert (tmp_path / "text" / name).exists(), name
+    copy = clf.save(tmp_path / "copy")
+    assert rnnlm.api.load(copy).predict("the film was great") == prediction
+    with pytest.raises(RnnlmError, match="not empty"):
+        clf.save(tmp_path / "copy")  # holds the first copy now
 
     numeric = train_classifier(sequences, tmp_path / "seq", cell="gru", valid_fraction=0.25,
                                **TINY)
