@@ -55,7 +55,7 @@ def set_threads(threads: int, inter: int | None = None) -> None:
 
 
 # --------------------------------------------------------------------------- models
-def plain_keras(cfg):
+def plain_keras(cfg, jit_compile=False):
     """The tutorial way: Sequential Embedding → LSTM(s) → Dense, compile, model.fit."""
     import keras
 
@@ -65,7 +65,8 @@ def plain_keras(cfg):
     layers.append(keras.layers.Dense(cfg["vocabulary_size"]))
     model = keras.Sequential(layers)
     model.compile(optimizer=keras.optimizers.Adam(2e-3),
-                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                  jit_compile=jit_compile)
     return model
 
 
@@ -124,6 +125,7 @@ def variants_for(name, cfg, only=None):
     """name → (builder, batch_size). Each lever is one variant of rnnlm's path."""
     out = {
         "keras_baseline": (lambda: plain_keras(cfg), cfg["batch_size"]),
+        "keras_baseline_xla": (lambda: plain_keras(cfg, jit_compile=True), cfg["batch_size"]),
         "rnnlm_keras_lstm_f32": (lambda: rnnlm_model(cfg, fused=False), cfg["batch_size"]),
         "rnnlm_fused_f32": (lambda: rnnlm_model(cfg), cfg["batch_size"]),
         # What `rnnlm train` runs: the fused CPU LSTM, precision "auto" (bfloat16 matmuls on a

@@ -155,23 +155,28 @@ def lstm_sequence(x, h0, c0, kernel, recurrent_kernel, bias, matmul_dtype="float
             dz_per_dc = tf.stack([g * i * (1 - i), c_prev * f * (1 - f), i * (1 - g * g)], 2)
             dz_per_dh = tanh_c * o * (1 - o)  # the output gate's pre-activation
 
-            def back(t, dh_next, dc_next, dz_ta):
+            def back(t, dh_next, dc_next, d_bias, dz_ta):
                 dh = d_hs[t] + dh_next
                 dc = dc_next + dh * dc_per_dh[t]
                 dz_ifg = tf.reshape(dc[:, None, :] * dz_per_dc[t], [batch, 3 * units])
                 dz = tf.concat([dz_ifg, dh * dz_per_dh[t]], 1)
-                dh_prev = matmul(dz, recurrent_t)
-                return t - 1, dh_prev, dc * f[t], dz_ta.write(t, dz)
+                # dz is kept in the matmul dtype: the three weight-gradient matmuls below then
+                # read it without another cast. The bias gradient is summed here, in float32.
+                dz_low = tf.cast(dz, low)
+                dh_prev = matmul(dz_low, recurrent_t)
+                return (t - 1, dh_prev, dc * f[t], d_bias + tf.reduce_sum(dz, 0),
+                        dz_ta.write(t, dz_low))
 
-            _, dh0, dc0, dz_ta = tf.while_loop(
+            _, dh0, dc0, d_bias, dz_ta = tf.while_loop(
                 lambda t, *_: t >= 0, back,
-                (steps - 1, d_h_last, d_c_last, tf.TensorArray(x.dtype, size=steps)))
+                (steps - 1, d_h_last, d_c_last, tf.zeros_like(bias),
+                 tf.TensorArray(low, size=steps)))
             dz = tf.reshape(dz_ta.stack(), [-1, 4 * units])
             h_prev = tf.reshape(tf.concat([h0[None], hs[:-1]], 0), [-1, units])
             d_recurrent = matmul(h_prev, dz, transpose_a=True)
             d_kernel = matmul(tf.reshape(x, [-1, features]), dz, transpose_a=True)
             dx = tf.reshape(matmul(dz, kernel, transpose_b=True), [steps, batch, features])
-            return dx, dh0, dc0, d_kernel, d_recurrent, tf.reduce_sum(dz, 0)
+            return dx, dh0, dc0, d_kernel, d_recurrent, d_bias
 
         return (hs, h_last, c_last), grad
 
