@@ -241,7 +241,11 @@ def fit(model, run, train_ids, valid_ids, valid_chars, train_cfg, initial_epoch=
         tensorboard_dir: Path | None = None, quiet: bool = False) -> bool:
     """Teacher-forced training; returns True when it stopped at the time limit."""
     keras.utils.set_random_seed(train_cfg.seed + initial_epoch)
-    set_training_precision(model, getattr(train_cfg, "precision", "float32"))
+    requested = getattr(train_cfg, "precision", "float32")
+    chosen = set_training_precision(model, requested)
+    if requested == "auto" and chosen != "float32" and not quiet:
+        print(f"training matmuls in {chosen} (this CPU multiplies it natively; weights, loss and "
+              f"evaluation stay float32; --precision float32 turns it off)", flush=True)
     stateful = getattr(train_cfg, "stateful", False)
     if stateful:
         from rnnlm.models.language_model import CarriedState
