@@ -239,6 +239,14 @@ def quality(name: str, time_limit: float, overrides: dict, label: str | None) ->
     return {label or name: result}
 
 
+# The reference runs on this machine (PyTorch word_language_model, 2 threads).
+PEER = {
+    "tinyshakespeare": {"label": "PyTorch peer plateau, 1.488 nats/char", "val_bpc": 1.488 / 0.6931471805599453},
+    "ptb": {"label": "PyTorch peer (2×200, dropout 0.2)", "minutes": [2.33 * k for k in range(1, 13)],
+            "val_perplexity": [214, 160, 142, 131, 124, 121, 115, 114, 113, 112, 111, 110.0]},
+}
+
+
 def plot_curve(result: dict, path: Path) -> None:
     import matplotlib
 
@@ -247,7 +255,15 @@ def plot_curve(result: dict, path: Path) -> None:
 
     metric = result["metrics"][-1]
     fig, ax = plt.subplots(figsize=(6, 4))
-    ax.plot([p["minutes"] for p in result["curve"]], [p[metric] for p in result["curve"]], "o-")
+    ax.plot([p["minutes"] for p in result["curve"]], [p[metric] for p in result["curve"]], "o-",
+            label="rnnlm")
+    peer = PEER.get(result["description"].split(",")[0], {})
+    if metric in peer and "minutes" in peer:
+        ax.plot(peer["minutes"], peer[metric], "s--", color="gray", label=peer["label"])
+    elif metric in peer:
+        ax.axhline(peer[metric], ls="--", color="gray", label=peer["label"])
+    if peer:
+        ax.legend()
     ax.set_xlabel("minutes of training (wall clock, incl. validation)")
     ax.set_ylabel(f"validation {metric}")
     ax.set_title(result["description"])
@@ -310,7 +326,7 @@ def table(results: dict) -> str:
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("command", choices=["throughput", "memory", "quality", "table",
+    parser.add_argument("command", choices=["throughput", "memory", "quality", "table", "plots",
                                             "_memory_child"])
     parser.add_argument("--time-limit", type=float, default=720.0, help="quality: seconds")
     parser.add_argument("--set", action="append", help="quality: rnnlm.train option KEY=VALUE")
@@ -325,6 +341,10 @@ def main(argv=None):
     opts = parser.parse_args(argv)
     if opts.command == "table":
         print(table(common.load_results(RESULTS)))
+        return
+    if opts.command == "plots":  # redraw every quality curve from the JSON
+        for label, result in common.load_results(RESULTS).get("quality", {}).items():
+            plot_curve(result, RESULTS.parent / f"train_{label}.png")
         return
     set_threads(opts.threads, opts.inter_threads)
     if opts.command == "_memory_child":
