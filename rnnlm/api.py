@@ -44,7 +44,8 @@ def train(corpus: str | None = None, out: str | Path | None = None, *, tokenizer
           word_mode="words", sp_model_type="unigram", data_dir=None, encoding="utf-8",
           force=False, tensorboard=False, quiet=True, tie_weights=None, embedding_dropout=0.0,
           locked_dropout=False, stateful=False, weight_decay=0.0, lr_schedule="none",
-          warmup_steps=0, early_stopping: int | None = None, precision="auto") -> LM:
+          warmup_steps=0, early_stopping: int | None = None, precision="auto",
+          optimizer="adam") -> LM:
     """Train a language model on a corpus (a path, a corpus card name, or None: the built-in).
 
     Model options left as None are chosen from the corpus size (autosize.py)."""
@@ -64,7 +65,8 @@ def train(corpus: str | None = None, out: str | Path | None = None, *, tokenizer
                             time_limit=time_limit, steps_per_epoch=steps_per_epoch,
                             stateful=stateful, weight_decay=weight_decay,
                             lr_schedule=lr_schedule, warmup_steps=warmup_steps,
-                            early_stopping=early_stopping, precision=precision).validate()
+                            early_stopping=early_stopping, precision=precision,
+                            optimizer=optimizer).validate()
     text = corpora.resolve(corpus, data_dir, encoding)
     out = Path(out) if out is not None else Path("runs") / text.name
     runs.check_new_run_dir(out, force)
@@ -151,7 +153,8 @@ def _fit(out: Path, config, tok, model_cfg, train_cfg, train_ids, valid_text, in
     from rnnlm.models.language_model import LanguageModel
 
     model = LanguageModel(model_cfg).build_for_inference()
-    optimizer = training.build_optimizer(train_cfg.lr, train_cfg.clipnorm, train_cfg.weight_decay)
+    optimizer = training.build_optimizer(train_cfg.lr, train_cfg.clipnorm, train_cfg.weight_decay,
+                                         train_cfg.optimizer)
     model.compile(optimizer=optimizer, loss=_loss())
     writer = runs.RunWriter(out, optimizer_arrays=lambda: training.optimizer_arrays(optimizer))
     if new:

@@ -126,6 +126,7 @@ def train(
     lr_schedule: Optional[str] = typer.Option(None, help="none | cosine | plateau  [default: none]"),
     warmup_steps: Optional[int] = typer.Option(None, help="Linear learning-rate warm-up, in batches  [default: 0]"),
     early_stopping: Optional[int] = typer.Option(None, help="Stop after this many epochs without a better val_loss."),
+    optimizer: Optional[str] = typer.Option(None, help="adam | sgd (e.g. --optimizer sgd --lr 20 --clipnorm 0.25 --lr-schedule plateau)  [default: adam]"),
     precision: Optional[str] = typer.Option(None, help="LSTM training matmuls: auto | float32 | bfloat16 (auto: bfloat16 where the CPU has it natively)  [default: auto]"),
 ):
     """Train a language model on CORPUS and save a run directory."""
@@ -139,7 +140,8 @@ def train(
         sp_model_type=sp_model_type, tie_weights=tie_weights,
         embedding_dropout=embedding_dropout, locked_dropout=locked_dropout, stateful=stateful,
         weight_decay=weight_decay, lr_schedule=lr_schedule, warmup_steps=warmup_steps,
-        early_stopping=early_stopping, precision=precision).items() if v is not None}
+        early_stopping=early_stopping, precision=precision, optimizer=optimizer).items()
+        if v is not None}
     if resume is not None:
         lm = api.resume(resume, epochs=epochs, time_limit=time_limit, tensorboard=tensorboard,
                         quiet=False, **options)

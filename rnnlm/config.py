@@ -17,6 +17,7 @@ CELLS = ("simple_rnn", "lstm", "gru")
 TOKENIZERS = ("char", "word", "sentencepiece")
 LR_SCHEDULES = ("none", "cosine", "plateau")
 PRECISIONS = ("auto", "float32", "bfloat16")
+OPTIMIZERS = ("adam", "sgd")
 
 
 def _check_positive(name: str, value, allow_none: bool = False) -> None:
@@ -85,7 +86,8 @@ class TrainConfig:
     lr_schedule: str = "none"  # none | cosine (over epochs or the time limit) | plateau
     warmup_steps: int = 0  # linear warm-up from 0 to lr over this many batches
     early_stopping: int | None = None  # stop after this many epochs without a better val_loss
-    precision: str = "auto"  # LSTM training matmuls: auto | float32 | bfloat16 (fused_lstm.py)
+    precision: str = "auto"  # training matmuls: auto | float32 | bfloat16 (models/precision.py)
+    optimizer: str = "adam"  # adam (AdamW with weight_decay) | sgd
 
     def validate(self) -> "TrainConfig":
         for name in ("seq_len", "batch_size", "epochs", "lr", "clipnorm"):
@@ -96,6 +98,9 @@ class TrainConfig:
         if self.lr_schedule not in LR_SCHEDULES:
             raise RnnlmError(f"unknown lr_schedule '{self.lr_schedule}'; choose one of: "
                              f"{', '.join(LR_SCHEDULES)}")
+        if self.optimizer not in OPTIMIZERS:
+            raise RnnlmError(f"unknown optimizer '{self.optimizer}'; choose one of: "
+                             f"{', '.join(OPTIMIZERS)}")
         if self.precision not in PRECISIONS:
             raise RnnlmError(f"unknown precision '{self.precision}'; choose one of: "
                              f"{', '.join(PRECISIONS)}")
