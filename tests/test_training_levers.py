@@ -192,6 +192,18 @@ def test_weight_decay_selects_adamw_and_spares_biases():
     assert np.allclose(bias.numpy(), 1.0) and np.all(kernel.numpy() < 1.0)
 
 
+def test_sgd_clips_the_global_gradient_norm():
+    optimizer = training.build_optimizer(1.0, 0.25, name="sgd")
+    assert type(optimizer) is keras.optimizers.SGD
+    a, b = keras.Variable(np.zeros(2, "float32")), keras.Variable(np.zeros(2, "float32"))
+    optimizer.apply_gradients([(tf.constant([3.0, 0.0]), a), (tf.constant([0.0, 4.0]), b)])
+    # Global norm 5 scaled to 0.25 (each variable alone would have kept its own norm 0.25).
+    np.testing.assert_allclose(a.numpy(), [-0.15, 0.0], atol=1e-6)
+    np.testing.assert_allclose(b.numpy(), [0.0, -0.2], atol=1e-6)
+    with pytest.raises(RnnlmError, match="optimizer"):
+        TrainConfig(optimizer="rmsprop").validate()
+
+
 def test_learning_rate_schedules():
     warm = training.LearningRate(1.0, "none", 4, total_steps=100, time_limit=None, started=0)
     assert [warm.value(s) for s in range(5)] == [0.25, 0.5, 0.75, 1.0, 1.0]
