@@ -152,10 +152,10 @@ def build_optimizer(lr: float, clipnorm: float, weight_decay: float = 0.0,
     SGD (PyTorch word_language_model's recipe: lr 20, clip 0.25, ÷4 on a plateau). Clipping is
     on the global norm of all gradients, as torch.nn.utils.clip_grad_norm_ does."""
     if name == "sgd":
-        return keras.optimizers.SGD(learning_rate=lr, global_clipnorm=clipnorm)
+        return keras.optimizers.SGD(learning_rate=float(lr), global_clipnorm=clipnorm)
     if not weight_decay:
-        return keras.optimizers.Adam(learning_rate=lr, global_clipnorm=clipnorm)
-    optimizer = keras.optimizers.AdamW(learning_rate=lr, weight_decay=weight_decay,
+        return keras.optimizers.Adam(learning_rate=float(lr), global_clipnorm=clipnorm)
+    optimizer = keras.optimizers.AdamW(learning_rate=float(lr), weight_decay=weight_decay,
                                        global_clipnorm=clipnorm)
     optimizer.exclude_from_weight_decay(var_names=["bias"])
     return optimizer
