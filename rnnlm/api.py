@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from rnnlm import autosize, corpora, data, runs
+from rnnlm import defaults, corpora, data, runs
 from rnnlm.config import ModelConfig, TokenizerConfig, TrainConfig, from_dict, to_dict
 from rnnlm.errors import RnnlmError
 from rnnlm.lm import LM
@@ -38,35 +38,39 @@ class TrainingInterrupted(Exception):
 
 def train(corpus: str | None = None, out: str | Path | None = None, *, tokenizer="char",
           cell="lstm", layers=None, units=None, embedding_dim=None, dropout=None, seq_len=100,
-          batch_size=64, epochs=10, lr=2e-3, clipnorm=5.0, seed=0, valid_fraction=0.1,
+          batch_size=64, epochs=10, lr=None, clipnorm=None, seed=0, valid_fraction=0.1,
           valid: str | None = None, time_limit: float | None = None,
           steps_per_epoch: int | None = None, max_vocab=None, min_freq=1, vocab_size=8000,
           word_mode="words", sp_model_type="unigram", data_dir=None, encoding="utf-8",
           force=False, tensorboard=False, quiet=True, tie_weights=None, embedding_dropout=0.0,
-          locked_dropout=False, stateful=False, weight_decay=0.0, lr_schedule="none",
+          locked_dropout=None, stateful=None, weight_decay=0.0, lr_schedule=None,
           warmup_steps=0, early_stopping: int | None = None, precision="auto",
-          optimizer="adam") -> LM:
+          optimizer=None) -> LM:
     """Train a language model on a corpus (a path, a corpus card name, or None: the built-in).
 
-    Model options left as None are chosen from the corpus size (autosize.py)."""
+    Model options left as None are chosen from the corpus size, training options left as None
+    from the tokenizer's recipe (defaults.py)."""
     options = dict(max_vocab=max_vocab, min_freq=min_freq, vocab_size=vocab_size,
                    word_mode=word_mode, sp_model_type=sp_model_type)
     tok_cfg = TokenizerConfig(tokenizer).validate()
+    given_recipe = dict(optimizer=optimizer, lr=lr, clipnorm=clipnorm, lr_schedule=lr_schedule,
+                        stateful=stateful, locked_dropout=locked_dropout)
+    recipe = defaults.fill_training_options(tokenizer, given_recipe)
     tok_cfg.options = {name: options[key] for key, name in TOKENIZER_OPTIONS[tokenizer].items()
                        if options[key] is not None}
     sizes = dict(num_layers=layers, units=units, embedding_dim=embedding_dim, dropout=dropout,
                  tie_weights=tie_weights)
     model_options = dict(cell=cell, embedding_dropout=embedding_dropout,
-                         locked_dropout=locked_dropout)
+                         locked_dropout=recipe["locked_dropout"])
     # Check what was given now, before the corpus is read and tokenized.
     ModelConfig(**model_options, **{k: v for k, v in sizes.items() if v is not None}).validate()
-    train_cfg = TrainConfig(seq_len=seq_len, batch_size=batch_size, epochs=epochs, lr=lr,
-                            clipnorm=clipnorm, seed=seed, valid_fraction=valid_fraction,
-                            time_limit=time_limit, steps_per_epoch=steps_per_epoch,
-                            stateful=stateful, weight_decay=weight_decay,
-                            lr_schedule=lr_schedule, warmup_steps=warmup_steps,
-                            early_stopping=early_stopping, precision=precision,
-                            optimizer=optimizer).validate()
+    train_cfg = TrainConfig(seq_len=seq_len, batch_size=batch_size, epochs=epochs,
+                            lr=recipe["lr"], clipnorm=recipe["clipnorm"], seed=seed,
+                            valid_fraction=valid_fraction, time_limit=time_limit,
+                            steps_per_epoch=steps_per_epoch, stateful=recipe["stateful"],
+                            weight_decay=weight_decay, lr_schedule=recipe["lr_schedule"],
+                            warmup_steps=warmup_steps, early_stopping=early_stopping,
+                            precision=precision, optimizer=recipe["optimizer"]).validate()
     text = corpora.resolve(corpus, data_dir, encoding)
     out = Path(out) if out is not None else Path("runs") / text.name
     runs.check_new_run_dir(out, force)
@@ -77,11 +81,13 @@ def train(corpus: str | None = None, out: str | Path | None = None, *, tokenizer
     train_text, valid_text = _split(text, valid, valid_fraction, encoding)
     tok = build_tokenizer(tok_cfg.kind, **tok_cfg.options).train(train_text)
     train_ids = data.compact(tok.encode(train_text))
-    sizes, chosen = autosize.fill_model_options(len(train_ids), tokenizer, cell, sizes)
+    sizes, chosen = defaults.fill_model_options(len(train_ids), tokenizer, cell, sizes)
     model_cfg = ModelConfig(vocabulary_size=tok.vocabulary_size, **model_options,
                             **sizes).validate()
-    if chosen and not quiet:
-        print(chosen, flush=True)
+    if not quiet:
+        for line in (chosen, defaults.describe_recipe(tokenizer, recipe, given_recipe)):
+            if line:
+                print(line, flush=True)
     data.training_windows(train_ids, seq_len)  # fail now, before anything is written
     if force and out.exists():
         shutil.rmtree(out)

@@ -1,4 +1,6 @@
-"""Model size from corpus size, for ``rnnlm train corpus.txt`` with no model options.
+"""Defaults chosen for the corpus: the model's size, and the training recipe per tokenizer.
+
+Model size (``rnnlm train corpus.txt`` with no model options):
 
 char-rnn's README advice: keep the number of parameters about the number of tokens in the
 training data; much larger overfits (then dropout matters), much smaller underfits. We take the
@@ -6,6 +8,9 @@ largest stack on a short ladder whose recurrent parameters are at most 1.5 × th
 tokens ("about the same": tiny-shakespeare's 1.0M training characters get the 1.18M-parameter
 1 × 512 LSTM the issue's benchmark uses).
 Any option the user gives explicitly wins over what is chosen here.
+
+Training recipe (bench/train.py quality runs, README "Training benchmarks"): every option left
+as None takes the value of the tokenizer's row in RECIPES.
 """
 from __future__ import annotations
 
@@ -66,7 +71,7 @@ def fill_model_options(train_tokens: int, tokenizer: str, cell: str, given: dict
     if options["tie_weights"] is None:
         options["tie_weights"] = tokenizer != "char"
     if options["dropout"] is None:
-        options["dropout"] = DROPOUT
+        options["dropout"] = DROPOUT[tokenizer]
     if given["num_layers"] is None and given["units"] is None:
         params = recurrent_parameters(cell, options["num_layers"], options["units"],
                                       options["embedding_dim"])
@@ -87,8 +92,47 @@ def choose_model(train_tokens: int, tokenizer: str, cell: str = "lstm") -> Model
         embedding = 64 if tokenizer == "char" else units
         params = recurrent_parameters(cell, layers, units, embedding)
         if chosen is None or params <= PARAMETERS_PER_TOKEN * train_tokens:
-            chosen = ModelChoice(layers, units, embedding, DROPOUT, tokenizer != "char", params)
+            chosen = ModelChoice(layers, units, embedding, DROPOUT[tokenizer], tokenizer != "char",
+                                 params)
     return chosen
 
 
-DROPOUT = 0.25  # between layers and before the output layer, one mask per sequence
+# Between layers and before the output layer, one mask per sequence: the quality runs' values.
+DROPOUT = {"char": 0.25, "word": 0.3, "sentencepiece": 0.3}
+
+# What the benchmarks found best on tiny-shakespeare (char) and PTB (word). Word models: Adam
+# (2e-3) reached validation perplexity 879 after 400 batches where SGD with lr 20 and global
+# clipping at 0.25 (PyTorch word_language_model's recipe) reached 564, and 204.8 after one epoch.
+# SentencePiece models were not measured separately; they keep the character recipe's Adam.
+ADAM = dict(optimizer="adam", lr=2e-3, clipnorm=5.0)
+SHARED = dict(lr_schedule="cosine", stateful=True, locked_dropout=True)
+RECIPES = {
+    "char": {**ADAM, **SHARED},
+    "word": {"optimizer": "sgd", "lr": 20.0, "clipnorm": 0.25, **SHARED},
+    "sentencepiece": {**ADAM, **SHARED},
+}
+
+
+def fill_training_options(tokenizer: str, given: dict) -> dict:
+    """``given``: RECIPES' keys, None where the user left them out → every None filled.
+    The learning rate and clipping follow the optimizer (--optimizer adam on a word model
+    gets Adam's lr, not SGD's)."""
+    recipe = dict(RECIPES[tokenizer])
+    if given.get("optimizer") and given["optimizer"] != recipe["optimizer"]:
+        recipe.update(ADAM if given["optimizer"] == "adam" else RECIPES["word"],
+                      optimizer=given["optimizer"])
+    return {key: recipe[key] if given.get(key) is None else given[key] for key in recipe}
+
+
+def describe_recipe(tokenizer: str, recipe: dict, given: dict) -> str | None:
+    """The line `rnnlm train` prints about the training options it chose (None: all given)."""
+    chosen = [key for key in recipe if given.get(key) is None]
+    if not chosen:
+        return None
+    words = {"optimizer": recipe["optimizer"], "lr": f"lr {recipe['lr']:g}",
+             "clipnorm": f"clipnorm {recipe['clipnorm']:g}",
+             "lr_schedule": f"{recipe['lr_schedule']} schedule",
+             "stateful": "stateful" if recipe["stateful"] else "shuffled windows",
+             "locked_dropout": "locked dropout" if recipe["locked_dropout"] else "per-step dropout"}
+    return (f"{tokenizer} recipe: " + ", ".join(words[key] for key in chosen)
+            + " (options you give win)")

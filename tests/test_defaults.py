@@ -5,14 +5,14 @@ import keras
 import pytest
 
 import rnnlm
-from rnnlm import autosize
+from rnnlm import defaults
 
 
 @pytest.mark.parametrize("cell,layer", [("lstm", keras.layers.LSTM), ("gru", keras.layers.GRU),
                                         ("simple_rnn", keras.layers.SimpleRNN)])
 def test_recurrent_parameters_match_keras(cell, layer):
     model = keras.Sequential([keras.Input((None, 7)), layer(12, return_sequences=True), layer(12)])
-    assert autosize.recurrent_parameters(cell, 2, 12, 7) == model.count_params()
+    assert defaults.recurrent_parameters(cell, 2, 12, 7) == model.count_params()
 
 
 @pytest.mark.parametrize("tokens,expected", [
@@ -23,26 +23,26 @@ def test_recurrent_parameters_match_keras(cell, layer):
     (50_000_000, (2, 1024)),
 ])
 def test_char_models_grow_with_the_corpus(tokens, expected):
-    choice = autosize.choose_model(tokens, "char")
+    choice = defaults.choose_model(tokens, "char")
     assert (choice.num_layers, choice.units) == expected
     assert choice.embedding_dim == 64 and not choice.tie_weights
-    assert choice.parameters <= 1.5 * tokens or expected == autosize.LADDER[0]
+    assert choice.parameters <= 1.5 * tokens or expected == defaults.LADDER[0]
 
 
 def test_word_models_tie_an_embedding_as_wide_as_the_layers():
-    choice = autosize.choose_model(887_521, "word")  # PTB's training words
+    choice = defaults.choose_model(887_521, "word")  # PTB's training words
     assert choice.tie_weights and choice.embedding_dim == choice.units
     assert choice.parameters <= 1.5 * 887_521
 
 
 def test_given_options_win_and_fill_their_dependants():
     given = dict(num_layers=2, units=200, embedding_dim=None, dropout=0.1, tie_weights=None)
-    options, message = autosize.fill_model_options(10_000_000, "word", "lstm", given)
+    options, message = defaults.fill_model_options(10_000_000, "word", "lstm", given)
     assert message is None  # the user chose the size
     assert options == dict(num_layers=2, units=200, embedding_dim=200, dropout=0.1,
                            tie_weights=True)
     empty = dict.fromkeys(given)
-    options, message = autosize.fill_model_options(1_003_854, "char", "lstm", empty)
+    options, message = defaults.fill_model_options(1_003_854, "char", "lstm", empty)
     assert (options["num_layers"], options["units"], options["embedding_dim"]) == (1, 512, 64)
     assert "1,003,854 training tokens" in message and "1 × lstm 512" in message
 
@@ -54,4 +54,21 @@ def test_train_with_no_model_options_prints_and_records_its_choice(tiny_corpus, 
     assert "auto-sized for" in printed and "1 × lstm 128" in printed
     model = json.loads((run / "config.json").read_text())["model"]
     assert (model["num_layers"], model["units"], model["embedding_dim"]) == (1, 128, 64)
-    assert model["dropout"] == autosize.DROPOUT
+    assert model["dropout"] == defaults.DROPOUT["char"]
+    train = json.loads((run / "config.json").read_text())["train"]
+    assert (train["optimizer"], train["lr_schedule"], train["stateful"]) == ("adam", "cosine", True)
+    assert "char recipe: adam, lr 0.002, clipnorm 5, cosine schedule, stateful, locked dropout" in printed
+
+
+def test_word_models_default_to_the_sgd_recipe_and_given_options_win():
+    empty = dict.fromkeys(["optimizer", "lr", "clipnorm", "lr_schedule", "stateful",
+                           "locked_dropout"])
+    assert defaults.fill_training_options("word", empty) == dict(
+        optimizer="sgd", lr=20.0, clipnorm=0.25, lr_schedule="cosine", stateful=True,
+        locked_dropout=True)
+    adam = defaults.fill_training_options("word", {**empty, "optimizer": "adam"})
+    assert (adam["lr"], adam["clipnorm"]) == (2e-3, 5.0)  # Adam's own lr, not SGD's 20
+    given = defaults.fill_training_options("char", {**empty, "lr": 0.01, "stateful": False})
+    assert given["lr"] == 0.01 and given["stateful"] is False
+    assert defaults.describe_recipe("char", given, {"lr": 0.01, "stateful": False}) == (
+        "char recipe: adam, clipnorm 5, cosine schedule, locked dropout (options you give win)")
