@@ -146,10 +146,16 @@ def throughput(config_names, windows: int, only=None) -> dict:
         ids = synthetic_ids(cfg)
         variants = variants_for(name, cfg, only)
         models, streams, seconds = {}, {}, {k: [] for k in variants}
+        failed = {}
         for key, (build, batch) in variants.items():
-            models[key] = build()
-            streams[key] = dataset_for(cfg, ids, batch)
-            time_window(models[key], streams[key], 3)  # warm-up: tracing, allocation
+            try:
+                models[key] = build()
+                streams[key] = dataset_for(cfg, ids, batch)
+                time_window(models[key], streams[key], 3)  # warm-up: tracing, allocation
+            except Exception as e:  # e.g. a path XLA cannot compile: report it, time the rest
+                failed[key] = f"{type(e).__name__}: {str(e).splitlines()[0][:200]}"
+                models.pop(key, None)
+        variants = {k: v for k, v in variants.items() if k in models}
         for _ in range(windows):
             for key in variants:
                 seconds[key].append(time_window(models[key], streams[key],
@@ -168,7 +174,7 @@ def throughput(config_names, windows: int, only=None) -> dict:
                 row["ratio_vs_keras_baseline"] = row["tokens_per_second"] / base
         results[name] = {"config": {k: v for k, v in cfg.items() if k != "window_batches"},
                          "window_batches": cfg["window_batches"], "windows": windows,
-                         "variants": rows}
+                         "variants": rows, "failed": failed}
         del models
         gc.collect()
     return results
