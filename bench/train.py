@@ -187,8 +187,11 @@ def memory(config_names, threads) -> dict:
         out[name] = {}
         for key in variants_for(name, CONFIGS[name]):
             cmd = [sys.executable, __file__, "_memory_child", name, key, "--threads", str(threads)]
-            line = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
-            out[name][key] = json.loads(line.strip().splitlines()[-1])
+            done = subprocess.run(cmd, capture_output=True, text=True)
+            if done.returncode:
+                out[name][key] = {"error": done.stderr.strip().splitlines()[-1][:200]}
+                continue
+            out[name][key] = json.loads(done.stdout.strip().splitlines()[-1])
     return out
 
 
