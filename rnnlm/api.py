@@ -37,8 +37,8 @@ class TrainingInterrupted(Exception):
 
 
 def train(corpus: str | None = None, out: str | Path | None = None, *, tokenizer="char",
-          cell="lstm", layers=None, units=None, embedding_dim=None, dropout=None, seq_len=100,
-          batch_size=64, epochs=10, lr=None, clipnorm=None, seed=0, valid_fraction=0.1,
+          cell="lstm", layers=None, units=None, embedding_dim=None, dropout=None, seq_len=None,
+          batch_size=None, epochs=10, lr=None, clipnorm=None, seed=0, valid_fraction=0.1,
           valid: str | None = None, time_limit: float | None = None,
           steps_per_epoch: int | None = None, max_vocab=None, min_freq=1, vocab_size=8000,
           word_mode="words", sp_model_type="unigram", data_dir=None, encoding="utf-8",
@@ -54,7 +54,8 @@ def train(corpus: str | None = None, out: str | Path | None = None, *, tokenizer
                    word_mode=word_mode, sp_model_type=sp_model_type)
     tok_cfg = TokenizerConfig(tokenizer).validate()
     given_recipe = dict(optimizer=optimizer, lr=lr, clipnorm=clipnorm, lr_schedule=lr_schedule,
-                        stateful=stateful, locked_dropout=locked_dropout)
+                        stateful=stateful, locked_dropout=locked_dropout, batch_size=batch_size,
+                        seq_len=seq_len)
     recipe = defaults.fill_training_options(tokenizer, given_recipe)
     tok_cfg.options = {name: options[key] for key, name in TOKENIZER_OPTIONS[tokenizer].items()
                        if options[key] is not None}
@@ -64,6 +65,7 @@ def train(corpus: str | None = None, out: str | Path | None = None, *, tokenizer
                          locked_dropout=recipe["locked_dropout"])
     # Check what was given now, before the corpus is read and tokenized.
     ModelConfig(**model_options, **{k: v for k, v in sizes.items() if v is not None}).validate()
+    seq_len, batch_size = recipe["seq_len"], recipe["batch_size"]
     train_cfg = TrainConfig(seq_len=seq_len, batch_size=batch_size, epochs=epochs,
                             lr=recipe["lr"], clipnorm=recipe["clipnorm"], seed=seed,
                             valid_fraction=valid_fraction, time_limit=time_limit,

@@ -57,18 +57,20 @@ def test_train_with_no_model_options_prints_and_records_its_choice(tiny_corpus, 
     assert model["dropout"] == defaults.DROPOUT["char"]
     train = json.loads((run / "config.json").read_text())["train"]
     assert (train["optimizer"], train["lr_schedule"], train["stateful"]) == ("adam", "cosine", True)
-    assert "char recipe: adam, lr 0.002, clipnorm 5, cosine schedule, stateful, locked dropout" in printed
+    assert ("char recipe: adam, lr 0.003, clipnorm 5, cosine schedule, stateful, locked dropout"
+            in printed)
 
 
 def test_word_models_default_to_the_sgd_recipe_and_given_options_win():
     empty = dict.fromkeys(["optimizer", "lr", "clipnorm", "lr_schedule", "stateful",
-                           "locked_dropout"])
+                           "locked_dropout", "batch_size", "seq_len"])
     assert defaults.fill_training_options("word", empty) == dict(
         optimizer="sgd", lr=20.0, clipnorm=0.25, lr_schedule="cosine", stateful=True,
-        locked_dropout=True)
+        locked_dropout=True, batch_size=20, seq_len=35)
     adam = defaults.fill_training_options("word", {**empty, "optimizer": "adam"})
-    assert (adam["lr"], adam["clipnorm"]) == (2e-3, 5.0)  # Adam's own lr, not SGD's 20
+    assert (adam["lr"], adam["clipnorm"]) == (3e-3, 5.0)  # Adam's own lr, not SGD's 20
     given = defaults.fill_training_options("char", {**empty, "lr": 0.01, "stateful": False})
     assert given["lr"] == 0.01 and given["stateful"] is False
     assert defaults.describe_recipe("char", given, {"lr": 0.01, "stateful": False}) == (
-        "char recipe: adam, clipnorm 5, cosine schedule, locked dropout (options you give win)")
+        "char recipe: adam, clipnorm 5, cosine schedule, locked dropout, batch 32, seq-len 100 "
+        "(options you give win)")
