@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from rnnlm.models.backbone import STATES_PER_LAYER
+from rnnlm.config import check_cell
 
 # (layers, units), smallest first. 1 × 512 is the issue's tiny-shakespeare configuration.
 LADDER = ((1, 128), (1, 256), (1, 512), (2, 512), (2, 1024))
@@ -86,7 +86,7 @@ def choose_model(train_tokens: int, tokenizer: str, cell: str = "lstm") -> Model
     smallest entry). Character models keep a 64-wide embedding; word and subword models use an
     embedding as wide as the last layer, tied to the output layer (Press & Wolf), which halves
     the vocabulary-sized parameters and is measured in bench/train.py to help."""
-    assert cell in STATES_PER_LAYER
+    check_cell(cell)
     chosen = None
     for layers, units in LADDER:
         embedding = 64 if tokenizer == "char" else units
