@@ -260,9 +260,11 @@ def fit(model, run, train_ids, valid_ids, valid_chars, train_cfg, initial_epoch=
     else:
         dataset = data.lm_dataset(train_ids, train_cfg.seq_len, train_cfg.batch_size,
                                   seed=train_cfg.seed + initial_epoch)
-    steps = int(dataset.cardinality())
-    if train_cfg.steps_per_epoch:
-        dataset, steps = dataset.repeat(), train_cfg.steps_per_epoch
+    steps = train_cfg.steps_per_epoch or int(dataset.cardinality())
+    # One iterator for the whole run: Keras re-creates the iterator of a finite dataset at
+    # every epoch, and that sometimes stalled ~10 s before an epoch's first batch. Repeated,
+    # with steps_per_epoch equal to one pass, epochs still start at window 0 of the streams.
+    dataset = dataset.repeat()
     started = time.perf_counter()
     limit = TimeLimit(train_cfg.time_limit, started)
     total_steps = (initial_epoch + train_cfg.epochs) * steps
@@ -280,7 +282,7 @@ def fit(model, run, train_ids, valid_ids, valid_chars, train_cfg, initial_epoch=
         callbacks.append(keras.callbacks.TensorBoard(log_dir=str(tensorboard_dir)))
     try:
         model.fit(dataset, epochs=initial_epoch + train_cfg.epochs, initial_epoch=initial_epoch,
-                  steps_per_epoch=steps if train_cfg.steps_per_epoch else None,
+                  steps_per_epoch=steps,
                   callbacks=callbacks, verbose=0)
     finally:
         model.carried = None
