@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from rnnlm import defaults, corpora, data, runs
+from rnnlm import corpora, data, defaults, runs
 from rnnlm.config import ModelConfig, TokenizerConfig, TrainConfig, from_dict, to_dict
 from rnnlm.errors import RnnlmError
 from rnnlm.lm import LM
