@@ -99,7 +99,7 @@ def train(
     layers: Optional[int] = typer.Option(None, help="Recurrent layers  [default: from the corpus size, with --units]"),
     units: Optional[int] = typer.Option(None, help="Units per layer  [default: from the corpus size]"),
     embedding_dim: Optional[int] = typer.Option(None, help="[default: 64 for char, else the last layer's units]"),
-    dropout: Optional[float] = typer.Option(None, help="Dropout between layers and before the output  [default: 0.25]"),
+    dropout: Optional[float] = typer.Option(None, help="Dropout between layers and before the output  [default: 0.25 char, 0.3 otherwise]"),
     seq_len: Optional[int] = typer.Option(None, help="Tokens per training window  [default: 100, 35 for word models]"),
     batch_size: Optional[int] = typer.Option(None, help="[default: 32, 20 for word models]"),
     epochs: Optional[int] = typer.Option(None, help="Epochs (with --resume: more epochs)  [default: 10]"),
@@ -127,7 +127,7 @@ def train(
     warmup_steps: Optional[int] = typer.Option(None, help="Linear learning-rate warm-up, in batches  [default: 0]"),
     early_stopping: Optional[int] = typer.Option(None, help="Stop after this many epochs without a better val_loss."),
     optimizer: Optional[str] = typer.Option(None, help="adam | sgd  [default: sgd for word models, adam otherwise]"),
-    precision: Optional[str] = typer.Option(None, help="LSTM training matmuls: auto | float32 | bfloat16 (auto: bfloat16 where the CPU has it natively)  [default: auto]"),
+    precision: Optional[str] = typer.Option(None, help="Matmuls of LSTM and output layers while training: auto | float32 | bfloat16 (auto: bfloat16 where the CPU has it natively)  [default: auto]"),
 ):
     """Train a language model on CORPUS and save a run directory."""
     from rnnlm import api
