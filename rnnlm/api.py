@@ -7,12 +7,8 @@
 """
 from __future__ import annotations
 
-import dataclasses
 import shutil
-import time
 from pathlib import Path
-
-import numpy as np
 
 from rnnlm import corpora, data, defaults, runs
 from rnnlm.config import ModelConfig, TokenizerConfig, TrainConfig, from_dict, to_dict

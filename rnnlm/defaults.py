@@ -52,6 +52,12 @@ def recurrent_parameters(cell: str, layers: int, units: int, input_dim: int) -> 
     return total
 
 
+def default_embedding_dim(tokenizer: str, last_units: int) -> int:
+    """Characters: 64 wide. Words and subwords: as wide as the last layer, so the output layer
+    can be tied to the embedding without a projection."""
+    return 64 if tokenizer == "char" else last_units
+
+
 def fill_model_options(train_tokens: int, tokenizer: str, cell: str, given: dict
                        ) -> tuple[dict, str | None]:
     """``given``: num_layers, units, embedding_dim, dropout, tie_weights, each None when the
@@ -67,7 +73,7 @@ def fill_model_options(train_tokens: int, tokenizer: str, cell: str, given: dict
         options["units"] = options["units"] or 256
     last_units = options["units"] if isinstance(options["units"], int) else options["units"][-1]
     if options["embedding_dim"] is None:
-        options["embedding_dim"] = 64 if tokenizer == "char" else last_units
+        options["embedding_dim"] = default_embedding_dim(tokenizer, last_units)
     if options["tie_weights"] is None:
         options["tie_weights"] = tokenizer != "char"
     if options["dropout"] is None:
@@ -89,7 +95,7 @@ def choose_model(train_tokens: int, tokenizer: str, cell: str = "lstm") -> Model
     check_cell(cell)
     chosen = None
     for layers, units in LADDER:
-        embedding = 64 if tokenizer == "char" else units
+        embedding = default_embedding_dim(tokenizer, units)
         params = recurrent_parameters(cell, layers, units, embedding)
         if chosen is None or params <= PARAMETERS_PER_TOKEN * train_tokens:
             chosen = ModelChoice(layers, units, embedding, DROPOUT[tokenizer], tokenizer != "char",

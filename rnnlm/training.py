@@ -16,7 +16,7 @@ import numpy as np
 import tensorflow as tf
 from tqdm.auto import tqdm
 
-from rnnlm import data, runs
+from rnnlm import data
 from rnnlm.models.precision import set_training_precision
 
 LN2 = math.log(2.0)
