@@ -218,7 +218,8 @@ QUALITY = {  # name → (corpus, rnnlm.train options); --set KEY=VALUE overrides
 }
 
 
-def quality(name: str, time_limit: float, overrides: dict, label: str | None) -> dict:
+def quality(name: str, time_limit: float, overrides: dict, label: str | None,
+            note: str | None = None) -> dict:
     import rnnlm
     from rnnlm import corpora
 
@@ -246,6 +247,8 @@ def quality(name: str, time_limit: float, overrides: dict, label: str | None) ->
               "load_average_at_end": os.getloadavg(),
               "machine": common.machine_info(None, note=SHARED_CPU_NOTE),
               "curve": curve, "final": final}
+    if note:  # e.g. which commit ran it, when the run is taken from an exported copy
+        result["code_note"] = note
     plot_curve(result, RESULTS.parent / f"train_{label or name}.png")
     return {label or name: result}
 
@@ -342,6 +345,7 @@ def main(argv=None):
     parser.add_argument("--time-limit", type=float, default=720.0, help="quality: seconds")
     parser.add_argument("--set", action="append", help="quality: rnnlm.train option KEY=VALUE")
     parser.add_argument("--label", default=None, help="quality: result key (default: config)")
+    parser.add_argument("--note", default=None, help="quality: recorded as code_note")
     parser.add_argument("args", nargs="*")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--inter-threads", type=int, default=None)
@@ -365,7 +369,7 @@ def main(argv=None):
     only = opts.variants.split(",") if opts.variants else None
     if opts.command == "quality":
         update = {"quality": quality(opts.args[0], opts.time_limit, parse_overrides(opts.set),
-                                     opts.label)}
+                                     opts.label, opts.note)}
     elif opts.command == "throughput":
         from rnnlm.models.precision import resolve_precision
 
