@@ -124,6 +124,18 @@ def time_window(model, iterator_ds, batches: int) -> float:
     return clock.times[-1] - clock.times[0]
 
 
+def input_rate(cfg, ids, batches=200) -> float:
+    """Tokens/s of the input pipeline alone (iterating the training dataset, no model): if it is
+    far above the training rate, input never stalls a step and caching has nothing to win."""
+    iterator = iter(dataset_for(cfg, ids))
+    for _ in range(5):
+        next(iterator)
+    start = time.perf_counter()
+    for _ in range(batches):
+        next(iterator)
+    return batches * cfg["batch_size"] * cfg["seq_len"] / (time.perf_counter() - start)
+
+
 def variants_for(name, cfg, only=None):
     """name → (builder, batch_size). Each lever is one variant of rnnlm's path."""
     out = {
@@ -179,7 +191,8 @@ def throughput(config_names, windows: int, only=None) -> dict:
                 row["ratio_vs_keras_baseline"] = row["tokens_per_second"] / base
         results[name] = {"config": {k: v for k, v in cfg.items() if k != "window_batches"},
                          "window_batches": cfg["window_batches"], "windows": windows,
-                         "variants": rows, "failed": failed}
+                         "variants": rows, "failed": failed,
+                         "input_pipeline_tokens_per_second": input_rate(cfg, ids)}
         del models
         gc.collect()
     return results
@@ -358,6 +371,9 @@ def table(results: dict) -> str:
             lines.append(f"| {key} | {row['batch_size']} | {row['tokens_per_second']:,.0f} | "
                          f"{best:,.0f} | {row.get('ratio_vs_keras_baseline', float('nan')):.2f} | "
                          f"{'' if peak is None else f'{peak:,.0f}'} |")
+        if "input_pipeline_tokens_per_second" in section:
+            lines.append(f"\ninput pipeline alone (no model): "
+                         f"{section['input_pipeline_tokens_per_second']:,.0f} tokens/s")
     settings = results.get("threads", {}).get("settings", {})
     if settings:
         names = list(next(iter(settings.values())))
