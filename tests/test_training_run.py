@@ -1,6 +1,5 @@
 """Training as a process: TensorBoard logs, and Ctrl-C saving a checkpoint before exiting."""
 import json
-import os
 import signal
 import subprocess
 import sys
