@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 
-
 from rnnlm.errors import RnnlmError
 
 # Tokens per compiled call while streaming. Each call has a fixed cost (dispatch, loop set-up,
