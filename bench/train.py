@@ -136,6 +136,53 @@ def input_rate(cfg, ids, batches=200) -> float:
     return batches * cfg["batch_size"] * cfg["seq_len"] / (time.perf_counter() - start)
 
 
+def flops_per_token(cfg) -> float:
+    """Multiply-adds ×2 of one training token: forward through every LSTM layer and the output
+    layer, and twice that backward (the gradients of activations and of weights)."""
+    e, u, v = cfg["embedding_dim"], cfg["units"], cfg["vocabulary_size"]
+    forward = sum(2 * (inputs + u) * 4 * u for inputs in [e] + [u] * (cfg["num_layers"] - 1))
+    forward += 2 * u * v
+    return 3.0 * forward
+
+
+def matmul_ceiling(cfg, dtype="float32") -> dict:
+    """How fast this machine multiplies the training step's two matmul shapes, and the
+    tokens/s the model could reach if every FLOP ran at the faster rate (an upper bound: the
+    elementwise work, the loop and the optimizer are left out)."""
+    import tensorflow as tf
+
+    b, t, u = cfg["batch_size"], cfg["seq_len"], cfg["units"]
+    low = tf.as_dtype(dtype)
+    weights = tf.cast(tf.random.normal([u, 4 * u]) * 0.01, low)
+
+    @tf.function
+    def recurrent_steps(h):  # the in-loop shape: (B, U) × (U, 4U), T times in a while loop
+        def step(i, h):
+            return i + 1, tf.tanh(tf.cast(tf.matmul(tf.cast(h, low), weights), tf.float32))[:, :u]
+        return tf.while_loop(lambda i, _: i < t, step, (0, h))[1]
+
+    rows = tf.random.normal([t * b, u])
+    grads = tf.random.normal([t * b, 4 * u])
+
+    @tf.function
+    def weight_gradient():  # the out-of-loop shape: (U, T·B) × (T·B, 4U)
+        return tf.matmul(tf.cast(rows, low), tf.cast(grads, low), transpose_a=True)
+
+    def rate(fn, flops, repeats=10):
+        fn()  # trace
+        start = time.perf_counter()
+        for _ in range(repeats):
+            fn()
+        return flops * repeats / (time.perf_counter() - start)
+
+    h0 = tf.random.normal([b, u])
+    step_rate = rate(lambda: recurrent_steps(h0).numpy(), 2 * t * b * u * 4 * u)
+    big_rate = rate(lambda: weight_gradient().numpy(), 2 * t * b * u * 4 * u)
+    return {"dtype": dtype, "flops_per_token": flops_per_token(cfg),
+            "in_loop_matmul_gflops": step_rate / 1e9, "large_matmul_gflops": big_rate / 1e9,
+            "bound_tokens_per_second": max(step_rate, big_rate) / flops_per_token(cfg)}
+
+
 def variants_for(name, cfg, only=None):
     """name → (builder, batch_size). Each lever is one variant of rnnlm's path."""
     out = {
@@ -154,6 +201,10 @@ def variants_for(name, cfg, only=None):
 
 def throughput(config_names, windows: int, only=None) -> dict:
     import gc
+
+    from rnnlm.models.precision import resolve_precision
+
+    dtypes = ["float32"] + (["bfloat16"] if resolve_precision("auto") == "bfloat16" else [])
 
     results = {}
     for name in config_names:
@@ -192,7 +243,8 @@ def throughput(config_names, windows: int, only=None) -> dict:
         results[name] = {"config": {k: v for k, v in cfg.items() if k != "window_batches"},
                          "window_batches": cfg["window_batches"], "windows": windows,
                          "variants": rows, "failed": failed,
-                         "input_pipeline_tokens_per_second": input_rate(cfg, ids)}
+                         "input_pipeline_tokens_per_second": input_rate(cfg, ids),
+                         "matmul_ceiling": [matmul_ceiling(cfg, dtype) for dtype in dtypes]}
         del models
         gc.collect()
     return results
@@ -375,6 +427,12 @@ def table(results: dict) -> str:
             lines.append(f"| {key} | {row['batch_size']} | {row['tokens_per_second']:,.0f} | "
                          f"{best:,.0f} | {row.get('ratio_vs_keras_baseline', float('nan')):.2f} | "
                          f"{'' if peak is None else f'{peak:,.0f}'} |")
+        for ceiling in section.get("matmul_ceiling", []):
+            lines.append(f"\n{ceiling['dtype']} matmuls on this machine: "
+                         f"{ceiling['in_loop_matmul_gflops']:.0f} GFLOP/s in the loop's shape, "
+                         f"{ceiling['large_matmul_gflops']:.0f} in the weight gradient's; "
+                         f"{ceiling['flops_per_token'] / 1e6:.1f} MFLOP per token → at most "
+                         f"{ceiling['bound_tokens_per_second']:,.0f} tokens/s")
         if "input_pipeline_tokens_per_second" in section:
             lines.append(f"\ninput pipeline alone (no model): "
                          f"{section['input_pipeline_tokens_per_second']:,.0f} tokens/s")
