@@ -349,7 +349,6 @@ def quality(name: str, time_limit: float, overrides: dict, label: str | None,
               "curve": curve, "final": final}
     if note:  # e.g. which commit ran it, when the run is taken from an exported copy
         result["code_note"] = note
-    plot_curve(result, RESULTS.parent / f"train_{label or name}.png")
     return {label or name: result}
 
 
@@ -361,31 +360,42 @@ PEER = {
 }
 
 
-def plot_curve(result: dict, path: Path) -> None:
+def plot_family(runs: dict, path: Path) -> None:
+    """One chart for runs of one family (labels sharing the part before the first "_", e.g.
+    char_12min and char_30min, or every ablate6_* run), beside the PyTorch reference."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    metric = result["metrics"][-1]
-    fig, ax = plt.subplots(figsize=(6, 4))
-    ax.plot([p["minutes"] for p in result["curve"]], [p[metric] for p in result["curve"]], "o-",
-            label="rnnlm")
-    peer = PEER.get(result["description"].split(",")[0], {})
+    first = next(iter(runs.values()))
+    metric = first["metrics"][-1]
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for label, result in runs.items():
+        ax.plot([p["minutes"] for p in result["curve"]], [p[metric] for p in result["curve"]],
+                "o-", ms=3, label=label)
+    peer = PEER.get(first["description"].split(",")[0], {})
     if metric in peer and "minutes" in peer:
         ax.plot(peer["minutes"], peer[metric], "s--", color="gray", label=peer["label"])
     elif metric in peer:
         ax.axhline(peer[metric], ls="--", color="gray", label=peer["label"])
-    if peer:
-        ax.legend()
+    ax.legend(fontsize=8)
     ax.set_xlabel("minutes of training (wall clock, incl. validation)")
     ax.set_ylabel(f"validation {metric}")
-    ax.set_title(result["description"])
+    ax.set_title(first["description"].split(",")[0])
     ax.grid(alpha=0.3)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=100)
     plt.close(fig)
+
+
+def plot_families(quality_runs: dict) -> None:
+    families: dict[str, dict] = {}
+    for label, result in quality_runs.items():
+        families.setdefault(label.split("_")[0], {})[label] = result
+    for family, runs in families.items():
+        plot_family(runs, RESULTS.parent / f"train_{family}.png")
 
 
 def parse_overrides(pairs) -> dict:
@@ -477,9 +487,8 @@ def main(argv=None):
     if opts.command == "table":
         print(table(common.load_results(RESULTS)))
         return
-    if opts.command == "plots":  # redraw every quality curve from the JSON
-        for label, result in common.load_results(RESULTS).get("quality", {}).items():
-            plot_curve(result, RESULTS.parent / f"train_{label}.png")
+    if opts.command == "plots":  # redraw every quality chart from the JSON
+        plot_families(common.load_results(RESULTS).get("quality", {}))
         return
     set_threads(opts.threads, opts.inter_threads)
     if opts.command == "_memory_child":
@@ -505,6 +514,8 @@ def main(argv=None):
         update = {"memory": memory(configs, opts.threads)}
     print(json.dumps(update, indent=2))
     results = update if opts.no_save else common.save_results(RESULTS, update)
+    if opts.command == "quality":
+        plot_families(results["quality"])
     print(table(results))
 
 
