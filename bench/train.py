@@ -193,6 +193,9 @@ def variants_for(name, cfg, only=None):
         # What `rnnlm train` runs: the fused CPU LSTM, precision "auto" (bfloat16 matmuls on a
         # CPU with AVX512_BF16/AMX, else float32; the JSON records which).
         "rnnlm_default": (lambda: rnnlm_model(cfg, precision="auto"), cfg["batch_size"]),
+        # bfloat16 matmuls forced: the default on a CPU with AVX512_BF16/AMX; elsewhere oneDNN
+        # has no native bfloat16 matmul and this measures what forcing it would cost.
+        "rnnlm_fused_bf16": (lambda: rnnlm_model(cfg, precision="bfloat16"), cfg["batch_size"]),
         "rnnlm_default_batch2x": (lambda: rnnlm_model(cfg, precision="auto"),
                                   2 * cfg["batch_size"]),
     }
