@@ -123,7 +123,7 @@ def train(
     locked_dropout: Optional[bool] = typer.Option(None, "--locked-dropout/--no-locked-dropout", help="One dropout mask per sequence (variational)  [default: on]"),
     stateful: Optional[bool] = typer.Option(None, "--stateful/--no-stateful", help="Truncated BPTT: batch-size contiguous streams, state carried between windows  [default: on]"),
     weight_decay: Optional[float] = typer.Option(None, help="AdamW decoupled weight decay  [default: 0 = Adam]"),
-    lr_schedule: Optional[str] = typer.Option(None, help="none | cosine | plateau  [default: cosine]"),
+    lr_schedule: Optional[str] = typer.Option(None, help="none | cosine | wsd | plateau  [default: cosine]"),
     warmup_steps: Optional[int] = typer.Option(None, help="Linear learning-rate warm-up, in batches  [default: 0]"),
     early_stopping: Optional[int] = typer.Option(None, help="Stop after this many epochs without a better val_loss."),
     optimizer: Optional[str] = typer.Option(None, help="adam | sgd  [default: sgd for word models, adam otherwise]"),

@@ -15,7 +15,7 @@ from rnnlm.errors import RnnlmError
 FORMAT_VERSION = 1
 CELLS = ("simple_rnn", "lstm", "gru")
 TOKENIZERS = ("char", "word", "sentencepiece")
-LR_SCHEDULES = ("none", "cosine", "plateau")
+LR_SCHEDULES = ("none", "cosine", "wsd", "plateau")
 PRECISIONS = ("auto", "float32", "bfloat16")
 OPTIMIZERS = ("adam", "sgd")
 
@@ -83,7 +83,7 @@ class TrainConfig:
     steps_per_epoch: int | None = None  # None: one pass over the training windows
     stateful: bool = False  # TBPTT: batch_size contiguous streams, state carried between windows
     weight_decay: float = 0.0  # > 0: AdamW (decoupled decay; biases are not decayed)
-    lr_schedule: str = "none"  # none | cosine (over epochs or the time limit) | plateau
+    lr_schedule: str = "none"  # none | cosine | wsd (over epochs or the time limit) | plateau
     warmup_steps: int = 0  # linear warm-up from 0 to lr over this many batches
     early_stopping: int | None = None  # stop after this many epochs without a better val_loss
     precision: str = "auto"  # training matmuls: auto | float32 | bfloat16 (models/precision.py)

@@ -1,5 +1,7 @@
 """Training levers (issue 6): the CPU LSTM kernel, --stateful TBPTT, tied weights, dropout
 variants, AdamW, learning-rate schedules, early stopping, mixed precision. Tiny models only."""
+import time
+
 import keras
 import numpy as np
 import pytest
@@ -209,6 +211,13 @@ def test_learning_rate_schedules():
     assert [warm.value(s) for s in range(5)] == [0.25, 0.5, 0.75, 1.0, 1.0]
     cosine = training.LearningRate(1.0, "cosine", 0, total_steps=100, time_limit=None, started=0)
     assert cosine.value(0) == 1.0 and abs(cosine.value(50) - 0.5) < 1e-9 and cosine.value(100) < 1e-9
+    wsd = training.LearningRate(1.0, "wsd", 0, total_steps=100, time_limit=None, started=0)
+    assert [wsd.value(s) for s in (0, 50, 80)] == pytest.approx([1.0, 1.0, 1.0])
+    assert abs(wsd.value(90) - 0.5) < 1e-9 and wsd.value(100) == 0.0
+    # With a time limit, the elapsed share of the budget drives the decay as well.
+    timed = training.LearningRate(1.0, "wsd", 0, total_steps=10**9, time_limit=100.0,
+                                  started=time.perf_counter() - 95.0)
+    assert 0.2 < timed.value(0) < 0.26
     plateau = training.LearningRate(1.0, "plateau", 0, 100, None, 0)
     for val in (3.0, 2.0, 2.5):
         plateau.on_epoch_end(0, {"val_loss": val})
