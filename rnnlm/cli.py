@@ -126,7 +126,7 @@ def train(
     lr_schedule: Optional[str] = typer.Option(None, help="none | cosine | wsd | plateau  [default: cosine]"),
     warmup_steps: Optional[int] = typer.Option(None, help="Linear learning-rate warm-up, in batches  [default: 0]"),
     early_stopping: Optional[int] = typer.Option(None, help="Stop after this many epochs without a better val_loss."),
-    optimizer: Optional[str] = typer.Option(None, help="adam | sgd  [default: sgd for word models, adam otherwise]"),
+    optimizer: Optional[str] = typer.Option(None, help="adam | sgd  [default: adam for char models, sgd for word and sentencepiece]"),
     precision: Optional[str] = typer.Option(None, help="Matmuls of LSTM and output layers while training: auto | float32 | bfloat16 (auto: bfloat16 where the CPU has it natively)  [default: auto]"),
 ):
     """Train a language model on CORPUS and save a run directory."""

@@ -61,12 +61,14 @@ def test_train_with_no_model_options_prints_and_records_its_choice(tiny_corpus, 
             in printed)
 
 
-def test_word_models_default_to_the_sgd_recipe_and_given_options_win():
+def test_word_and_subword_models_default_to_the_sgd_recipe_and_given_options_win():
     empty = dict.fromkeys(["optimizer", "lr", "clipnorm", "lr_schedule", "stateful",
                            "locked_dropout", "batch_size", "seq_len"])
     assert defaults.fill_training_options("word", empty) == dict(
         optimizer="sgd", lr=20.0, clipnorm=0.25, lr_schedule="cosine", stateful=True,
         locked_dropout=True, batch_size=20, seq_len=35)
+    subword = defaults.fill_training_options("sentencepiece", empty)
+    assert (subword["optimizer"], subword["lr"], subword["batch_size"]) == ("sgd", 20.0, 32)
     adam = defaults.fill_training_options("word", {**empty, "optimizer": "adam"})
     assert (adam["lr"], adam["clipnorm"]) == (3e-3, 5.0)  # Adam's own lr, not SGD's 20
     given = defaults.fill_training_options("char", {**empty, "lr": 0.01, "stateful": False})
