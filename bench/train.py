@@ -1,6 +1,7 @@
 """Training benchmark: throughput (tokens/s) and quality within a wall-clock budget.
 
     python bench/train.py throughput [--threads 2] [--windows 3] [--configs char,word]
+    python bench/train.py ceiling                     # matmul rates → a tokens/s bound
     python bench/train.py threads [--rounds 2]        # intra/inter-op thread settings
     python bench/train.py memory                      # peak RSS per variant, one process each
     python bench/train.py quality char --time-limit 720
@@ -136,51 +137,61 @@ def input_rate(cfg, ids, batches=200) -> float:
     return batches * cfg["batch_size"] * cfg["seq_len"] / (time.perf_counter() - start)
 
 
-def flops_per_token(cfg) -> float:
-    """Multiply-adds ×2 of one training token: forward through every LSTM layer and the output
-    layer, and twice that backward (the gradients of activations and of weights)."""
+def matmul_flops_per_token(cfg) -> dict:
+    """FLOPs (2 × multiply-adds) of one training token's matmuls, by the shape they run in:
+    ``loop`` the recurrent (B, U) × (U, 4U) products, forward and the backward dh, which the
+    recurrence keeps one step at a time; ``lstm`` the LSTM products over all T·B rows at once
+    (input projection, its two gradients, the recurrent weight gradient); ``output`` the
+    output layer's (T·B, U) × (U, V) product and its two gradients."""
     e, u, v = cfg["embedding_dim"], cfg["units"], cfg["vocabulary_size"]
-    forward = sum(2 * (inputs + u) * 4 * u for inputs in [e] + [u] * (cfg["num_layers"] - 1))
-    forward += 2 * u * v
-    return 3.0 * forward
+    inputs = [e] + [u] * (cfg["num_layers"] - 1)
+    return {"loop": sum(2 * 2 * u * 4 * u for _ in inputs),
+            "lstm": sum(3 * 2 * i * 4 * u + 2 * u * 4 * u for i in inputs),
+            "output": 3 * 2 * u * v}
 
 
 def matmul_ceiling(cfg, dtype="float32") -> dict:
-    """How fast this machine multiplies the training step's two matmul shapes, and the
-    tokens/s the model could reach if every FLOP ran at the faster rate (an upper bound: the
-    elementwise work, the loop and the optimizer are left out)."""
+    """How fast this machine runs the training step's three matmul shapes, and the tokens/s
+    the model would reach if its matmuls were all it did (an upper bound: elementwise work,
+    the loop's own cost and the optimizer are left out)."""
     import tensorflow as tf
 
-    b, t, u = cfg["batch_size"], cfg["seq_len"], cfg["units"]
+    b, t, u, v = cfg["batch_size"], cfg["seq_len"], cfg["units"], cfg["vocabulary_size"]
     low = tf.as_dtype(dtype)
-    weights = tf.cast(tf.random.normal([u, 4 * u]) * 0.01, low)
+    recurrent = tf.cast(tf.random.normal([u, 4 * u]) * 0.01, low)
+    rows = tf.cast(tf.random.normal([t * b, u]), low)
+    gates = tf.cast(tf.random.normal([t * b, 4 * u]), low)
+    output = tf.cast(tf.random.normal([u, v]) * 0.01, low)
 
     @tf.function
-    def recurrent_steps(h):  # the in-loop shape: (B, U) × (U, 4U), T times in a while loop
+    def loop():  # (B, U) × (U, 4U), T dependent steps in a while loop, as in the recurrence
         def step(i, h):
-            return i + 1, tf.tanh(tf.cast(tf.matmul(tf.cast(h, low), weights), tf.float32))[:, :u]
-        return tf.while_loop(lambda i, _: i < t, step, (0, h))[1]
+            return i + 1, tf.tanh(tf.cast(tf.matmul(tf.cast(h, low), recurrent), tf.float32))[:, :u]
+        return tf.while_loop(lambda i, _: i < t, step, (0, tf.zeros([b, u])))[1]
 
-    rows = tf.random.normal([t * b, u])
-    grads = tf.random.normal([t * b, 4 * u])
-
-    @tf.function
-    def weight_gradient():  # the out-of-loop shape: (U, T·B) × (T·B, 4U)
-        return tf.matmul(tf.cast(rows, low), tf.cast(grads, low), transpose_a=True)
-
-    def rate(fn, flops, repeats=10):
+    shapes = {"loop": (loop, 2 * t * b * u * 4 * u),
+              "lstm": (tf.function(lambda: tf.matmul(rows, gates, transpose_a=True)),
+                       2 * t * b * u * 4 * u),  # the recurrent weight gradient's shape
+              "output": (tf.function(lambda: tf.matmul(rows, output)), 2 * t * b * u * v)}
+    gflops = {}
+    for name, (fn, flops) in shapes.items():
         fn()  # trace
         start = time.perf_counter()
-        for _ in range(repeats):
-            fn()
-        return flops * repeats / (time.perf_counter() - start)
+        for _ in range(10):
+            fn().numpy()
+        gflops[name] = flops * 10 / (time.perf_counter() - start) / 1e9
+    per_token = matmul_flops_per_token(cfg)
+    seconds_per_token = sum(per_token[k] / (gflops[k] * 1e9) for k in per_token)
+    return {"dtype": dtype, "gflops_by_shape": gflops, "flops_per_token_by_shape": per_token,
+            "bound_tokens_per_second": 1.0 / seconds_per_token}
 
-    h0 = tf.random.normal([b, u])
-    step_rate = rate(lambda: recurrent_steps(h0).numpy(), 2 * t * b * u * 4 * u)
-    big_rate = rate(lambda: weight_gradient().numpy(), 2 * t * b * u * 4 * u)
-    return {"dtype": dtype, "flops_per_token": flops_per_token(cfg),
-            "in_loop_matmul_gflops": step_rate / 1e9, "large_matmul_gflops": big_rate / 1e9,
-            "bound_tokens_per_second": max(step_rate, big_rate) / flops_per_token(cfg)}
+
+def ceilings(config_names) -> dict:
+    from rnnlm.models.precision import resolve_precision
+
+    dtypes = ["float32"] + (["bfloat16"] if resolve_precision("auto") == "bfloat16" else [])
+    return {name: [matmul_ceiling(CONFIGS[name], dtype) for dtype in dtypes]
+            for name in config_names}
 
 
 def variants_for(name, cfg, only=None):
@@ -204,10 +215,6 @@ def variants_for(name, cfg, only=None):
 
 def throughput(config_names, windows: int, only=None) -> dict:
     import gc
-
-    from rnnlm.models.precision import resolve_precision
-
-    dtypes = ["float32"] + (["bfloat16"] if resolve_precision("auto") == "bfloat16" else [])
 
     results = {}
     for name in config_names:
@@ -246,8 +253,7 @@ def throughput(config_names, windows: int, only=None) -> dict:
         results[name] = {"config": {k: v for k, v in cfg.items() if k != "window_batches"},
                          "window_batches": cfg["window_batches"], "windows": windows,
                          "variants": rows, "failed": failed,
-                         "input_pipeline_tokens_per_second": input_rate(cfg, ids),
-                         "matmul_ceiling": [matmul_ceiling(cfg, dtype) for dtype in dtypes]}
+                         "input_pipeline_tokens_per_second": input_rate(cfg, ids)}
         del models
         gc.collect()
     return results
@@ -440,12 +446,11 @@ def table(results: dict) -> str:
             lines.append(f"| {key} | {row['batch_size']} | {row['tokens_per_second']:,.0f} | "
                          f"{best:,.0f} | {row.get('ratio_vs_keras_baseline', float('nan')):.2f} | "
                          f"{'' if peak is None else f'{peak:,.0f}'} |")
-        for ceiling in section.get("matmul_ceiling", []):
-            lines.append(f"\n{ceiling['dtype']} matmuls on this machine: "
-                         f"{ceiling['in_loop_matmul_gflops']:.0f} GFLOP/s in the loop's shape, "
-                         f"{ceiling['large_matmul_gflops']:.0f} in the weight gradient's; "
-                         f"{ceiling['flops_per_token'] / 1e6:.1f} MFLOP per token → at most "
-                         f"{ceiling['bound_tokens_per_second']:,.0f} tokens/s")
+        for ceiling in results.get("matmul_ceiling", {}).get(name, []):
+            shapes = ", ".join(f"{k} {ceiling['flops_per_token_by_shape'][k] / 1e6:.2f} MFLOP/token "
+                               f"at {g:.0f} GFLOP/s" for k, g in ceiling["gflops_by_shape"].items())
+            lines.append(f"\n{ceiling['dtype']} matmuls alone ({shapes}) → at most "
+                         f"{ceiling['bound_tokens_per_second']:,.0f} tokens/s on this machine")
         if "input_pipeline_tokens_per_second" in section:
             lines.append(f"\ninput pipeline alone (no model): "
                          f"{section['input_pipeline_tokens_per_second']:,.0f} tokens/s")
@@ -472,8 +477,8 @@ def table(results: dict) -> str:
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("command", choices=["throughput", "threads", "memory", "quality",
-                                            "table", "plots", "_memory_child"])
+    parser.add_argument("command", choices=["throughput", "ceiling", "threads", "memory",
+                                            "quality", "table", "plots", "_memory_child"])
     parser.add_argument("--time-limit", type=float, default=720.0, help="quality: seconds")
     parser.add_argument("--set", action="append", help="quality: rnnlm.train option KEY=VALUE")
     parser.add_argument("--label", default=None, help="quality: result key (default: config)")
@@ -509,6 +514,8 @@ def main(argv=None):
                                                  auto_precision=resolve_precision("auto"),
                                                  load_average_before=os.getloadavg()),
                   "throughput": throughput(configs, opts.windows, only)}
+    elif opts.command == "ceiling":
+        update = {"matmul_ceiling": ceilings(configs)}
     elif opts.command == "threads":
         update = {"threads": {"settings": thread_settings(configs, opts.rounds, opts.windows),
                               "rounds": opts.rounds, "note": "intra x inter-op threads; 0 = "
