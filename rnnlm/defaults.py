@@ -116,7 +116,10 @@ ADAM = dict(optimizer="adam", lr=3e-3, clipnorm=5.0)
 SGD = dict(optimizer="sgd", lr=20.0, clipnorm=0.25)
 SHARED = dict(lr_schedule="cosine", stateful=True, locked_dropout=True)
 RECIPES = {
-    "char": {**ADAM, **SHARED, "batch_size": 32, "seq_len": 100},
+    # Char, 12 minutes (bench/train.py): wsd 1.460 nats/char against constant 1.493; wsd with
+    # shuffled windows and per-step dropout 1.452. At 6 minutes constant beat cosine by 0.10.
+    "char": {**ADAM, "lr_schedule": "wsd", "stateful": False, "locked_dropout": False,
+             "batch_size": 32, "seq_len": 100},
     "word": {**SGD, **SHARED, "batch_size": 20, "seq_len": 35},
     "sentencepiece": {**SGD, **SHARED, "batch_size": 32, "seq_len": 100},
 }

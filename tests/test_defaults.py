@@ -56,9 +56,9 @@ def test_train_with_no_model_options_prints_and_records_its_choice(tiny_corpus, 
     assert (model["num_layers"], model["units"], model["embedding_dim"]) == (1, 128, 64)
     assert model["dropout"] == defaults.DROPOUT["char"]
     train = json.loads((run / "config.json").read_text())["train"]
-    assert (train["optimizer"], train["lr_schedule"], train["stateful"]) == ("adam", "cosine", True)
-    assert ("char recipe: adam, lr 0.003, clipnorm 5, cosine schedule, stateful, locked dropout"
-            in printed)
+    assert (train["optimizer"], train["lr_schedule"], train["stateful"]) == ("adam", "wsd", False)
+    assert ("char recipe: adam, lr 0.003, clipnorm 5, wsd schedule, shuffled windows, "
+            "per-step dropout" in printed)
 
 
 def test_word_and_subword_models_default_to_the_sgd_recipe_and_given_options_win():
@@ -74,5 +74,5 @@ def test_word_and_subword_models_default_to_the_sgd_recipe_and_given_options_win
     given = defaults.fill_training_options("char", {**empty, "lr": 0.01, "stateful": False})
     assert given["lr"] == 0.01 and given["stateful"] is False
     assert defaults.describe_recipe("char", given, {"lr": 0.01, "stateful": False}) == (
-        "char recipe: adam, clipnorm 5, cosine schedule, locked dropout, batch 32, seq-len 100 "
+        "char recipe: adam, clipnorm 5, wsd schedule, per-step dropout, batch 32, seq-len 100 "
         "(options you give win)")
