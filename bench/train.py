@@ -317,9 +317,9 @@ def memory_child(name, key) -> None:
 
 # --------------------------------------------------------------------------- quality
 QUALITY = {  # name → (corpus, rnnlm.train options); --set KEY=VALUE overrides any option
+    # The char model (1 × 512, embedding 64); batch and the rest from rnnlm's recipe.
     "char": ("tinyshakespeare", dict(tokenizer="char", units=512, embedding_dim=64, layers=1,
-                                     batch_size=64, seq_len=100, valid_fraction=0.1,
-                                     epochs=1000)),
+                                     seq_len=100, valid_fraction=0.1, epochs=1000)),
     "word": ("ptb", dict(tokenizer="word", word_mode="whitespace", units=200,
                          embedding_dim=200, layers=2, dropout=0.2, batch_size=20, seq_len=35,
                          epochs=1000)),
