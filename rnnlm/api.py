@@ -24,8 +24,10 @@ TOKENIZER_OPTIONS = {
 }
 ARCHITECTURE = ("cell", "num_layers", "units", "embedding_dim", "tie_weights")
 # Training options --resume may change (the rest of TrainConfig is the run's own).
-RESUMABLE = ("lr", "batch_size", "seq_len", "clipnorm", "dropout", "stateful", "weight_decay",
+RESUMABLE = ("lr", "batch_size", "seq_len", "clipnorm", "stateful", "weight_decay",
              "lr_schedule", "warmup_steps", "early_stopping", "precision")
+# Model options --resume may change: regularisers, which no weight shape depends on.
+REGULARISERS = ("dropout", "embedding_dropout", "locked_dropout", "weight_drop")
 
 
 class TrainingInterrupted(Exception):
@@ -41,7 +43,7 @@ def train(corpus: str | None = None, out: str | Path | None = None, *, tokenizer
           force=False, tensorboard=False, quiet=True, tie_weights=None, embedding_dropout=0.0,
           locked_dropout=None, stateful=None, weight_decay=0.0, lr_schedule=None,
           warmup_steps=0, early_stopping: int | None = None, precision="auto",
-          optimizer=None) -> LM:
+          optimizer=None, weight_drop=0.0) -> LM:
     """Train a language model on a corpus (a path, a corpus card name, or None: the built-in).
 
     Model options left as None are chosen from the corpus size, training options left as None
@@ -58,9 +60,11 @@ def train(corpus: str | None = None, out: str | Path | None = None, *, tokenizer
     sizes = dict(num_layers=layers, units=units, embedding_dim=embedding_dim, dropout=dropout,
                  tie_weights=tie_weights)
     model_options = dict(cell=cell, embedding_dropout=embedding_dropout,
-                         locked_dropout=recipe["locked_dropout"])
+                         locked_dropout=recipe["locked_dropout"], weight_drop=weight_drop)
     # Check what was given now, before the corpus is read and tokenized.
     ModelConfig(**model_options, **{k: v for k, v in sizes.items() if v is not None}).validate()
+    if weight_drop:
+        _check_weight_drop_device()
     seq_len, batch_size = recipe["seq_len"], recipe["batch_size"]
     train_cfg = TrainConfig(seq_len=seq_len, batch_size=batch_size, epochs=epochs,
                             lr=recipe["lr"], clipnorm=recipe["clipnorm"], seed=seed,
@@ -115,6 +119,10 @@ def resume(run_dir: str | Path, *, epochs: int | None = None, time_limit: float 
         if key in ARCHITECTURE and value is not None and value != getattr(model_cfg, key):
             raise RnnlmError(f"--resume cannot change the architecture: {key} is "
                              f"{getattr(model_cfg, key)} in {run_dir}, not {value}")
+    for key in REGULARISERS:
+        if changes.get(key) is not None:
+            setattr(model_cfg, key, changes[key])
+    config["model"] = to_dict(model_cfg.validate())
     train_cfg = from_dict(TrainConfig, config["train"])
     train_cfg.epochs = epochs or train_cfg.epochs
     train_cfg.time_limit = time_limit
@@ -141,6 +149,14 @@ def _split(text: corpora.Corpus, valid: str | None, valid_fraction: float, encod
     if text.valid is not None:  # a card with its own validation split
         return text.train, text.valid
     return data.split_text(text.train, valid_fraction)
+
+
+def _check_weight_drop_device() -> None:
+    from rnnlm.models.precision import gpu_visible
+
+    if gpu_visible():  # the LSTM layer refuses it too; this says so before anything is written
+        raise RnnlmError("--weight-drop runs in rnnlm's CPU LSTM kernel, and a GPU trains with "
+                         "cuDNN: drop --weight-drop, or hide the GPU (CUDA_VISIBLE_DEVICES=)")
 
 
 def _check_tensorboard() -> None:

@@ -120,6 +120,7 @@ def train(
     tensorboard: bool = typer.Option(False, help="Also write TensorBoard logs into the run."),
     tie_weights: Optional[bool] = typer.Option(None, "--tie-weights/--no-tie-weights", help="Output layer shares the embedding matrix (+ projection if units != embedding dim)  [default: on for word and sentencepiece]"),
     embedding_dropout: Optional[float] = typer.Option(None, help="Dropout on the embeddings  [default: 0]"),
+    weight_drop: Optional[float] = typer.Option(None, help="LSTM: DropConnect on the recurrent weights while training, one mask per batch (AWD-LSTM)  [default: 0]"),
     locked_dropout: Optional[bool] = typer.Option(None, "--locked-dropout/--no-locked-dropout", help="One dropout mask per sequence (variational)  [default: off for char models, on otherwise]"),
     stateful: Optional[bool] = typer.Option(None, "--stateful/--no-stateful", help="Truncated BPTT: batch-size contiguous streams, state carried between windows  [default: off for char models (shuffled windows), on otherwise]"),
     weight_decay: Optional[float] = typer.Option(None, help="AdamW decoupled weight decay  [default: 0 = Adam]"),
@@ -139,6 +140,7 @@ def train(
         min_freq=min_freq, vocab_size=vocab_size, word_mode=word_mode,
         sp_model_type=sp_model_type, tie_weights=tie_weights,
         embedding_dropout=embedding_dropout, locked_dropout=locked_dropout, stateful=stateful,
+        weight_drop=weight_drop,
         weight_decay=weight_decay, lr_schedule=lr_schedule, warmup_steps=warmup_steps,
         early_stopping=early_stopping, precision=precision, optimizer=optimizer).items()
         if v is not None}

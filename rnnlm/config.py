@@ -55,14 +55,17 @@ class ModelConfig:
     embedding_dropout: float = 0.0  # on the embedding vectors, before the first layer
     locked_dropout: bool = False  # one dropout mask per sequence, shared by all time steps
     tie_weights: bool = False  # output layer = embedding matrix (+ projection if sizes differ)
+    weight_drop: float = 0.0  # LSTM: DropConnect on the recurrent kernel while training (AWD-LSTM)
 
     def validate(self) -> "ModelConfig":
         check_cell(self.cell)
         for name in ("num_layers", "units", "embedding_dim"):
             _check_positive(name, getattr(self, name))
-        for name in ("dropout", "embedding_dropout"):
+        for name in ("dropout", "embedding_dropout", "weight_drop"):
             if not 0.0 <= getattr(self, name) < 1.0:
                 raise RnnlmError(f"{name} must be in [0, 1), got {getattr(self, name)}")
+        if self.weight_drop and self.cell != "lstm":
+            raise RnnlmError(f"weight_drop is implemented for the lstm cell, not '{self.cell}'")
         return self
 
     def architecture(self) -> dict:

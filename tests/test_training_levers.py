@@ -183,6 +183,53 @@ def test_locked_dropout_uses_one_mask_per_sequence():
     assert not np.all(out == out[:, :1, :])
 
 
+def test_weight_drop_is_active_in_training_and_off_in_inference():
+    plain = tiny_model()
+    model = tiny_model(weight_drop=0.5)
+    model.set_weights(plain.get_weights())  # weight_drop adds no variable
+    x = ids_batch()
+    np.testing.assert_allclose(model(x, training=False).numpy(), plain(x).numpy(), atol=1e-6)
+    first, second = model(x, training=True).numpy(), model(x, training=True).numpy()
+    assert not np.allclose(first, plain(x).numpy(), atol=1e-4)
+    assert not np.allclose(first, second, atol=1e-4)  # a fresh mask for every batch
+
+
+def test_weight_drop_is_the_lstm_with_a_masked_recurrent_kernel(monkeypatch):
+    """Outputs and gradients equal Keras's LSTM run with recurrent_kernel · mask / (1 - rate):
+    one mask for the whole batch and every step, and the gradient reaches the kernel through it."""
+    keras_layer, fused, x = twin_layers()
+    fused.weight_drop = 0.5
+    mask = (np.random.default_rng(5).random(fused.cell.recurrent_kernel.shape) > 0.5)
+    monkeypatch.setattr(keras.random, "dropout",
+                        lambda value, rate, seed=None: value * mask.astype("float32") / (1 - rate))
+    recurrent = fused.cell.recurrent_kernel.numpy()
+    keras_layer.cell.recurrent_kernel.assign(recurrent * mask / 0.5)
+
+    def run(layer):
+        with tf.GradientTape() as tape:
+            seq, h, c = layer(x, training=True)
+            loss = tf.reduce_sum(seq ** 2) + tf.reduce_sum(c)
+        return [seq, h, c] + tape.gradient(loss, layer.trainable_weights)
+
+    expected, got = run(keras_layer), run(fused)
+    for a, b in zip(expected[:4], got[:4]):  # outputs, then the kernel's gradient
+        np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(got[4].numpy(), expected[4].numpy() * mask / 0.5, atol=1e-5)
+    assert np.all(got[4].numpy()[~mask] == 0)  # dropped weights get no gradient
+    np.testing.assert_allclose(got[5].numpy(), expected[5].numpy(), rtol=1e-5, atol=1e-5)
+
+
+def test_weight_drop_is_refused_where_it_would_change_the_kernel():
+    with pytest.raises(RnnlmError, match="lstm"):
+        ModelConfig(cell="gru", weight_drop=0.2).validate()
+    with pytest.raises(RnnlmError, match="weight_drop"):
+        ModelConfig(weight_drop=1.0).validate()
+    layer = FusedLSTM(4, return_sequences=True, weight_drop=0.3, fused=False)
+    with pytest.raises(RnnlmError, match="CPU LSTM kernel"):
+        layer(tf.ones((2, 3, 5)), training=True)
+    assert FusedLSTM.from_config(layer.get_config()).weight_drop == 0.3
+
+
 # ----------------------------------------------------------------------------- optimizer
 def test_weight_decay_selects_adamw_and_spares_biases():
     assert type(training.build_optimizer(1e-3, 5.0)) is keras.optimizers.Adam
@@ -266,9 +313,10 @@ def test_cli_trains_with_every_lever(tiny_corpus, tmp_path):
         "--seq-len", "16", "--batch-size", "4", "--epochs", "2", "--stateful", "--tie-weights",
         "--locked-dropout", "--dropout", "0.1", "--embedding-dropout", "0.1",
         "--weight-decay", "0.01", "--lr-schedule", "cosine", "--warmup-steps", "2",
-        "--early-stopping", "3"])
+        "--early-stopping", "3", "--weight-drop", "0.2"])
     assert result.exit_code == 0, result.output
     config = json.loads((run / "config.json").read_text())
     assert config["train"]["stateful"] and config["model"]["tie_weights"]
+    assert config["model"]["weight_drop"] == 0.2
     history = json.loads((run / "history.json").read_text())["epochs"]
     assert len(history) == 2 and history[-1]["lr"] < 2e-3

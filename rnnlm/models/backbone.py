@@ -54,7 +54,7 @@ class Backbone(keras.Model):
 
     def __init__(self, cell="lstm", num_layers=1, units=256, vocabulary_size=None,
                  embedding_dim=64, dropout=0.0, bidirectional=False, merge_mode="concat",
-                 embedding_dropout=0.0, locked_dropout=False, **kwargs):
+                 embedding_dropout=0.0, locked_dropout=False, weight_drop=0.0, **kwargs):
         super().__init__(**kwargs)
         self.cell = check_cell(cell)
         self.num_layers = num_layers
@@ -66,13 +66,16 @@ class Backbone(keras.Model):
         self.merge_mode = merge_mode
         self.embedding_dropout_rate = embedding_dropout
         self.locked_dropout = locked_dropout
+        self.weight_drop = weight_drop
         self.embedding = (keras.layers.Embedding(vocabulary_size, embedding_dim, mask_zero=True,
                                                  name="embedding")
                           if vocabulary_size else None)
         self.rnn_layers = []
+        # Only the LSTM kernel takes weight_drop (config.py refuses it for other cells).
+        extra = dict(weight_drop=weight_drop) if weight_drop else {}
         for i, layer_units in enumerate(self.units):
             layer = RNN_LAYERS[cell](layer_units, return_sequences=True, return_state=True,
-                                     name=f"rnn_{i}")
+                                     name=f"rnn_{i}", **extra)
             if bidirectional:
                 layer = keras.layers.Bidirectional(layer, merge_mode=merge_mode, name=f"birnn_{i}")
             self.rnn_layers.append(layer)
@@ -136,5 +139,5 @@ class Backbone(keras.Model):
                       vocabulary_size=self.vocabulary_size, embedding_dim=self.embedding_dim,
                       dropout=self.dropout_rate, bidirectional=self.bidirectional,
                       merge_mode=self.merge_mode, embedding_dropout=self.embedding_dropout_rate,
-                      locked_dropout=self.locked_dropout)
+                      locked_dropout=self.locked_dropout, weight_drop=self.weight_drop)
         return config

@@ -29,12 +29,16 @@ Measured and rejected (bench/results/train.json): TensorFlow's own fused CPU ker
 ``tf.raw_ops.BlockLSTM`` (whole sequence in one op) was *slower* than Keras's loop here, its
 per-step matmuls go through Eigen rather than oneDNN; and ``BlockLSTMV2`` has no correct
 gradient in TF 2.21 (rnn_grad.py registers V1's gradient, which assumes the i, c, f, o order).
+
+``weight_drop`` (AWD-LSTM's DropConnect on the recurrent kernel) trains through this kernel
+with a masked copy of the recurrent kernel; inference uses the layer's weights unchanged.
 """
 from __future__ import annotations
 
 import keras
 import tensorflow as tf
 
+from rnnlm.errors import RnnlmError
 from rnnlm.models import precision
 
 # What ``fused=None`` means; the bench flips it to time Keras's own path in the same process.
@@ -54,9 +58,12 @@ class LSTM(keras.layers.LSTM):
     module's ``DEFAULT_FUSED``, read at trace time).
     """
 
-    def __init__(self, units, fused=None, **kwargs):
+    def __init__(self, units, fused=None, weight_drop=0.0, **kwargs):
         super().__init__(units, **kwargs)
         self.fused = fused
+        # AWD-LSTM's WeightDrop (DropConnect on the recurrent kernel), training only: see
+        # _weight_dropped. A layer option, so it is saved in the config, not in the weights.
+        self.weight_drop = weight_drop
         # Set by training (precision.set_training_precision), not part of the layer's config:
         # "bfloat16" runs the restructured path's matmuls in bfloat16 while training; state,
         # gates and weights stay float32, and inference is always float32.
@@ -66,6 +73,9 @@ class LSTM(keras.layers.LSTM):
         fused = DEFAULT_FUSED if self.fused is None else self.fused
         if fused is False or (fused == "auto" and precision.gpu_visible()):
             return False
+        return self._computes_what_keras_does()
+
+    def _computes_what_keras_does(self) -> bool:
         cell = self.cell
         return (cell.activation is keras.activations.tanh
                 and cell.recurrent_activation is keras.activations.sigmoid
@@ -74,11 +84,13 @@ class LSTM(keras.layers.LSTM):
                 and self.compute_dtype == "float32")
 
     def inner_loop(self, sequences, initial_state, mask, training=False):
-        if not self.fused_eligible():
-            return super().inner_loop(sequences, initial_state, mask, training=training)
         if isinstance(mask, (list, tuple)):
             mask = mask[0]
         matmul_dtype = self.training_matmul_dtype if training else "float32"
+        if training and self.weight_drop:
+            return self._weight_dropped(sequences, initial_state, mask, matmul_dtype)
+        if not self.fused_eligible():
+            return super().inner_loop(sequences, initial_state, mask, training=training)
         if mask is None:
             return self._fused(sequences, initial_state, matmul_dtype)
         all_valid = tf.reduce_all(tf.cast(mask, tf.bool))
@@ -90,16 +102,45 @@ class LSTM(keras.layers.LSTM):
                        lambda: super(LSTM, self).inner_loop(
                            sequences, initial_state, mask, training=training))
 
-    def _fused(self, sequences, initial_state, matmul_dtype="float32"):
+    def _fused(self, sequences, initial_state, matmul_dtype="float32", recurrent_kernel=None):
         cell = self.cell
+        if recurrent_kernel is None:
+            recurrent_kernel = cell.recurrent_kernel.value
         hs, h_last, c_last = lstm_sequence(
             tf.transpose(sequences, [1, 0, 2]), initial_state[0], initial_state[1],
-            cell.kernel.value, cell.recurrent_kernel.value, cell.bias.value, matmul_dtype)
+            cell.kernel.value, recurrent_kernel, cell.bias.value, matmul_dtype)
         return h_last, tf.transpose(hs, [1, 0, 2]), (h_last, c_last)
+
+    def _weight_dropped(self, sequences, initial_state, mask, matmul_dtype):
+        """One DropConnect mask on the recurrent kernel per batch, shared by every time step
+        (Merity et al.'s AWD-LSTM): it regularises the recurrence itself, where recurrent
+        dropout on the hidden state would need a per-step mask and rule out any fused kernel.
+        The kept weights are scaled by 1 / (1 - rate), so inference uses the kernel as it is.
+
+        It runs in the restructured kernel, whose gradient reaches the kernel through the mask.
+        Keras's cuDNN call takes the layer's variables, not a masked copy, so on a GPU this
+        would silently leave cuDNN: refused instead (no option combination leaves cuDNN).
+        """
+        if not self.fused_eligible():
+            raise RnnlmError("weight_drop runs in rnnlm's CPU LSTM kernel only (default "
+                             "activations, no Keras dropout, no GPU): train without it")
+        if mask is not None:
+            # Language-model training windows carry no padding: the embedding's mask still
+            # arrives, all true. A padded step would need Keras's masked loop, which has no
+            # weight drop, so it is an error rather than a silent change of kernel.
+            all_valid = tf.reduce_all(tf.cast(mask, tf.bool))
+            check = tf.debugging.assert_equal(
+                all_valid, True, message="weight_drop needs unpadded training sequences")
+            with tf.control_dependencies([check]):
+                sequences = tf.identity(sequences)
+        dropped = keras.random.dropout(self.cell.recurrent_kernel.value, self.weight_drop,
+                                       seed=self.cell.seed_generator)
+        return self._fused(sequences, initial_state, matmul_dtype, recurrent_kernel=dropped)
 
     def get_config(self):
         config = super().get_config()
         config["fused"] = self.fused
+        config["weight_drop"] = self.weight_drop
         return config
 
 

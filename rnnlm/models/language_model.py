@@ -23,7 +23,8 @@ class LanguageModel(keras.Model):
                                  units=config.units, vocabulary_size=config.vocabulary_size,
                                  embedding_dim=config.embedding_dim, dropout=config.dropout,
                                  embedding_dropout=config.embedding_dropout,
-                                 locked_dropout=config.locked_dropout, name="backbone")
+                                 locked_dropout=config.locked_dropout,
+                                 weight_drop=config.weight_drop, name="backbone")
         self.output_dropout = sequence_dropout(config.dropout, config.locked_dropout,
                                                name="output_dropout")
         # Logits stay float32 even under mixed precision, so softmax/loss are computed stably.
