@@ -70,10 +70,12 @@ def test_resume_continues_the_epoch_count(trained_run, tmp_path):
     _, run = trained_run
     copy = tmp_path / "resumed"
     shutil.copytree(run, copy)
-    code, output = invoke("train", "--resume", copy, "--epochs", "1")
+    code, output = invoke("train", "--resume", copy, "--epochs", "1", "--dropout", "0.4")
     assert code == 0, output
     history = json.loads((copy / "history.json").read_text())["epochs"]
     assert [h["epoch"] for h in history] == [1, 2]
+    # Regularisers change no weight shape: a resumed run may train with more dropout.
+    assert json.loads((copy / "config.json").read_text())["model"]["dropout"] == 0.4
     code, output = invoke("train", "--resume", copy, "--units", "99")
     assert code == 2 and "architecture" in output
 
