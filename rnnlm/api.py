@@ -123,6 +123,8 @@ def resume(run_dir: str | Path, *, epochs: int | None = None, time_limit: float 
         if changes.get(key) is not None:
             setattr(model_cfg, key, changes[key])
     config["model"] = to_dict(model_cfg.validate())
+    if model_cfg.weight_drop:
+        _check_weight_drop_device()
     train_cfg = from_dict(TrainConfig, config["train"])
     train_cfg.epochs = epochs or train_cfg.epochs
     train_cfg.time_limit = time_limit

@@ -73,9 +73,6 @@ class LSTM(keras.layers.LSTM):
         fused = DEFAULT_FUSED if self.fused is None else self.fused
         if fused is False or (fused == "auto" and precision.gpu_visible()):
             return False
-        return self._computes_what_keras_does()
-
-    def _computes_what_keras_does(self) -> bool:
         cell = self.cell
         return (cell.activation is keras.activations.tanh
                 and cell.recurrent_activation is keras.activations.sigmoid
