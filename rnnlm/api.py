@@ -43,7 +43,7 @@ def train(corpus: str | None = None, out: str | Path | None = None, *, tokenizer
           force=False, tensorboard=False, quiet=True, tie_weights=None, embedding_dropout=0.0,
           locked_dropout=None, stateful=None, weight_decay=0.0, lr_schedule=None,
           warmup_steps=0, early_stopping: int | None = None, precision="auto",
-          optimizer=None, weight_drop=0.0) -> LM:
+          optimizer=None, weight_drop=None) -> LM:
     """Train a language model on a corpus (a path, a corpus card name, or None: the built-in).
 
     Model options left as None are chosen from the corpus size, training options left as None
@@ -53,14 +53,17 @@ def train(corpus: str | None = None, out: str | Path | None = None, *, tokenizer
     tok_cfg = TokenizerConfig(tokenizer).validate()
     given_recipe = dict(optimizer=optimizer, lr=lr, clipnorm=clipnorm, lr_schedule=lr_schedule,
                         stateful=stateful, locked_dropout=locked_dropout, batch_size=batch_size,
-                        seq_len=seq_len)
+                        seq_len=seq_len, weight_drop=weight_drop)
     recipe = defaults.fill_training_options(tokenizer, given_recipe)
+    if weight_drop is None and recipe["weight_drop"] and not _weight_drop_runs(cell):
+        recipe["weight_drop"] = 0.0  # the recipe's weight drop needs the CPU LSTM kernel
     tok_cfg.options = {name: options[key] for key, name in TOKENIZER_OPTIONS[tokenizer].items()
                        if options[key] is not None}
     sizes = dict(num_layers=layers, units=units, embedding_dim=embedding_dim, dropout=dropout,
                  tie_weights=tie_weights)
     model_options = dict(cell=cell, embedding_dropout=embedding_dropout,
-                         locked_dropout=recipe["locked_dropout"], weight_drop=weight_drop)
+                         locked_dropout=recipe["locked_dropout"],
+                         weight_drop=recipe["weight_drop"])
     # Check what was given now, before the corpus is read and tokenized.
     ModelConfig(**model_options, **{k: v for k, v in sizes.items() if v is not None}).validate()
     if weight_drop:
@@ -151,6 +154,12 @@ def _split(text: corpora.Corpus, valid: str | None, valid_fraction: float, encod
     if text.valid is not None:  # a card with its own validation split
         return text.train, text.valid
     return data.split_text(text.train, valid_fraction)
+
+
+def _weight_drop_runs(cell: str) -> bool:
+    from rnnlm.models.precision import gpu_visible
+
+    return cell == "lstm" and not gpu_visible()
 
 
 def _check_weight_drop_device() -> None:

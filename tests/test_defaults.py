@@ -6,6 +6,7 @@ import pytest
 
 import rnnlm
 from rnnlm import defaults
+from rnnlm.errors import RnnlmError
 
 
 @pytest.mark.parametrize("cell,layer", [("lstm", keras.layers.LSTM), ("gru", keras.layers.GRU),
@@ -55,18 +56,19 @@ def test_train_with_no_model_options_prints_and_records_its_choice(tiny_corpus, 
     model = json.loads((run / "config.json").read_text())["model"]
     assert (model["num_layers"], model["units"], model["embedding_dim"]) == (1, 128, 64)
     assert model["dropout"] == defaults.DROPOUT["char"]
+    assert model["weight_drop"] == 0.15  # the char recipe's, on a CPU
     train = json.loads((run / "config.json").read_text())["train"]
     assert (train["optimizer"], train["lr_schedule"], train["stateful"]) == ("adam", "wsd", False)
     assert ("char recipe: adam, lr 0.003, clipnorm 5, wsd schedule, shuffled windows, "
-            "per-step dropout" in printed)
+            "per-step dropout, weight drop 0.15" in printed)
 
 
 def test_word_and_subword_models_default_to_the_sgd_recipe_and_given_options_win():
     empty = dict.fromkeys(["optimizer", "lr", "clipnorm", "lr_schedule", "stateful",
-                           "locked_dropout", "batch_size", "seq_len"])
+                           "locked_dropout", "weight_drop", "batch_size", "seq_len"])
     assert defaults.fill_training_options("word", empty) == dict(
         optimizer="sgd", lr=20.0, clipnorm=0.25, lr_schedule="cosine", stateful=True,
-        locked_dropout=True, batch_size=20, seq_len=35)
+        locked_dropout=True, weight_drop=0.0, batch_size=20, seq_len=35)
     subword = defaults.fill_training_options("sentencepiece", empty)
     assert (subword["optimizer"], subword["lr"], subword["batch_size"]) == ("sgd", 20.0, 32)
     adam = defaults.fill_training_options("word", {**empty, "optimizer": "adam"})
@@ -74,5 +76,14 @@ def test_word_and_subword_models_default_to_the_sgd_recipe_and_given_options_win
     given = defaults.fill_training_options("char", {**empty, "lr": 0.01, "stateful": False})
     assert given["lr"] == 0.01 and given["stateful"] is False
     assert defaults.describe_recipe("char", given, {"lr": 0.01, "stateful": False}) == (
-        "char recipe: adam, clipnorm 5, wsd schedule, per-step dropout, batch 32, seq-len 100 "
-        "(options you give win)")
+        "char recipe: adam, clipnorm 5, wsd schedule, per-step dropout, weight drop 0.15, "
+        "batch 32, seq-len 100 (options you give win)")
+
+
+def test_the_char_recipe_drops_weight_drop_where_it_cannot_run(tiny_corpus, tmp_path):
+    run = tmp_path / "gru"
+    rnnlm.train(str(tiny_corpus), run, cell="gru", units=16, embedding_dim=8, seq_len=16,
+                batch_size=4, epochs=1)
+    assert json.loads((run / "config.json").read_text())["model"]["weight_drop"] == 0.0
+    with pytest.raises(RnnlmError, match="weight_drop"):  # asked for, it is refused
+        rnnlm.train(str(tiny_corpus), tmp_path / "gru2", cell="gru", weight_drop=0.2)
