@@ -163,9 +163,7 @@ def _weight_drop_runs(cell: str) -> bool:
 
 
 def _check_weight_drop_device() -> None:
-    from rnnlm.models.precision import gpu_visible
-
-    if gpu_visible():  # the LSTM layer refuses it too; this says so before anything is written
+    if not _weight_drop_runs("lstm"):  # the LSTM layer refuses it too; this says so first
         raise RnnlmError("--weight-drop runs in rnnlm's CPU LSTM kernel, and a GPU trains with "
                          "cuDNN: drop --weight-drop, or hide the GPU (CUDA_VISIBLE_DEVICES=)")
 
