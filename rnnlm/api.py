@@ -55,8 +55,9 @@ def train(corpus: str | None = None, out: str | Path | None = None, *, tokenizer
                         stateful=stateful, locked_dropout=locked_dropout, batch_size=batch_size,
                         seq_len=seq_len, weight_drop=weight_drop)
     recipe = defaults.fill_training_options(tokenizer, given_recipe)
-    if weight_drop is None and recipe["weight_drop"] and not _weight_drop_runs(cell):
-        recipe["weight_drop"] = 0.0  # the recipe's weight drop needs the CPU LSTM kernel
+    if weight_drop is None and recipe["weight_drop"] and not (
+            _weight_drop_runs(cell) and defaults.long_run(epochs, time_limit)):
+        recipe["weight_drop"] = 0.0  # it needs the CPU LSTM kernel, and pays off in long runs
     tok_cfg.options = {name: options[key] for key, name in TOKENIZER_OPTIONS[tokenizer].items()
                        if options[key] is not None}
     sizes = dict(num_layers=layers, units=units, embedding_dim=embedding_dim, dropout=dropout,

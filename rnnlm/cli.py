@@ -120,7 +120,7 @@ def train(
     tensorboard: bool = typer.Option(False, help="Also write TensorBoard logs into the run."),
     tie_weights: Optional[bool] = typer.Option(None, "--tie-weights/--no-tie-weights", help="Output layer shares the embedding matrix (+ projection if units != embedding dim)  [default: on for word and sentencepiece]"),
     embedding_dropout: Optional[float] = typer.Option(None, help="Dropout on the embeddings  [default: 0]"),
-    weight_drop: Optional[float] = typer.Option(None, help="LSTM: DropConnect on the recurrent weights while training, one mask per batch (AWD-LSTM)  [default: 0.15 for char LSTM models on a CPU, else 0]"),
+    weight_drop: Optional[float] = typer.Option(None, help="LSTM: DropConnect on the recurrent weights while training, one mask per batch (AWD-LSTM)  [default: 0.15 for char LSTM models on a CPU with ≥ 8 epochs and no --time-limit under 20 min, else 0]"),
     locked_dropout: Optional[bool] = typer.Option(None, "--locked-dropout/--no-locked-dropout", help="One dropout mask per sequence (variational)  [default: off for char models, on otherwise]"),
     stateful: Optional[bool] = typer.Option(None, "--stateful/--no-stateful", help="Truncated BPTT: batch-size contiguous streams, state carried between windows  [default: off for char models (shuffled windows), on otherwise]"),
     weight_decay: Optional[float] = typer.Option(None, help="AdamW decoupled weight decay  [default: 0 = Adam]"),

@@ -50,13 +50,14 @@ def test_given_options_win_and_fill_their_dependants():
 
 def test_train_with_no_model_options_prints_and_records_its_choice(tiny_corpus, tmp_path, capsys):
     run = tmp_path / "run"
-    rnnlm.train(str(tiny_corpus), run, seq_len=16, batch_size=4, epochs=1, quiet=False)
+    rnnlm.train(str(tiny_corpus), run, seq_len=16, batch_size=4, quiet=False,
+                epochs=defaults.LONG_RUN_EPOCHS, steps_per_epoch=1)
     printed = capsys.readouterr().out
     assert "auto-sized for" in printed and "1 × lstm 128" in printed
     model = json.loads((run / "config.json").read_text())["model"]
     assert (model["num_layers"], model["units"], model["embedding_dim"]) == (1, 128, 64)
     assert model["dropout"] == defaults.DROPOUT["char"]
-    assert model["weight_drop"] == 0.15  # the char recipe's, on a CPU
+    assert model["weight_drop"] == 0.15  # the char recipe's, on a CPU, in a long run
     train = json.loads((run / "config.json").read_text())["train"]
     assert (train["optimizer"], train["lr_schedule"], train["stateful"]) == ("adam", "wsd", False)
     assert ("char recipe: adam, lr 0.003, clipnorm 5, wsd schedule, shuffled windows, "
@@ -80,10 +81,22 @@ def test_word_and_subword_models_default_to_the_sgd_recipe_and_given_options_win
         "batch 32, seq-len 100 (options you give win)")
 
 
+def test_the_char_recipe_keeps_weight_drop_for_long_runs(tiny_corpus, tmp_path):
+    assert defaults.long_run(10, None) and defaults.long_run(8, 1800)
+    assert not defaults.long_run(5, None)  # too few epochs
+    assert not defaults.long_run(10, 720)  # a 12-minute budget
+    run = tmp_path / "short"
+    rnnlm.train(str(tiny_corpus), run, seq_len=16, batch_size=4, epochs=1)
+    assert json.loads((run / "config.json").read_text())["model"]["weight_drop"] == 0.0
+    given = tmp_path / "given"  # asked for, a short run keeps it
+    rnnlm.train(str(tiny_corpus), given, seq_len=16, batch_size=4, epochs=1, weight_drop=0.2)
+    assert json.loads((given / "config.json").read_text())["model"]["weight_drop"] == 0.2
+
+
 def test_the_char_recipe_drops_weight_drop_where_it_cannot_run(tiny_corpus, tmp_path):
     run = tmp_path / "gru"
     rnnlm.train(str(tiny_corpus), run, cell="gru", units=16, embedding_dim=8, seq_len=16,
-                batch_size=4, epochs=1)
+                batch_size=4, epochs=defaults.LONG_RUN_EPOCHS, steps_per_epoch=1)
     assert json.loads((run / "config.json").read_text())["model"]["weight_drop"] == 0.0
     with pytest.raises(RnnlmError, match="weight_drop"):  # asked for, it is refused
         rnnlm.train(str(tiny_corpus), tmp_path / "gru2", cell="gru", weight_drop=0.2)
