@@ -164,7 +164,16 @@ def describe_recipe(tokenizer: str, recipe: dict, given: dict) -> str | None:
              "lr_schedule": f"{recipe['lr_schedule']} schedule",
              "stateful": "stateful" if recipe["stateful"] else "shuffled windows",
              "locked_dropout": "locked dropout" if recipe["locked_dropout"] else "per-step dropout",
-             "weight_drop": f"weight drop {recipe['weight_drop']:g}" if recipe["weight_drop"] else None,
+             "weight_drop": _describe_weight_drop(recipe["weight_drop"], RECIPES[tokenizer]),
              "batch_size": f"batch {recipe['batch_size']}", "seq_len": f"seq-len {recipe['seq_len']}"}
     return (f"{tokenizer} recipe: " + ", ".join(words[key] for key in chosen if words[key])
             + " (options you give win)")
+
+
+def _describe_weight_drop(weight_drop: float, tokenizer_recipe: dict) -> str | None:
+    if weight_drop:
+        return f"weight drop {weight_drop:g}"
+    if tokenizer_recipe["weight_drop"]:  # the recipe has it, api.train turned it off: say why
+        return (f"no weight drop (only for an LSTM on a CPU, ≥ {LONG_RUN_EPOCHS} epochs and no "
+                f"--time-limit under {LONG_RUN_SECONDS // 60} min)")
+    return None

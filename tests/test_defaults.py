@@ -81,13 +81,14 @@ def test_word_and_subword_models_default_to_the_sgd_recipe_and_given_options_win
         "batch 32, seq-len 100 (options you give win)")
 
 
-def test_the_char_recipe_keeps_weight_drop_for_long_runs(tiny_corpus, tmp_path):
+def test_the_char_recipe_keeps_weight_drop_for_long_runs(tiny_corpus, tmp_path, capsys):
     assert defaults.long_run(10, None) and defaults.long_run(8, 1800)
     assert not defaults.long_run(5, None)  # too few epochs
     assert not defaults.long_run(10, 720)  # a 12-minute budget
     run = tmp_path / "short"
-    rnnlm.train(str(tiny_corpus), run, seq_len=16, batch_size=4, epochs=1)
+    rnnlm.train(str(tiny_corpus), run, seq_len=16, batch_size=4, epochs=1, quiet=False)
     assert json.loads((run / "config.json").read_text())["model"]["weight_drop"] == 0.0
+    assert "no weight drop (only for an LSTM on a CPU, ≥ 8 epochs" in capsys.readouterr().out
     given = tmp_path / "given"  # asked for, a short run keeps it
     rnnlm.train(str(tiny_corpus), given, seq_len=16, batch_size=4, epochs=1, weight_drop=0.2)
     assert json.loads((given / "config.json").read_text())["model"]["weight_drop"] == 0.2
