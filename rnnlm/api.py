@@ -55,8 +55,17 @@ def train(corpus: str | None = None, out: str | Path | None = None, *, tokenizer
                         stateful=stateful, locked_dropout=locked_dropout, batch_size=batch_size,
                         seq_len=seq_len, weight_drop=weight_drop)
     recipe = defaults.fill_training_options(tokenizer, given_recipe)
+    seq_len, batch_size = recipe["seq_len"], recipe["batch_size"]
+    train_cfg = TrainConfig(seq_len=seq_len, batch_size=batch_size, epochs=epochs,
+                            lr=recipe["lr"], clipnorm=recipe["clipnorm"], seed=seed,
+                            valid_fraction=valid_fraction, time_limit=time_limit,
+                            steps_per_epoch=steps_per_epoch, stateful=recipe["stateful"],
+                            weight_decay=weight_decay, lr_schedule=recipe["lr_schedule"],
+                            warmup_steps=warmup_steps, early_stopping=early_stopping,
+                            precision=precision, optimizer=recipe["optimizer"]).validate()
+    # The run's length is judged on the validated training options.
     if weight_drop is None and recipe["weight_drop"] and not (
-            _weight_drop_runs(cell) and defaults.long_run(epochs, time_limit)):
+            _weight_drop_runs(cell) and defaults.long_run(train_cfg.epochs, train_cfg.time_limit)):
         recipe["weight_drop"] = 0.0  # it needs the CPU LSTM kernel, and pays off in long runs
     tok_cfg.options = {name: options[key] for key, name in TOKENIZER_OPTIONS[tokenizer].items()
                        if options[key] is not None}
@@ -69,14 +78,6 @@ def train(corpus: str | None = None, out: str | Path | None = None, *, tokenizer
     ModelConfig(**model_options, **{k: v for k, v in sizes.items() if v is not None}).validate()
     if weight_drop:
         _check_weight_drop_device()
-    seq_len, batch_size = recipe["seq_len"], recipe["batch_size"]
-    train_cfg = TrainConfig(seq_len=seq_len, batch_size=batch_size, epochs=epochs,
-                            lr=recipe["lr"], clipnorm=recipe["clipnorm"], seed=seed,
-                            valid_fraction=valid_fraction, time_limit=time_limit,
-                            steps_per_epoch=steps_per_epoch, stateful=recipe["stateful"],
-                            weight_decay=weight_decay, lr_schedule=recipe["lr_schedule"],
-                            warmup_steps=warmup_steps, early_stopping=early_stopping,
-                            precision=precision, optimizer=recipe["optimizer"]).validate()
     text = corpora.resolve(corpus, data_dir, encoding)
     out = Path(out) if out is not None else Path("runs") / text.name
     runs.check_new_run_dir(out, force)
