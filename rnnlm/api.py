@@ -43,7 +43,7 @@ def train(corpus: str | None = None, out: str | Path | None = None, *, tokenizer
           force=False, tensorboard=False, quiet=True, tie_weights=None, embedding_dropout=0.0,
           locked_dropout=None, stateful=None, weight_decay=0.0, lr_schedule=None,
           warmup_steps=0, early_stopping: int | None = None, precision="auto",
-          optimizer=None, weight_drop=None) -> LM:
+          optimizer=None, weight_drop=None, ema=None) -> LM:
     """Train a language model on a corpus (a path, a corpus card name, or None: the built-in).
 
     Model options left as None are chosen from the corpus size, training options left as None
@@ -53,7 +53,7 @@ def train(corpus: str | None = None, out: str | Path | None = None, *, tokenizer
     tok_cfg = TokenizerConfig(tokenizer).validate()
     given_recipe = dict(optimizer=optimizer, lr=lr, clipnorm=clipnorm, lr_schedule=lr_schedule,
                         stateful=stateful, locked_dropout=locked_dropout, batch_size=batch_size,
-                        seq_len=seq_len, weight_drop=weight_drop)
+                        seq_len=seq_len, weight_drop=weight_drop, ema=ema)
     recipe = defaults.fill_training_options(tokenizer, given_recipe)
     seq_len, batch_size = recipe["seq_len"], recipe["batch_size"]
     train_cfg = TrainConfig(seq_len=seq_len, batch_size=batch_size, epochs=epochs,
@@ -62,7 +62,8 @@ def train(corpus: str | None = None, out: str | Path | None = None, *, tokenizer
                             steps_per_epoch=steps_per_epoch, stateful=recipe["stateful"],
                             weight_decay=weight_decay, lr_schedule=recipe["lr_schedule"],
                             warmup_steps=warmup_steps, early_stopping=early_stopping,
-                            precision=precision, optimizer=recipe["optimizer"]).validate()
+                            precision=precision, optimizer=recipe["optimizer"],
+                            ema=recipe["ema"]).validate()
     # The run's length is judged on the validated training options.
     if weight_drop is None and recipe["weight_drop"] and not (
             _weight_drop_runs(cell) and defaults.long_run(train_cfg.epochs, train_cfg.time_limit)):
@@ -131,6 +132,9 @@ def resume(run_dir: str | Path, *, epochs: int | None = None, time_limit: float 
     if model_cfg.weight_drop:
         _check_weight_drop_device()
     train_cfg = from_dict(TrainConfig, config["train"])
+    if changes.get("ema") is not None and changes["ema"] != train_cfg.ema:
+        raise RnnlmError(f"--resume keeps the run's --ema ({train_cfg.ema:g} in {run_dir}): the "
+                         f"saved optimizer state holds the moving average, or none")
     train_cfg.epochs = epochs or train_cfg.epochs
     train_cfg.time_limit = time_limit
     for key in RESUMABLE:
@@ -185,7 +189,7 @@ def _fit(out: Path, config, tok, model_cfg, train_cfg, train_ids, valid_text, in
 
     model = LanguageModel(model_cfg).build_for_inference()
     optimizer = training.build_optimizer(train_cfg.lr, train_cfg.clipnorm, train_cfg.weight_decay,
-                                         train_cfg.optimizer)
+                                         train_cfg.optimizer, train_cfg.ema)
     model.compile(optimizer=optimizer, loss=_loss())
     writer = runs.RunWriter(out, optimizer_arrays=lambda: training.optimizer_arrays(optimizer))
     if new:

@@ -128,6 +128,7 @@ def train(
     warmup_steps: Optional[int] = typer.Option(None, help="Linear learning-rate warm-up, in batches  [default: 0]"),
     early_stopping: Optional[int] = typer.Option(None, help="Stop after this many epochs without a better val_loss."),
     optimizer: Optional[str] = typer.Option(None, help="adam | sgd  [default: adam for char models, sgd for word and sentencepiece]"),
+    ema: Optional[float] = typer.Option(None, help="Validate and keep an exponential moving average of the weights (Polyak averaging) with this momentum per batch, e.g. 0.998; 0: off  [default: 0]"),
     precision: Optional[str] = typer.Option(None, help="Matmuls of LSTM and output layers while training: auto | float32 | bfloat16 (auto: bfloat16 where the CPU has it natively)  [default: auto]"),
 ):
     """Train a language model on CORPUS and save a run directory."""
@@ -142,7 +143,7 @@ def train(
         embedding_dropout=embedding_dropout, locked_dropout=locked_dropout, stateful=stateful,
         weight_drop=weight_drop,
         weight_decay=weight_decay, lr_schedule=lr_schedule, warmup_steps=warmup_steps,
-        early_stopping=early_stopping, precision=precision, optimizer=optimizer).items()
+        early_stopping=early_stopping, precision=precision, optimizer=optimizer, ema=ema).items()
         if v is not None}
     if resume is not None:
         lm = api.resume(resume, epochs=epochs, time_limit=time_limit, tensorboard=tensorboard,

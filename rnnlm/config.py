@@ -91,6 +91,7 @@ class TrainConfig:
     early_stopping: int | None = None  # stop after this many epochs without a better val_loss
     precision: str = "auto"  # training matmuls: auto | float32 | bfloat16 (models/precision.py)
     optimizer: str = "adam"  # adam (AdamW with weight_decay) | sgd
+    ema: float = 0.0  # > 0: evaluate and keep an exponential moving average of the weights
 
     def validate(self) -> "TrainConfig":
         for name in ("seq_len", "batch_size", "epochs", "lr", "clipnorm"):
@@ -109,6 +110,8 @@ class TrainConfig:
                              f"{', '.join(PRECISIONS)}")
         if self.weight_decay < 0 or self.warmup_steps < 0:
             raise RnnlmError("weight_decay and warmup_steps must be >= 0")
+        if not 0.0 <= self.ema < 1.0:
+            raise RnnlmError(f"ema must be in [0, 1) (0: off), got {self.ema}")
         if not 0.0 <= self.valid_fraction < 1.0:
             raise RnnlmError(f"valid_fraction must be in [0, 1), got {self.valid_fraction}")
         return self

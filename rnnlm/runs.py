@@ -150,11 +150,11 @@ class RunWriter:
                          lambda tmp: np.savez(open(tmp, "wb"), **arrays))
         write_json(self.dir / "state.json", self.state)
 
-    def end_epoch(self, model, record: dict) -> None:
+    def end_epoch(self, model, record: dict, save_last: bool = True) -> None:
         with interrupts_deferred():
-            self._end_epoch(model, record)
+            self._end_epoch(model, record, save_last)
 
-    def _end_epoch(self, model, record: dict) -> None:
+    def _end_epoch(self, model, record: dict, save_last: bool) -> None:
         from rnnlm.curves import plot_curves
 
         self.history.append(record)
@@ -168,7 +168,8 @@ class RunWriter:
             save_weights(model, self.dir / "checkpoints" / "best.weights.h5")
             copy_file(self.dir / "checkpoints" / "best.weights.h5", self.dir / "model.weights.h5")
             save_weights(model.backbone, self.dir / "backbone.weights.h5")
-        self.save_last(model)
+        if save_last:  # else the caller saves it from other weights (training.averaged_weights)
+            self.save_last(model)
         write_json(self.dir / "history.json", {"epochs": self.history})
         write_atomic(self.dir / "history.csv", lambda tmp: _write_csv(tmp, self.history))
         plot_curves(self.history, self.dir / "curves.png")

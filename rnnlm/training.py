@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -135,30 +136,65 @@ class EpochEnd(keras.callbacks.Callback):
                   "tokens_per_second": self.tokens_this_epoch / max(train_seconds, 1e-9),
                   "lr": float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate)),
                   "partial": self.time_limit.hit}
-        if self.valid_ids is not None:
-            started = time.perf_counter()
-            ev = evaluate_ids(self.model, self.valid_ids, self.valid_chars,
-                              self.batch_size, self.seq_len)
-            self.time_limit.reserve = time.perf_counter() - started
-            record.update(ev.as_dict("val_"))
-            logs.update({k: record[k] for k in ("val_loss", "val_perplexity", "val_bpc")})
-        record["elapsed_seconds"] = time.perf_counter() - self.time_limit.started  # wall, this fit
-        self.run.end_epoch(self.model, record)
+        # With --ema the averaged weights are the ones validated and kept (best, model.weights.h5);
+        # the last checkpoint keeps the weights being trained, so --resume continues exactly.
+        with averaged_weights(self.model) as averaged:
+            if self.valid_ids is not None:
+                started = time.perf_counter()
+                ev = evaluate_ids(self.model, self.valid_ids, self.valid_chars,
+                                  self.batch_size, self.seq_len)
+                self.time_limit.reserve = time.perf_counter() - started
+                record.update(ev.as_dict("val_"))
+                logs.update({k: record[k] for k in ("val_loss", "val_perplexity", "val_bpc")})
+            record["elapsed_seconds"] = time.perf_counter() - self.time_limit.started  # this fit
+            self.run.end_epoch(self.model, record, save_last=not averaged)
+        if averaged:
+            self.run.save_last(self.model)
 
 
 def build_optimizer(lr: float, clipnorm: float, weight_decay: float = 0.0,
-                    name: str = "adam"):
+                    name: str = "adam", ema: float = 0.0):
     """Adam; AdamW (decoupled weight decay, biases not decayed) when weight_decay > 0; or plain
     SGD (PyTorch word_language_model's recipe: lr 20, clip 0.25, ÷4 on a plateau). Clipping is
-    on the global norm of all gradients, as torch.nn.utils.clip_grad_norm_ does."""
+    on the global norm of all gradients, as torch.nn.utils.clip_grad_norm_ does.
+
+    ``ema`` > 0: the optimizer also keeps an exponential moving average of the weights with
+    this momentum per batch (Keras' use_ema, Polyak averaging); see averaged_weights."""
+    averaging = dict(use_ema=ema > 0, ema_momentum=ema if ema > 0 else 0.99)
     if name == "sgd":
-        return keras.optimizers.SGD(learning_rate=float(lr), global_clipnorm=clipnorm)
+        return keras.optimizers.SGD(learning_rate=float(lr), global_clipnorm=clipnorm,
+                                    **averaging)
     if not weight_decay:
-        return keras.optimizers.Adam(learning_rate=float(lr), global_clipnorm=clipnorm)
+        return keras.optimizers.Adam(learning_rate=float(lr), global_clipnorm=clipnorm,
+                                     **averaging)
     optimizer = keras.optimizers.AdamW(learning_rate=float(lr), weight_decay=weight_decay,
-                                       global_clipnorm=clipnorm)
+                                       global_clipnorm=clipnorm, **averaging)
     optimizer.exclude_from_weight_decay(var_names=["bias"])
     return optimizer
+
+
+@contextmanager
+def averaged_weights(model):
+    """Inside: the model holds the optimizer's moving average of its weights (with --ema);
+    after: the weights being trained again. Without averaging it changes nothing.
+
+    Keras' SwapEMAWeights callback swaps at epoch boundaries, but a run stopped by --time-limit
+    or early stopping would leave the swap half done (and the last checkpoint, which --resume
+    continues from, holding the average); this swaps around one block and always swaps back."""
+    optimizer = model.optimizer
+    if not getattr(optimizer, "use_ema", False) or not optimizer.built:
+        yield False
+        return
+    # The optimizer's own lists (the ones Keras' SwapEMAWeights uses), in matching order.
+    trained, averages = optimizer._trainable_variables, optimizer._model_variables_moving_average
+    kept = [variable.numpy() for variable in trained]
+    for variable, average in zip(trained, averages):
+        variable.assign(average)
+    try:
+        yield True
+    finally:
+        for variable, value in zip(trained, kept):
+            variable.assign(value)
 
 
 # "wsd" (warm-up, stable, decay) holds the rate for the first 80% of the run and decays it

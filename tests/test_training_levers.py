@@ -279,6 +279,57 @@ def test_early_stopping_after_patience_epochs():
     assert stop.stopped and stop.model.stop_training
 
 
+def test_averaged_weights_swaps_in_the_moving_average_and_always_back():
+    model = tiny_model()
+    model.compile(optimizer=training.build_optimizer(1e-2, 5.0, ema=0.5),
+                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    x = ids_batch()
+    for _ in range(3):  # (fit would end by copying the average into the model)
+        model.train_on_batch(x, x)
+    trained = [v.numpy() for v in model.trainable_variables]
+    averages = [v.numpy() for v in model.optimizer._model_variables_moving_average]
+    assert any(not np.allclose(a, b) for a, b in zip(trained, averages))
+    with pytest.raises(ZeroDivisionError):
+        with training.averaged_weights(model) as averaged:
+            assert averaged
+            for variable, average in zip(model.trainable_variables, averages):
+                np.testing.assert_array_equal(variable.numpy(), average)
+            1 / 0
+    for variable, value in zip(model.trainable_variables, trained):
+        np.testing.assert_array_equal(variable.numpy(), value)
+    plain = tiny_model()
+    plain.compile(optimizer=training.build_optimizer(1e-2, 5.0), loss="mse")
+    with training.averaged_weights(plain) as averaged:
+        assert not averaged
+
+
+def test_ema_run_keeps_the_average_and_resumes_from_the_trained_weights(tiny_corpus, tmp_path):
+    import rnnlm
+    from rnnlm import api
+
+    run = tmp_path / "run"
+    options = dict(units=8, embedding_dim=6, seq_len=16, batch_size=4, lr=1e-2)
+    rnnlm.train(str(tiny_corpus), run, epochs=1, steps_per_epoch=6, ema=0.5, **options)
+    best = rnnlm.load(run).model  # model.weights.h5, the weights the run keeps
+    last = rnnlm.load(run).model
+    last.load_weights(run / "checkpoints" / "last.weights.h5")
+    # The optimizer state saved for --resume holds the moving average: the kept weights are it,
+    # the last checkpoint holds the weights being trained.
+    optimizer = training.build_optimizer(1e-2, 5.0, ema=0.5)
+    training.load_optimizer(optimizer, last, run / "checkpoints" / "last.optimizer.npz")
+    averages = [v.numpy() for v in optimizer._model_variables_moving_average]
+    for variable, average in zip(best.trainable_variables, averages):
+        np.testing.assert_allclose(variable.numpy(), average)
+    assert any(not np.allclose(a.numpy(), b.numpy())
+               for a, b in zip(best.trainable_variables, last.trainable_variables))
+    resumed = api.resume(run, epochs=1)
+    assert resumed.info()["epochs_done"] == 2
+    with pytest.raises(RnnlmError, match="--ema"):
+        api.resume(run, epochs=1, ema=0.0)
+    with pytest.raises(RnnlmError, match="ema"):
+        TrainConfig(ema=1.0).validate()
+
+
 def test_config_validates_the_new_options():
     with pytest.raises(RnnlmError):
         TrainConfig(lr_schedule="linear").validate()
