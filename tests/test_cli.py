@@ -78,6 +78,9 @@ def test_resume_continues_the_epoch_count(trained_run, tmp_path):
     assert json.loads((copy / "config.json").read_text())["model"]["dropout"] == 0.4
     code, output = invoke("train", "--resume", copy, "--units", "99")
     assert code == 2 and "architecture" in output
+    # The saved optimizer state holds a moving average of the weights, or none.
+    code, output = invoke("train", "--resume", copy, "--ema", "0.9")
+    assert code == 2 and "--ema" in output and len(output.strip().splitlines()) == 1
 
 
 def test_time_limit_stops_cleanly_and_saves(tiny_corpus, tmp_path):
@@ -107,6 +110,7 @@ def bad(tmp_path, name, content: bytes):
     (lambda p, c: ["train", c, "--tokenizer", "bytes"], "unknown tokenizer"),
     (lambda p, c: ["train", c, "--units", "0"], "units must be > 0"),
     (lambda p, c: ["train", c, "--batch-size", "-3"], "batch_size must be > 0"),
+    (lambda p, c: ["train", c, "--ema", "1"], "ema must be in [0, 1)"),
 ])
 def test_bad_training_input(tmp_path, tiny_corpus, make_args, message):
     code, output = invoke(*make_args(tmp_path, tiny_corpus), "--out", tmp_path / "out")
