@@ -43,7 +43,7 @@ def train(corpus: str | None = None, out: str | Path | None = None, *, tokenizer
           force=False, tensorboard=False, quiet=True, tie_weights=None, embedding_dropout=0.0,
           locked_dropout=None, stateful=None, weight_decay=0.0, lr_schedule=None,
           warmup_steps=0, early_stopping: int | None = None, precision="auto",
-          optimizer=None, weight_drop=None, ema=None) -> LM:
+          optimizer=None, weight_drop=None, ema=0.0) -> LM:
     """Train a language model on a corpus (a path, a corpus card name, or None: the built-in).
 
     Model options left as None are chosen from the corpus size, training options left as None
@@ -53,7 +53,7 @@ def train(corpus: str | None = None, out: str | Path | None = None, *, tokenizer
     tok_cfg = TokenizerConfig(tokenizer).validate()
     given_recipe = dict(optimizer=optimizer, lr=lr, clipnorm=clipnorm, lr_schedule=lr_schedule,
                         stateful=stateful, locked_dropout=locked_dropout, batch_size=batch_size,
-                        seq_len=seq_len, weight_drop=weight_drop, ema=ema)
+                        seq_len=seq_len, weight_drop=weight_drop)
     recipe = defaults.fill_training_options(tokenizer, given_recipe)
     seq_len, batch_size = recipe["seq_len"], recipe["batch_size"]
     train_cfg = TrainConfig(seq_len=seq_len, batch_size=batch_size, epochs=epochs,
@@ -63,7 +63,7 @@ def train(corpus: str | None = None, out: str | Path | None = None, *, tokenizer
                             weight_decay=weight_decay, lr_schedule=recipe["lr_schedule"],
                             warmup_steps=warmup_steps, early_stopping=early_stopping,
                             precision=precision, optimizer=recipe["optimizer"],
-                            ema=recipe["ema"]).validate()
+                            ema=ema).validate()
     # The run's length is judged on the validated training options.
     if weight_drop is None and recipe["weight_drop"] and not (
             _weight_drop_runs(cell) and defaults.long_run(train_cfg.epochs, train_cfg.time_limit)):

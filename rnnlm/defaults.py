@@ -114,7 +114,7 @@ DROPOUT = {"char": 0.25, "word": 0.3, "sentencepiece": 0.3}
 # (tiny-shakespeare, vocabulary 8000, 6 minutes): SGD reached 2.26 bits/char, Adam 2.47.
 ADAM = dict(optimizer="adam", lr=3e-3, clipnorm=5.0)
 SGD = dict(optimizer="sgd", lr=20.0, clipnorm=0.25)
-SHARED = dict(lr_schedule="cosine", stateful=True, locked_dropout=True, weight_drop=0.0, ema=0.0)
+SHARED = dict(lr_schedule="cosine", stateful=True, locked_dropout=True, weight_drop=0.0)
 RECIPES = {
     # Char, 12 minutes (bench/train.py): wsd 1.460 nats/char against constant 1.493; wsd with
     # shuffled windows and per-step dropout 1.452. At 6 minutes constant beat cosine by 0.10.
@@ -123,7 +123,7 @@ RECIPES = {
     # The LSTM on a CPU only, in long runs (api.py turns it off for other cells, on a GPU and
     # in short runs: long_run below).
     "char": {**ADAM, "lr_schedule": "wsd", "stateful": False, "locked_dropout": False,
-             "weight_drop": 0.15, "ema": 0.0, "batch_size": 32, "seq_len": 100},
+             "weight_drop": 0.15, "batch_size": 32, "seq_len": 100},
     "word": {**SGD, **SHARED, "batch_size": 20, "seq_len": 35},
     "sentencepiece": {**SGD, **SHARED, "batch_size": 32, "seq_len": 100},
 }
@@ -165,7 +165,6 @@ def describe_recipe(tokenizer: str, recipe: dict, given: dict) -> str | None:
              "stateful": "stateful" if recipe["stateful"] else "shuffled windows",
              "locked_dropout": "locked dropout" if recipe["locked_dropout"] else "per-step dropout",
              "weight_drop": _describe_weight_drop(recipe["weight_drop"], RECIPES[tokenizer]),
-             "ema": f"weight averaging (ema {recipe['ema']:g})" if recipe["ema"] else None,
              "batch_size": f"batch {recipe['batch_size']}", "seq_len": f"seq-len {recipe['seq_len']}"}
     return (f"{tokenizer} recipe: " + ", ".join(words[key] for key in chosen if words[key])
             + " (options you give win)")
