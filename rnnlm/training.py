@@ -160,7 +160,7 @@ def build_optimizer(lr: float, clipnorm: float, weight_decay: float = 0.0,
 
     ``ema`` > 0: the optimizer also keeps an exponential moving average of the weights with
     this momentum per batch (Keras' use_ema, Polyak averaging); see averaged_weights."""
-    averaging = dict(use_ema=ema > 0, ema_momentum=ema if ema > 0 else 0.99)
+    averaging = dict(use_ema=True, ema_momentum=ema) if ema else {}
     if name == "sgd":
         return keras.optimizers.SGD(learning_rate=float(lr), global_clipnorm=clipnorm,
                                     **averaging)
