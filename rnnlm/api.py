@@ -25,7 +25,15 @@ TOKENIZER_OPTIONS = {
 ARCHITECTURE = ("cell", "num_layers", "units", "embedding_dim", "tie_weights")
 # Training options --resume may change (the rest of TrainConfig is the run's own).
 RESUMABLE = ("lr", "batch_size", "seq_len", "clipnorm", "stateful", "weight_decay",
-             "lr_schedule", "warmup_steps", "early_stopping", "precision")
+             "lr_schedule", "warmup_steps", "early_stopping", "precision", "steps_per_epoch")
+# Training options --resume refuses to change, and why.
+KEPT = {
+    "optimizer": "the saved optimizer state belongs to it",
+    "ema": "the saved optimizer state holds the moving average, or none",
+    "seed": "it chose the run's initial weights and window order",
+    "valid_fraction": "it split the corpus, and the best checkpoint was judged on that split",
+}
+TOKENIZER_KEPT = "the run's tokenizer and vocabulary are saved with it"
 # Model options --resume may change: regularisers, which no weight shape depends on.
 REGULARISERS = ("dropout", "embedding_dropout", "locked_dropout", "weight_drop")
 
@@ -64,10 +72,9 @@ def train(corpus: str | None = None, out: str | Path | None = None, *, tokenizer
                             warmup_steps=warmup_steps, early_stopping=early_stopping,
                             precision=precision, optimizer=recipe["optimizer"],
                             ema=ema).validate()
-    # The run's length is judged on the validated training options.
-    if weight_drop is None and recipe["weight_drop"] and not (
-            _weight_drop_runs(cell) and defaults.long_run(train_cfg.epochs, train_cfg.time_limit)):
-        recipe["weight_drop"] = 0.0  # it needs the CPU LSTM kernel, and pays off in long runs
+    if weight_drop is None:  # the run's length is judged on the validated training options
+        recipe["weight_drop"] = defaults.recipe_weight_drop(
+            tokenizer, cell, _gpu_visible(), train_cfg.epochs, train_cfg.time_limit)
     tok_cfg.options = {name: options[key] for key, name in TOKENIZER_OPTIONS[tokenizer].items()
                        if options[key] is not None}
     sizes = dict(num_layers=layers, units=units, embedding_dim=embedding_dim, dropout=dropout,
@@ -132,9 +139,7 @@ def resume(run_dir: str | Path, *, epochs: int | None = None, time_limit: float 
     if model_cfg.weight_drop:
         _check_weight_drop_device()
     train_cfg = from_dict(TrainConfig, config["train"])
-    if changes.get("ema") is not None and changes["ema"] != train_cfg.ema:
-        raise RnnlmError(f"--resume keeps the run's --ema ({train_cfg.ema:g} in {run_dir}): the "
-                         f"saved optimizer state holds the moving average, or none")
+    _check_kept_options(run_dir, config, train_cfg, changes)
     train_cfg.epochs = epochs or train_cfg.epochs
     train_cfg.time_limit = time_limit
     for key in RESUMABLE:
@@ -154,6 +159,31 @@ def resume(run_dir: str | Path, *, epochs: int | None = None, time_limit: float 
                 quiet=quiet, new=False)
 
 
+def _check_kept_options(run_dir: Path, config: dict, train_cfg: TrainConfig, changes: dict):
+    """One line for the first option given to --resume that would change what the run keeps:
+    its optimizer state, seed, data split and tokenizer (the saved vocabulary)."""
+    kind = config["tokenizer"]["kind"]
+    saved = config["tokenizer"].get("options", {})
+    for key, value in changes.items():
+        if value is None or key in (*ARCHITECTURE, *REGULARISERS, *RESUMABLE, "layers"):
+            continue
+        flag = "--" + key.replace("_", "-")
+        if key in KEPT:
+            kept, why = getattr(train_cfg, key), KEPT[key]
+        elif key == "tokenizer":
+            kept, why = kind, TOKENIZER_KEPT
+        elif key in TOKENIZER_OPTIONS[kind]:
+            kept, why = saved.get(TOKENIZER_OPTIONS[kind][key]), TOKENIZER_KEPT
+        elif any(key in options for options in TOKENIZER_OPTIONS.values()):
+            raise RnnlmError(f"--resume: {flag} is not an option of this run's {kind} tokenizer "
+                             f"({run_dir})")
+        else:
+            raise RnnlmError(f"--resume cannot change {flag}: the run keeps its own")
+        if value != kept:
+            shown = f"{kept:g}" if isinstance(kept, float) else kept
+            raise RnnlmError(f"--resume keeps the run's {flag} ({shown} in {run_dir}): {why}")
+
+
 def _split(text: corpora.Corpus, valid: str | None, valid_fraction: float, encoding: str):
     if valid is not None:
         return text.train, corpora.read_text(valid, encoding)
@@ -162,14 +192,14 @@ def _split(text: corpora.Corpus, valid: str | None, valid_fraction: float, encod
     return data.split_text(text.train, valid_fraction)
 
 
-def _weight_drop_runs(cell: str) -> bool:
+def _gpu_visible() -> bool:
     from rnnlm.models.precision import gpu_visible
 
-    return cell == "lstm" and not gpu_visible()
+    return gpu_visible()
 
 
 def _check_weight_drop_device() -> None:
-    if not _weight_drop_runs("lstm"):  # the LSTM layer refuses it too; this says so first
+    if _gpu_visible():  # the LSTM layer refuses it too; this says so first
         raise RnnlmError("--weight-drop runs in rnnlm's CPU LSTM kernel, and a GPU trains with "
                          "cuDNN: drop --weight-drop, or hide the GPU (CUDA_VISIBLE_DEVICES=)")
 

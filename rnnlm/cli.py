@@ -11,6 +11,8 @@ from typing import List, Optional
 
 import typer
 
+from rnnlm.defaults import RECIPES, WEIGHT_DROP_WHEN
+
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Recurrent language models and sequence classifiers (Keras 3).")
 
@@ -94,7 +96,7 @@ def train(
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="Run directory (default runs/<corpus>)."),
     resume: Optional[Path] = typer.Option(None, "--resume", help="Continue this run from its last checkpoint."),
     force: bool = typer.Option(False, "--force", help="Replace an existing run in --out."),
-    tokenizer: str = typer.Option("char", help="char | word | sentencepiece"),
+    tokenizer: Optional[str] = typer.Option(None, help="char | word | sentencepiece  [default: char]"),
     cell: Optional[str] = typer.Option(None, help="simple_rnn | lstm | gru  [default: lstm]"),
     layers: Optional[int] = typer.Option(None, help="Recurrent layers  [default: from the corpus size, with --units]"),
     units: Optional[int] = typer.Option(None, help="Units per layer  [default: from the corpus size]"),
@@ -116,11 +118,11 @@ def train(
     word_mode: Optional[str] = typer.Option(None, help="word: words (split punctuation) | whitespace (PTB)"),
     sp_model_type: Optional[str] = typer.Option(None, help="sentencepiece: unigram | bpe"),
     data_dir: Optional[str] = typer.Option(None, help="Local corpus mirror (else $RNNLM_DATA)."),
-    encoding: str = typer.Option("utf-8", help="Encoding of the corpus file."),
+    encoding: Optional[str] = typer.Option(None, help="Encoding of the corpus file  [default: utf-8]"),
     tensorboard: bool = typer.Option(False, help="Also write TensorBoard logs into the run."),
     tie_weights: Optional[bool] = typer.Option(None, "--tie-weights/--no-tie-weights", help="Output layer shares the embedding matrix (+ projection if units != embedding dim)  [default: on for word and sentencepiece]"),
     embedding_dropout: Optional[float] = typer.Option(None, help="Dropout on the embeddings  [default: 0]"),
-    weight_drop: Optional[float] = typer.Option(None, help="LSTM: DropConnect on the recurrent weights while training, one mask per batch (AWD-LSTM)  [default: 0.15 for char LSTM models on a CPU with ≥ 8 epochs and no --time-limit under 20 min, else 0]"),
+    weight_drop: Optional[float] = typer.Option(None, help=f"LSTM: DropConnect on the recurrent weights while training, one mask per batch (AWD-LSTM)  [default: {RECIPES['char']['weight_drop']:g} for char models with {WEIGHT_DROP_WHEN}; else 0]"),
     locked_dropout: Optional[bool] = typer.Option(None, "--locked-dropout/--no-locked-dropout", help="One dropout mask per sequence (variational)  [default: off for char models, on otherwise]"),
     stateful: Optional[bool] = typer.Option(None, "--stateful/--no-stateful", help="Truncated BPTT: batch-size contiguous streams, state carried between windows  [default: off for char models (shuffled windows), on otherwise]"),
     weight_decay: Optional[float] = typer.Option(None, help="AdamW decoupled weight decay  [default: 0 = Adam]"),
@@ -133,6 +135,7 @@ def train(
 ):
     """Train a language model on CORPUS and save a run directory."""
     from rnnlm import api
+    from rnnlm.errors import RnnlmError
 
     options = {k: v for k, v in dict(
         cell=cell, layers=layers, units=units, embedding_dim=embedding_dim, dropout=dropout,
@@ -146,14 +149,21 @@ def train(
         early_stopping=early_stopping, precision=precision, optimizer=optimizer, ema=ema).items()
         if v is not None}
     if resume is not None:
+        # The run's corpus, split and directory are its own: say so rather than ignore them.
+        where = {"CORPUS": corpus, "--out": out, "--valid": valid, "--data-dir": data_dir,
+                 "--encoding": encoding, "--force": force or None}
+        for name, value in where.items():
+            if value is not None:
+                raise RnnlmError(f"--resume trains on the run's own corpus, split and directory "
+                                 f"(see its config.json): drop {name}")
         lm = api.resume(resume, epochs=epochs, time_limit=time_limit, tensorboard=tensorboard,
-                        quiet=False, **options)
+                        quiet=False, tokenizer=tokenizer, **options)
     else:
         if epochs is not None:
             options["epochs"] = epochs
-        lm = api.train(corpus, out, tokenizer=tokenizer, valid=valid, time_limit=time_limit,
-                       data_dir=data_dir, encoding=encoding, force=force,
-                       tensorboard=tensorboard, quiet=False, **options)
+        lm = api.train(corpus, out, tokenizer=tokenizer or "char", valid=valid,
+                       time_limit=time_limit, data_dir=data_dir, encoding=encoding or "utf-8",
+                       force=force, tensorboard=tensorboard, quiet=False, **options)
     best = lm.info()["best"]
     summary = ", ".join(f"{k} {best[k]:.4f}" for k in ("val_loss", "val_perplexity", "val_bpc")
                         if best.get(k) is not None)

@@ -120,8 +120,7 @@ RECIPES = {
     # shuffled windows and per-step dropout 1.452. At 6 minutes constant beat cosine by 0.10.
     # At 30 minutes that recipe overfits (train 1.12, validation 1.460); weight drop 0.15 on
     # the recurrent kernel reached 1.422 (0.3: 1.458, too slow to learn in the budget).
-    # The LSTM on a CPU only, in long runs (api.py turns it off for other cells, on a GPU and
-    # in short runs: long_run below).
+    # The LSTM on a CPU only, in long runs (recipe_weight_drop below).
     "char": {**ADAM, "lr_schedule": "wsd", "stateful": False, "locked_dropout": False,
              "weight_drop": 0.15, "batch_size": 32, "seq_len": 100},
     "word": {**SGD, **SHARED, "batch_size": 20, "seq_len": 35},
@@ -139,9 +138,21 @@ LONG_RUN_EPOCHS = 8
 LONG_RUN_SECONDS = 20 * 60
 
 
+WEIGHT_DROP_WHEN = (f"an LSTM on a CPU, ≥ {LONG_RUN_EPOCHS} epochs and no --time-limit under "
+                    f"{LONG_RUN_SECONDS // 60} min")
+
+
 def long_run(epochs: int, time_limit: float | None) -> bool:
     """Is this run long enough for the recipe's weight drop to pay off?"""
     return epochs >= LONG_RUN_EPOCHS and (time_limit is None or time_limit >= LONG_RUN_SECONDS)
+
+
+def recipe_weight_drop(tokenizer: str, cell: str, on_gpu: bool, epochs: int,
+                       time_limit: float | None) -> float:
+    """The recipe's weight drop for this run (WEIGHT_DROP_WHEN): it runs in rnnlm's CPU LSTM
+    kernel only (a GPU trains with cuDNN), and only pays off in long runs."""
+    applies = cell == "lstm" and not on_gpu and long_run(epochs, time_limit)
+    return RECIPES[tokenizer]["weight_drop"] if applies else 0.0
 
 
 def fill_training_options(tokenizer: str, given: dict) -> dict:
@@ -173,7 +184,6 @@ def describe_recipe(tokenizer: str, recipe: dict, given: dict) -> str | None:
 def _describe_weight_drop(weight_drop: float, tokenizer_recipe: dict) -> str | None:
     if weight_drop:
         return f"weight drop {weight_drop:g}"
-    if tokenizer_recipe["weight_drop"]:  # the recipe has it, api.train turned it off: say why
-        return (f"no weight drop (only for an LSTM on a CPU, ≥ {LONG_RUN_EPOCHS} epochs and no "
-                f"--time-limit under {LONG_RUN_SECONDS // 60} min)")
+    if tokenizer_recipe["weight_drop"]:  # the recipe has it, recipe_weight_drop said no: say why
+        return f"no weight drop (only for {WEIGHT_DROP_WHEN})"
     return None

@@ -83,6 +83,37 @@ def test_resume_continues_the_epoch_count(trained_run, tmp_path):
     assert code == 2 and "--ema" in output and len(output.strip().splitlines()) == 1
 
 
+@pytest.mark.parametrize("options, named", [
+    (["--optimizer", "sgd"], "--optimizer"),  # the saved optimizer state is Adam's
+    (["--seed", "7"], "--seed"),
+    (["--valid-fraction", "0.2"], "--valid-fraction"),
+    (["--tokenizer", "word"], "--tokenizer"),
+    (["--max-vocab", "10"], "--max-vocab"),
+    (["--vocab-size", "100"], "--vocab-size"),  # not an option of a char tokenizer
+    (["--data-dir", "elsewhere"], "--data-dir"),
+])
+def test_resume_refuses_what_the_run_keeps_instead_of_ignoring_it(trained_run, options, named):
+    corpus, run = trained_run
+    before = (run / "config.json").read_text()
+    code, output = invoke("train", "--resume", run, "--epochs", "1", *options)
+    assert code == 2 and named in output and len(output.strip().splitlines()) == 1, output
+    assert (run / "config.json").read_text() == before
+    code, output = invoke("train", corpus, "--resume", run)  # the corpus is the run's too
+    assert code == 2 and "drop CORPUS" in output
+
+
+def test_resume_accepts_the_run_s_own_values_of_what_it_keeps(trained_run, tmp_path):
+    import shutil
+
+    _, run = trained_run
+    copy = tmp_path / "same"
+    shutil.copytree(run, copy)
+    kept = json.loads((copy / "config.json").read_text())["train"]
+    code, output = invoke("train", "--resume", copy, "--epochs", "1", "--tokenizer", "char",
+                          "--seed", str(kept["seed"]), "--optimizer", kept["optimizer"])
+    assert code == 0, output
+
+
 def test_time_limit_stops_cleanly_and_saves(tiny_corpus, tmp_path):
     run = tmp_path / "limited"
     code, output = invoke("train", tiny_corpus, "--out", run, "--units", "16", "--seq-len", "8",

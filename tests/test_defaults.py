@@ -101,3 +101,13 @@ def test_the_char_recipe_drops_weight_drop_where_it_cannot_run(tiny_corpus, tmp_
     assert json.loads((run / "config.json").read_text())["model"]["weight_drop"] == 0.0
     with pytest.raises(RnnlmError, match="weight_drop"):  # asked for, it is refused
         rnnlm.train(str(tiny_corpus), tmp_path / "gru2", cell="gru", weight_drop=0.2)
+
+
+def test_recipe_weight_drop_is_for_the_cpu_lstm_in_long_runs():
+    long = dict(epochs=defaults.LONG_RUN_EPOCHS, time_limit=None)
+    assert defaults.recipe_weight_drop("char", "lstm", False, **long) == \
+        defaults.RECIPES["char"]["weight_drop"] > 0
+    assert defaults.recipe_weight_drop("char", "lstm", True, **long) == 0.0  # cuDNN on a GPU
+    assert defaults.recipe_weight_drop("char", "gru", False, **long) == 0.0
+    assert defaults.recipe_weight_drop("char", "lstm", False, epochs=2, time_limit=None) == 0.0
+    assert defaults.recipe_weight_drop("word", "lstm", False, **long) == 0.0  # not in its recipe
