@@ -74,8 +74,8 @@ def plain_keras(cfg, jit_compile=False):
 
 
 def rnnlm_model(cfg, fused="auto", precision="float32", **model_options):
-    """rnnlm's LanguageModel compiled as rnnlm.api compiles it; ``precision="auto"`` is the
-    default training path, float32 the exact one."""
+    """rnnlm's LanguageModel compiled as rnnlm.api compiles it; float32 is the default training
+    path, ``precision="auto"`` bfloat16 matmuls where the CPU has them natively."""
     from rnnlm import api, training
     from rnnlm.config import ModelConfig
     from rnnlm.models.precision import set_training_precision
@@ -203,15 +203,13 @@ def variants_for(name, cfg, only=None):
         "keras_baseline": (lambda: plain_keras(cfg), cfg["batch_size"]),
         "keras_baseline_xla": (lambda: plain_keras(cfg, jit_compile=True), cfg["batch_size"]),
         "rnnlm_keras_lstm_f32": (lambda: rnnlm_model(cfg, fused=False), cfg["batch_size"]),
-        "rnnlm_fused_f32": (lambda: rnnlm_model(cfg), cfg["batch_size"]),
-        # What `rnnlm train` runs: the fused CPU LSTM, precision "auto" (bfloat16 matmuls on a
-        # CPU with AVX512_BF16/AMX, else float32; the JSON records which).
-        "rnnlm_default": (lambda: rnnlm_model(cfg, precision="auto"), cfg["batch_size"]),
-        # bfloat16 matmuls forced: the default on a CPU with AVX512_BF16/AMX; elsewhere oneDNN
-        # has no native bfloat16 matmul and this measures what forcing it would cost.
+        # What `rnnlm train` runs: the fused CPU LSTM in float32.
+        "rnnlm_default": (lambda: rnnlm_model(cfg), cfg["batch_size"]),
+        # bfloat16 matmuls (--precision bfloat16; what "auto" picks on a CPU with AVX512_BF16 or
+        # AMX). Elsewhere oneDNN has no native bfloat16 matmul and this measures what forcing
+        # it would cost.
         "rnnlm_fused_bf16": (lambda: rnnlm_model(cfg, precision="bfloat16"), cfg["batch_size"]),
-        "rnnlm_default_batch2x": (lambda: rnnlm_model(cfg, precision="auto"),
-                                  2 * cfg["batch_size"]),
+        "rnnlm_default_batch2x": (lambda: rnnlm_model(cfg), 2 * cfg["batch_size"]),
     }
     return {k: v for k, v in out.items() if only is None or k in only}
 

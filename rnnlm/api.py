@@ -50,7 +50,7 @@ def train(corpus: str | None = None, out: str | Path | None = None, *, tokenizer
           word_mode="words", sp_model_type="unigram", data_dir=None, encoding="utf-8",
           force=False, tensorboard=False, quiet=True, tie_weights=None, embedding_dropout=0.0,
           locked_dropout=None, stateful=None, weight_decay=0.0, lr_schedule=None,
-          warmup_steps=0, early_stopping: int | None = None, precision="auto",
+          warmup_steps=0, early_stopping: int | None = None, precision="float32",
           optimizer=None, weight_drop=None, ema=0.0) -> LM:
     """Train a language model on a corpus (a path, a corpus card name, or None: the built-in).
 
