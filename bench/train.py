@@ -75,7 +75,8 @@ def plain_keras(cfg, jit_compile=False):
 
 def rnnlm_model(cfg, fused="auto", precision="float32", **model_options):
     """rnnlm's LanguageModel compiled as rnnlm.api compiles it; float32 is the default training
-    path, ``precision="auto"`` bfloat16 matmuls where the CPU has them natively."""
+    path of word models (and of char models on a CPU without AMX), ``precision="bfloat16"`` the
+    char recipe's on a CPU with AMX (precision.resolve_precision)."""
     from rnnlm import api, training
     from rnnlm.config import ModelConfig
     from rnnlm.models.precision import set_training_precision
@@ -190,9 +191,10 @@ def matmul_ceiling(cfg, dtype="float32") -> dict:
 
 
 def ceilings(config_names) -> dict:
-    from rnnlm.models.precision import resolve_precision
+    from rnnlm.models.precision import cpu_has_bf16_matmul, gpu_visible
 
-    dtypes = ["float32"] + (["bfloat16"] if resolve_precision("auto") == "bfloat16" else [])
+    native = cpu_has_bf16_matmul() and not gpu_visible()
+    dtypes = ["float32"] + (["bfloat16"] if native else [])
     return {name: [matmul_ceiling(CONFIGS[name], dtype) for dtype in dtypes]
             for name in config_names}
 
@@ -203,11 +205,12 @@ def variants_for(name, cfg, only=None):
         "keras_baseline": (lambda: plain_keras(cfg), cfg["batch_size"]),
         "keras_baseline_xla": (lambda: plain_keras(cfg, jit_compile=True), cfg["batch_size"]),
         "rnnlm_keras_lstm_f32": (lambda: rnnlm_model(cfg, fused=False), cfg["batch_size"]),
-        # What `rnnlm train` runs: the fused CPU LSTM in float32.
+        # What `rnnlm train` runs for word models, and for char models on a CPU without AMX:
+        # the fused CPU LSTM in float32.
         "rnnlm_default": (lambda: rnnlm_model(cfg), cfg["batch_size"]),
-        # bfloat16 matmuls (--precision bfloat16; what "auto" picks on a CPU with AVX512_BF16 or
-        # AMX). Elsewhere oneDNN has no native bfloat16 matmul and this measures what forcing
-        # it would cost.
+        # bfloat16 matmuls (--precision bfloat16; what the char recipe's "auto" picks on a CPU
+        # with AMX). Without AVX512_BF16 or AMX oneDNN has no native bfloat16 matmul and this
+        # measures what forcing it would cost.
         "rnnlm_fused_bf16": (lambda: rnnlm_model(cfg, precision="bfloat16"), cfg["batch_size"]),
         "rnnlm_default_batch2x": (lambda: rnnlm_model(cfg), 2 * cfg["batch_size"]),
     }

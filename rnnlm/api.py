@@ -50,7 +50,7 @@ def train(corpus: str | None = None, out: str | Path | None = None, *, tokenizer
           word_mode="words", sp_model_type="unigram", data_dir=None, encoding="utf-8",
           force=False, tensorboard=False, quiet=True, tie_weights=None, embedding_dropout=0.0,
           locked_dropout=None, stateful=None, weight_decay=0.0, lr_schedule=None,
-          warmup_steps=0, early_stopping: int | None = None, precision="float32",
+          warmup_steps=0, early_stopping: int | None = None, precision=None,
           optimizer=None, weight_drop=None, ema=0.0) -> LM:
     """Train a language model on a corpus (a path, a corpus card name, or None: the built-in).
 
@@ -61,7 +61,7 @@ def train(corpus: str | None = None, out: str | Path | None = None, *, tokenizer
     tok_cfg = TokenizerConfig(tokenizer).validate()
     given_recipe = dict(optimizer=optimizer, lr=lr, clipnorm=clipnorm, lr_schedule=lr_schedule,
                         stateful=stateful, locked_dropout=locked_dropout, batch_size=batch_size,
-                        seq_len=seq_len, weight_drop=weight_drop)
+                        seq_len=seq_len, weight_drop=weight_drop, precision=precision)
     recipe = defaults.fill_training_options(tokenizer, given_recipe)
     seq_len, batch_size = recipe["seq_len"], recipe["batch_size"]
     train_cfg = TrainConfig(seq_len=seq_len, batch_size=batch_size, epochs=epochs,
@@ -70,7 +70,7 @@ def train(corpus: str | None = None, out: str | Path | None = None, *, tokenizer
                             steps_per_epoch=steps_per_epoch, stateful=recipe["stateful"],
                             weight_decay=weight_decay, lr_schedule=recipe["lr_schedule"],
                             warmup_steps=warmup_steps, early_stopping=early_stopping,
-                            precision=precision, optimizer=recipe["optimizer"],
+                            precision=recipe["precision"], optimizer=recipe["optimizer"],
                             ema=ema).validate()
     if weight_drop is None:  # the run's length is judged on the validated training options
         recipe["weight_drop"] = defaults.recipe_weight_drop(

@@ -89,9 +89,9 @@ class TrainConfig:
     lr_schedule: str = "none"  # none | cosine | wsd (over epochs or the time limit) | plateau
     warmup_steps: int = 0  # linear warm-up from 0 to lr over this many batches
     early_stopping: int | None = None  # stop after this many epochs without a better val_loss
-    # Training matmuls: float32 | bfloat16 | auto (bfloat16 where the CPU has it natively).
-    # float32 by default: on a CPU with native bfloat16 it trained ~20% more tokens/s but
-    # learned less per step, and lost on quality per minute (models/precision.py).
+    # Training matmuls: float32 | bfloat16 | auto (bfloat16 on a CPU with AMX, where it won on
+    # quality per minute; models/precision.py). rnnlm.train fills it from the tokenizer's
+    # recipe (defaults.RECIPES: auto for char); float32 here is what older runs were made with.
     precision: str = "float32"
     optimizer: str = "adam"  # adam (AdamW with weight_decay) | sgd
     ema: float = 0.0  # > 0: evaluate and keep an exponential moving average of the weights

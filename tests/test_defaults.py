@@ -66,10 +66,11 @@ def test_train_with_no_model_options_prints_and_records_its_choice(tiny_corpus, 
 
 def test_word_and_subword_models_default_to_the_sgd_recipe_and_given_options_win():
     empty = dict.fromkeys(["optimizer", "lr", "clipnorm", "lr_schedule", "stateful",
-                           "locked_dropout", "weight_drop", "batch_size", "seq_len"])
+                           "locked_dropout", "weight_drop", "batch_size", "seq_len", "precision"])
     assert defaults.fill_training_options("word", empty) == dict(
         optimizer="sgd", lr=20.0, clipnorm=0.25, lr_schedule="cosine", stateful=True,
-        locked_dropout=True, weight_drop=0.0, batch_size=20, seq_len=35)
+        locked_dropout=True, weight_drop=0.0, batch_size=20, seq_len=35, precision="float32")
+    assert defaults.fill_training_options("char", empty)["precision"] == "auto"
     subword = defaults.fill_training_options("sentencepiece", empty)
     assert (subword["optimizer"], subword["lr"], subword["batch_size"]) == ("sgd", 20.0, 32)
     adam = defaults.fill_training_options("word", {**empty, "optimizer": "adam"})

@@ -77,32 +77,51 @@ def test_bfloat16_training_learns_like_float32():
     assert abs(low[-1] - exact[-1]) < 0.1 * exact[0]
 
 
-def test_auto_precision_needs_native_bfloat16_and_no_gpu(monkeypatch):
-    monkeypatch.setattr(precision, "cpu_has_bf16_matmul", lambda: True)
+def test_auto_precision_needs_amx_and_no_gpu(monkeypatch):
+    monkeypatch.setattr(precision, "_cpu_flags", lambda: {"avx512f", "avx512_bf16", "amx_bf16"})
     monkeypatch.setattr(precision, "gpu_visible", lambda: False)
     assert precision.resolve_precision("auto") == "bfloat16"
     assert precision.resolve_precision("float32") == "float32"
     monkeypatch.setattr(precision, "gpu_visible", lambda: True)
     assert precision.resolve_precision("auto") == "float32"
     monkeypatch.setattr(precision, "gpu_visible", lambda: False)
-    monkeypatch.setattr(precision, "cpu_has_bf16_matmul", lambda: False)
+    # AVX512_BF16 without AMX multiplies bfloat16 natively, but did not win per minute there.
+    monkeypatch.setattr(precision, "_cpu_flags", lambda: {"avx512f", "avx512_bf16"})
+    assert precision.cpu_has_bf16_matmul()
+    assert precision.resolve_precision("auto") == "float32"
+    assert precision.resolve_precision("bfloat16") == "bfloat16"  # asked for: given
+    monkeypatch.setattr(precision, "_cpu_flags", lambda: {"avx2"})
+    assert not precision.cpu_has_bf16_matmul()
     assert precision.resolve_precision("auto") == "float32"
 
 
-def test_training_stays_float32_unless_asked_even_where_bfloat16_is_native(
-        tiny_corpus, tmp_path, monkeypatch, capsys):
-    # bfloat16 matmuls ran more tokens/s on such a CPU but lost on quality per minute, so
-    # only --precision auto or bfloat16 turns them on.
-    monkeypatch.setattr(precision, "cpu_has_bf16_matmul", lambda: True)
+TINY = dict(units=16, embedding_dim=8, seq_len=16, batch_size=4, epochs=1, steps_per_epoch=1,
+            quiet=False)
+
+
+def test_char_recipe_trains_in_bfloat16_on_an_amx_cpu_only(tiny_corpus, tmp_path, monkeypatch,
+                                                           capsys):
     monkeypatch.setattr(precision, "gpu_visible", lambda: False)
-    tiny = dict(units=16, embedding_dim=8, seq_len=16, batch_size=4, epochs=1,
-                steps_per_epoch=1, quiet=False)
-    rnnlm.train(str(tiny_corpus), tmp_path / "default", **tiny)
-    config = json.loads((tmp_path / "default" / "config.json").read_text())
+    monkeypatch.setattr(precision, "_cpu_flags", lambda: {"avx512_bf16", "amx_bf16"})
+    rnnlm.train(str(tiny_corpus), tmp_path / "amx", **TINY)
+    config = json.loads((tmp_path / "amx" / "config.json").read_text())
+    assert config["train"]["precision"] == "auto"
+    assert "training matmuls in bfloat16" in capsys.readouterr().out
+    rnnlm.train(str(tiny_corpus), tmp_path / "asked", precision="float32", **TINY)
+    assert "bfloat16" not in capsys.readouterr().out  # an explicit option wins
+    monkeypatch.setattr(precision, "_cpu_flags", lambda: {"avx512_bf16"})
+    rnnlm.train(str(tiny_corpus), tmp_path / "no_amx", **TINY)
+    assert "bfloat16" not in capsys.readouterr().out
+
+
+def test_word_recipe_stays_float32_even_on_an_amx_cpu(tiny_corpus, tmp_path, monkeypatch, capsys):
+    # Word and subword recipes were measured in float32 only.
+    monkeypatch.setattr(precision, "gpu_visible", lambda: False)
+    monkeypatch.setattr(precision, "_cpu_flags", lambda: {"avx512_bf16", "amx_bf16"})
+    rnnlm.train(str(tiny_corpus), tmp_path / "word", tokenizer="word", **TINY)
+    config = json.loads((tmp_path / "word" / "config.json").read_text())
     assert config["train"]["precision"] == "float32"
     assert "bfloat16" not in capsys.readouterr().out
-    rnnlm.train(str(tiny_corpus), tmp_path / "auto", precision="auto", **tiny)
-    assert "training matmuls in bfloat16" in capsys.readouterr().out
 
 
 def test_unknown_precision_is_refused():
