@@ -73,10 +73,11 @@ def plain_keras(cfg, jit_compile=False):
     return model
 
 
-def rnnlm_model(cfg, fused="auto", precision="float32", **model_options):
-    """rnnlm's LanguageModel compiled as rnnlm.api compiles it; float32 is the default training
-    path of word models (and of char models on a CPU without AMX), ``precision="bfloat16"`` the
-    char recipe's on a CPU with AMX (precision.resolve_precision)."""
+def rnnlm_model(cfg, fused="auto", precision="float32", optimizer=("adam", 2e-3, 5.0),
+                **model_options):
+    """rnnlm's LanguageModel compiled as rnnlm.api compiles it; float32 is the training path
+    on a CPU without AMX, ``precision="bfloat16"`` the char and word recipes' on a CPU with AMX
+    (precision.resolve_precision). ``optimizer``: (name, lr, clipnorm)."""
     from rnnlm import api, training
     from rnnlm.config import ModelConfig
     from rnnlm.models.precision import set_training_precision
@@ -90,8 +91,22 @@ def rnnlm_model(cfg, fused="auto", precision="float32", **model_options):
             layer.fused = fused
     model.build_for_inference()
     set_training_precision(model, precision)
-    model.compile(optimizer=training.build_optimizer(2e-3, 5.0), loss=api._loss())
+    name, lr, clipnorm = optimizer
+    model.compile(optimizer=training.build_optimizer(lr, clipnorm, name=name), loss=api._loss())
     return model
+
+
+def rnnlm_recipe_model(cfg, tokenizer):
+    """What `rnnlm train` builds for this shape with the tokenizer's recipe: its optimizer,
+    weight tying and precision ("auto" resolved on this machine); the batch stays the config's
+    so the row compares with the others."""
+    from rnnlm import defaults
+    from rnnlm.models.precision import resolve_precision
+
+    recipe = defaults.RECIPES[tokenizer]
+    return rnnlm_model(cfg, precision=resolve_precision(recipe["precision"]),
+                       optimizer=(recipe["optimizer"], recipe["lr"], recipe["clipnorm"]),
+                       tie_weights=tokenizer != "char")
 
 
 def synthetic_ids(cfg, tokens=400_000, seed=0):
@@ -205,14 +220,16 @@ def variants_for(name, cfg, only=None):
         "keras_baseline": (lambda: plain_keras(cfg), cfg["batch_size"]),
         "keras_baseline_xla": (lambda: plain_keras(cfg, jit_compile=True), cfg["batch_size"]),
         "rnnlm_keras_lstm_f32": (lambda: rnnlm_model(cfg, fused=False), cfg["batch_size"]),
-        # What `rnnlm train` runs for word models, and for char models on a CPU without AMX:
-        # the fused CPU LSTM in float32.
+        # The fused CPU LSTM in float32: what `rnnlm train` runs on a CPU without AMX (with
+        # Adam; the word recipe's SGD and tying are in rnnlm_recipe).
         "rnnlm_default": (lambda: rnnlm_model(cfg), cfg["batch_size"]),
-        # bfloat16 matmuls (--precision bfloat16; what the char recipe's "auto" picks on a CPU
-        # with AMX). Without AVX512_BF16 or AMX oneDNN has no native bfloat16 matmul and this
+        # bfloat16 matmuls (--precision bfloat16; what the char and word recipes' "auto" picks
+        # on a CPU with AMX). Without AVX512_BF16 or AMX oneDNN has no native bfloat16 matmul and this
         # measures what forcing it would cost.
         "rnnlm_fused_bf16": (lambda: rnnlm_model(cfg, precision="bfloat16"), cfg["batch_size"]),
         "rnnlm_default_batch2x": (lambda: rnnlm_model(cfg), 2 * cfg["batch_size"]),
+        # The tokenizer's whole recipe (for word: SGD and tied weights instead of Adam, untied).
+        "rnnlm_recipe": (lambda: rnnlm_recipe_model(cfg, name), cfg["batch_size"]),
     }
     return {k: v for k, v in out.items() if only is None or k in only}
 

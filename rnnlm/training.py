@@ -331,8 +331,8 @@ def fit(model, run, train_ids, valid_ids, valid_chars, train_cfg, initial_epoch=
         callbacks.append(keras.callbacks.TensorBoard(log_dir=str(tensorboard_dir)))
     try:
         model.fit(dataset, epochs=initial_epoch + train_cfg.epochs, initial_epoch=initial_epoch,
-                  steps_per_epoch=steps,
-                  callbacks=callbacks, verbose=0)
+                  steps_per_epoch=steps, callbacks=callbacks,
+                  shuffle=False, verbose=0)  # the dataset orders its own windows (data.py)
     finally:
         model.carried = None
     return limit.hit

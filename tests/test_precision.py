@@ -114,12 +114,20 @@ def test_char_recipe_trains_in_bfloat16_on_an_amx_cpu_only(tiny_corpus, tmp_path
     assert "bfloat16" not in capsys.readouterr().out
 
 
-def test_word_recipe_stays_float32_even_on_an_amx_cpu(tiny_corpus, tmp_path, monkeypatch, capsys):
-    # Word and subword recipes were measured in float32 only.
+def test_word_recipe_follows_auto_but_subword_stays_float32_on_an_amx_cpu(tiny_corpus, tmp_path,
+                                                                           monkeypatch, capsys):
+    # Word models were measured in both precisions on an AMX CPU (bfloat16 won); SentencePiece
+    # models in float32 only.
     monkeypatch.setattr(precision, "gpu_visible", lambda: False)
     monkeypatch.setattr(precision, "_cpu_flags", lambda: {"avx512_bf16", "amx_bf16"})
     rnnlm.train(str(tiny_corpus), tmp_path / "word", tokenizer="word", **TINY)
     config = json.loads((tmp_path / "word" / "config.json").read_text())
+    assert config["train"]["precision"] == "auto"
+    assert "training matmuls in bfloat16" in capsys.readouterr().out
+    tiny_corpus.write_text(tiny_corpus.read_text(encoding="utf-8") * 3, encoding="utf-8")
+    rnnlm.train(str(tiny_corpus), tmp_path / "subword", tokenizer="sentencepiece", vocab_size=400,
+                **{**TINY, "seq_len": 8})
+    config = json.loads((tmp_path / "subword" / "config.json").read_text())
     assert config["train"]["precision"] == "float32"
     assert "bfloat16" not in capsys.readouterr().out
 

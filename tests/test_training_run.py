@@ -4,9 +4,11 @@ import signal
 import subprocess
 import sys
 import time
+import warnings
 
 from typer.testing import CliRunner
 
+import rnnlm
 from rnnlm.cli import app
 
 
@@ -17,6 +19,16 @@ def test_tensorboard_logs_go_into_the_run(tiny_corpus, tmp_path):
     assert result.exit_code == 0, result.output
     events = list((run / "tensorboard").rglob("events.out.tfevents.*"))
     assert events, "no TensorBoard event files written"
+
+
+def test_api_training_does_not_warn_about_shuffle(tiny_corpus, tmp_path):
+    # The CLI silences Keras warnings, the Python API does not: fit must not be told to shuffle
+    # a tf.data pipeline that already orders its own windows.
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        rnnlm.train(str(tiny_corpus), tmp_path / "run", units=8, seq_len=16, epochs=1,
+                    steps_per_epoch=2, quiet=True)
+    assert not [w for w in caught if "shuffle" in str(w.message)]
 
 
 def test_ctrl_c_saves_a_checkpoint_and_exits_130(tiny_corpus, tmp_path):
