@@ -106,7 +106,7 @@ def rnnlm_recipe_model(cfg, tokenizer):
     recipe = defaults.RECIPES[tokenizer]
     return rnnlm_model(cfg, precision=resolve_precision(recipe["precision"]),
                        optimizer=(recipe["optimizer"], recipe["lr"], recipe["clipnorm"]),
-                       tie_weights=tokenizer != "char")
+                       tie_weights=tokenizer != "char")  # defaults.fill_model_options' rule
 
 
 def synthetic_ids(cfg, tokens=400_000, seed=0):
@@ -224,8 +224,8 @@ def variants_for(name, cfg, only=None):
         # Adam; the word recipe's SGD and tying are in rnnlm_recipe).
         "rnnlm_default": (lambda: rnnlm_model(cfg), cfg["batch_size"]),
         # bfloat16 matmuls (--precision bfloat16; what the char and word recipes' "auto" picks
-        # on a CPU with AMX). Without AVX512_BF16 or AMX oneDNN has no native bfloat16 matmul and this
-        # measures what forcing it would cost.
+        # on a CPU with AMX). Without AVX512_BF16 or AMX oneDNN has no native bfloat16 matmul
+        # and this measures what forcing it would cost.
         "rnnlm_fused_bf16": (lambda: rnnlm_model(cfg, precision="bfloat16"), cfg["batch_size"]),
         "rnnlm_default_batch2x": (lambda: rnnlm_model(cfg), 2 * cfg["batch_size"]),
         # The tokenizer's whole recipe (for word: SGD and tied weights instead of Adam, untied).
