@@ -12,6 +12,8 @@ output layers); ``set_training_precision`` sets it on every such layer of a mode
 """
 from __future__ import annotations
 
+import functools
+
 import tensorflow as tf
 
 _GPU = {}
@@ -23,15 +25,16 @@ def gpu_visible() -> bool:
     return _GPU["any"]
 
 
-def _cpu_flags() -> set[str]:
+@functools.cache  # the CPU does not change while the process runs: read /proc/cpuinfo once
+def _cpu_flags() -> frozenset[str]:
     try:
         with open("/proc/cpuinfo", encoding="ascii", errors="replace") as f:
             for line in f:
                 if line.startswith("flags"):
-                    return set(line.split(":", 1)[1].split())
+                    return frozenset(line.split(":", 1)[1].split())
     except OSError:
         pass
-    return set()
+    return frozenset()
 
 
 def cpu_has_bf16_matmul() -> bool:
