@@ -542,7 +542,8 @@ def main(argv=None):
                               "rounds": opts.rounds, "note": "intra x inter-op threads; 0 = "
                               "TensorFlow's default; rnnlm's default path, median window"}}
     else:
-        update = {"memory": memory(configs, opts.threads)}
+        update = {"memory": memory(configs, opts.threads),
+                  "memory_machine": common.machine_info(opts.threads)}
     print(json.dumps(update, indent=2))
     results = update if opts.no_save else common.save_results(RESULTS, update)
     if opts.command == "quality":
