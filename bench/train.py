@@ -4,6 +4,7 @@
     python bench/train.py ceiling                     # matmul rates → a tokens/s bound
     python bench/train.py threads [--rounds 2]        # intra/inter-op thread settings
     python bench/train.py memory                      # peak RSS per variant, one process each
+    python bench/train.py harness                     # throughput windows vs real rnnlm.train
     python bench/train.py quality char --time-limit 720
     python bench/train.py quality word --time-limit 1800
     python bench/train.py table                       # markdown table from results/train.json
@@ -76,7 +77,7 @@ def plain_keras(cfg, jit_compile=False):
 def rnnlm_model(cfg, fused="auto", precision="float32", optimizer=("adam", 2e-3, 5.0),
                 **model_options):
     """rnnlm's LanguageModel compiled as rnnlm.api compiles it; float32 is the training path
-    on a CPU without AMX, ``precision="bfloat16"`` the char and word recipes' on a CPU with AMX
+    on a CPU without AMX, ``precision="bfloat16"`` every recipe's on a CPU with AMX
     (precision.resolve_precision). ``optimizer``: (name, lr, clipnorm)."""
     from rnnlm import api, training
     from rnnlm.config import ModelConfig
@@ -223,7 +224,7 @@ def variants_for(name, cfg, only=None):
         # The fused CPU LSTM in float32: what `rnnlm train` runs on a CPU without AMX (with
         # Adam; the word recipe's SGD and tying are in rnnlm_recipe).
         "rnnlm_default": (lambda: rnnlm_model(cfg), cfg["batch_size"]),
-        # bfloat16 matmuls (--precision bfloat16; what the char and word recipes' "auto" picks
+        # bfloat16 matmuls (--precision bfloat16; what every recipe's "auto" picks
         # on a CPU with AMX). Without AVX512_BF16 or AMX oneDNN has no native bfloat16 matmul
         # and this measures what forcing it would cost.
         "rnnlm_fused_bf16": (lambda: rnnlm_model(cfg, precision="bfloat16"), cfg["batch_size"]),
@@ -331,6 +332,45 @@ def memory_child(name, key) -> None:
     time_window(model, dataset_for(cfg, synthetic_ids(cfg, 100_000), batch), 10)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     print(json.dumps({"peak_rss_mib": peak / 1024, "after_import_rss_mib": before / 1024}))
+
+
+def harness_check(config_names, seconds: float) -> dict:
+    """Does the throughput harness measure what ``rnnlm train`` gets? In one process, side by
+    side: the harness's rnnlm_recipe row (synthetic ids, one long window), a real
+    ``rnnlm.train`` of the quality corpus at the same shape (no dropout, like the harness; the
+    recipe's schedule, windows and precision), then the harness again. A host's speed drifts
+    between runs by more than the paths differ (2026-12-05: the same 1 × 768 char run trained
+    ~14,500 tok/s at 05:30 and ~10,100 at 09:20), so only a same-process ratio says whether
+    the harness and the real path agree."""
+    import rnnlm
+
+    runs = Path(os.environ.get("RNNLM_BENCH_RUNS", "/tmp/rnnlm-bench-runs"))
+    out = {}
+    for name in config_names:
+        cfg = CONFIGS[name]
+        batches = 10 * cfg["window_batches"]
+        tokens = batches * cfg["batch_size"] * cfg["seq_len"]
+        ids = synthetic_ids(cfg)
+
+        def harness_rate():
+            model = rnnlm_recipe_model(cfg, name)
+            stream = dataset_for(cfg, ids)
+            time_window(model, stream, 3)
+            return tokens / time_window(model, stream, batches)
+
+        before = harness_rate()
+        corpus, options = QUALITY[name]
+        run = runs / f"harness_check_{name}"
+        rnnlm.train(corpus, run, data_dir=str(DATA), time_limit=seconds, force=True, quiet=True,
+                    **{**options, "batch_size": cfg["batch_size"], "seq_len": cfg["seq_len"],
+                       "dropout": 0.0, "steps_per_epoch": batches})
+        history = json.loads((run / "history.json").read_text())["epochs"]
+        real = [h["tokens_per_second"] for h in history if not h["partial"]]
+        after = harness_rate()
+        out[name] = {"harness_tokens_per_second": [before, after],
+                     "real_epochs_tokens_per_second": real, "batches_per_epoch": batches,
+                     "real_over_harness": statistics.median(real) / ((before + after) / 2)}
+    return out
 
 
 # --------------------------------------------------------------------------- quality
@@ -475,6 +515,16 @@ def table(results: dict) -> str:
         if "input_pipeline_tokens_per_second" in section:
             lines.append(f"\ninput pipeline alone (no model): "
                          f"{section['input_pipeline_tokens_per_second']:,.0f} tokens/s")
+    checks = {k: v for k, v in results.get("harness_check", {}).items() if k != "machine"}
+    if checks:
+        lines += ["\n### harness vs real `rnnlm.train` (rnnlm recipe, same process), tokens/s", "",
+                  "| config | harness before | real epochs (median) | harness after | real / harness |",
+                  "|---|---|---|---|---|"]
+        for name, row in checks.items():
+            before, after = row["harness_tokens_per_second"]
+            real = statistics.median(row["real_epochs_tokens_per_second"])
+            lines.append(f"| {name} | {before:,.0f} | {real:,.0f} | {after:,.0f} | "
+                         f"{row['real_over_harness']:.2f} |")
     settings = results.get("threads", {}).get("settings", {})
     if settings:
         names = list(next(iter(settings.values())))
@@ -499,8 +549,10 @@ def table(results: dict) -> str:
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("command", choices=["throughput", "ceiling", "threads", "memory",
-                                            "quality", "table", "plots", "_memory_child"])
-    parser.add_argument("--time-limit", type=float, default=720.0, help="quality: seconds")
+                                            "harness", "quality", "table", "plots",
+                                            "_memory_child"])
+    parser.add_argument("--time-limit", type=float, default=None,
+                        help="quality: seconds (720); harness: the real run's seconds (120)")
     parser.add_argument("--set", action="append", help="quality: rnnlm.train option KEY=VALUE")
     parser.add_argument("--label", default=None, help="quality: result key (default: config)")
     parser.add_argument("--note", default=None, help="quality: recorded as code_note")
@@ -526,7 +578,8 @@ def main(argv=None):
     configs = opts.configs.split(",")
     only = opts.variants.split(",") if opts.variants else None
     if opts.command == "quality":
-        update = {"quality": quality(opts.args[0], opts.time_limit, parse_overrides(opts.set),
+        update = {"quality": quality(opts.args[0], opts.time_limit or 720.0,
+                                     parse_overrides(opts.set),
                                      opts.label, opts.note)}
     elif opts.command == "throughput":
         from rnnlm.models.precision import resolve_precision
@@ -535,6 +588,10 @@ def main(argv=None):
                                                  auto_precision=resolve_precision("auto"),
                                                  load_average_before=os.getloadavg()),
                   "throughput": throughput(configs, opts.windows, only)}
+    elif opts.command == "harness":
+        update = {"harness_check": {**harness_check(configs, opts.time_limit or 120.0),
+                                    "machine": common.machine_info(opts.threads,
+                                                                   note=SHARED_CPU_NOTE)}}
     elif opts.command == "ceiling":
         update = {"matmul_ceiling": ceilings(configs)}
     elif opts.command == "threads":

@@ -91,8 +91,8 @@ class TrainConfig:
     early_stopping: int | None = None  # stop after this many epochs without a better val_loss
     # Training matmuls: float32 | bfloat16 | auto (bfloat16 on a CPU with AMX, where it won on
     # quality per minute; models/precision.py). rnnlm.train fills it from the tokenizer's
-    # recipe (defaults.RECIPES: auto for char and word, float32 for SentencePiece); float32 here
-    # is what older runs were made with.
+    # recipe (defaults.RECIPES: auto for every tokenizer); float32 here is what older runs were
+    # made with.
     precision: str = "float32"
     optimizer: str = "adam"  # adam (AdamW with weight_decay) | sgd
     ema: float = 0.0  # > 0: evaluate and keep an exponential moving average of the weights

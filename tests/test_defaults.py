@@ -72,7 +72,7 @@ def test_word_and_subword_models_default_to_the_sgd_recipe_and_given_options_win
         locked_dropout=True, weight_drop=0.0, batch_size=20, seq_len=35, precision="auto")
     assert defaults.fill_training_options("char", empty)["precision"] == "auto"
     subword = defaults.fill_training_options("sentencepiece", empty)
-    assert subword["precision"] == "float32"
+    assert subword["precision"] == "auto"
     assert (subword["optimizer"], subword["lr"], subword["batch_size"]) == ("sgd", 20.0, 32)
     adam = defaults.fill_training_options("word", {**empty, "optimizer": "adam"})
     assert (adam["lr"], adam["clipnorm"]) == (3e-3, 5.0)  # Adam's own lr, not SGD's 20

@@ -114,10 +114,9 @@ def test_char_recipe_trains_in_bfloat16_on_an_amx_cpu_only(tiny_corpus, tmp_path
     assert "bfloat16" not in capsys.readouterr().out
 
 
-def test_word_recipe_follows_auto_but_subword_stays_float32_on_an_amx_cpu(tiny_corpus, tmp_path,
-                                                                           monkeypatch, capsys):
-    # Word models were measured in both precisions on an AMX CPU (bfloat16 won); SentencePiece
-    # models in float32 only.
+def test_word_and_subword_recipes_follow_auto_on_an_amx_cpu(tiny_corpus, tmp_path, monkeypatch,
+                                                             capsys):
+    # Both were measured in both precisions on an AMX CPU, and bfloat16 won per minute.
     monkeypatch.setattr(precision, "gpu_visible", lambda: False)
     monkeypatch.setattr(precision, "_cpu_flags", lambda: {"avx512_bf16", "amx_bf16"})
     rnnlm.train(str(tiny_corpus), tmp_path / "word", tokenizer="word", **TINY)
@@ -128,8 +127,11 @@ def test_word_recipe_follows_auto_but_subword_stays_float32_on_an_amx_cpu(tiny_c
     rnnlm.train(str(tiny_corpus), tmp_path / "subword", tokenizer="sentencepiece", vocab_size=400,
                 **{**TINY, "seq_len": 8})
     config = json.loads((tmp_path / "subword" / "config.json").read_text())
-    assert config["train"]["precision"] == "float32"
-    assert "bfloat16" not in capsys.readouterr().out
+    assert config["train"]["precision"] == "auto"
+    assert "training matmuls in bfloat16" in capsys.readouterr().out
+    rnnlm.train(str(tiny_corpus), tmp_path / "subword_f32", tokenizer="sentencepiece",
+                vocab_size=400, precision="float32", **{**TINY, "seq_len": 8})
+    assert "bfloat16" not in capsys.readouterr().out  # an explicit option wins
 
 
 def test_unknown_precision_is_refused():
