@@ -53,9 +53,10 @@ def resolve_precision(precision: str) -> str:
     30-minute 1 × 640 char run trained 1.4× the tokens/s of float32 (17,800 against 13,000),
     learned as much per epoch, and ended at 1.409 against 1.418 nats/char; the 30-minute PTB
     word run trained 1.33× the tokens/s and ended at validation perplexity 93.1 against 94.0;
-    the 6-minute SentencePiece run 1.2× the tokens/s, 2.194 against 2.219 bits/char. With AVX512_BF16 alone bfloat16 ran only ~1.2× float32's tokens/s, and the
-    30-minute char run ended no better (1.426 against 1.4215), so "auto" keeps float32 there
-    (bench/train.py quality, README)."""
+    the 6-minute SentencePiece run 1.2× the tokens/s, 2.194 against 2.219 bits/char. With
+    AVX512_BF16 alone bfloat16 ran only ~1.2× float32's tokens/s, and the 30-minute char run
+    ended no better (1.426 against 1.4215), so "auto" keeps float32 there (bench/train.py
+    quality, README)."""
     if precision != "auto":
         return precision
     return "bfloat16" if cpu_has_amx() and not gpu_visible() else "float32"
