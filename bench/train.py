@@ -603,7 +603,7 @@ def main(argv=None):
                   "memory_machine": common.machine_info(opts.threads)}
     print(json.dumps(update, indent=2))
     results = update if opts.no_save else common.save_results(RESULTS, update)
-    if opts.command == "quality":
+    if opts.command == "quality" and not opts.no_save:  # --no-save leaves bench/results alone
         plot_families(results["quality"])
     print(table(results))
 
