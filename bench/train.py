@@ -402,7 +402,8 @@ def quality(name: str, time_limit: float, overrides: dict, label: str | None,
     curve = [{"minutes": h["elapsed_seconds"] / 60, "epoch": h["epoch"],
               "val_loss": h.get("val_loss"), "val_bpc": h.get("val_bpc"),
               "val_perplexity": h.get("val_perplexity"), "train_loss": h["loss"],
-              "tokens_per_second": h["tokens_per_second"]} for h in history]
+              "tokens_per_second": h["tokens_per_second"],
+              "weight_drop": h.get("weight_drop")} for h in history]  # the recipe may switch it
     best = min(curve, key=lambda p: p["val_loss"])
     final = {"best_val_loss_nats": best["val_loss"], "best_val_bpc": best["val_bpc"],
              "best_val_perplexity": best["val_perplexity"], "at_minutes": best["minutes"]}

@@ -72,16 +72,18 @@ def train(corpus: str | None = None, out: str | Path | None = None, *, tokenizer
                             warmup_steps=warmup_steps, early_stopping=early_stopping,
                             precision=recipe["precision"], optimizer=recipe["optimizer"],
                             ema=ema).validate()
-    if weight_drop is None:  # the run's length is judged on the validated training options
-        recipe["weight_drop"] = defaults.recipe_weight_drop(
-            tokenizer, cell, _gpu_visible(), train_cfg.epochs, train_cfg.time_limit)
+    if weight_drop is None:
+        recipe["weight_drop"] = defaults.recipe_weight_drop(tokenizer, cell, _gpu_visible())
+    # The recipe's weight drop starts at 0: training switches it on once it knows the run is
+    # long enough (training.WeightDropIfLong). A rate the user gives holds from the start.
+    weight_drop_if_long = recipe["weight_drop"] if weight_drop is None else 0.0
     tok_cfg.options = {name: options[key] for key, name in TOKENIZER_OPTIONS[tokenizer].items()
                        if options[key] is not None}
     sizes = dict(num_layers=layers, units=units, embedding_dim=embedding_dim, dropout=dropout,
                  tie_weights=tie_weights)
     model_options = dict(cell=cell, embedding_dropout=embedding_dropout,
                          locked_dropout=recipe["locked_dropout"],
-                         weight_drop=recipe["weight_drop"])
+                         weight_drop=weight_drop or 0.0)
     # Check what was given now, before the corpus is read and tokenized.
     ModelConfig(**model_options, **{k: v for k, v in sizes.items() if v is not None}).validate()
     if weight_drop:
@@ -109,7 +111,8 @@ def train(corpus: str | None = None, out: str | Path | None = None, *, tokenizer
     config = {"kind": "language_model", "source": source, "tokenizer": tok.config(),
               "model": to_dict(model_cfg), "train": to_dict(train_cfg)}
     return _fit(out, config, tok, model_cfg, train_cfg, train_ids, valid_text,
-                initial_epoch=0, tensorboard=tensorboard, quiet=quiet, new=True)
+                initial_epoch=0, tensorboard=tensorboard, quiet=quiet, new=True,
+                weight_drop_if_long=weight_drop_if_long)
 
 
 def resume(run_dir: str | Path, *, epochs: int | None = None, time_limit: float | None = None,
@@ -213,7 +216,7 @@ def _check_tensorboard() -> None:
 
 
 def _fit(out: Path, config, tok, model_cfg, train_cfg, train_ids, valid_text, initial_epoch,
-         tensorboard, quiet, new) -> LM:
+         tensorboard, quiet, new, weight_drop_if_long=0.0) -> LM:
     from rnnlm import training
     from rnnlm.models.language_model import LanguageModel
 
@@ -236,7 +239,8 @@ def _fit(out: Path, config, tok, model_cfg, train_cfg, train_ids, valid_text, in
     try:
         training.fit(model, writer, train_ids, valid_ids, len(valid_text), train_cfg,
                      initial_epoch=initial_epoch,
-                     tensorboard_dir=out / "tensorboard" if tensorboard else None, quiet=quiet)
+                     tensorboard_dir=out / "tensorboard" if tensorboard else None, quiet=quiet,
+                     weight_drop_if_long=weight_drop_if_long)
     except KeyboardInterrupt:
         writer.save_last(model)
         raise TrainingInterrupted(f"interrupted; last checkpoint saved in {out} "

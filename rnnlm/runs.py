@@ -139,6 +139,13 @@ class RunWriter:
         write_json(self.dir / "config.json", {"format_version": FORMAT_VERSION, **config})
         tokenizer.save(self.dir)
 
+    def record_model_option(self, key: str, value) -> None:
+        """A model option decided while training (the recipe's weight drop): config.json keeps
+        what the model trained with, and what --resume continues with."""
+        config = read_json(self.dir / "config.json")
+        config["model"][key] = value
+        write_json(self.dir / "config.json", config)
+
     def save_last(self, model) -> None:
         """Weights, optimizer state and progress: what --resume (and Ctrl-C) need."""
         save_weights(model, self.dir / "checkpoints" / "last.weights.h5")

@@ -17,7 +17,7 @@ import numpy as np
 import tensorflow as tf
 from tqdm.auto import tqdm
 
-from rnnlm import data
+from rnnlm import data, defaults
 from rnnlm.models.precision import set_training_precision
 
 LN2 = math.log(2.0)
@@ -112,6 +112,54 @@ class TimeLimit(keras.callbacks.Callback):
             self.model.stop_training = True
 
 
+class WeightDropIfLong(keras.callbacks.Callback):
+    """The recipe's weight drop, switched on once the run is known to make at least
+    defaults.LONG_RUN_PASSES passes over the training data (it pays off only then).
+
+    Without --time-limit the passes are the steps planned over the steps of one pass, known
+    before the first step. With one they depend on the speed: the first epoch trains without
+    weight drop, and its pace (its validation and checkpoints included, so the estimate errs
+    short) decides for the rest of the run. ``decided(rate, message)`` is called once."""
+
+    def __init__(self, rate: float, steps_per_pass: int, planned_steps: int,
+                 time_limit: float | None, started: float, decided):
+        super().__init__()
+        self.rate, self.steps_per_pass, self.planned_steps = rate, steps_per_pass, planned_steps
+        self.time_limit, self.started, self.decided = time_limit, started, decided
+        self.steps_done, self.done = 0, False
+
+    def on_train_begin(self, logs=None):
+        planned = self.planned_steps / self.steps_per_pass
+        if not self.time_limit or not defaults.long_run(planned):
+            self._decide(planned, from_epoch=None)
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.steps_done += 1
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if self.done or not self.steps_done:
+            return
+        affordable = self.time_limit * self.steps_done / (time.perf_counter() - self.started)
+        self._decide(min(self.planned_steps, affordable) / self.steps_per_pass, epoch + 1)
+
+    def _decide(self, passes: float, from_epoch: int | None):
+        self.done = True
+        on = defaults.long_run(passes)
+        what = f"weight drop {self.rate:g}" if on else "no weight drop"
+        if from_epoch is None:
+            how = f"{passes:.1f} passes over the data"
+        else:
+            what += f" from epoch {from_epoch}" if on else ""
+            how = (f"~{passes:.1f} passes over the data fit in --time-limit at the first "
+                   f"epoch's pace")
+        if on:
+            self.model.backbone.set_weight_drop(self.rate)
+            self.model.make_train_function(force=True)  # the rate is read when tracing
+        why = f"≥ {defaults.LONG_RUN_PASSES}" if on else \
+            f"it pays off from {defaults.LONG_RUN_PASSES}"
+        self.decided(self.rate if on else 0.0, f"{what}: {how} ({why})")
+
+
 class EpochEnd(keras.callbacks.Callback):
     """Validation, checkpoints, history and curves at the end of every (possibly partial) epoch."""
 
@@ -135,7 +183,8 @@ class EpochEnd(keras.callbacks.Callback):
                   "train_seconds": train_seconds,
                   "tokens_per_second": self.tokens_this_epoch / max(train_seconds, 1e-9),
                   "lr": float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate)),
-                  "partial": self.time_limit.hit}
+                  "partial": self.time_limit.hit,
+                  "weight_drop": getattr(self.model.backbone, "weight_drop", 0.0)}
         # With --ema the averaged weights are the ones validated and kept (best, model.weights.h5);
         # the last checkpoint keeps the weights being trained, so --resume continues exactly.
         with averaged_weights(self.model) as averaged:
@@ -292,8 +341,12 @@ def load_optimizer(optimizer, model, path: Path) -> None:
 
 
 def fit(model, run, train_ids, valid_ids, valid_chars, train_cfg, initial_epoch=0,
-        tensorboard_dir: Path | None = None, quiet: bool = False) -> bool:
-    """Teacher-forced training; returns True when it stopped at the time limit."""
+        tensorboard_dir: Path | None = None, quiet: bool = False,
+        weight_drop_if_long: float = 0.0) -> bool:
+    """Teacher-forced training; returns True when it stopped at the time limit.
+
+    ``weight_drop_if_long``: the recipe's weight drop, which this run gets only if it is long
+    enough (WeightDropIfLong); the rate decided is written into the run's config."""
     keras.utils.set_random_seed(train_cfg.seed + initial_epoch)
     requested = getattr(train_cfg, "precision", "float32")
     chosen = set_training_precision(model, requested)
@@ -309,7 +362,8 @@ def fit(model, run, train_ids, valid_ids, valid_chars, train_cfg, initial_epoch=
     else:
         dataset = data.lm_dataset(train_ids, train_cfg.seq_len, train_cfg.batch_size,
                                   seed=train_cfg.seed + initial_epoch)
-    steps = train_cfg.steps_per_epoch or int(dataset.cardinality())
+    steps_per_pass = int(dataset.cardinality())
+    steps = train_cfg.steps_per_epoch or steps_per_pass
     # One iterator for the whole run: Keras re-creates the iterator of a finite dataset at
     # every epoch, and that sometimes stalled ~10 s before an epoch's first batch. Repeated,
     # with steps_per_epoch equal to one pass, epochs still start at window 0 of the streams.
@@ -325,6 +379,17 @@ def fit(model, run, train_ids, valid_ids, valid_chars, train_cfg, initial_epoch=
                           limit)]
     if stateful:
         callbacks.insert(0, ResetCarried())
+    if weight_drop_if_long:
+        def decided(rate, message):
+            if rate:
+                run.record_model_option("weight_drop", rate)
+            if not quiet:
+                print(message, flush=True)
+
+        # First, so that its line comes before the next epoch's progress bar.
+        callbacks.insert(0, WeightDropIfLong(weight_drop_if_long, steps_per_pass,
+                                             train_cfg.epochs * steps, train_cfg.time_limit,
+                                             started, decided))
     if getattr(train_cfg, "early_stopping", None):
         callbacks.append(EarlyStop(train_cfg.early_stopping))
     if tensorboard_dir is not None:

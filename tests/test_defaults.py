@@ -51,7 +51,7 @@ def test_given_options_win_and_fill_their_dependants():
 def test_train_with_no_model_options_prints_and_records_its_choice(tiny_corpus, tmp_path, capsys):
     run = tmp_path / "run"
     rnnlm.train(str(tiny_corpus), run, seq_len=16, batch_size=4, quiet=False,
-                epochs=defaults.LONG_RUN_EPOCHS, steps_per_epoch=1)
+                epochs=defaults.LONG_RUN_PASSES)
     printed = capsys.readouterr().out
     assert "auto-sized for" in printed and "1 × lstm 128" in printed
     model = json.loads((run / "config.json").read_text())["model"]
@@ -61,7 +61,8 @@ def test_train_with_no_model_options_prints_and_records_its_choice(tiny_corpus, 
     train = json.loads((run / "config.json").read_text())["train"]
     assert (train["optimizer"], train["lr_schedule"], train["stateful"]) == ("adam", "wsd", False)
     assert ("char recipe: adam, lr 0.003, clipnorm 5, wsd schedule, shuffled windows, "
-            "per-step dropout, weight drop 0.15" in printed)
+            "per-step dropout, weight drop 0.15 if the run makes ≥ 8 passes" in printed)
+    assert "weight drop 0.15: 8.0 passes over the data (≥ 8)" in printed
 
 
 def test_word_and_subword_models_default_to_the_sgd_recipe_and_given_options_win():
@@ -79,37 +80,43 @@ def test_word_and_subword_models_default_to_the_sgd_recipe_and_given_options_win
     given = defaults.fill_training_options("char", {**empty, "lr": 0.01, "stateful": False})
     assert given["lr"] == 0.01 and given["stateful"] is False
     assert defaults.describe_recipe("char", given, {"lr": 0.01, "stateful": False}) == (
-        "char recipe: adam, clipnorm 5, wsd schedule, per-step dropout, weight drop 0.15, "
+        "char recipe: adam, clipnorm 5, wsd schedule, per-step dropout, weight drop 0.15 if the "
+        "run makes ≥ 8 passes, "
         "batch 32, seq-len 100 (options you give win)")
 
 
-def test_the_char_recipe_keeps_weight_drop_for_long_runs(tiny_corpus, tmp_path, capsys):
-    assert defaults.long_run(10, None) and defaults.long_run(8, 1800)
-    assert not defaults.long_run(5, None)  # too few epochs
-    assert not defaults.long_run(10, 720)  # a 12-minute budget
+def test_the_char_recipe_keeps_weight_drop_for_runs_of_enough_passes(tiny_corpus, tmp_path,
+                                                                     capsys):
+    assert defaults.long_run(8) and defaults.long_run(15.2)
+    assert not defaults.long_run(7.9)
     run = tmp_path / "short"
     rnnlm.train(str(tiny_corpus), run, seq_len=16, batch_size=4, epochs=1, quiet=False)
     assert json.loads((run / "config.json").read_text())["model"]["weight_drop"] == 0.0
-    assert "no weight drop (only for an LSTM on a CPU, ≥ 8 epochs" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "weight drop 0.15 if the run makes ≥ 8 passes" in printed
+    assert "no weight drop: 1.0 passes over the data (it pays off from 8)" in printed
     given = tmp_path / "given"  # asked for, a short run keeps it
     rnnlm.train(str(tiny_corpus), given, seq_len=16, batch_size=4, epochs=1, weight_drop=0.2)
     assert json.loads((given / "config.json").read_text())["model"]["weight_drop"] == 0.2
+    # Passes, not epochs: eight epochs of one step each are a fraction of one pass.
+    partial = tmp_path / "partial"
+    rnnlm.train(str(tiny_corpus), partial, seq_len=16, batch_size=4,
+                epochs=defaults.LONG_RUN_PASSES, steps_per_epoch=1)
+    assert json.loads((partial / "config.json").read_text())["model"]["weight_drop"] == 0.0
 
 
 def test_the_char_recipe_drops_weight_drop_where_it_cannot_run(tiny_corpus, tmp_path):
     run = tmp_path / "gru"
     rnnlm.train(str(tiny_corpus), run, cell="gru", units=16, embedding_dim=8, seq_len=16,
-                batch_size=4, epochs=defaults.LONG_RUN_EPOCHS, steps_per_epoch=1)
+                batch_size=4, epochs=defaults.LONG_RUN_PASSES)
     assert json.loads((run / "config.json").read_text())["model"]["weight_drop"] == 0.0
     with pytest.raises(RnnlmError, match="weight_drop"):  # asked for, it is refused
         rnnlm.train(str(tiny_corpus), tmp_path / "gru2", cell="gru", weight_drop=0.2)
 
 
-def test_recipe_weight_drop_is_for_the_cpu_lstm_in_long_runs():
-    long = dict(epochs=defaults.LONG_RUN_EPOCHS, time_limit=None)
-    assert defaults.recipe_weight_drop("char", "lstm", False, **long) == \
+def test_recipe_weight_drop_is_for_the_cpu_lstm():
+    assert defaults.recipe_weight_drop("char", "lstm", False) == \
         defaults.RECIPES["char"]["weight_drop"] > 0
-    assert defaults.recipe_weight_drop("char", "lstm", True, **long) == 0.0  # cuDNN on a GPU
-    assert defaults.recipe_weight_drop("char", "gru", False, **long) == 0.0
-    assert defaults.recipe_weight_drop("char", "lstm", False, epochs=2, time_limit=None) == 0.0
-    assert defaults.recipe_weight_drop("word", "lstm", False, **long) == 0.0  # not in its recipe
+    assert defaults.recipe_weight_drop("char", "lstm", True) == 0.0  # cuDNN on a GPU
+    assert defaults.recipe_weight_drop("char", "gru", False) == 0.0
+    assert defaults.recipe_weight_drop("word", "lstm", False) == 0.0  # not in its recipe

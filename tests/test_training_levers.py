@@ -1,5 +1,6 @@
 """Training levers (issue 6): the CPU LSTM kernel, --stateful TBPTT, tied weights, dropout
 variants, AdamW, learning-rate schedules, early stopping, mixed precision. Tiny models only."""
+import json
 import time
 
 import keras
@@ -8,6 +9,7 @@ import pytest
 import tensorflow as tf
 from typer.testing import CliRunner
 
+import rnnlm
 from rnnlm import data, training
 from rnnlm.config import ModelConfig, TrainConfig
 from rnnlm.errors import RnnlmError
@@ -230,6 +232,79 @@ def test_weight_drop_is_refused_where_it_would_change_the_kernel():
     assert FusedLSTM.from_config(layer.get_config()).weight_drop == 0.3
 
 
+class _Clock:
+    def __init__(self):
+        self.now = 0.0
+
+    def __call__(self):
+        return self.now
+
+
+class _RetracedModel:
+    """What WeightDropIfLong touches: the backbone's rate and the train function."""
+
+    def __init__(self):
+        self.backbone = LanguageModel(ModelConfig(vocabulary_size=12, units=4,
+                                                  embedding_dim=3)).backbone
+        self.retraced = 0
+
+    def make_train_function(self, force=False):
+        self.retraced += force
+
+
+@pytest.mark.parametrize("first_epoch_seconds, passes, switched", [(120.0, 6.0, False),
+                                                                   (48.0, 15.0, True)])
+def test_a_time_limit_decides_weight_drop_from_the_first_epochs_pace(
+        monkeypatch, first_epoch_seconds, passes, switched):
+    """12 minutes, 100 steps a pass, 20 passes planned: at 2 minutes a pass only 6 fit (off);
+    at 48 s a pass, 15 (on from epoch 2)."""
+    clock = _Clock()
+    monkeypatch.setattr(training.time, "perf_counter", clock)
+    decisions = []
+    switch = training.WeightDropIfLong(0.15, steps_per_pass=100, planned_steps=2000,
+                                       time_limit=720, started=0.0,
+                                       decided=lambda *d: decisions.append(d))
+    model = _RetracedModel()
+    switch.set_model(model)
+    switch.on_train_begin()
+    switch.on_epoch_begin(0)
+    assert decisions == []  # nothing known yet
+    for batch in range(100):
+        switch.on_train_batch_end(batch)
+    clock.now = first_epoch_seconds
+    switch.on_epoch_begin(1)
+    rate, message = decisions[0]
+    assert f"~{passes:.1f} passes over the data fit in --time-limit" in message
+    assert (rate, model.backbone.weight_drop, model.retraced) == (
+        (0.15, 0.15, 1) if switched else (0.0, 0.0, 0))
+    assert all(layer.weight_drop == rate for layer in model.backbone.rnn_layers)
+    assert message.startswith("weight drop 0.15 from epoch 2" if switched else "no weight drop")
+    clock.now *= 2
+    switch.on_epoch_begin(2)
+    assert len(decisions) == 1  # decided once
+
+
+def test_the_switched_on_weight_drop_trains_through_the_retraced_kernel(tiny_corpus, tmp_path,
+                                                                        monkeypatch, capsys):
+    traced = []
+    weight_dropped = FusedLSTM._weight_dropped
+
+    def counting(self, *args):
+        traced.append(self.weight_drop)
+        return weight_dropped(self, *args)
+
+    monkeypatch.setattr(FusedLSTM, "_weight_dropped", counting)
+    run = tmp_path / "run"
+    rnnlm.train(str(tiny_corpus), run, units=16, embedding_dim=8, seq_len=16, batch_size=4,
+                epochs=9, time_limit=600, quiet=False)
+    assert "weight drop 0.15 from epoch 2: ~9.0 passes" in capsys.readouterr().out
+    history = json.loads((run / "history.json").read_text())["epochs"]
+    assert [epoch["weight_drop"] for epoch in history] == [0.0] + [0.15] * 8
+    assert traced and set(traced) == {0.15}  # the train function was traced again with it
+    config = json.loads((run / "config.json").read_text())
+    assert config["model"]["weight_drop"] == 0.15  # what --resume continues with
+
+
 # ----------------------------------------------------------------------------- optimizer
 def test_weight_decay_selects_adamw_and_spares_biases():
     assert type(training.build_optimizer(1e-3, 5.0)) is keras.optimizers.Adam
@@ -304,7 +379,6 @@ def test_averaged_weights_swaps_in_the_moving_average_and_always_back():
 
 
 def test_ema_run_keeps_the_average_and_resumes_from_the_trained_weights(tiny_corpus, tmp_path):
-    import rnnlm
     from rnnlm import api
 
     run = tmp_path / "run"
@@ -354,8 +428,6 @@ def test_mixed_precision_keeps_logits_and_loss_float32(tie):
 
 # ----------------------------------------------------------------------------- CLI
 def test_cli_trains_with_every_lever(tiny_corpus, tmp_path):
-    import json
-
     from rnnlm.cli import app
 
     run = tmp_path / "run"

@@ -129,6 +129,15 @@ class Backbone(keras.Model):
             new_states.extend(carried if isinstance(carried, (list, tuple)) else [carried])
         return x, new_states
 
+    def set_weight_drop(self, rate: float) -> None:
+        """Change the LSTM layers' weight drop (the recipe switches it on once the run is known
+        to be long enough). It is read when the train function is traced: retrace after."""
+        if self.cell != "lstm" or self.bidirectional:
+            raise ValueError("weight drop is for a unidirectional LSTM stack")
+        self.weight_drop = rate
+        for layer in self.rnn_layers:
+            layer.weight_drop = rate
+
     def initial_states(self, batch_size):
         k = STATES_PER_LAYER[self.cell]
         return [keras.ops.zeros((batch_size, u)) for u in self.units for _ in range(k)]
