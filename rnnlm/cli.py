@@ -13,7 +13,10 @@ import typer
 
 from rnnlm.defaults import RECIPES, WEIGHT_DROP_WHEN
 
+# rich_markup_mode=None: help texts are plain text. Typer's default ("rich") reads "[default: char]"
+# as a style tag and prints nothing of it.
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  rich_markup_mode=None,
                   help="Recurrent language models and sequence classifiers (Keras 3).")
 
 VERBOSE = {"on": False}
@@ -337,7 +340,8 @@ def list_corpora(data_dir: Optional[str] = typer.Option(None, help="Local mirror
                    f"{where}] {card['description']}")
 
 # --- rnnlm classify: sequence classifiers (issue 4) ------------------------------------------------
-classify_app = typer.Typer(no_args_is_help=True, help="Sequence classifiers on the language model's backbone: train, eval, predict.")
+classify_app = typer.Typer(no_args_is_help=True, rich_markup_mode=None,
+                           help="Sequence classifiers on the language model's backbone: train, eval, predict.")
 READ_HELP = "Column: header name or 0-based index"
 
 

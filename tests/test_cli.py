@@ -201,3 +201,15 @@ def test_interactive_prompt_loop_ends_on_ctrl_d(trained_run):
                                  "--seed", "2"], input="the \nfox\n")
     assert result.exit_code == 0, result.output
     assert "the " in result.output and "fox" in result.output
+
+
+def test_help_shows_the_defaults_written_in_brackets():
+    """Typer's rich markup would read "[default: char]" as a style tag and print nothing of it."""
+    for args, defaults in ((["train", "--help"], ["[default: char]", "[default: lstm]",
+                                                  "[default: 0.15 for char models"]),
+                           (["classify", "train", "--help"], ["[default: 0.1]"])):
+        result = runner.invoke(app, args)
+        assert result.exit_code == 0
+        text = " ".join(result.output.split())  # help lines wrap anywhere
+        for default in defaults:
+            assert default in text, default
