@@ -72,11 +72,12 @@ def train(corpus: str | None = None, out: str | Path | None = None, *, tokenizer
                             warmup_steps=warmup_steps, early_stopping=early_stopping,
                             precision=recipe["precision"], optimizer=recipe["optimizer"],
                             ema=ema).validate()
-    if weight_drop is None:
-        recipe["weight_drop"] = defaults.recipe_weight_drop(tokenizer, cell, _gpu_visible())
     # The recipe's weight drop starts at 0: training switches it on once it knows the run is
     # long enough (training.WeightDropIfLong). A rate the user gives holds from the start.
-    weight_drop_if_long = recipe["weight_drop"] if weight_drop is None else 0.0
+    weight_drop_if_long = 0.0
+    if weight_drop is None:
+        weight_drop_if_long = recipe["weight_drop"] = defaults.recipe_weight_drop(
+            tokenizer, cell, _gpu_visible())
     tok_cfg.options = {name: options[key] for key, name in TOKENIZER_OPTIONS[tokenizer].items()
                        if options[key] is not None}
     sizes = dict(num_layers=layers, units=units, embedding_dim=embedding_dim, dropout=dropout,

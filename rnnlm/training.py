@@ -126,38 +126,34 @@ class WeightDropIfLong(keras.callbacks.Callback):
         super().__init__()
         self.rate, self.steps_per_pass, self.planned_steps = rate, steps_per_pass, planned_steps
         self.time_limit, self.started, self.decided = time_limit, started, decided
-        self.steps_done, self.done = 0, False
+        self.done = False
 
     def on_train_begin(self, logs=None):
         planned = self.planned_steps / self.steps_per_pass
         if not self.time_limit or not defaults.long_run(planned):
             self._decide(planned, from_epoch=None)
 
-    def on_train_batch_end(self, batch, logs=None):
-        self.steps_done += 1
-
     def on_epoch_begin(self, epoch, logs=None):
-        if self.done or not self.steps_done:
+        steps_done = int(self.model.optimizer.iterations.numpy())  # a new run: all this fit's
+        if self.done or not steps_done:
             return
-        affordable = self.time_limit * self.steps_done / (time.perf_counter() - self.started)
+        affordable = self.time_limit * steps_done / (time.perf_counter() - self.started)
         self._decide(min(self.planned_steps, affordable) / self.steps_per_pass, epoch + 1)
 
     def _decide(self, passes: float, from_epoch: int | None):
         self.done = True
-        on = defaults.long_run(passes)
-        what = f"weight drop {self.rate:g}" if on else "no weight drop"
-        if from_epoch is None:
-            how = f"{passes:.1f} passes over the data"
-        else:
-            what += f" from epoch {from_epoch}" if on else ""
-            how = (f"~{passes:.1f} passes over the data fit in --time-limit at the first "
+        counted = (f"{passes:.1f} passes over the data" if from_epoch is None else
+                   f"~{passes:.1f} passes over the data fit in --time-limit at the first "
                    f"epoch's pace")
-        if on:
-            self.model.backbone.set_weight_drop(self.rate)
-            self.model.make_train_function(force=True)  # the rate is read when tracing
-        why = f"≥ {defaults.LONG_RUN_PASSES}" if on else \
-            f"it pays off from {defaults.LONG_RUN_PASSES}"
-        self.decided(self.rate if on else 0.0, f"{what}: {how} ({why})")
+        if not defaults.long_run(passes):
+            self.decided(0.0, f"no weight drop: {counted} (it pays off from "
+                              f"{defaults.LONG_RUN_PASSES})")
+            return
+        self.model.backbone.set_weight_drop(self.rate)
+        self.model.make_train_function(force=True)  # the rate is read when tracing
+        since = "" if from_epoch is None else f" from epoch {from_epoch}"
+        self.decided(self.rate, f"weight drop {self.rate:g}{since}: {counted} "
+                                f"(≥ {defaults.LONG_RUN_PASSES})")
 
 
 class EpochEnd(keras.callbacks.Callback):
@@ -184,7 +180,7 @@ class EpochEnd(keras.callbacks.Callback):
                   "tokens_per_second": self.tokens_this_epoch / max(train_seconds, 1e-9),
                   "lr": float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate)),
                   "partial": self.time_limit.hit,
-                  "weight_drop": getattr(self.model.backbone, "weight_drop", 0.0)}
+                  "weight_drop": self.model.backbone.weight_drop}
         # With --ema the averaged weights are the ones validated and kept (best, model.weights.h5);
         # the last checkpoint keeps the weights being trained, so --resume continues exactly.
         with averaged_weights(self.model) as averaged:
