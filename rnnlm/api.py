@@ -218,9 +218,13 @@ def _check_tensorboard() -> None:
 
 def _fit(out: Path, config, tok, model_cfg, train_cfg, train_ids, valid_text, initial_epoch,
          tensorboard, quiet, new, weight_drop_if_long=0.0) -> LM:
+    import keras
+
     from rnnlm import training
     from rnnlm.models.language_model import LanguageModel
 
+    if new:  # the seed chooses the initial weights (Keras's initializers draw from it)
+        keras.utils.set_random_seed(train_cfg.seed)
     model = LanguageModel(model_cfg).build_for_inference()
     optimizer = training.build_optimizer(train_cfg.lr, train_cfg.clipnorm, train_cfg.weight_decay,
                                          train_cfg.optimizer, train_cfg.ema)

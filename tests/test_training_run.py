@@ -1,10 +1,12 @@
-"""Training as a process: TensorBoard logs, and Ctrl-C saving a checkpoint before exiting."""
+"""Training as a process: TensorBoard logs, Ctrl-C saving a checkpoint before exiting, the seed."""
 import json
 import signal
 import subprocess
 import sys
 import time
 import warnings
+
+import numpy as np
 
 from typer.testing import CliRunner
 
@@ -49,3 +51,15 @@ def test_ctrl_c_saves_a_checkpoint_and_exits_130(tiny_corpus, tmp_path):
     state = json.loads((run / "state.json").read_text())
     assert state["epochs_done"] >= 1
     assert (run / "checkpoints" / "last.weights.h5").exists()
+
+
+def test_the_seed_chooses_the_initial_weights(tiny_corpus, tmp_path):
+    # Two runs in one process: without seeding before the model is built, the second run's
+    # initial weights would come from wherever the first run left Keras's random state.
+    options = dict(units=8, embedding_dim=4, seq_len=16, batch_size=4, epochs=1,
+                   steps_per_epoch=2)
+    runs = [rnnlm.train(str(tiny_corpus), tmp_path / name, seed=seed, **options)
+            for name, seed in (("a", 3), ("b", 3), ("c", 4))]
+    weights = [lm.model.get_weights() for lm in runs]
+    assert all(np.array_equal(x, y) for x, y in zip(weights[0], weights[1]))
+    assert not all(np.array_equal(x, y) for x, y in zip(weights[0], weights[2]))
