@@ -378,6 +378,8 @@ QUALITY = {  # name → (corpus, rnnlm.train options); --set KEY=VALUE overrides
     # The char model (1 × 512, embedding 64); batch and the rest from rnnlm's recipe.
     "char": ("tinyshakespeare", dict(tokenizer="char", units=512, embedding_dim=64, layers=1,
                                      seq_len=100, valid_fraction=0.1, epochs=1000)),
+    # What `rnnlm train tinyshakespeare --time-limit T --epochs 1000` does: rnnlm sizes the model.
+    "char_auto": ("tinyshakespeare", dict(tokenizer="char", valid_fraction=0.1, epochs=1000)),
     "word": ("ptb", dict(tokenizer="word", word_mode="whitespace", units=200,
                          embedding_dim=200, layers=2, dropout=0.2, batch_size=20, seq_len=35,
                          epochs=1000)),
@@ -418,6 +420,9 @@ def quality(name: str, time_limit: float, overrides: dict, label: str | None,
               "load_average_at_end": os.getloadavg(),
               "machine": common.machine_info(None, note=SHARED_CPU_NOTE),
               "curve": curve, "final": final}
+    model = json.loads((out / "config.json").read_text())["model"]
+    result["model"] = {key: model[key] for key in ("num_layers", "units", "embedding_dim",
+                                                   "dropout", "weight_drop")}  # as trained
     if note:  # e.g. which commit ran it, when the run is taken from an exported copy
         result["code_note"] = note
     return {label or name: result}

@@ -7,6 +7,7 @@
 """
 from __future__ import annotations
 
+import dataclasses
 import shutil
 from pathlib import Path
 
@@ -99,7 +100,18 @@ def train(corpus: str | None = None, out: str | Path | None = None, *, tokenizer
     train_text, valid_text = _split(text, valid, valid_fraction, encoding)
     tok = build_tokenizer(tok_cfg.kind, **tok_cfg.options).train(train_text)
     train_ids = data.compact(tok.encode(train_text))
-    sizes, chosen = defaults.fill_model_options(len(train_ids), tokenizer, cell, sizes)
+    choice, passes = None, ""
+    if layers is None and units is None:
+        choice, passes = _choose_size(train_ids, tok, cell, sizes, model_options, train_cfg,
+                                      quiet)
+        if choice.weight_drop is not None and weight_drop is not None:  # the user's rate wins
+            choice = dataclasses.replace(choice, weight_drop=None)
+        elif choice.weight_drop is not None:  # the wider model's rate, from the first step
+            model_options["weight_drop"] = recipe["weight_drop"] = choice.weight_drop
+            given_recipe["weight_drop"] = choice.weight_drop  # said on the size line instead
+            weight_drop_if_long = 0.0
+    sizes, chosen = defaults.fill_model_options(len(train_ids), tokenizer, cell, sizes, choice,
+                                                passes)
     model_cfg = ModelConfig(vocabulary_size=tok.vocabulary_size, **model_options,
                             **sizes).validate()
     if not quiet:
@@ -188,6 +200,38 @@ def _check_kept_options(run_dir: Path, config: dict, train_cfg: TrainConfig, cha
             raise RnnlmError(f"--resume keeps the run's {flag} ({shown} in {run_dir}): {why}")
 
 
+def _choose_size(train_ids, tok, cell, sizes, model_options, train_cfg, quiet
+                 ) -> tuple[defaults.ModelChoice, str]:
+    """The size for the corpus, or the wider one where the run makes enough passes over it
+    for that (defaults.wider_for_long_runs; with --time-limit, at the wider model's measured
+    pace). Returns the choice and the passes, as said on the printed line."""
+    from rnnlm import pace
+
+    kind, tokens = tok.config()["kind"], len(train_ids)
+    base = defaults.choose_model(tokens, kind, cell)
+    wider = defaults.wider_for_long_runs(base, kind, cell, _gpu_visible(), tokens)
+    if wider is None:
+        return base, ""
+    passes = pace.planned_passes(train_cfg, tokens)
+    counted = f"{passes:.1f} passes"
+    if train_cfg.time_limit and defaults.long_enough_for_wider(passes):
+        if not quiet:
+            print(f"measuring how fast {wider.num_layers} × {wider.units} trains here (a few "
+                  f"steps), to count the passes that fit in --time-limit ...", flush=True)
+        wider_sizes, _ = defaults.fill_model_options(tokens, kind, cell, sizes, wider)
+        probe = ModelConfig(vocabulary_size=tok.vocabulary_size,
+                            **{**model_options, "weight_drop": wider.weight_drop},
+                            **wider_sizes).validate()
+        speed = pace.training_tokens_per_second(_compiled_model(probe, train_cfg)[0],
+                                                train_cfg, train_ids)
+        passes = min(passes, pace.affordable_passes(speed, train_cfg.time_limit, tokens))
+        counted = f"~{passes:.1f} passes of {wider.num_layers} × {wider.units} in --time-limit"
+    if defaults.long_enough_for_wider(passes):
+        return wider, f" and {counted} (≥ {defaults.WIDER_PASSES}: the wider model)"
+    return base, (f" and {counted} (the wider {wider.num_layers} × {wider.units} pays from "
+                  f"{defaults.WIDER_PASSES})")
+
+
 def _split(text: corpora.Corpus, valid: str | None, valid_fraction: float, encoding: str):
     if valid is not None:
         return text.train, corpora.read_text(valid, encoding)
@@ -221,14 +265,10 @@ def _fit(out: Path, config, tok, model_cfg, train_cfg, train_ids, valid_text, in
     import keras
 
     from rnnlm import training
-    from rnnlm.models.language_model import LanguageModel
 
     if new:  # the seed chooses the initial weights (Keras's initializers draw from it)
         keras.utils.set_random_seed(train_cfg.seed)
-    model = LanguageModel(model_cfg).build_for_inference()
-    optimizer = training.build_optimizer(train_cfg.lr, train_cfg.clipnorm, train_cfg.weight_decay,
-                                         train_cfg.optimizer, train_cfg.ema)
-    model.compile(optimizer=optimizer, loss=_loss())
+    model, optimizer = _compiled_model(model_cfg, train_cfg)
     writer = runs.RunWriter(out, optimizer_arrays=lambda: training.optimizer_arrays(optimizer))
     if new:
         writer.start(config, tok)
@@ -253,10 +293,18 @@ def _fit(out: Path, config, tok, model_cfg, train_cfg, train_ids, valid_text, in
     return load(out)
 
 
-def _loss():
+def _compiled_model(model_cfg, train_cfg):
     import keras
 
-    return keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    from rnnlm import training
+    from rnnlm.models.language_model import LanguageModel
+
+    model = LanguageModel(model_cfg).build_for_inference()
+    optimizer = training.build_optimizer(train_cfg.lr, train_cfg.clipnorm, train_cfg.weight_decay,
+                                         train_cfg.optimizer, train_cfg.ema)
+    model.compile(optimizer=optimizer,
+                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    return model, optimizer
 
 
 def load(run_dir: str | Path) -> LM:

@@ -6,8 +6,9 @@ char-rnn's README advice: keep the number of parameters about the number of toke
 training data; much larger overfits (then dropout matters), much smaller underfits. We take the
 largest stack on a short ladder whose recurrent parameters are at most 1.5 × the training
 tokens ("about the same": tiny-shakespeare's 1.0M training characters get the 1.18M-parameter
-1 × 512 LSTM the issue's benchmark uses).
-Any option the user gives explicitly wins over what is chosen here.
+1 × 512 LSTM the issue's benchmark uses). A char LSTM run on a CPU that makes many passes over
+the data takes a wider model, regularised harder (wider_for_long_runs; rnnlm.pace counts the
+passes). Any option the user gives explicitly wins over what is chosen here.
 
 Training recipe (bench/train.py quality runs, README "Training benchmarks"): every option left
 as None takes the value of the tokenizer's row in RECIPES.
@@ -32,12 +33,14 @@ class ModelChoice:
     dropout: float
     tie_weights: bool
     parameters: int  # recurrent parameters of the chosen stack
+    weight_drop: float | None = None  # None: the recipe's rule (recipe_weight_drop)
 
-    def describe(self, cell: str, train_tokens: int) -> str:
+    def describe(self, cell: str, train_tokens: int, passes: str = "") -> str:
         tied = ", output tied to the embedding" if self.tie_weights else ""
-        return (f"auto-sized for {train_tokens:,} training tokens: {self.num_layers} × "
+        dropped = "" if self.weight_drop is None else f", weight drop {self.weight_drop:g}"
+        return (f"auto-sized for {train_tokens:,} training tokens{passes}: {self.num_layers} × "
                 f"{cell} {self.units}, embedding {self.embedding_dim}, dropout {self.dropout:g}"
-                f"{tied} ({self.parameters:,} recurrent parameters; --layers, --units, "
+                f"{dropped}{tied} ({self.parameters:,} recurrent parameters; --layers, --units, "
                 f"--embedding-dim, --dropout choose them yourself)")
 
 
@@ -58,16 +61,20 @@ def default_embedding_dim(tokenizer: str, last_units: int) -> int:
     return 64 if tokenizer == "char" else last_units
 
 
-def fill_model_options(train_tokens: int, tokenizer: str, cell: str, given: dict
+def fill_model_options(train_tokens: int, tokenizer: str, cell: str, given: dict,
+                       choice: ModelChoice | None = None, passes: str = ""
                        ) -> tuple[dict, str | None]:
     """``given``: num_layers, units, embedding_dim, dropout, tie_weights, each None when the
     user left it out. Returns the options with every None filled, and the line to print when
-    the size was chosen here (None when the user chose it)."""
+    the size was chosen here (None when the user chose it). ``choice``: the size to take when
+    the user gave none (default: choose_model's); ``passes`` goes into the printed line."""
     options = dict(given)
     message = None
     if options["num_layers"] is None and options["units"] is None:
-        choice = choose_model(train_tokens, tokenizer, cell)
+        choice = choice or choose_model(train_tokens, tokenizer, cell)
         options["num_layers"], options["units"] = choice.num_layers, choice.units
+        if options["dropout"] is None:
+            options["dropout"] = choice.dropout
     else:
         options["num_layers"] = options["num_layers"] or 1
         options["units"] = options["units"] or 256
@@ -82,8 +89,8 @@ def fill_model_options(train_tokens: int, tokenizer: str, cell: str, given: dict
         params = recurrent_parameters(cell, options["num_layers"], options["units"],
                                       options["embedding_dim"])
         message = ModelChoice(options["num_layers"], options["units"], options["embedding_dim"],
-                              options["dropout"], options["tie_weights"], params
-                              ).describe(cell, train_tokens)
+                              options["dropout"], options["tie_weights"], params,
+                              choice.weight_drop).describe(cell, train_tokens, passes)
     return options, message
 
 
@@ -105,6 +112,37 @@ def choose_model(train_tokens: int, tokenizer: str, cell: str = "lstm") -> Model
 
 # Between layers and before the output layer, one mask per sequence: the quality runs' values.
 DROPOUT = {"char": 0.25, "word": 0.3, "sentencepiece": 0.3}
+
+# A run of many passes affords a wider model, regularised harder (char LSTM on a CPU, where
+# weight drop runs). On tiny-shakespeare (1.0M training characters, Intel AMX host, 30
+# minutes), 1 × 768 with dropout 0.3 and weight drop 0.25 from the first step (2.6 recurrent
+# parameters per token, ~24 passes) ended at 1.4030 / 1.4143 / 1.4065 nats/char (three seeds)
+# against the 1 × 512 recipe's 1.4173 / 1.4246 (~38 passes); 1 × 1024 (4.4 per token, weight
+# drop 0.3) at 1.4178. Per minute the wider model trails for the first ~9 minutes (~7 of its
+# passes); a 12-minute run of it (9 passes, decay included) ended at 1.4311, level with the
+# recipe's 1.4312 / 1.4254; on an AVX2 host 1 × 640 (~14 passes in 30 minutes) only drew
+# level. So the step up is for runs where the wider model makes ≥ WIDER_PASSES.
+WIDER_PASSES = 16
+WIDER = dict(width=1.5, dropout=0.3, weight_drop=0.25, parameters_per_token=3.0)
+
+
+def long_enough_for_wider(passes: float) -> bool:
+    return passes >= WIDER_PASSES
+
+
+def wider_for_long_runs(choice: ModelChoice, tokenizer: str, cell: str, on_gpu: bool,
+                        train_tokens: int) -> ModelChoice | None:
+    """The wider model a run of ≥ WIDER_PASSES passes takes instead of ``choice``; None where
+    there is none (not a char LSTM on a CPU, or too many parameters for the corpus)."""
+    if tokenizer != "char" or not recipe_weight_drop(tokenizer, cell, on_gpu):
+        return None
+    units = round(choice.units * WIDER["width"])
+    params = recurrent_parameters(cell, choice.num_layers, units, choice.embedding_dim)
+    if params > WIDER["parameters_per_token"] * train_tokens:
+        return None
+    return ModelChoice(choice.num_layers, units, choice.embedding_dim, WIDER["dropout"],
+                       choice.tie_weights, params, WIDER["weight_drop"])
+
 
 # What the benchmarks found best on tiny-shakespeare (char) and PTB (word), README "Training".
 # Char: batch 32 with Adam 3e-3 reached 1.46 nats/char in 12 minutes, where batch 64 with 2e-3

@@ -120,3 +120,77 @@ def test_recipe_weight_drop_is_for_the_cpu_lstm():
     assert defaults.recipe_weight_drop("char", "lstm", True) == 0.0  # cuDNN on a GPU
     assert defaults.recipe_weight_drop("char", "gru", False) == 0.0
     assert defaults.recipe_weight_drop("word", "lstm", False) == 0.0  # not in its recipe
+
+
+# ------------------------------------------------------------------ a wider model for long runs
+def test_long_char_lstm_runs_on_a_cpu_get_the_wider_regularised_model():
+    base = defaults.choose_model(1_003_854, "char")  # tiny-shakespeare: 1 × 512
+    wider = defaults.wider_for_long_runs(base, "char", "lstm", False, 1_003_854)
+    assert (wider.num_layers, wider.units, wider.embedding_dim) == (1, 768, 64)
+    assert (wider.dropout, wider.weight_drop) == (0.3, 0.25)
+    assert wider.parameters == defaults.recurrent_parameters("lstm", 1, 768, 64)
+    # Weight drop is what lets the wider model win: none without it, and none where the wider
+    # model would have more than 3 recurrent parameters per training token.
+    assert defaults.wider_for_long_runs(base, "char", "gru", False, 1_003_854) is None
+    assert defaults.wider_for_long_runs(base, "char", "lstm", True, 1_003_854) is None
+    word = defaults.choose_model(887_521, "word")
+    assert defaults.wider_for_long_runs(word, "word", "lstm", False, 887_521) is None
+    assert defaults.wider_for_long_runs(base, "char", "lstm", False, 800_000) is None
+    assert not defaults.long_enough_for_wider(15.9) and defaults.long_enough_for_wider(16)
+
+
+@pytest.fixture
+def wider_allowed(monkeypatch):
+    # The tiny corpus has far fewer tokens than a wider model's parameters: allow it anyway.
+    monkeypatch.setitem(defaults.WIDER, "parameters_per_token", 1e9)
+
+
+def small_run(corpus, run, **options):
+    return rnnlm.train(str(corpus), run, seq_len=16, batch_size=4, quiet=False, **options)
+
+
+def recorded_model(run):
+    return json.loads((run / "config.json").read_text())["model"]
+
+
+def test_a_run_of_enough_passes_takes_the_wider_model(tiny_corpus, tmp_path, capsys,
+                                                      wider_allowed):
+    small_run(tiny_corpus, tmp_path / "long", epochs=defaults.WIDER_PASSES)
+    printed = capsys.readouterr().out
+    model = recorded_model(tmp_path / "long")
+    assert (model["units"], model["dropout"], model["weight_drop"]) == (192, 0.3, 0.25)
+    assert ("and 16.0 passes (≥ 16: the wider model): 1 × lstm 192, embedding 64, dropout 0.3, "
+            "weight drop 0.25" in printed)
+    assert "if the run makes" not in printed  # on from the first step, not decided later
+    history = json.loads((tmp_path / "long" / "history.json").read_text())["epochs"]
+    assert {row["weight_drop"] for row in history} == {0.25}
+
+    small_run(tiny_corpus, tmp_path / "short", epochs=defaults.WIDER_PASSES - 1)
+    printed = capsys.readouterr().out
+    assert recorded_model(tmp_path / "short")["units"] == 128
+    assert "and 15.0 passes (the wider 1 × 192 pays from 16): 1 × lstm 128" in printed
+
+
+def test_a_time_limit_counts_the_passes_at_the_wider_models_measured_pace(
+        tiny_corpus, tmp_path, capsys, monkeypatch, wider_allowed):
+    from rnnlm import pace
+
+    measured = []
+
+    def fake_speed(model, train_cfg, train_ids):
+        measured.append(model.config.units)
+        return speed
+
+    monkeypatch.setattr(pace, "training_tokens_per_second", fake_speed)
+    for name, speed, units in (("fast", 1e9, 192), ("slow", 1.0, 128)):
+        small_run(tiny_corpus, tmp_path / name, epochs=100, time_limit=2)
+        printed = capsys.readouterr().out
+        assert recorded_model(tmp_path / name)["units"] == units
+        assert "passes of 1 × 192 in --time-limit" in printed
+    assert measured == [192, 192]  # the wider model was measured, once per run
+    # And with a user's weight drop, the wider model keeps that rate.
+    speed = 1e9
+    small_run(tiny_corpus, tmp_path / "given", epochs=100, time_limit=2,
+              weight_drop=0.1)
+    assert recorded_model(tmp_path / "given")["weight_drop"] == 0.1
+    assert "weight drop 0.25" not in capsys.readouterr().out
