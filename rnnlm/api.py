@@ -11,7 +11,7 @@ import dataclasses
 import shutil
 from pathlib import Path
 
-from rnnlm import corpora, data, defaults, runs
+from rnnlm import corpora, data, defaults, pace, runs
 from rnnlm.config import ModelConfig, TokenizerConfig, TrainConfig, from_dict, to_dict
 from rnnlm.errors import RnnlmError
 from rnnlm.lm import LM
@@ -102,8 +102,10 @@ def train(corpus: str | None = None, out: str | Path | None = None, *, tokenizer
     train_ids = data.compact(tok.encode(train_text))
     choice, passes = None, ""
     if layers is None and units is None:
-        choice, passes = _choose_size(train_ids, tok, cell, sizes, model_options, train_cfg,
-                                      quiet)
+        choice, passes = pace.choose_size(
+            train_ids, tok, cell, sizes, model_options, train_cfg, _gpu_visible(),
+            compiled_model=lambda config: _compiled_model(config, train_cfg)[0],
+            say=None if quiet else lambda line: print(line, flush=True))
         if choice.weight_drop is not None and weight_drop is not None:  # the user's rate wins
             choice = dataclasses.replace(choice, weight_drop=None)
         elif choice.weight_drop is not None:  # the wider model's rate, from the first step
@@ -198,38 +200,6 @@ def _check_kept_options(run_dir: Path, config: dict, train_cfg: TrainConfig, cha
         if value != kept:
             shown = f"{kept:g}" if isinstance(kept, float) else kept
             raise RnnlmError(f"--resume keeps the run's {flag} ({shown} in {run_dir}): {why}")
-
-
-def _choose_size(train_ids, tok, cell, sizes, model_options, train_cfg, quiet
-                 ) -> tuple[defaults.ModelChoice, str]:
-    """The size for the corpus, or the wider one where the run makes enough passes over it
-    for that (defaults.wider_for_long_runs; with --time-limit, at the wider model's measured
-    pace). Returns the choice and the passes, as said on the printed line."""
-    from rnnlm import pace
-
-    kind, tokens = tok.config()["kind"], len(train_ids)
-    base = defaults.choose_model(tokens, kind, cell)
-    wider = defaults.wider_for_long_runs(base, kind, cell, _gpu_visible(), tokens)
-    if wider is None:
-        return base, ""
-    passes = pace.planned_passes(train_cfg, tokens)
-    counted = f"{passes:.1f} passes"
-    if train_cfg.time_limit and defaults.long_enough_for_wider(passes):
-        if not quiet:
-            print(f"measuring how fast {wider.num_layers} × {wider.units} trains here (a few "
-                  f"steps), to count the passes that fit in --time-limit ...", flush=True)
-        wider_sizes, _ = defaults.fill_model_options(tokens, kind, cell, sizes, wider)
-        probe = ModelConfig(vocabulary_size=tok.vocabulary_size,
-                            **{**model_options, "weight_drop": wider.weight_drop},
-                            **wider_sizes).validate()
-        speed = pace.training_tokens_per_second(_compiled_model(probe, train_cfg)[0],
-                                                train_cfg, train_ids)
-        passes = min(passes, pace.affordable_passes(speed, train_cfg.time_limit, tokens))
-        counted = f"~{passes:.1f} passes of {wider.num_layers} × {wider.units} in --time-limit"
-    if defaults.long_enough_for_wider(passes):
-        return wider, f" and {counted} (≥ {defaults.WIDER_PASSES}: the wider model)"
-    return base, (f" and {counted} (the wider {wider.num_layers} × {wider.units} pays from "
-                  f"{defaults.WIDER_PASSES})")
 
 
 def _split(text: corpora.Corpus, valid: str | None, valid_fraction: float, encoding: str):

@@ -1,5 +1,5 @@
-"""How many passes over the training data a run will make, for choices that pay off only in
-long runs (defaults.wider_for_long_runs).
+"""How many passes over the training data a run will make, and the model size that affords
+(defaults.wider_for_long_runs: a wider model pays off only in long runs).
 
 Without --time-limit the passes are counted from the epochs. With one they depend on how fast
 this machine trains the model, which only a measurement tells: a throwaway copy of the model
@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import statistics
 import time
+
+from rnnlm import defaults
+from rnnlm.config import ModelConfig
 
 # The measured steps are training alone; a run also validates and writes checkpoints. The
 # 30-minute tiny-shakespeare runs of 1 × 768 trained for 0.93 of their time (the first epoch's
@@ -50,3 +53,33 @@ def training_tokens_per_second(model, train_cfg, train_ids) -> float:
 
 def affordable_passes(tokens_per_second: float, time_limit: float, train_tokens: int) -> float:
     return TRAINING_SHARE * time_limit * tokens_per_second / train_tokens
+
+
+def choose_size(train_ids, tok, cell, sizes, model_options, train_cfg, on_gpu, compiled_model,
+                say=None) -> tuple[defaults.ModelChoice, str]:
+    """The size for the corpus, or the wider one where the run makes enough passes over it
+    (with --time-limit, counted at the wider model's measured pace). Returns the choice and
+    the passes, as the printed line says them. ``compiled_model(config)``: a model compiled
+    as the run's will be; ``say``: where the line about measuring goes (None: nowhere)."""
+    kind, tokens = tok.config()["kind"], len(train_ids)
+    base = defaults.choose_model(tokens, kind, cell)
+    wider = defaults.wider_for_long_runs(base, kind, cell, on_gpu, tokens)
+    if wider is None:
+        return base, ""
+    name = f"{wider.num_layers} × {wider.units}"
+    passes = planned_passes(train_cfg, tokens)
+    counted = f"{passes:.1f} passes"
+    if train_cfg.time_limit and defaults.long_enough_for_wider(passes):
+        if say:
+            say(f"measuring how fast {name} trains here (a few steps), to count the passes "
+                f"that fit in --time-limit ...")
+        wider_sizes, _ = defaults.fill_model_options(tokens, kind, cell, sizes, wider)
+        probe = ModelConfig(vocabulary_size=tok.vocabulary_size,
+                            **{**model_options, "weight_drop": wider.weight_drop},
+                            **wider_sizes).validate()
+        speed = training_tokens_per_second(compiled_model(probe), train_cfg, train_ids)
+        passes = min(passes, affordable_passes(speed, train_cfg.time_limit, tokens))
+        counted = f"~{passes:.1f} passes of {name} in --time-limit"
+    if defaults.long_enough_for_wider(passes):
+        return wider, f" and {counted} (≥ {defaults.WIDER_PASSES}: the wider model)"
+    return base, f" and {counted} (the wider {name} pays from {defaults.WIDER_PASSES})"
