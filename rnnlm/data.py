@@ -37,13 +37,22 @@ def split_text(text: str, valid_fraction: float) -> tuple[str, str]:
     return text[:cut], text[cut:]
 
 
+def num_windows(num_tokens: int, seq_len: int) -> int:
+    return (num_tokens - 1) // seq_len
+
+
+def batches_per_pass(num_tokens: int, seq_len: int, batch_size: int) -> int:
+    """Batches of one pass of lm_dataset (a partial batch only when there is no full one)."""
+    return max(1, num_windows(num_tokens, seq_len) // batch_size)
+
+
 def training_windows(ids: np.ndarray, seq_len: int) -> np.ndarray:
     """(num_windows, seq_len + 1) windows with stride seq_len; raises if not even one fits."""
-    num_windows = (len(ids) - 1) // seq_len
-    if num_windows < 1:
+    count = num_windows(len(ids), seq_len)
+    if count < 1:
         raise RnnlmError(f"the training text has {len(ids)} tokens, fewer than one window of "
                          f"--seq-len {seq_len} + 1; use a longer corpus or a smaller --seq-len")
-    starts = np.arange(num_windows)[:, None] * seq_len
+    starts = np.arange(count)[:, None] * seq_len
     return ids[starts + np.arange(seq_len + 1)[None, :]]
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import statistics
 import time
 
-from rnnlm import defaults
+from rnnlm import data, defaults
 from rnnlm.config import ModelConfig
 
 # The measured steps are training alone; a run also validates and writes checkpoints. The
@@ -21,10 +21,8 @@ TRAINING_SHARE = 0.9
 WARMUP_STEPS, TIMED_STEPS = 2, 5
 
 
-def steps_per_pass(train_tokens: int, seq_len: int, batch_size: int) -> int:
-    """Batches in one pass over the training windows (data.lm_dataset's layout)."""
-    windows = max(1, (train_tokens - 1) // seq_len)
-    return max(1, windows // batch_size)
+# Batches in one pass over the training windows, as data.lm_dataset lays them out.
+steps_per_pass = data.batches_per_pass
 
 
 def planned_passes(train_cfg, train_tokens: int) -> float:
@@ -35,7 +33,6 @@ def planned_passes(train_cfg, train_tokens: int) -> float:
 
 def training_tokens_per_second(model, train_cfg, train_ids) -> float:
     """Tokens/s of ``model`` (compiled, not yet trained by the run) training on ``train_ids``."""
-    from rnnlm import data
     from rnnlm.models.precision import set_training_precision
 
     set_training_precision(model, train_cfg.precision)
