@@ -26,7 +26,8 @@ TOKENIZER_OPTIONS = {
 ARCHITECTURE = ("cell", "num_layers", "units", "embedding_dim", "tie_weights")
 # Training options --resume may change (the rest of TrainConfig is the run's own).
 RESUMABLE = ("lr", "batch_size", "seq_len", "clipnorm", "stateful", "weight_decay",
-             "lr_schedule", "warmup_steps", "early_stopping", "precision", "steps_per_epoch")
+             "lr_schedule", "warmup_steps", "early_stopping", "precision", "steps_per_epoch",
+             "random_offsets")
 # Training options --resume refuses to change, and why.
 KEPT = {
     "optimizer": "the saved optimizer state belongs to it",
@@ -45,18 +46,19 @@ class TrainingInterrupted(Exception):
 
 def train(corpus: str | None = None, out: str | Path | None = None, *, tokenizer="char",
           cell="lstm", layers=None, units=None, embedding_dim=None, dropout=None, seq_len=None,
-          batch_size=None, epochs=10, lr=None, clipnorm=None, seed=0, valid_fraction=0.1,
+          batch_size=None, epochs=None, lr=None, clipnorm=None, seed=0, valid_fraction=0.1,
           valid: str | None = None, time_limit: float | None = None,
           steps_per_epoch: int | None = None, max_vocab=None, min_freq=1, vocab_size=8000,
           word_mode="words", sp_model_type="unigram", data_dir=None, encoding="utf-8",
           force=False, tensorboard=False, quiet=True, tie_weights=None, embedding_dropout=0.0,
           locked_dropout=None, stateful=None, weight_decay=0.0, lr_schedule=None,
           warmup_steps=0, early_stopping: int | None = None, precision=None,
-          optimizer=None, weight_drop=None, ema=0.0) -> LM:
+          optimizer=None, weight_drop=None, ema=0.0, random_offsets=False) -> LM:
     """Train a language model on a corpus (a path, a corpus card name, or None: the built-in).
 
     Model options left as None are chosen from the corpus size, training options left as None
-    from the tokenizer's recipe (defaults.py)."""
+    from the tokenizer's recipe (defaults.py). ``epochs=None``: until ``time_limit`` is spent
+    when one is given, else 10."""
     options = dict(max_vocab=max_vocab, min_freq=min_freq, vocab_size=vocab_size,
                    word_mode=word_mode, sp_model_type=sp_model_type)
     tok_cfg = TokenizerConfig(tokenizer).validate()
@@ -65,14 +67,15 @@ def train(corpus: str | None = None, out: str | Path | None = None, *, tokenizer
                         seq_len=seq_len, weight_drop=weight_drop, precision=precision)
     recipe = defaults.fill_training_options(tokenizer, given_recipe)
     seq_len, batch_size = recipe["seq_len"], recipe["batch_size"]
-    train_cfg = TrainConfig(seq_len=seq_len, batch_size=batch_size, epochs=epochs,
+    train_cfg = TrainConfig(seq_len=seq_len, batch_size=batch_size,
+                            epochs=defaults.epochs_for(epochs, time_limit),
                             lr=recipe["lr"], clipnorm=recipe["clipnorm"], seed=seed,
                             valid_fraction=valid_fraction, time_limit=time_limit,
                             steps_per_epoch=steps_per_epoch, stateful=recipe["stateful"],
                             weight_decay=weight_decay, lr_schedule=recipe["lr_schedule"],
                             warmup_steps=warmup_steps, early_stopping=early_stopping,
                             precision=recipe["precision"], optimizer=recipe["optimizer"],
-                            ema=ema).validate()
+                            ema=ema, random_offsets=random_offsets).validate()
     # The recipe's weight drop starts at 0: training switches it on once it knows the run is
     # long enough (training.WeightDropIfLong). A rate the user gives holds from the start.
     weight_drop_if_long = 0.0
@@ -134,7 +137,8 @@ def resume(run_dir: str | Path, *, epochs: int | None = None, time_limit: float 
            tensorboard=False, quiet=True, **changes) -> LM:
     """Continue a run from its last checkpoint (weights, optimizer state, epoch count, tokenizer).
 
-    ``epochs`` is how many *more* epochs to train (default: the run's own --epochs).
+    ``epochs`` is how many *more* epochs to train (default: until ``time_limit`` is spent when
+    one is given, else the run's own --epochs, or 10 if it trained until its time limit).
     Architecture options in ``changes`` must equal the run's; training options may change.
     """
     run_dir = Path(run_dir)
@@ -158,7 +162,7 @@ def resume(run_dir: str | Path, *, epochs: int | None = None, time_limit: float 
         _check_weight_drop_device()
     train_cfg = from_dict(TrainConfig, config["train"])
     _check_kept_options(run_dir, config, train_cfg, changes)
-    train_cfg.epochs = epochs or train_cfg.epochs
+    train_cfg.epochs = defaults.epochs_for(epochs, time_limit, train_cfg.epochs)
     train_cfg.time_limit = time_limit
     for key in RESUMABLE:
         if changes.get(key) is not None and hasattr(train_cfg, key):

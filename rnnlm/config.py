@@ -77,7 +77,7 @@ class ModelConfig:
 class TrainConfig:
     seq_len: int = 100
     batch_size: int = 64
-    epochs: int = 10
+    epochs: int | None = 10  # None: until time_limit is spent (defaults.epochs_for)
     lr: float = 2e-3
     clipnorm: float = 5.0
     seed: int = 0
@@ -85,6 +85,7 @@ class TrainConfig:
     time_limit: float | None = None  # seconds of training; stops cleanly and saves
     steps_per_epoch: int | None = None  # None: one pass over the training windows
     stateful: bool = False  # TBPTT: batch_size contiguous streams, state carried between windows
+    random_offsets: bool = False  # shuffled windows on a grid moved at random each pass
     weight_decay: float = 0.0  # > 0: AdamW (decoupled decay; biases are not decayed)
     lr_schedule: str = "none"  # none | cosine | wsd (over epochs or the time limit) | plateau
     warmup_steps: int = 0  # linear warm-up from 0 to lr over this many batches
@@ -98,9 +99,16 @@ class TrainConfig:
     ema: float = 0.0  # > 0: evaluate and keep an exponential moving average of the weights
 
     def validate(self) -> "TrainConfig":
-        for name in ("seq_len", "batch_size", "epochs", "lr", "clipnorm"):
+        for name in ("seq_len", "batch_size", "lr", "clipnorm"):
             _check_positive(name, getattr(self, name))
+        _check_positive("epochs", self.epochs, allow_none=True)
+        if self.epochs is None and not self.time_limit:
+            raise RnnlmError("give epochs, a time limit, or both: without either a run "
+                             "would never end")
         _check_positive("time_limit", self.time_limit, allow_none=True)
+        if self.random_offsets and self.stateful:
+            raise RnnlmError("random offsets move the grid of shuffled windows; stateful "
+                             "streams have none: use one or the other")
         _check_positive("steps_per_epoch", self.steps_per_epoch, allow_none=True)
         _check_positive("early_stopping", self.early_stopping, allow_none=True)
         if self.lr_schedule not in LR_SCHEDULES:

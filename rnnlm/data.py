@@ -56,20 +56,58 @@ def training_windows(ids: np.ndarray, seq_len: int) -> np.ndarray:
     return ids[starts + np.arange(seq_len + 1)[None, :]]
 
 
-def lm_dataset(ids: np.ndarray, seq_len: int, batch_size: int, seed: int = 0, shuffle=True):
+def lm_dataset(ids: np.ndarray, seq_len: int, batch_size: int, seed: int = 0, shuffle=True,
+               random_offsets: bool = False):
     """tf.data of (x, y) int32 batches of a fixed shape.
 
     A partial last batch is dropped when there is at least one full batch: one shape means one
     trace of the training step, and reshuffling each epoch drops different windows each time.
+    ``random_offsets``: see offset_windows (an endless dataset: one pass after another).
     """
     import tensorflow as tf
 
     windows = training_windows(ids, seq_len)
+    if random_offsets:
+        return offset_windows(ids, seq_len, batch_size, seed)
     ds = tf.data.Dataset.from_tensor_slices(windows)
     if shuffle:
         ds = ds.shuffle(len(windows), seed=seed, reshuffle_each_iteration=True)
     ds = ds.batch(batch_size, drop_remainder=len(windows) >= batch_size).map(_to_xy, num_parallel_calls=tf.data.AUTOTUNE)
     return ds.prefetch(tf.data.AUTOTUNE)
+
+
+def offset_windows(ids: np.ndarray, seq_len: int, batch_size: int, seed: int = 0):
+    """Shuffled training windows whose grid starts at a random offset in [0, seq_len) in each
+    pass over the data (AWD-LSTM varies its window length for the same reason)::
+
+        pass 1, offset 0:  [t0 .. t4] [t4 .. t8] ...
+        pass 2, offset 3:  [t3 .. t7] [t7 .. t11] ...     seq_len = 4
+
+    With a fixed grid a token sits at the same place in its window every pass, so it is always
+    predicted from the same length of context, and the model meets the same ~10,000 windows of
+    tiny-shakespeare over and over. Moving the grid gives every pass new windows and every token
+    a new context length. Endless (passes follow each other; a batch may span two); the offset
+    and order of pass k come from (seed, k), so a seed trains the same run.
+    """
+    import tensorflow as tf
+
+    tokens = tf.constant(np.asarray(ids, np.int32))
+    last_start = len(ids) - 1 - seq_len  # a window needs seq_len + 1 tokens
+    offsets = min(seq_len, last_start + 1)  # every pass has at least one window
+
+    def one_pass(k):
+        pass_seed = tf.stack([tf.constant(seed, tf.int64), k])
+        offset = tf.random.stateless_uniform([], pass_seed, 0, offsets, dtype=tf.int64)
+        starts = tf.range(offset, last_start + 1, seq_len, dtype=tf.int64)
+        starts = tf.random.experimental.stateless_shuffle(starts, pass_seed)
+        return tf.data.Dataset.from_tensor_slices(starts)
+
+    def window(start):
+        return tokens[start:start + seq_len + 1]
+
+    ds = tf.data.Dataset.range(2**62).flat_map(one_pass)
+    ds = ds.map(window, num_parallel_calls=tf.data.AUTOTUNE).batch(batch_size, drop_remainder=True)
+    return ds.map(_to_xy, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
 
 
 def _to_xy(window):

@@ -144,6 +144,22 @@ def wider_for_long_runs(choice: ModelChoice, tokenizer: str, cell: str, on_gpu: 
                        choice.tie_weights, params, WIDER["weight_drop"])
 
 
+# How long a run trains: --epochs when given; else until --time-limit is spent when that is
+# given (a user who names a budget means it: a cap of 10 epochs ended the 30-minute
+# tiny-shakespeare run after 8 minutes); else EPOCHS (on --resume: the run's own --epochs,
+# or EPOCHS for a run that trained until its time limit).
+EPOCHS = 10
+
+
+def epochs_for(epochs: int | None, time_limit: float | None, run_epochs: int | None = None):
+    """TrainConfig.epochs: the epochs to train, or None for "until the time limit"."""
+    if epochs is not None:
+        return epochs
+    if time_limit:
+        return None
+    return run_epochs or EPOCHS
+
+
 # What the benchmarks found best on tiny-shakespeare (char) and PTB (word), README "Training".
 # Char: batch 32 with Adam 3e-3 reached 1.46 nats/char in 12 minutes, where batch 64 with 2e-3
 # had 1.53 at 12 minutes and 1.476 after 30. Word: Adam (2e-3) reached validation perplexity 879

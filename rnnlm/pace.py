@@ -8,6 +8,7 @@ after two untimed steps (the first traces the train function).
 """
 from __future__ import annotations
 
+import math
 import statistics
 import time
 
@@ -26,7 +27,10 @@ steps_per_pass = data.batches_per_pass
 
 
 def planned_passes(train_cfg, train_tokens: int) -> float:
-    """The passes ``--epochs`` (and ``--steps-per-epoch``) plan, before any time limit."""
+    """The passes ``--epochs`` (and ``--steps-per-epoch``) plan, before any time limit
+    (infinite for a run that trains until its time limit)."""
+    if train_cfg.epochs is None:
+        return math.inf
     per_pass = steps_per_pass(train_tokens, train_cfg.seq_len, train_cfg.batch_size)
     return train_cfg.epochs * (train_cfg.steps_per_epoch or per_pass) / per_pass
 

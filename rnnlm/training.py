@@ -21,6 +21,8 @@ from rnnlm import data, defaults
 from rnnlm.models.precision import set_training_precision
 
 LN2 = math.log(2.0)
+# Keras's fit takes a number of epochs; a run until its time limit gets one it never reaches.
+UNTIL_STOPPED = 10**9
 
 
 @dataclass
@@ -78,12 +80,13 @@ def _eval_window_fn(model):
 class ProgressBar(keras.callbacks.Callback):
     """A tqdm bar per epoch with the running training loss (library code never prints)."""
 
-    def __init__(self, steps: int, total_epochs: int, disable: bool = False):
+    def __init__(self, steps: int, last_epoch: int | None, disable: bool = False):
         super().__init__()
-        self.steps, self.total_epochs, self.disable, self.bar = steps, total_epochs, disable, None
+        self.steps, self.last_epoch, self.disable, self.bar = steps, last_epoch, disable, None
 
     def on_epoch_begin(self, epoch, logs=None):
-        self.bar = tqdm(total=self.steps, desc=f"epoch {epoch + 1}/{self.total_epochs}",
+        of = "" if self.last_epoch is None else f"/{self.last_epoch}"  # None: until the limit
+        self.bar = tqdm(total=self.steps, desc=f"epoch {epoch + 1}{of}",
                         unit="batch", disable=self.disable, leave=True, dynamic_ncols=True)
 
     def on_train_batch_end(self, batch, logs=None):
@@ -357,8 +360,10 @@ def fit(model, run, train_ids, valid_ids, valid_chars, train_cfg, initial_epoch=
         model.carried = CarriedState(model, train_cfg.batch_size)
     else:
         dataset = data.lm_dataset(train_ids, train_cfg.seq_len, train_cfg.batch_size,
-                                  seed=train_cfg.seed + initial_epoch)
-    steps_per_pass = int(dataset.cardinality())
+                                  seed=train_cfg.seed + initial_epoch,
+                                  random_offsets=getattr(train_cfg, "random_offsets", False))
+    steps_per_pass = data.batches_per_pass(len(train_ids), train_cfg.seq_len,
+                                           train_cfg.batch_size)
     steps = train_cfg.steps_per_epoch or steps_per_pass
     # One iterator for the whole run: Keras re-creates the iterator of a finite dataset at
     # every epoch, and that sometimes stalled ~10 s before an epoch's first batch. Repeated,
@@ -366,10 +371,14 @@ def fit(model, run, train_ids, valid_ids, valid_chars, train_cfg, initial_epoch=
     dataset = dataset.repeat()
     started = time.perf_counter()
     limit = TimeLimit(train_cfg.time_limit, started)
-    total_steps = (initial_epoch + train_cfg.epochs) * steps
-    callbacks = [ProgressBar(steps, initial_epoch + train_cfg.epochs, disable=quiet), limit,
+    # epochs None: until the time limit (TimeLimit stops it); the step plan is then unbounded,
+    # so the schedules' progress and the weight-drop decision go by the clock alone.
+    planned_steps = math.inf if train_cfg.epochs is None else train_cfg.epochs * steps
+    last_epoch = None if train_cfg.epochs is None else initial_epoch + train_cfg.epochs
+    callbacks = [ProgressBar(steps, last_epoch, disable=quiet), limit,
                  LearningRate(train_cfg.lr, getattr(train_cfg, "lr_schedule", "none"),
-                              getattr(train_cfg, "warmup_steps", 0), total_steps,
+                              getattr(train_cfg, "warmup_steps", 0),
+                              initial_epoch * steps + planned_steps,
                               train_cfg.time_limit, started),
                  EpochEnd(run, valid_ids, valid_chars, train_cfg.batch_size, train_cfg.seq_len,
                           limit)]
@@ -384,14 +393,14 @@ def fit(model, run, train_ids, valid_ids, valid_chars, train_cfg, initial_epoch=
 
         # First, so that its line comes before the next epoch's progress bar.
         callbacks.insert(0, WeightDropIfLong(weight_drop_if_long, steps_per_pass,
-                                             train_cfg.epochs * steps, train_cfg.time_limit,
+                                             planned_steps, train_cfg.time_limit,
                                              started, decided))
     if getattr(train_cfg, "early_stopping", None):
         callbacks.append(EarlyStop(train_cfg.early_stopping))
     if tensorboard_dir is not None:
         callbacks.append(keras.callbacks.TensorBoard(log_dir=str(tensorboard_dir)))
     try:
-        model.fit(dataset, epochs=initial_epoch + train_cfg.epochs, initial_epoch=initial_epoch,
+        model.fit(dataset, epochs=last_epoch or UNTIL_STOPPED, initial_epoch=initial_epoch,
                   steps_per_epoch=steps, callbacks=callbacks,
                   shuffle=False, verbose=0)  # the dataset orders its own windows (data.py)
     finally:

@@ -124,6 +124,24 @@ def test_time_limit_stops_cleanly_and_saves(tiny_corpus, tmp_path):
     assert (run / "model.weights.h5").exists()
 
 
+def test_a_time_limit_without_epochs_trains_until_it_is_spent(tiny_corpus, tmp_path):
+    run = tmp_path / "budget"
+    # One batch per epoch keeps epochs short, so the budget holds many more than the default 10.
+    code, output = invoke("train", tiny_corpus, "--out", run, "--units", "16", "--seq-len", "8",
+                          "--batch-size", "2", "--steps-per-epoch", "1", "--time-limit", "6")
+    assert code == 0, output
+    history = json.loads((run / "history.json").read_text())["epochs"]
+    assert len(history) > 10 and history[-1]["partial"]
+    assert "epoch 3/" not in output  # the bar names no last epoch
+    assert json.loads((run / "config.json").read_text())["train"]["epochs"] is None
+    # Resumed without a limit (or --epochs), such a run trains the default 10 epochs more.
+    code, output = invoke("train", "--resume", run)
+    assert code == 0, output
+    resumed = json.loads((run / "history.json").read_text())["epochs"]
+    assert len(resumed) == len(history) + 10
+    assert json.loads((run / "config.json").read_text())["train"]["epochs"] == 10
+
+
 def bad(tmp_path, name, content: bytes):
     path = tmp_path / name
     path.write_bytes(content)

@@ -6,6 +6,7 @@ import pytest
 
 import rnnlm
 from rnnlm import defaults
+from rnnlm.config import TrainConfig
 from rnnlm.errors import RnnlmError
 
 
@@ -143,6 +144,18 @@ def test_long_char_lstm_runs_on_a_cpu_get_the_wider_regularised_model():
 def wider_allowed(monkeypatch):
     # The tiny corpus has far fewer tokens than a wider model's parameters: allow it anyway.
     monkeypatch.setitem(defaults.WIDER, "parameters_per_token", 1e9)
+
+
+def test_a_time_limit_without_epochs_means_until_it_is_spent():
+    assert defaults.epochs_for(None, None) == defaults.EPOCHS == 10
+    assert defaults.epochs_for(None, 1800.0) is None
+    assert defaults.epochs_for(3, 1800.0) == 3  # both given: whichever ends first
+    assert defaults.epochs_for(None, None, run_epochs=20) == 20  # --resume: the run's own
+    assert defaults.epochs_for(None, None, run_epochs=None) == 10  # it trained until its limit
+    assert defaults.epochs_for(None, 60.0, run_epochs=20) is None
+    TrainConfig(epochs=None, time_limit=60.0).validate()
+    with pytest.raises(RnnlmError, match="never end"):
+        TrainConfig(epochs=None).validate()
 
 
 def small_run(corpus, run, **options):

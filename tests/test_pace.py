@@ -1,4 +1,6 @@
 """Counting a run's passes over the training data (rnnlm.pace)."""
+import math
+
 import numpy as np
 
 from rnnlm import api, pace
@@ -11,6 +13,8 @@ def test_planned_passes_count_epochs_and_steps_per_epoch():
     assert pace.planned_passes(TrainConfig(seq_len=100, batch_size=4, epochs=10), 3_201) == 10
     short = TrainConfig(seq_len=100, batch_size=4, epochs=10, steps_per_epoch=2)
     assert pace.planned_passes(short, 3_201) == 2.5
+    until = TrainConfig(seq_len=100, batch_size=4, epochs=None, time_limit=60)  # until the limit
+    assert pace.planned_passes(until, 3_201) == math.inf
     assert pace.affordable_passes(1_000, 100, 9_000) == 10  # 0.9 × 100 s × 1,000 tok/s
 
 

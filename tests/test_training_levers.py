@@ -1,6 +1,7 @@
 """Training levers (issue 6): the CPU LSTM kernel, --stateful TBPTT, tied weights, dropout
 variants, AdamW, learning-rate schedules, early stopping, mixed precision. Tiny models only."""
 import json
+import math
 import time
 
 import keras
@@ -340,6 +341,10 @@ def test_learning_rate_schedules():
     timed = training.LearningRate(1.0, "wsd", 0, total_steps=10**9, time_limit=100.0,
                                   started=time.perf_counter() - 95.0)
     assert 0.2 < timed.value(0) < 0.26
+    # A run until its time limit plans no number of steps: the clock alone drives it.
+    until = training.LearningRate(1.0, "cosine", 0, total_steps=math.inf, time_limit=100.0,
+                                  started=time.perf_counter() - 50.0)
+    assert 0.45 < until.value(10**6) < 0.5
     plateau = training.LearningRate(1.0, "plateau", 0, 100, None, 0)
     for val in (3.0, 2.0, 2.5):
         plateau.on_epoch_end(0, {"val_loss": val})
