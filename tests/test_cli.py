@@ -132,7 +132,7 @@ def test_a_time_limit_without_epochs_trains_until_it_is_spent(tiny_corpus, tmp_p
     assert code == 0, output
     history = json.loads((run / "history.json").read_text())["epochs"]
     assert len(history) > 10 and history[-1]["partial"]
-    assert "epoch 3/" not in output  # the bar names no last epoch
+    assert "epoch 3" in output and "epoch 3/" not in output  # the bar names no last epoch
     assert json.loads((run / "config.json").read_text())["train"]["epochs"] is None
     # Resumed without a limit (or --epochs), such a run trains the default 10 epochs more.
     code, output = invoke("train", "--resume", run)
@@ -231,3 +231,14 @@ def test_help_shows_the_defaults_written_in_brackets():
         text = " ".join(result.output.split())  # help lines wrap anywhere
         for default in defaults:
             assert default in text, default
+
+
+def test_random_offsets_is_a_training_option_and_refused_with_stateful(tiny_corpus, tmp_path):
+    run = tmp_path / "offsets"
+    code, output = invoke("train", tiny_corpus, "--out", run, *TINY_MODEL, "--random-offsets")
+    assert code == 0, output
+    assert json.loads((run / "config.json").read_text())["train"]["random_offsets"] is True
+    code, output = invoke("train", tiny_corpus, "--out", tmp_path / "both", *TINY_MODEL,
+                          "--random-offsets", "--stateful")
+    assert code == 2 and "random offsets" in output and "Traceback" not in output
+    assert not (tmp_path / "both").exists()
