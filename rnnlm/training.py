@@ -339,6 +339,16 @@ def load_optimizer(optimizer, model, path: Path) -> None:
         variable.assign(value)
 
 
+def batches_in_one_pass(dataset, train_tokens: int, train_cfg) -> int:
+    """The dataset's own count (stateful: the windows of a stream, the last one shorter, so that
+    every epoch starts at window 0), or for the endless random-offsets stream the batches of
+    one pass of shuffled windows."""
+    count = int(dataset.cardinality())
+    if count >= 0:
+        return count
+    return data.batches_per_pass(train_tokens, train_cfg.seq_len, train_cfg.batch_size)
+
+
 def fit(model, run, train_ids, valid_ids, valid_chars, train_cfg, initial_epoch=0,
         tensorboard_dir: Path | None = None, quiet: bool = False,
         weight_drop_if_long: float = 0.0) -> bool:
@@ -362,8 +372,7 @@ def fit(model, run, train_ids, valid_ids, valid_chars, train_cfg, initial_epoch=
         dataset = data.lm_dataset(train_ids, train_cfg.seq_len, train_cfg.batch_size,
                                   seed=train_cfg.seed + initial_epoch,
                                   random_offsets=getattr(train_cfg, "random_offsets", False))
-    steps_per_pass = data.batches_per_pass(len(train_ids), train_cfg.seq_len,
-                                           train_cfg.batch_size)
+    steps_per_pass = batches_in_one_pass(dataset, len(train_ids), train_cfg)
     steps = train_cfg.steps_per_epoch or steps_per_pass
     # One iterator for the whole run: Keras re-creates the iterator of a finite dataset at
     # every epoch, and that sometimes stalled ~10 s before an epoch's first batch. Repeated,

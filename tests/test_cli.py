@@ -114,12 +114,16 @@ def test_resume_accepts_the_run_s_own_values_of_what_it_keeps(trained_run, tmp_p
     assert code == 0, output
 
 
+def train_small(corpus, run, *options):
+    code, output = invoke("train", corpus, "--out", run, "--units", "16", "--seq-len", "8",
+                          "--batch-size", "2", *options)
+    assert code == 0, output
+    return json.loads((run / "history.json").read_text())["epochs"], output
+
+
 def test_time_limit_stops_cleanly_and_saves(tiny_corpus, tmp_path):
     run = tmp_path / "limited"
-    code, output = invoke("train", tiny_corpus, "--out", run, "--units", "16", "--seq-len", "8",
-                          "--batch-size", "2", "--epochs", "50", "--time-limit", "3")
-    assert code == 0, output
-    history = json.loads((run / "history.json").read_text())["epochs"]
+    history, _ = train_small(tiny_corpus, run, "--epochs", "50", "--time-limit", "3")
     assert len(history) < 50 and history[-1]["partial"]
     assert (run / "model.weights.h5").exists()
 
@@ -127,10 +131,7 @@ def test_time_limit_stops_cleanly_and_saves(tiny_corpus, tmp_path):
 def test_a_time_limit_without_epochs_trains_until_it_is_spent(tiny_corpus, tmp_path):
     run = tmp_path / "budget"
     # One batch per epoch keeps epochs short, so the budget holds many more than the default 10.
-    code, output = invoke("train", tiny_corpus, "--out", run, "--units", "16", "--seq-len", "8",
-                          "--batch-size", "2", "--steps-per-epoch", "1", "--time-limit", "6")
-    assert code == 0, output
-    history = json.loads((run / "history.json").read_text())["epochs"]
+    history, output = train_small(tiny_corpus, run, "--steps-per-epoch", "1", "--time-limit", "6")
     assert len(history) > 10 and history[-1]["partial"]
     assert "epoch 3" in output and "epoch 3/" not in output  # the bar names no last epoch
     assert json.loads((run / "config.json").read_text())["train"]["epochs"] is None

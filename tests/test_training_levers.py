@@ -129,6 +129,19 @@ def test_stateful_training_carries_the_state_from_window_to_window():
                 np.testing.assert_allclose(got, want.numpy(), atol=1e-5)
 
 
+def test_an_epoch_is_one_pass_of_the_layout_it_trains_on():
+    ids = np.arange(1, 104, dtype=np.uint16)  # 103 tokens, windows of 10, batch 2
+    stateful = TrainConfig(seq_len=10, batch_size=2, stateful=True)
+    streams = data.stream_dataset(ids, 10, 2)  # 2 streams of 51 targets: 6 windows, last short
+    assert training.batches_in_one_pass(streams, len(ids), stateful) == 6
+    shuffled = TrainConfig(seq_len=10, batch_size=2)
+    windows = data.lm_dataset(ids, 10, 2)  # 10 windows: 5 batches
+    assert training.batches_in_one_pass(windows, len(ids), shuffled) == 5
+    offsets = TrainConfig(seq_len=10, batch_size=2, random_offsets=True)
+    endless = data.lm_dataset(ids, 10, 2, random_offsets=True)
+    assert training.batches_in_one_pass(endless, len(ids), offsets) == 5
+
+
 def test_carried_state_is_not_saved_with_the_weights():
     model = tiny_model()
     before = len(model.weights)
