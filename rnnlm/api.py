@@ -53,7 +53,7 @@ def train(corpus: str | None = None, out: str | Path | None = None, *, tokenizer
           force=False, tensorboard=False, quiet=True, tie_weights=None, embedding_dropout=0.0,
           locked_dropout=None, stateful=None, weight_decay=0.0, lr_schedule=None,
           warmup_steps=0, early_stopping: int | None = None, precision=None,
-          optimizer=None, weight_drop=None, ema=0.0, random_offsets=False) -> LM:
+          optimizer=None, weight_drop=None, ema=0.0, random_offsets=None) -> LM:
     """Train a language model on a corpus (a path, a corpus card name, or None: the built-in).
 
     Model options left as None are chosen from the corpus size, training options left as None
@@ -64,7 +64,8 @@ def train(corpus: str | None = None, out: str | Path | None = None, *, tokenizer
     tok_cfg = TokenizerConfig(tokenizer).validate()
     given_recipe = dict(optimizer=optimizer, lr=lr, clipnorm=clipnorm, lr_schedule=lr_schedule,
                         stateful=stateful, locked_dropout=locked_dropout, batch_size=batch_size,
-                        seq_len=seq_len, weight_drop=weight_drop, precision=precision)
+                        seq_len=seq_len, weight_drop=weight_drop, precision=precision,
+                        random_offsets=random_offsets)
     recipe = defaults.fill_training_options(tokenizer, given_recipe)
     seq_len, batch_size = recipe["seq_len"], recipe["batch_size"]
     train_cfg = TrainConfig(seq_len=seq_len, batch_size=batch_size,
@@ -75,7 +76,7 @@ def train(corpus: str | None = None, out: str | Path | None = None, *, tokenizer
                             weight_decay=weight_decay, lr_schedule=recipe["lr_schedule"],
                             warmup_steps=warmup_steps, early_stopping=early_stopping,
                             precision=recipe["precision"], optimizer=recipe["optimizer"],
-                            ema=ema, random_offsets=random_offsets).validate()
+                            ema=ema, random_offsets=recipe["random_offsets"]).validate()
     # The recipe's weight drop starts at 0: training switches it on once it knows the run is
     # long enough (training.WeightDropIfLong). A rate the user gives holds from the start.
     weight_drop_if_long = 0.0
@@ -167,6 +168,8 @@ def resume(run_dir: str | Path, *, epochs: int | None = None, time_limit: float 
     for key in RESUMABLE:
         if changes.get(key) is not None and hasattr(train_cfg, key):
             setattr(train_cfg, key, changes[key])
+    if changes.get("stateful") and changes.get("random_offsets") is None:
+        train_cfg.random_offsets = False  # streams have no window grid to move
     train_cfg.validate()
     src = config["source"]
     text = corpora.resolve(src["corpus"], src.get("data_dir"), src.get("encoding", "utf-8"))

@@ -128,7 +128,7 @@ def train(
     weight_drop: Optional[float] = typer.Option(None, help=f"LSTM: DropConnect on the recurrent weights while training, one mask per batch (AWD-LSTM)  [default: {RECIPES['char']['weight_drop']:g} for char models with {WEIGHT_DROP_WHEN}; else 0]"),
     locked_dropout: Optional[bool] = typer.Option(None, "--locked-dropout/--no-locked-dropout", help="One dropout mask per sequence (variational)  [default: off for char models, on otherwise]"),
     stateful: Optional[bool] = typer.Option(None, "--stateful/--no-stateful", help="Truncated BPTT: batch-size contiguous streams, state carried between windows  [default: off for char models (shuffled windows), on otherwise]"),
-    random_offsets: Optional[bool] = typer.Option(None, "--random-offsets/--no-random-offsets", help="Shuffled windows: move their grid to a random offset each pass, so every pass has new windows  [default: off]"),
+    random_offsets: Optional[bool] = typer.Option(None, "--random-offsets/--no-random-offsets", help="Shuffled windows: move their grid to a random offset each pass, so every pass has new windows  [default: on for char models, off otherwise]"),
     weight_decay: Optional[float] = typer.Option(None, help="AdamW decoupled weight decay  [default: 0 = Adam]"),
     lr_schedule: Optional[str] = typer.Option(None, help="none | cosine | wsd | plateau  [default: wsd for char models, cosine otherwise]"),
     warmup_steps: Optional[int] = typer.Option(None, help="Linear learning-rate warm-up, in batches  [default: 0]"),

@@ -239,6 +239,11 @@ def test_random_offsets_is_a_training_option_and_refused_with_stateful(tiny_corp
     code, output = invoke("train", tiny_corpus, "--out", run, *TINY_MODEL, "--random-offsets")
     assert code == 0, output
     assert json.loads((run / "config.json").read_text())["train"]["random_offsets"] is True
+    # Resumed as stateful streams, which have no window grid, the run drops the offsets.
+    code, output = invoke("train", "--resume", run, "--stateful", "--epochs", "1")
+    assert code == 0, output
+    train = json.loads((run / "config.json").read_text())["train"]
+    assert (train["stateful"], train["random_offsets"]) == (True, False)
     code, output = invoke("train", tiny_corpus, "--out", tmp_path / "both", *TINY_MODEL,
                           "--random-offsets", "--stateful")
     assert code == 2 and "random offsets" in output and "Traceback" not in output

@@ -61,18 +61,25 @@ def test_train_with_no_model_options_prints_and_records_its_choice(tiny_corpus, 
     assert model["weight_drop"] == 0.15  # the char recipe's, on a CPU, in a long run
     train = json.loads((run / "config.json").read_text())["train"]
     assert (train["optimizer"], train["lr_schedule"], train["stateful"]) == ("adam", "wsd", False)
-    assert ("char recipe: adam, lr 0.003, clipnorm 5, wsd schedule, shuffled windows, "
-            "per-step dropout, weight drop 0.15 if the run makes ≥ 8 passes" in printed)
+    assert ("char recipe: adam, lr 0.003, clipnorm 5, wsd schedule, shuffled windows, random "
+            "offsets, per-step dropout, weight drop 0.15 if the run makes ≥ 8 passes" in printed)
+    assert train["random_offsets"] is True
     assert "weight drop 0.15: 8.0 passes over the data (≥ 8)" in printed
 
 
 def test_word_and_subword_models_default_to_the_sgd_recipe_and_given_options_win():
     empty = dict.fromkeys(["optimizer", "lr", "clipnorm", "lr_schedule", "stateful",
-                           "locked_dropout", "weight_drop", "batch_size", "seq_len", "precision"])
+                           "random_offsets", "locked_dropout", "weight_drop", "batch_size",
+                           "seq_len", "precision"])
     assert defaults.fill_training_options("word", empty) == dict(
         optimizer="sgd", lr=20.0, clipnorm=0.25, lr_schedule="cosine", stateful=True,
-        locked_dropout=True, weight_drop=0.0, batch_size=20, seq_len=35, precision="auto")
-    assert defaults.fill_training_options("char", empty)["precision"] == "auto"
+        random_offsets=False, locked_dropout=True, weight_drop=0.0, batch_size=20, seq_len=35,
+        precision="auto")
+    char = defaults.fill_training_options("char", empty)
+    assert (char["precision"], char["stateful"], char["random_offsets"]) == ("auto", False, True)
+    # Stateful streams have no window grid: a char model given --stateful drops the offsets.
+    streams = defaults.fill_training_options("char", {**empty, "stateful": True})
+    assert (streams["stateful"], streams["random_offsets"]) == (True, False)
     subword = defaults.fill_training_options("sentencepiece", empty)
     assert subword["precision"] == "auto"
     assert (subword["optimizer"], subword["lr"], subword["batch_size"]) == ("sgd", 20.0, 32)
@@ -81,8 +88,8 @@ def test_word_and_subword_models_default_to_the_sgd_recipe_and_given_options_win
     given = defaults.fill_training_options("char", {**empty, "lr": 0.01, "stateful": False})
     assert given["lr"] == 0.01 and given["stateful"] is False
     assert defaults.describe_recipe("char", given, {"lr": 0.01, "stateful": False}) == (
-        "char recipe: adam, clipnorm 5, wsd schedule, per-step dropout, weight drop 0.15 if the "
-        "run makes ≥ 8 passes, "
+        "char recipe: adam, clipnorm 5, wsd schedule, random offsets, per-step dropout, weight "
+        "drop 0.15 if the run makes ≥ 8 passes, "
         "batch 32, seq-len 100 (options you give win)")
 
 
@@ -128,7 +135,7 @@ def test_long_char_lstm_runs_on_a_cpu_get_the_wider_regularised_model():
     base = defaults.choose_model(1_003_854, "char")  # tiny-shakespeare: 1 × 512
     wider = defaults.wider_for_long_runs(base, "char", "lstm", False, 1_003_854)
     assert (wider.num_layers, wider.units, wider.embedding_dim) == (1, 768, 64)
-    assert (wider.dropout, wider.weight_drop) == (0.3, 0.25)
+    assert (wider.dropout, wider.weight_drop) == (0.3, 0.2)
     assert wider.parameters == defaults.recurrent_parameters("lstm", 1, 768, 64)
     # Weight drop is what lets the wider model win: none without it, and none where the wider
     # model would have more than 3 recurrent parameters per training token.
@@ -171,12 +178,12 @@ def test_a_run_of_enough_passes_takes_the_wider_model(tiny_corpus, tmp_path, cap
     small_run(tiny_corpus, tmp_path / "long", epochs=defaults.WIDER_PASSES)
     printed = capsys.readouterr().out
     model = recorded_model(tmp_path / "long")
-    assert (model["units"], model["dropout"], model["weight_drop"]) == (192, 0.3, 0.25)
+    assert (model["units"], model["dropout"], model["weight_drop"]) == (192, 0.3, 0.2)
     assert ("and 16.0 passes (≥ 16: the wider model): 1 × lstm 192, embedding 64, dropout 0.3, "
-            "weight drop 0.25" in printed)
+            "weight drop 0.2" in printed)
     assert "if the run makes" not in printed  # on from the first step, not decided later
     history = json.loads((tmp_path / "long" / "history.json").read_text())["epochs"]
-    assert {row["weight_drop"] for row in history} == {0.25}
+    assert {row["weight_drop"] for row in history} == {0.2}
 
     small_run(tiny_corpus, tmp_path / "short", epochs=defaults.WIDER_PASSES - 1)
     printed = capsys.readouterr().out
@@ -206,4 +213,4 @@ def test_a_time_limit_counts_the_passes_at_the_wider_models_measured_pace(
     small_run(tiny_corpus, tmp_path / "given", epochs=100, time_limit=2,
               weight_drop=0.1)
     assert recorded_model(tmp_path / "given")["weight_drop"] == 0.1
-    assert "weight drop 0.25" not in capsys.readouterr().out
+    assert "weight drop 0.2" not in capsys.readouterr().out
