@@ -168,8 +168,8 @@ def resume(run_dir: str | Path, *, epochs: int | None = None, time_limit: float 
     for key in RESUMABLE:
         if changes.get(key) is not None and hasattr(train_cfg, key):
             setattr(train_cfg, key, changes[key])
-    if changes.get("stateful") and changes.get("random_offsets") is None:
-        train_cfg.random_offsets = False  # streams have no window grid to move
+    if defaults.stateful_drops_offsets(changes):
+        train_cfg.random_offsets = False
     train_cfg.validate()
     src = config["source"]
     text = corpora.resolve(src["corpus"], src.get("data_dir"), src.get("encoding", "utf-8"))

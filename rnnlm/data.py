@@ -46,12 +46,18 @@ def batches_per_pass(num_tokens: int, seq_len: int, batch_size: int) -> int:
     return max(1, num_windows(num_tokens, seq_len) // batch_size)
 
 
-def training_windows(ids: np.ndarray, seq_len: int) -> np.ndarray:
-    """(num_windows, seq_len + 1) windows with stride seq_len; raises if not even one fits."""
+def checked_num_windows(ids: np.ndarray, seq_len: int) -> int:
+    """num_windows, raising if not even one window fits."""
     count = num_windows(len(ids), seq_len)
     if count < 1:
         raise RnnlmError(f"the training text has {len(ids)} tokens, fewer than one window of "
                          f"--seq-len {seq_len} + 1; use a longer corpus or a smaller --seq-len")
+    return count
+
+
+def training_windows(ids: np.ndarray, seq_len: int) -> np.ndarray:
+    """(num_windows, seq_len + 1) windows with stride seq_len; raises if not even one fits."""
+    count = checked_num_windows(ids, seq_len)
     starts = np.arange(count)[:, None] * seq_len
     return ids[starts + np.arange(seq_len + 1)[None, :]]
 
@@ -66,9 +72,9 @@ def lm_dataset(ids: np.ndarray, seq_len: int, batch_size: int, seed: int = 0, sh
     """
     import tensorflow as tf
 
-    windows = training_windows(ids, seq_len)
     if random_offsets:
         return offset_windows(ids, seq_len, batch_size, seed)
+    windows = training_windows(ids, seq_len)
     ds = tf.data.Dataset.from_tensor_slices(windows)
     if shuffle:
         ds = ds.shuffle(len(windows), seed=seed, reshuffle_each_iteration=True)
@@ -91,6 +97,7 @@ def offset_windows(ids: np.ndarray, seq_len: int, batch_size: int, seed: int = 0
     """
     import tensorflow as tf
 
+    checked_num_windows(ids, seq_len)  # the windows themselves are cut per pass, below
     tokens = tf.constant(np.asarray(ids, np.int32))
     last_start = len(ids) - 1 - seq_len  # a window needs seq_len + 1 tokens
     offsets = min(seq_len, last_start + 1)  # every pass has at least one window

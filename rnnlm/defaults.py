@@ -220,6 +220,12 @@ def recipe_weight_drop(tokenizer: str, cell: str, on_gpu: bool) -> float:
     return RECIPES[tokenizer]["weight_drop"] if cell == "lstm" and not on_gpu else 0.0
 
 
+def stateful_drops_offsets(given: dict) -> bool:
+    """--stateful without --random-offsets turns the offsets off: streams have no window grid
+    to move (a new run's recipe, and a --resume that switches to streams)."""
+    return bool(given.get("stateful")) and given.get("random_offsets") is None
+
+
 def fill_training_options(tokenizer: str, given: dict) -> dict:
     """``given``: RECIPES' keys, None where the user left them out → every None filled.
     The learning rate and clipping follow the optimizer (--optimizer adam on a word model
@@ -227,7 +233,7 @@ def fill_training_options(tokenizer: str, given: dict) -> dict:
     recipe = dict(RECIPES[tokenizer])
     if given.get("optimizer") and given["optimizer"] != recipe["optimizer"]:
         recipe.update(ADAM if given["optimizer"] == "adam" else SGD)
-    if given.get("stateful"):  # streams have no window grid to move
+    if stateful_drops_offsets(given):
         recipe["random_offsets"] = False
     return {key: recipe[key] if given.get(key) is None else given[key] for key in recipe}
 
