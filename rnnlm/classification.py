@@ -22,6 +22,7 @@ import numpy as np
 from rnnlm import classify_data as cdata
 from rnnlm import runs
 from rnnlm.classify_metrics import classification_metrics, format_metrics
+from rnnlm.config import describe_train
 from rnnlm.errors import RnnlmError
 from rnnlm.tokenizers import build_tokenizer, load_tokenizer
 
@@ -297,7 +298,7 @@ def format_classifier_info(details: dict) -> str:
              f"model        {bi}{m['cell']} × {m['num_layers']} layers, units {m['units']}, "
              f"pooling {m['pooling']}, dense {m['dense']}, dropout {m['dropout']}",
              f"classes      {len(details['classes'])}: {', '.join(map(str, details['classes'][:20]))}",
-             f"training     {details['train']}", "",
+             f"training     {describe_train(details['train'])}", "",
              f"{'layer':<16}{'type':<26}{'output':>8}{'params':>12}"]
     for row in details["layers"]:
         lines.append(f"{row['name']:<16}{row['type']:<26}{row['output_width']:>8}"

@@ -162,3 +162,16 @@ def from_dict(cls, data: dict):
 
 def to_dict(config) -> dict:
     return dataclasses.asdict(config)
+
+
+def describe_train(train: dict) -> str:
+    """The training settings of a run as ``rnnlm info`` shows them: ``key value`` pairs, with
+    unset options left out and a run that trained until its time limit said in words (its
+    config records ``epochs: null``)."""
+    parts = []
+    for key, value in train.items():
+        if key == "epochs" and value is None:
+            parts.append("epochs until the time limit")
+        elif value is not None:
+            parts.append(f"{key} {value}")
+    return ", ".join(parts)

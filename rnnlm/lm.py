@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
+from rnnlm.config import describe_train
 from rnnlm.errors import RnnlmError
 
 
@@ -124,7 +125,7 @@ def format_info(details: dict) -> str:
              f"tokenizer    {t['kind']} {t['options']}  vocabulary {details['vocabulary_size']}",
              f"model        {m['cell']} × {m['num_layers']} layers, units {m['units']}, "
              f"embedding {m['embedding_dim']}, dropout {m['dropout']}",
-             f"training     {details['train']}", "",
+             f"training     {describe_train(details['train'])}", "",
              f"{'layer':<14}{'type':<12}{'output shape':<22}{'params':>12}"]
     for row in details["layers"]:
         lines.append(f"{row['name']:<14}{row['type']:<12}{row['output_shape']:<22}"

@@ -135,6 +135,8 @@ def test_a_time_limit_without_epochs_trains_until_it_is_spent(tiny_corpus, tmp_p
     assert len(history) > 10 and history[-1]["partial"]
     assert "epoch 3" in output and "epoch 3/" not in output  # the bar names no last epoch
     assert json.loads((run / "config.json").read_text())["train"]["epochs"] is None
+    code, output = invoke("info", run)
+    assert code == 0 and "epochs until the time limit, " in output, output
     # Resumed without a limit (or --epochs), such a run trains the default 10 epochs more.
     code, output = invoke("train", "--resume", run)
     assert code == 0, output
