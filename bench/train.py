@@ -446,23 +446,32 @@ def plot_family(runs: dict, path: Path) -> None:
 
     first = next(iter(runs.values()))
     metric = first["metrics"][-1]
-    fig, ax = plt.subplots(figsize=(7, 4.5))
-    for label, result in runs.items():
+    # A family can hold dozens of runs: the legend goes below the axes and the figure grows with
+    # it, so the curves keep their height whatever the number of runs.
+    fig, ax = plt.subplots(figsize=(8, 4.5 + 0.17 * (len(runs) + 1)))
+    for i, (label, result) in enumerate(runs.items()):
+        # matplotlib cycles 10 colours; a new line style every 10 runs keeps each label unique.
         ax.plot([p["minutes"] for p in result["curve"]], [p[metric] for p in result["curve"]],
-                "o-", ms=3, label=label)
+                marker="o", ms=3, ls=("-", "--", ":", "-.")[i // 10 % 4], label=label)
+    # The first epochs fall steeply and would flatten the part where runs differ: the axis starts
+    # at the highest point any run reaches after its first quarter.
+    values = [[p[metric] for p in r["curve"]] for r in runs.values() if r["curve"]]
+    top = max(v[len(v) // 4] for v in values)
+    bottom = min(min(v) for v in values)
+    ax.set_ylim(bottom - 0.05 * (top - bottom), top)
     peer = PEER.get(first["description"].split(",")[0], {})
     if metric in peer and "minutes" in peer:
         ax.plot(peer["minutes"], peer[metric], "s--", color="gray", label=peer["label"])
     elif metric in peer:
         ax.axhline(peer[metric], ls="--", color="gray", label=peer["label"])
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(0, -0.14), ncol=1, frameon=False)
     ax.set_xlabel("minutes of training (wall clock, incl. validation)")
     ax.set_ylabel(f"validation {metric}")
     ax.set_title(first["description"].split(",")[0])
     ax.grid(alpha=0.3)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100)
+    fig.savefig(path, dpi=100, bbox_inches="tight")  # the legend sits outside the axes
     plt.close(fig)
 
 
