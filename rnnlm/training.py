@@ -357,12 +357,12 @@ def fit(model, run, train_ids, valid_ids, valid_chars, train_cfg, initial_epoch=
     ``weight_drop_if_long``: the recipe's weight drop, which this run gets only if it is long
     enough (WeightDropIfLong); the rate decided is written into the run's config."""
     keras.utils.set_random_seed(train_cfg.seed + initial_epoch)
-    requested = getattr(train_cfg, "precision", "float32")
+    requested = train_cfg.precision
     chosen = set_training_precision(model, requested)
     if requested == "auto" and chosen != "float32" and not quiet:
         print(f"training matmuls in {chosen} (this CPU has AMX; weights, loss and evaluation "
               f"stay float32; --precision float32 turns it off)", flush=True)
-    stateful = getattr(train_cfg, "stateful", False)
+    stateful = train_cfg.stateful
     if stateful:
         from rnnlm.models.language_model import CarriedState
 
@@ -371,7 +371,7 @@ def fit(model, run, train_ids, valid_ids, valid_chars, train_cfg, initial_epoch=
     else:
         dataset = data.lm_dataset(train_ids, train_cfg.seq_len, train_cfg.batch_size,
                                   seed=train_cfg.seed + initial_epoch,
-                                  random_offsets=getattr(train_cfg, "random_offsets", False))
+                                  random_offsets=train_cfg.random_offsets)
     steps_per_pass = batches_in_one_pass(dataset, len(train_ids), train_cfg)
     steps = train_cfg.steps_per_epoch or steps_per_pass
     # One iterator for the whole run: Keras re-creates the iterator of a finite dataset at
@@ -385,8 +385,8 @@ def fit(model, run, train_ids, valid_ids, valid_chars, train_cfg, initial_epoch=
     planned_steps = math.inf if train_cfg.epochs is None else train_cfg.epochs * steps
     last_epoch = None if train_cfg.epochs is None else initial_epoch + train_cfg.epochs
     callbacks = [ProgressBar(steps, last_epoch, disable=quiet), limit,
-                 LearningRate(train_cfg.lr, getattr(train_cfg, "lr_schedule", "none"),
-                              getattr(train_cfg, "warmup_steps", 0),
+                 LearningRate(train_cfg.lr, train_cfg.lr_schedule,
+                              train_cfg.warmup_steps,
                               initial_epoch * steps + planned_steps,
                               train_cfg.time_limit, started),
                  EpochEnd(run, valid_ids, valid_chars, train_cfg.batch_size, train_cfg.seq_len,
@@ -404,7 +404,7 @@ def fit(model, run, train_ids, valid_ids, valid_chars, train_cfg, initial_epoch=
         callbacks.insert(0, WeightDropIfLong(weight_drop_if_long, steps_per_pass,
                                              planned_steps, train_cfg.time_limit,
                                              started, decided))
-    if getattr(train_cfg, "early_stopping", None):
+    if train_cfg.early_stopping:
         callbacks.append(EarlyStop(train_cfg.early_stopping))
     if tensorboard_dir is not None:
         callbacks.append(keras.callbacks.TensorBoard(log_dir=str(tensorboard_dir)))
