@@ -271,16 +271,13 @@ def _fit(out: Path, config, tok, model_cfg, train_cfg, train_ids, valid_text, in
 
 
 def _compiled_model(model_cfg, train_cfg):
-    import keras
-
     from rnnlm import training
     from rnnlm.models.language_model import LanguageModel
 
     model = LanguageModel(model_cfg).build_for_inference()
     optimizer = training.build_optimizer(train_cfg.lr, train_cfg.clipnorm, train_cfg.weight_decay,
                                          train_cfg.optimizer, train_cfg.ema)
-    model.compile(optimizer=optimizer,
-                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    model.compile(optimizer=optimizer, loss=training.lm_loss())
     return model, optimizer
 
 

@@ -200,6 +200,12 @@ class EpochEnd(keras.callbacks.Callback):
             self.run.save_last(self.model)
 
 
+def lm_loss():
+    """The language model's training loss. The model ends in logits and the softmax lives in
+    the loss, where Keras computes it stably (log-sum-exp) in float32."""
+    return keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+
+
 def build_optimizer(lr: float, clipnorm: float, weight_decay: float = 0.0,
                     name: str = "adam", ema: float = 0.0):
     """Adam; AdamW (decoupled weight decay, biases not decayed) when weight_decay > 0; or plain
