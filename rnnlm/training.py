@@ -201,8 +201,8 @@ class EpochEnd(keras.callbacks.Callback):
 
 
 def lm_loss():
-    """The language model's training loss. The model ends in logits and the softmax lives in
-    the loss, where Keras computes it stably (log-sum-exp) in float32."""
+    """The language model's training loss. The model ends in logits, and the softmax is taken
+    inside the loss, where Keras computes it stably (log-sum-exp)."""
     return keras.losses.SparseCategoricalCrossentropy(from_logits=True)
 
 

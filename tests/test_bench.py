@@ -1,0 +1,41 @@
+"""bench/train.py against the library as it is: its throughput path at a tiny shape, one
+window, nothing saved. The figures stay in the bench (bench/results); this only catches the
+bench falling out of step with rnnlm, as when it still called a helper that had been removed
+and every rnnlm row of a throughput run failed."""
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+BENCH = Path(__file__).resolve().parents[1] / "bench"
+TINY = dict(vocabulary_size=30, embedding_dim=8, units=16, num_layers=1, batch_size=4,
+            seq_len=12, window_batches=2)
+
+
+@pytest.fixture
+def bench_train(monkeypatch):
+    monkeypatch.syspath_prepend(str(BENCH))  # the script imports its neighbour common.py
+    spec = importlib.util.spec_from_file_location("bench_train", BENCH / "train.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    for name in ("char", "word"):  # the module's own dict: the shared CONFIGS stay untouched
+        monkeypatch.setitem(module.CONFIGS, name, TINY)
+    return module
+
+
+@pytest.mark.parametrize("name", ["char", "word"])
+def test_every_throughput_variant_builds_and_trains(bench_train, name):
+    # XLA's compile takes longer than the rest together and is plain Keras, not rnnlm's path.
+    variants = [k for k in bench_train.variants_for(name, TINY) if k != "keras_baseline_xla"]
+    result = bench_train.throughput([name], windows=1, only=variants)[name]
+    assert result["failed"] == {}
+    assert set(result["variants"]) == set(variants)
+    assert all(row["tokens_per_second"] > 0 for row in result["variants"].values())
+
+
+def test_a_failed_rnnlm_variant_stops_the_bench_before_it_saves(bench_train):
+    xla_only = {"char": {"failed": {"keras_baseline_xla": "InvalidArgumentError: ..."}}}
+    bench_train.refuse_broken_variants(xla_only)  # plain Keras failing is a result, not a bug
+    broken = {"char": {"failed": {"rnnlm_recipe": "AttributeError: no attribute '_loss'"}}}
+    with pytest.raises(SystemExit, match="rnnlm_recipe"):
+        bench_train.refuse_broken_variants(broken)
