@@ -18,7 +18,7 @@ def bench_train(monkeypatch):
     spec = importlib.util.spec_from_file_location("bench_train", BENCH / "train.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    for name in ("char", "word"):  # the module's own dict: the shared CONFIGS stay untouched
+    for name in ("char", "word"):  # a fresh module per test, and monkeypatch restores them
         monkeypatch.setitem(module.CONFIGS, name, TINY)
     return module
 
