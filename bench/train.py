@@ -292,6 +292,12 @@ def refuse_broken_variants(results: dict) -> None:
         sys.exit("rnnlm variants failed, nothing saved:\n  " + "\n  ".join(broken))
 
 
+def child_error(done: subprocess.CompletedProcess) -> str:
+    """The last line a failed child process wrote to stderr: its one-line reason."""
+    lines = done.stderr.strip().splitlines()
+    return lines[-1][:200] if lines else f"exit status {done.returncode}"
+
+
 THREAD_SETTINGS = ("2x2", "2x1", "1x1", "0x0")  # intra x inter; 0 = TensorFlow's own choice
 
 
@@ -310,7 +316,9 @@ def thread_settings(config_names, rounds: int, windows: int) -> dict:
                 cmd = [sys.executable, __file__, "throughput", "--variants", "rnnlm_default",
                        "--configs", ",".join(config_names), "--windows", str(windows),
                        "--threads", intra, "--inter-threads", inter]
-                subprocess.run(cmd, env=env, check=True, capture_output=True)
+                done = subprocess.run(cmd, env=env, capture_output=True, text=True)
+                if done.returncode:  # e.g. the child refused a broken rnnlm variant: say why
+                    sys.exit(f"threads {setting}: the throughput run failed: {child_error(done)}")
                 child = json.loads((Path(tmp) / "child.json").read_text())["throughput"]
             for name in config_names:
                 row = child[name]["variants"]["rnnlm_default"]
@@ -329,7 +337,7 @@ def memory(config_names, threads) -> dict:
             cmd = [sys.executable, __file__, "_memory_child", name, key, "--threads", str(threads)]
             done = subprocess.run(cmd, capture_output=True, text=True)
             if done.returncode:
-                out[name][key] = {"error": done.stderr.strip().splitlines()[-1][:200]}
+                out[name][key] = {"error": child_error(done)}
                 continue
             out[name][key] = json.loads(done.stdout.strip().splitlines()[-1])
     return out

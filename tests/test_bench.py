@@ -39,3 +39,12 @@ def test_a_failed_rnnlm_variant_stops_the_bench_before_it_saves(bench_train):
     broken = {"char": {"failed": {"rnnlm_recipe": "AttributeError: no attribute '_loss'"}}}
     with pytest.raises(SystemExit, match="rnnlm_recipe"):
         bench_train.refuse_broken_variants(broken)
+
+
+def test_a_failed_threads_child_passes_its_reason_up(bench_train, monkeypatch):
+    reason = "  char rnnlm_default: AttributeError: no attribute '_loss'"
+    failed = bench_train.subprocess.CompletedProcess(
+        [], 1, stdout="", stderr=f"rnnlm variants failed, nothing saved:\n{reason}\n")
+    monkeypatch.setattr(bench_train.subprocess, "run", lambda *args, **kwargs: failed)
+    with pytest.raises(SystemExit, match="threads 2x2: .*AttributeError: no attribute '_loss'"):
+        bench_train.thread_settings(["char"], rounds=1, windows=1)
