@@ -434,7 +434,10 @@ def quality(name: str, time_limit: float, overrides: dict, label: str | None,
         final.update(test_perplexity=test["perplexity"], test_loss=test["loss"],
                      test_tokens=test["tokens"])
     metrics = ["val_loss", "val_perplexity"] if name == "word" else ["val_loss", "val_bpc"]
-    result = {"description": f"{corpus}, {time_limit / 60:.0f} min budget",
+    budget = f"{time_limit / 60:.0f} min budget"
+    if options.get("epochs"):  # the schedule follows the steps unless the budget runs out first
+        budget = f"{options['epochs']} epochs, {budget}"
+    result = {"description": f"{corpus}, {budget}",
               "options": options, "time_limit_s": time_limit, "metrics": metrics,
               "load_average_at_end": os.getloadavg(),
               "machine": common.machine_info(None, note=SHARED_CPU_NOTE),
