@@ -1,7 +1,8 @@
 """bench/train.py against the library as it is: its throughput path at a tiny shape, one
-window, nothing saved; and how it stops when a variant or a child process fails. The figures stay in the bench (bench/results); this only catches the
-bench falling out of step with rnnlm, as when it still called a helper that had been removed
-and every rnnlm row of a throughput run failed."""
+window, nothing saved; and how it stops when a variant or a child process fails. The figures
+stay in the bench (bench/results); this only catches the bench falling out of step with rnnlm,
+as when it still called a helper that had been removed and every rnnlm row of a throughput run
+failed."""
 import importlib.util
 from pathlib import Path
 
