@@ -129,6 +129,8 @@ def eval_streams(ids: np.ndarray, batch_size: int, seq_len: int):
 
     Returns (x, y) int32 arrays of shape (B, L) with L a multiple of seq_len; positions past
     the end are 0 (pad), which the loss ignores. Every id after the first is a target once.
+    The padding is the end of the stream only, so in each row it follows every real token:
+    evaluation runs unmasked (training.evaluate_ids).
     """
     targets = len(ids) - 1
     if targets < 1:

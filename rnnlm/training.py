@@ -69,7 +69,11 @@ def _eval_window_fn(model):
     if getattr(model, "_rnnlm_eval_fn", None) is None:
         @tf.function(reduce_retracing=True)
         def window(x, y, states):
-            logits, new_states = model.forward(x, states, training=False)
+            # Unmasked: eval_streams pads only the end of the stream, after every real token of
+            # its row, and pad targets are not counted, so the sum is exact without a mask. A
+            # mask would hold rows that are all padding (the stream's last rows in its last
+            # windows), which cuDNN refuses: on a GPU Keras stops with an error there.
+            logits, new_states = model.forward(x, states, training=False, padded=False)
             nll = tf.nn.sparse_softmax_cross_entropy_with_logits(y, tf.cast(logits, tf.float32))
             weight = tf.cast(tf.not_equal(y, 0), tf.float32)  # pad targets are not counted
             return tf.reduce_sum(nll * weight), tf.reduce_sum(weight), tuple(new_states)

@@ -37,3 +37,34 @@ def tiny_corpus(tmp_path) -> Path:
 
 TINY_MODEL = ["--units", "16", "--embedding-dim", "8", "--seq-len", "16", "--batch-size", "8",
               "--epochs", "1"]
+
+
+@pytest.fixture
+def cudnn_mask_check(monkeypatch) -> list[bool]:
+    """A CPU stand-in for the cuDNN call Keras makes for each LSTM/GRU layer on a GPU.
+
+    cuDNN takes a mask only when every row is right-padded and none is all padding, and Keras
+    asserts that inside its cuDNN call (a run-time error there, not a fall-back). The stand-in
+    applies Keras's own assertion to every mask it is given, then falls back to Keras's loop as
+    Keras does without a GPU. Returns the calls seen, True where a mask came with one."""
+    import importlib
+
+    from keras.src import backend
+
+    from rnnlm.models import fused_lstm
+
+    # The module, not the function of the same name that its package exports.
+    tf_rnn = importlib.import_module("keras.src.backend.tensorflow.rnn")
+    seen = []
+
+    def stand_in(inputs, *states_and_mask, **kwargs):
+        mask = states_and_mask[-1]  # Keras passes (inputs, *initial states, mask, ...)
+        if mask is not None:
+            tf_rnn._assert_valid_mask(mask)
+        seen.append(mask is not None)
+        raise NotImplementedError
+
+    monkeypatch.setattr(backend, "lstm", stand_in)
+    monkeypatch.setattr(backend, "gru", stand_in)
+    monkeypatch.setattr(fused_lstm, "DEFAULT_FUSED", False)  # a GPU's LSTM calls are Keras's
+    return seen

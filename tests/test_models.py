@@ -1,3 +1,4 @@
+import keras
 import numpy as np
 import pytest
 
@@ -56,3 +57,101 @@ def test_recurrent_layers_keep_the_fused_kernel_eligible():
         assert config["recurrent_dropout"] == 0 and config["use_bias"] and not config["unroll"]
         assert config["activation"] == "tanh" and config["recurrent_activation"] == "sigmoid"
         assert config["reset_after"] is True
+
+
+# --- what a GPU would see (conftest.cudnn_mask_check) -------------------------------------------
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_evaluation_gives_the_recurrent_layers_only_what_cudnn_accepts(cell, cudnn_mask_check):
+    from rnnlm import data
+    from rnnlm.training import evaluate_ids
+
+    model = tiny_model(cell)
+    ids = np.random.default_rng(2).integers(2, 23, size=1000).astype("int32")
+    x, _ = data.eval_streams(ids, batch_size=4, seq_len=30)
+    assert not x[-1, -30:].any()  # the layout's tail: the last row's last window is all padding
+    exact = evaluate_ids(model, ids, len(ids), batch_size=1, seq_len=1000)  # one row, no padding
+    streamed = evaluate_ids(model, ids, len(ids), batch_size=4, seq_len=30)
+    assert cudnn_mask_check  # the stand-in was called
+    assert streamed.tokens == exact.tokens == 999
+    np.testing.assert_allclose(streamed.nats, exact.nats, rtol=1e-5)
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_prompts_give_the_recurrent_layers_only_what_cudnn_accepts(cell, cudnn_mask_check):
+    model = tiny_model(cell)
+    ids = np.random.default_rng(3).integers(2, 23, size=(3, 7)).astype("int32")
+    ids[1, 4:] = ids[2, 1:] = 0  # right-padded prompts of lengths 7, 4 and 1
+    cudnn_mask_check.clear()
+    model.prefill(ids, np.array([7, 4, 1], "int32"))
+    assert cudnn_mask_check == [True, True]  # two layers, each given the prompts' mask
+
+
+def recurrent_layers(backbone):
+    for layer in backbone.rnn_layers:
+        yield from ((layer.forward_layer, layer.backward_layer)
+                    if isinstance(layer, keras.layers.Bidirectional) else (layer,))
+
+
+GPU_COMBINATIONS = [dict(cell=cell, **options) for cell in ("lstm", "gru") for options in (
+    {}, dict(dropout=0.3), dict(dropout=0.3, locked_dropout=True, embedding_dropout=0.1),
+    dict(tie_weights=True))]
+
+
+@pytest.mark.parametrize("options", GPU_COMBINATIONS)
+def test_on_a_gpu_every_recurrent_layer_is_built_to_stay_on_cudnn(options, monkeypatch):
+    """Keras's conditions for its cuDNN kernel, on every recurrent layer of every model rnnlm
+    builds, and use_cudnn=True, so that a call cuDNN cannot take is an error (next test)."""
+    import importlib
+
+    from rnnlm.models import precision
+    from rnnlm.models.classifier import ClassifierConfig, SequenceClassifier
+
+    tf_rnn = importlib.import_module("keras.src.backend.tensorflow.rnn")
+    monkeypatch.setattr(precision, "gpu_visible", lambda: True)
+    options = dict(options)  # the parameter itself stays as pytest made it
+    sizes = dict(units=12, num_layers=2)
+    lm = LanguageModel(ModelConfig(vocabulary_size=23, embedding_dim=6, **sizes, **options))
+    options.pop("tie_weights", None)
+    classifiers = [SequenceClassifier(ClassifierConfig(vocabulary_size=23, bidirectional=bi,
+                                                       **sizes, **options))
+                   for bi in (False, True)]
+    layers = [layer for model in [lm, *classifiers] for layer in recurrent_layers(model.backbone)]
+    assert len(layers) == 2 + 2 + 4
+    for layer in layers:
+        cell = layer.cell
+        assert layer.use_cudnn is True and not cell.dropout and not cell.recurrent_dropout
+        if options["cell"] == "lstm":
+            assert not layer.fused_eligible()  # a GPU keeps Keras's path, rnnlm's kernel steps aside
+            assert tf_rnn._do_lstm_arguments_support_cudnn(
+                cell.activation, cell.recurrent_activation, layer.unroll, cell.use_bias)
+        else:
+            assert tf_rnn._do_gru_arguments_support_cudnn(
+                cell.activation, cell.recurrent_activation, layer.unroll, cell.use_bias,
+                cell.reset_after)
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_on_a_gpu_a_call_cudnn_cannot_take_is_an_error_not_a_slow_fallback(cell, monkeypatch):
+    from rnnlm.models import precision
+
+    monkeypatch.setattr(precision, "gpu_visible", lambda: True)  # but this CPU has no cuDNN
+    model = LanguageModel(ModelConfig(vocabulary_size=23, cell=cell, units=8, embedding_dim=6))
+    with pytest.raises(ValueError, match="cuDNN is not supported"):
+        model(np.ones((2, 5), "int32"))
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_classifier_batches_give_the_recurrent_layers_only_what_cudnn_accepts(
+        cell, cudnn_mask_check):
+    from rnnlm.classify_data import pad
+    from rnnlm.models.classifier import ClassifierConfig, SequenceClassifier
+
+    model = SequenceClassifier(ClassifierConfig(vocabulary_size=23, cell=cell, units=8,
+                                                embedding_dim=6, bidirectional=True,
+                                                pooling="concat"))
+    batch = pad([np.arange(2, 9), np.arange(3, 6), np.array([4])])  # right-padded to 7
+    model(batch)  # the first call also builds the layers (more calls)
+    cudnn_mask_check.clear()
+    probabilities = model(batch)
+    assert cudnn_mask_check == [True, True]  # forward and backward layer, each with the mask
+    np.testing.assert_allclose(np.sum(probabilities, axis=1), 1.0, rtol=1e-5)

@@ -5,13 +5,15 @@ split; fastai's ULMFiT), so a classifier can start from a trained language model
 
 Every recurrent layer is built with Keras defaults that keep the fused cuDNN kernel eligible on a
 GPU (tanh/sigmoid activations, use_bias=True, unroll=False, recurrent_dropout=0,
-GRU reset_after=True); dropout is applied *between* layers instead.
+GRU reset_after=True); dropout is applied *between* layers instead. On a GPU they are also built
+with use_cudnn=True, so that a call cuDNN cannot take is an error, not a silent fall-back.
 """
 from __future__ import annotations
 
 import keras
 
 from rnnlm.config import CELLS, check_cell
+from rnnlm.models import precision
 from rnnlm.models.fused_lstm import FusedLSTM
 
 # One table from cell name to Keras layer; CELLS in config.py lists the same names.
@@ -24,6 +26,11 @@ RNN_LAYERS = {
 }
 assert tuple(RNN_LAYERS) == CELLS
 STATES_PER_LAYER = {"simple_rnn": 1, "lstm": 2, "gru": 1}
+# On a GPU Keras runs these two in cuDNN's fused kernels, and where cuDNN cannot take a call it
+# falls back to its own step loop, several times slower, without a word. Built with
+# use_cudnn=True on a GPU, the layers stop with an error there instead: no option combination
+# leaves cuDNN silently. Keras has no cuDNN kernel for SimpleRNN.
+CUDNN_CELLS = ("lstm", "gru")
 
 
 def per_layer_units(units: int | list[int], num_layers: int) -> list[int]:
@@ -73,6 +80,8 @@ class Backbone(keras.Model):
         self.rnn_layers = []
         # Only the LSTM kernel takes weight_drop (config.py refuses it for other cells).
         extra = dict(weight_drop=weight_drop) if weight_drop else {}
+        if cell in CUDNN_CELLS and precision.gpu_visible():
+            extra["use_cudnn"] = True
         for i, layer_units in enumerate(self.units):
             layer = RNN_LAYERS[cell](layer_units, return_sequences=True, return_state=True,
                                      name=f"rnn_{i}", **extra)

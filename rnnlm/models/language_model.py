@@ -51,9 +51,12 @@ class LanguageModel(keras.Model):
             carried.write(final_states)
         return self.head(self.output_dropout(sequences, training=training), training=training)
 
-    def forward(self, token_ids, states=None, training=False):
-        """Full-sequence logits and final states, starting from ``states`` (None: zeros)."""
-        sequences, final_states = self.backbone(token_ids, initial_states=states, training=training)
+    def forward(self, token_ids, states=None, training=False, padded=True):
+        """Full-sequence logits and final states, starting from ``states`` (None: zeros).
+        ``padded=False``: run unmasked (Backbone.call), for ids whose padding, if any, only
+        ever follows a row's real tokens, so that no real token's logits depend on it."""
+        sequences, final_states = self.backbone(token_ids, initial_states=states,
+                                                training=training, padded=padded)
         return self.head(self.output_dropout(sequences, training=training)), final_states
 
     def prefill(self, token_ids, lengths):
