@@ -72,6 +72,27 @@ def test_export_round_trip_gives_the_same_greedy_text(lm, tmp_path):
     assert (path / "vocabulary.txt").exists()
 
 
+def test_export_never_traces_cudnn(lm, tmp_path, monkeypatch):
+    """On a GPU the layers are built with use_cudnn=True; an export traced through cuDNN would
+    load only where a GPU is. Here the layers insist on cuDNN and this CPU has none, so an
+    export that traced it would fail; the layers insist again afterwards."""
+    import tensorflow as tf
+
+    from rnnlm.export import export_saved_model
+    from rnnlm.models import precision
+
+    monkeypatch.setattr(precision, "gpu_visible", lambda: True)  # rnnlm's CPU kernel steps aside
+    layers = lm.model.backbone.rnn_layers
+    for layer in layers:
+        monkeypatch.setattr(layer, "use_cudnn", True)
+    with pytest.raises(ValueError, match="cuDNN"):  # what a cuDNN trace does on this CPU
+        lm.model(np.asarray([lm.tokenizer.encode("the ")], np.int32))
+    path = export_saved_model(lm, tmp_path / "exported")
+    assert all(layer.use_cudnn is True for layer in layers)
+    served = tf.saved_model.load(str(path))
+    assert served.greedy(prompt=tf.constant("the "), length=tf.constant(5)).numpy()
+
+
 @pytest.mark.parametrize("tokenizer, options", [
     ("word", {}), ("sentencepiece", {"vocab_size": 400}), ("word", {"word_mode": "whitespace"})])
 def test_other_tokenizers_train_and_generate(tmp_path, tokenizer, options):
