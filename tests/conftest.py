@@ -45,9 +45,9 @@ def cudnn_mask_check(monkeypatch) -> list[bool]:
 
     cuDNN takes a mask only when every row is right-padded and none is all padding, and Keras
     asserts that inside its cuDNN call (in a compiled function, such as training's and
-    evaluation's, a run-time error that stops the run). The stand-in
-    applies Keras's own assertion to every mask it is given, then falls back to Keras's loop as
-    Keras does without a GPU. Returns the calls seen, True where a mask came with one."""
+    evaluation's, a run-time error that stops the run). The stand-in applies Keras's own
+    assertion to every mask it is given, then falls back to Keras's loop as Keras does without
+    a GPU. Returns the calls seen, True where a mask came with one."""
     import importlib
 
     from keras.src import backend

@@ -121,7 +121,7 @@ def test_on_a_gpu_every_recurrent_layer_is_built_to_stay_on_cudnn(options, monke
         cell = layer.cell
         assert layer.use_cudnn is True and not cell.dropout and not cell.recurrent_dropout
         if options["cell"] == "lstm":
-            assert not layer.fused_eligible()  # a GPU keeps Keras's path, rnnlm's kernel steps aside
+            assert not layer.fused_eligible()  # a GPU keeps Keras's path, not rnnlm's kernel
             assert tf_rnn._do_lstm_arguments_support_cudnn(
                 cell.activation, cell.recurrent_activation, layer.unroll, cell.use_bias)
         else:
