@@ -180,8 +180,8 @@ RECIPES = {
     # the recurrent kernel reached 1.422 (0.3: 1.458, too slow to learn in the budget).
     # The LSTM on a CPU only, in long runs (recipe_weight_drop below). At 30 minutes, beside
     # the recipe's 1.4195: stateful windows 1.428, Adam 5e-3 1.426. With the wider model (24
-    # epochs) Adam 2e-3 ended at 1.4085 against 3e-3's 1.4108 on seed 1, but 0.003 behind on
-    # seeds 0 and 2 (1.4037 / 1.4009, 1.3999 / 1.3966).
+    # epochs) Adam 2e-3 ended at 1.4085 against 3e-3's 1.4108 on seed 1, but behind on seeds
+    # 0, 2 and 3 (1.4037 / 1.4009, 1.3999 / 1.3966, 1.4075 / 1.3948).
     # Precision "auto": bfloat16 matmuls on a CPU with AMX, where the 30-minute 1 × 640 run
     # trained 1.4× the tokens/s and ended 0.008 nats/char better than float32; float32
     # elsewhere (models/precision.py). The word recipe too: on PTB at 30 minutes bfloat16 ran
