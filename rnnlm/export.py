@@ -14,7 +14,6 @@ id) and the run's tokenizer files beside the SavedModel.
 from __future__ import annotations
 
 import shutil
-from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -75,7 +74,10 @@ def export_saved_model(lm, out: str | Path, force: bool = False) -> Path:
         _add_text_endpoints(archive, loop, vocab, tokenizer)
     tmp = out.with_name(out.name + ".tmp-export")
     shutil.rmtree(tmp, ignore_errors=True)
-    with _without_cudnn(model):  # the endpoints are traced here
+    # Traced with Keras's own step loop, not cuDNN: a SavedModel traced on a GPU would otherwise
+    # hold cuDNN ops, which have no CPU kernel, and load only where a GPU is. (Generation's
+    # per-token steps call the cells and never use cuDNN.)
+    with model.backbone.without_cudnn():  # the endpoints are traced here
         archive.write_out(str(tmp), verbose=False)
     (tmp / "vocabulary.txt").write_text("".join(_escape(t) + "\n" for t in vocab), encoding="utf-8")
     if lm.run_dir is not None:
@@ -86,22 +88,6 @@ def export_saved_model(lm, out: str | Path, force: bool = False) -> Path:
         shutil.rmtree(out)
     tmp.rename(out)
     return out
-
-
-@contextmanager
-def _without_cudnn(model):
-    """Trace the prompt's full-sequence pass with Keras's own step loop, not cuDNN: a SavedModel
-    traced on a GPU would otherwise hold cuDNN ops, which have no CPU kernel, and load only
-    where a GPU is. (Generation's per-token steps call the cells and never use cuDNN.)"""
-    layers = [layer for layer in model.backbone.rnn_layers if hasattr(layer, "use_cudnn")]
-    kept = [layer.use_cudnn for layer in layers]
-    for layer in layers:
-        layer.use_cudnn = False
-    try:
-        yield
-    finally:
-        for layer, use_cudnn in zip(layers, kept):
-            layer.use_cudnn = use_cudnn
 
 
 def _escape(token: str) -> str:

@@ -39,6 +39,14 @@ TINY_MODEL = ["--units", "16", "--embedding-dim", "8", "--seq-len", "16", "--bat
               "--epochs", "1"]
 
 
+def keras_tf_rnn():
+    """Keras's TensorFlow RNN module, where its cuDNN rules live (the module, not the function
+    of the same name that its package exports)."""
+    import importlib
+
+    return importlib.import_module("keras.src.backend.tensorflow.rnn")
+
+
 @pytest.fixture
 def cudnn_mask_check(monkeypatch) -> list[bool]:
     """A CPU stand-in for the cuDNN call Keras makes for each LSTM/GRU layer on a GPU.
@@ -48,14 +56,11 @@ def cudnn_mask_check(monkeypatch) -> list[bool]:
     evaluation's, a run-time error that stops the run). The stand-in applies Keras's own
     assertion to every mask it is given, then falls back to Keras's loop as Keras does without
     a GPU. Returns the calls seen, True where a mask came with one."""
-    import importlib
-
     from keras.src import backend
 
     from rnnlm.models import fused_lstm
 
-    # The module, not the function of the same name that its package exports.
-    tf_rnn = importlib.import_module("keras.src.backend.tensorflow.rnn")
+    tf_rnn = keras_tf_rnn()
     seen = []
 
     def stand_in(inputs, *states_and_mask, **kwargs):

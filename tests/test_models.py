@@ -101,12 +101,11 @@ GPU_COMBINATIONS = [dict(cell=cell, **options) for cell in ("lstm", "gru") for o
 def test_on_a_gpu_every_recurrent_layer_is_built_to_stay_on_cudnn(options, monkeypatch):
     """Keras's conditions for its cuDNN kernel, on every recurrent layer of every model rnnlm
     builds, and use_cudnn=True, so that a call cuDNN cannot take is an error (next test)."""
-    import importlib
-
     from rnnlm.models import precision
     from rnnlm.models.classifier import ClassifierConfig, SequenceClassifier
+    from tests.conftest import keras_tf_rnn
 
-    tf_rnn = importlib.import_module("keras.src.backend.tensorflow.rnn")
+    tf_rnn = keras_tf_rnn()
     monkeypatch.setattr(precision, "gpu_visible", lambda: True)
     options = dict(options)  # the parameter itself stays as pytest made it
     sizes = dict(units=12, num_layers=2)

@@ -10,6 +10,8 @@ with use_cudnn=True, so that a call cuDNN cannot take is an error, not a silent 
 """
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 import keras
 
 from rnnlm.config import CELLS, check_cell
@@ -146,6 +148,20 @@ class Backbone(keras.Model):
         self.weight_drop = rate
         for layer in self.rnn_layers:
             layer.weight_drop = rate
+
+    @contextmanager
+    def without_cudnn(self):
+        """Inside: the LSTM/GRU layers run Keras's own step loop even on a GPU (export traces
+        with it, so that the SavedModel also runs where no GPU is); after: as they were built."""
+        layers = [layer for layer in self.rnn_layers if hasattr(layer, "use_cudnn")]
+        kept = [layer.use_cudnn for layer in layers]
+        for layer in layers:
+            layer.use_cudnn = False
+        try:
+            yield
+        finally:
+            for layer, use_cudnn in zip(layers, kept):
+                layer.use_cudnn = use_cudnn
 
     def initial_states(self, batch_size):
         k = STATES_PER_LAYER[self.cell]
