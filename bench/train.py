@@ -7,6 +7,7 @@
     python bench/train.py harness                     # throughput windows vs real rnnlm.train
     python bench/train.py quality char --time-limit 720
     python bench/train.py quality word --time-limit 1800
+    python bench/train.py quality char_auto --set epochs=24 --set seed=1   # step-based: no clock
     python bench/train.py table                       # markdown table from results/train.json
 
 Throughput: every variant is built in one process and timed in interleaved windows
@@ -394,7 +395,9 @@ def harness_check(config_names, seconds: float) -> dict:
 
 # --------------------------------------------------------------------------- quality
 # name → (corpus, rnnlm.train options); --set KEY=VALUE overrides any option. No epochs: with
-# --time-limit, rnnlm trains until the budget is spent.
+# --time-limit, rnnlm trains until the budget is spent. With --set epochs=N and no --time-limit
+# the run is step-based: the schedule follows the steps, and training is deterministic for a
+# seed, so two such runs compare whatever else the host did meanwhile.
 QUALITY = {
     # The issue's char model (1 × 512, embedding 64); batch and the rest from rnnlm's recipe.
     "char": ("tinyshakespeare", dict(tokenizer="char", units=512, embedding_dim=64, layers=1,
@@ -409,7 +412,7 @@ QUALITY = {
 }
 
 
-def quality(name: str, time_limit: float, overrides: dict, label: str | None,
+def quality(name: str, time_limit: float | None, overrides: dict, label: str | None,
             note: str | None = None) -> dict:
     import rnnlm
     from rnnlm import corpora
@@ -434,9 +437,7 @@ def quality(name: str, time_limit: float, overrides: dict, label: str | None,
         final.update(test_perplexity=test["perplexity"], test_loss=test["loss"],
                      test_tokens=test["tokens"])
     metrics = ["val_loss", "val_perplexity"] if name == "word" else ["val_loss", "val_bpc"]
-    budget = f"{time_limit / 60:.0f} min budget"
-    if options.get("epochs"):  # the schedule follows the steps unless the budget runs out first
-        budget = f"{options['epochs']} epochs, {budget}"
+    budget = budget_label(options.get("epochs"), time_limit)
     result = {"description": f"{corpus}, {budget}",
               "options": options, "time_limit_s": time_limit, "metrics": metrics,
               "load_average_at_end": os.getloadavg(),
@@ -450,12 +451,27 @@ def quality(name: str, time_limit: float, overrides: dict, label: str | None,
     return {label or name: result}
 
 
+def budget_label(epochs: int | None, time_limit: float | None) -> str:
+    if time_limit is None:
+        return f"{epochs} epochs, no time limit"
+    if epochs:  # the schedule follows the steps unless the budget runs out first
+        return f"{epochs} epochs, {time_limit / 60:.0f} min budget"
+    return f"{time_limit / 60:.0f} min budget"
+
+
 # The issue's reference runs on this machine (PyTorch word_language_model, 2 threads).
 PEER = {
     "tinyshakespeare": {"label": "PyTorch peer plateau, 1.488 nats/char", "val_bpc": 1.488 / math.log(2)},
     "ptb": {"label": "PyTorch peer (2×200, dropout 0.2)", "minutes": [2.33 * k for k in range(1, 13)],
             "val_perplexity": [214, 160, 142, 131, 124, 121, 115, 114, 113, 112, 111, 110.0]},
 }
+
+
+def step_based(result: dict) -> bool:
+    """Did the run end on its epochs rather than on the clock?"""
+    limit, curve = result["time_limit_s"], result["curve"]
+    return limit is None or bool(result["options"].get("epochs") and curve
+                                 and curve[-1]["minutes"] * 60 < 0.9 * limit)
 
 
 def plot_family(runs: dict, path: Path) -> None:
@@ -468,12 +484,14 @@ def plot_family(runs: dict, path: Path) -> None:
 
     first = next(iter(runs.values()))
     metric = first["metrics"][-1]
+    # Step-based runs compare step for step: their minutes say only how busy the host was.
+    x = "epoch" if all(map(step_based, runs.values())) else "minutes"
     # A family can hold dozens of runs: the legend goes below the axes and the figure grows with
     # it, so the curves keep their height whatever the number of runs.
     fig, ax = plt.subplots(figsize=(8, 4.5 + 0.17 * (len(runs) + 1)))
     for i, (label, result) in enumerate(runs.items()):
         # matplotlib cycles 10 colours; a new line style every 10 runs keeps each label unique.
-        ax.plot([p["minutes"] for p in result["curve"]], [p[metric] for p in result["curve"]],
+        ax.plot([p[x] for p in result["curve"]], [p[metric] for p in result["curve"]],
                 marker="o", ms=3, ls=("-", "--", ":", "-.")[i // 10 % 4], label=label)
     # The first epochs fall steeply and would flatten the part where runs differ: the axis starts
     # at the highest point any run reaches after its first quarter.
@@ -482,12 +500,12 @@ def plot_family(runs: dict, path: Path) -> None:
     bottom = min(min(v) for v in values)
     ax.set_ylim(bottom - 0.05 * (top - bottom), top)
     peer = PEER.get(first["description"].split(",")[0], {})
-    if metric in peer and "minutes" in peer:
+    if metric in peer and "minutes" in peer and x == "minutes":
         ax.plot(peer["minutes"], peer[metric], "s--", color="gray", label=peer["label"])
     elif metric in peer:
         ax.axhline(peer[metric], ls="--", color="gray", label=peer["label"])
     ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(0, -0.14), ncol=1, frameon=False)
-    ax.set_xlabel("minutes of training (wall clock, incl. validation)")
+    ax.set_xlabel("epoch" if x == "epoch" else "minutes of training (wall clock, incl. validation)")
     ax.set_ylabel(f"validation {metric}")
     ax.set_title(first["description"].split(",")[0])
     ax.grid(alpha=0.3)
@@ -522,12 +540,14 @@ def table(results: dict) -> str:
     quality = results.get("quality", {})
     if quality:
         lines += ["\n### quality runs (best validation point within the budget)", "",
-                  "| run | budget min | val nats/token | val bpc | val ppl | test ppl | at min |"
+                  "| run | budget | val nats/token | val bpc | val ppl | test ppl | at min |"
                   " tokens/s |", "|---|---|---|---|---|---|---|---|"]
         for name, q in quality.items():
             f = q["final"]
             rate = statistics.median(p["tokens_per_second"] for p in q["curve"])
-            lines.append(f"| {name} | {q['time_limit_s'] / 60:.0f} | {f['best_val_loss_nats']:.4f} | "
+            budget = (f"{q['options']['epochs']} epochs" if step_based(q) else
+                      f"{q['time_limit_s'] / 60:.0f} min")
+            lines.append(f"| {name} | {budget} | {f['best_val_loss_nats']:.4f} | "
                          f"{f['best_val_bpc']:.3f} | {f['best_val_perplexity']:.1f} | "
                          f"{f.get('test_perplexity', float('nan')):.1f} | {f['at_minutes']:.1f} | "
                          f"{rate:,.0f} |")
@@ -589,7 +609,8 @@ def main(argv=None):
                                             "harness", "quality", "table", "plots",
                                             "_memory_child"])
     parser.add_argument("--time-limit", type=float, default=None,
-                        help="quality: seconds (720); harness: the real run's seconds (120)")
+                        help="quality: seconds (720, or none with --set epochs=N); "
+                             "harness: the real run's seconds (120)")
     parser.add_argument("--set", action="append", help="quality: rnnlm.train option KEY=VALUE")
     parser.add_argument("--label", default=None, help="quality: result key (default: config)")
     parser.add_argument("--note", default=None, help="quality: recorded as code_note")
@@ -615,9 +636,11 @@ def main(argv=None):
     configs = opts.configs.split(",")
     only = opts.variants.split(",") if opts.variants else None
     if opts.command == "quality":
-        update = {"quality": quality(opts.args[0], opts.time_limit or 720.0,
-                                     parse_overrides(opts.set),
-                                     opts.label, opts.note)}
+        overrides = parse_overrides(opts.set)
+        # --set epochs=N alone: step-based, no clock; neither: the 12-minute budget
+        time_limit = opts.time_limit or (None if overrides.get("epochs") else 720.0)
+        update = {"quality": quality(opts.args[0], time_limit, overrides, opts.label,
+                                     opts.note)}
     elif opts.command == "throughput":
         from rnnlm.models.precision import resolve_precision
 
