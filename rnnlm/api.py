@@ -99,7 +99,9 @@ def train(corpus: str | None = None, out: str | Path | None = None, *, tokenizer
     runs.check_new_run_dir(out, force)
     if tensorboard:
         _check_tensorboard()
-    source = {"corpus": corpus or corpora.BUILTIN, "valid": valid, "data_dir": data_dir,
+    # Paths are kept absolute, so --resume finds the text from whatever directory it runs in.
+    source = {"corpus": _absolute_if_path(corpus) or corpora.BUILTIN,
+              "valid": _absolute_if_path(valid), "data_dir": _absolute_if_path(data_dir),
               "encoding": encoding}
     train_text, valid_text = _split(text, valid, valid_fraction, encoding)
     tok = build_tokenizer(tok_cfg.kind, **tok_cfg.options).train(train_text)
@@ -125,6 +127,7 @@ def train(corpus: str | None = None, out: str | Path | None = None, *, tokenizer
             if line:
                 print(line, flush=True)
     data.training_windows(train_ids, seq_len)  # fail now, before anything is written
+    _check_validation(valid_text, tok, valid_fraction, valid)
     if force and out.exists():
         shutil.rmtree(out)
     config = {"kind": "language_model", "source": source, "tokenizer": tok.config(),
@@ -144,10 +147,14 @@ def resume(run_dir: str | Path, *, epochs: int | None = None, time_limit: float 
     """
     run_dir = Path(run_dir)
     config = runs.read_config(run_dir, need_weights=False)
+    _check_language_model(run_dir, config, "--resume")
     if tensorboard:
         _check_tensorboard()
-    if not (run_dir / "checkpoints" / "last.weights.h5").exists():
-        raise RnnlmError(f"{run_dir} has no checkpoint to resume from (checkpoints/last.weights.h5)")
+    # All three or none: weights without the optimizer's moments and step count, or without
+    # the epoch count, would silently restart the schedule.
+    for name in ("checkpoints/last.weights.h5", "checkpoints/last.optimizer.npz", "state.json"):
+        if not (run_dir / name).exists():
+            raise RnnlmError(f"{run_dir} cannot be resumed: {name} is missing")
     model_cfg = from_dict(ModelConfig, config["model"])
     renamed = {"layers": "num_layers"}
     for key, value in changes.items():
@@ -177,7 +184,7 @@ def resume(run_dir: str | Path, *, epochs: int | None = None, time_limit: float 
                                     src.get("encoding", "utf-8"))
     tok = load_tokenizer(run_dir)
     train_ids = data.compact(tok.encode(train_text))
-    state = runs.read_json(run_dir / "state.json") if (run_dir / "state.json").exists() else {}
+    state = runs.read_json(run_dir / "state.json")
     config["train"] = to_dict(train_cfg)
     return _fit(run_dir, config, tok, model_cfg, train_cfg, train_ids, valid_text,
                 initial_epoch=state.get("epochs_done", 0), tensorboard=tensorboard,
@@ -207,6 +214,35 @@ def _check_kept_options(run_dir: Path, config: dict, train_cfg: TrainConfig, cha
         if value != kept:
             shown = f"{kept:g}" if isinstance(kept, float) else kept
             raise RnnlmError(f"--resume keeps the run's {flag} ({shown} in {run_dir}): {why}")
+
+
+def _absolute_if_path(name_or_path: str | None) -> str | None:
+    """An existing file or folder as an absolute path; a corpus name (or None) as it is."""
+    if name_or_path is None or not Path(name_or_path).expanduser().exists():
+        return name_or_path
+    return str(Path(name_or_path).expanduser().resolve())
+
+
+def check_tokenizer_options(kind: str, given: dict) -> None:
+    """One line for an option of another tokenizer (--vocab-size with --tokenizer char), which
+    would otherwise do nothing."""
+    for key, value in given.items():
+        if value is not None and key not in TOKENIZER_OPTIONS[kind] and any(
+                key in options for options in TOKENIZER_OPTIONS.values()):
+            raise RnnlmError(f"--{key.replace('_', '-')} is not an option of the {kind} "
+                             f"tokenizer")
+
+
+def _check_validation(valid_text: str, tok, valid_fraction: float, valid: str | None) -> None:
+    """A run asked to validate (--valid, or --valid-fraction > 0) must get text it can score:
+    without it the best checkpoint would silently be chosen on the training loss."""
+    if valid is None and not valid_fraction:
+        return
+    if len(valid_text) > 1 and len(tok.encode(valid_text)) >= 2:
+        return
+    where = f"--valid {valid}" if valid is not None else f"--valid-fraction {valid_fraction:g}"
+    raise RnnlmError(f"the validation text ({where}) is too short to evaluate: it needs at "
+                     f"least 2 tokens; give more text, or --valid-fraction 0 for no validation")
 
 
 def _split(text: corpora.Corpus, valid: str | None, valid_fraction: float, encoding: str):
@@ -250,10 +286,13 @@ def _fit(out: Path, config, tok, model_cfg, train_cfg, train_ids, valid_text, in
     if new:
         writer.start(config, tok)
     else:
-        model.load_weights(out / "checkpoints" / "last.weights.h5")
-        opt_path = out / "checkpoints" / "last.optimizer.npz"
-        if opt_path.exists():
-            training.load_optimizer(optimizer, model, opt_path)
+        checkpoint = out / "checkpoints"
+        try:  # h5py, numpy and zipfile raise many types for a damaged file; one line for all
+            model.load_weights(checkpoint / "last.weights.h5")
+            training.load_optimizer(optimizer, model, checkpoint / "last.optimizer.npz")
+        except Exception as e:
+            raise RnnlmError(f"cannot resume {out}: its checkpoint in {checkpoint} is damaged "
+                             f"({type(e).__name__}: {e})") from None
         runs.write_json(out / "config.json", config)  # records the new training options
     valid_ids = data.compact(tok.encode(valid_text)) if len(valid_text) > 1 else None
     if valid_ids is not None and len(valid_ids) < 2:
@@ -279,6 +318,20 @@ def _compiled_model(model_cfg, train_cfg):
                                          train_cfg.optimizer, train_cfg.ema)
     model.compile(optimizer=optimizer, loss=training.lm_loss())
     return model, optimizer
+
+
+def _check_language_model(run_dir: Path, config: dict, command: str) -> None:
+    kind = config.get("kind", "language_model")
+    if kind != "language_model":
+        raise RnnlmError(f"{run_dir} is a {kind} run, not a language model: {command} needs a "
+                         f"run of `rnnlm train` (classifiers: rnnlm classify eval|predict)")
+
+
+def load_language_model(run_dir: str | Path, command: str) -> LM:
+    """``load`` for a command that needs a language model (generate, eval, export): a
+    classifier run gets one line naming the command, not an AttributeError later."""
+    _check_language_model(Path(run_dir), runs.read_config(run_dir), command)
+    return load(run_dir)
 
 
 def load(run_dir: str | Path) -> LM:

@@ -48,8 +48,10 @@ def train_classifier(data, out=None, *, valid=None, test=None, valid_fraction=0.
     """Train a classifier on DATA (CSV/TSV, label folders, .npz, or a card: imdb, nsmc, mnist)."""
     from rnnlm.models.classifier import ClassifierConfig, check_options
 
-    _check_train_options(epochs, batch_size, lr, valid_fraction, max_len, freeze_epochs, from_lm)
+    _check_train_options(epochs, batch_size, lr, valid_fraction, max_len, freeze_epochs, from_lm,
+                         max_train)
     check_options(cell=cell, pooling=pooling, merge_mode=merge_mode, dropout=dropout)
+    _check_merge_mode(merge_mode, bidirectional)
     out = Path(out) if out is not None else Path("runs") / f"classify-{Path(str(data)).stem}"
     runs.check_new_run_dir(out, force)
     read = dict(text_column=text_column, label_column=label_column, header=header,
@@ -57,9 +59,6 @@ def train_classifier(data, out=None, *, valid=None, test=None, valid_fraction=0.
     sets = _read_sets(data, valid, test, valid_fraction, max_train, seed, read)
     train = sets["train"]
     classes = cdata.label_list(train.labels)
-    if len(classes) < 2:
-        raise RnnlmError(f"the training data has only one class ({classes[0]!r}); "
-                         f"a classifier needs at least two")
     arch = {"cell": cell, "layers": layers, "units": units, "embedding_dim": embedding_dim}
     tok_options = {"vocab_size": vocab_size, "max_vocab": max_vocab, "min_freq": min_freq}
     tok, arch = _tokenizer_and_architecture(train, from_lm, tokenizer, tok_options, arch,
@@ -103,20 +102,34 @@ def train_classifier(data, out=None, *, valid=None, test=None, valid_fraction=0.
 
 
 def _read_sets(data, valid, test, valid_fraction, max_train, seed, read: dict) -> dict:
-    """{"train", "valid", "test"} examples (absent ones left out), all of one kind."""
+    """{"train", "valid", "test"} examples (absent ones left out), all of one kind, none empty
+    (checked here, before the run directory is touched: an empty set cannot be evaluated)."""
     train = cdata.read_dataset(data, "train", **read)
     if max_train is not None and max_train < len(train):
         train = train.subset(np.random.default_rng(seed).permutation(len(train))[:max_train])
+    classes = cdata.label_list(train.labels)  # checked before the split: it keeps every class
+    if len(classes) < 2:
+        raise RnnlmError(f"the training data has only one class ({classes[0]!r}); "
+                         f"a classifier needs at least two")
     if valid is not None:
         valid_set = cdata.read_dataset(valid, "valid", **read)
     elif valid_fraction > 0:
+        examples = len(train)
         train, valid_set = cdata.split_validation(train, valid_fraction, seed)
+        if not len(valid_set):
+            raise RnnlmError(
+                f"the data set is too small for a validation split: {examples} examples, and "
+                f"--valid-fraction {valid_fraction} of each class rounds to none (a class needs "
+                f"at least {cdata.validation_minimum(valid_fraction)} examples); give a separate "
+                f"validation file with --valid, or --valid-fraction 0 to train without validation")
     else:
         valid_set = None
     test_set = cdata.read_dataset(test, "test", **read) if test is not None else None
     sets = {name: s for name, s in (("train", train), ("valid", valid_set), ("test", test_set))
             if s is not None}
     for name, s in sets.items():
+        if not len(s):
+            raise RnnlmError(f"the {name} data holds no examples")
         if s.kind != train.kind:
             raise RnnlmError(f"the {name} data is {s.kind} data but the training data is {train.kind}")
     return sets
@@ -144,7 +157,8 @@ def _tokenizer_and_architecture(train, from_lm, tokenizer, tok_options, arch, bi
     return tok, {k: DEFAULTS[k] if v is None else v for k, v in arch.items()}
 
 
-def _check_train_options(epochs, batch_size, lr, valid_fraction, max_len, freeze_epochs, from_lm):
+def _check_train_options(epochs, batch_size, lr, valid_fraction, max_len, freeze_epochs, from_lm,
+                         max_train=None):
     for name, value in (("epochs", epochs), ("batch_size", batch_size), ("lr", lr),
                         ("max_len", max_len)):
         if value is None or value <= 0:
@@ -155,6 +169,16 @@ def _check_train_options(epochs, batch_size, lr, valid_fraction, max_len, freeze
         raise RnnlmError("--freeze-epochs needs --from-lm (it freezes the transferred layers)")
     if not 0 <= freeze_epochs <= epochs:
         raise RnnlmError(f"freeze_epochs must be in [0, epochs={epochs}], got {freeze_epochs}")
+    if max_train is not None and max_train < 1:
+        raise RnnlmError(f"max_train must be > 0, got {max_train}")
+
+
+def _check_merge_mode(merge_mode, bidirectional) -> None:
+    """A merge mode joins the two directions: without --bidirectional there is nothing to merge,
+    so only the default is accepted (silently training a one-way model would mislead)."""
+    if not bidirectional and merge_mode != "concat":
+        raise RnnlmError(f"merge mode '{merge_mode}' needs --bidirectional (bidirectional=True): "
+                         f"it merges the two directions")
 
 
 def _encode(examples, tok, max_len):
@@ -230,12 +254,14 @@ class Classifier:
 
     def evaluate(self, data, split: str = "test", batch_size: int = 256, **read_options) -> dict:
         """Metrics on labelled data: a path or card name (read like training data, with
-        text_column/label_column/header/data_dir/encoding), or an ``(inputs, labels)`` pair."""
+        text_column/label_column/header/data_dir/encoding), or an ``(inputs, labels)`` pair.
+
+        A CSV/TSV is read with the run's own text and label columns unless others are given."""
         if isinstance(data, tuple):
             inputs, labels = self._inputs(data[0]), list(data[1])
         else:
             examples = data if isinstance(data, cdata.Examples) else \
-                cdata.read_dataset(data, split, **read_options)
+                cdata.read_dataset(data, split, **self._read_defaults(data, read_options))
             if (examples.kind == "text") != (self.tokenizer is not None):
                 raise RnnlmError(f"this classifier reads {'text' if self.tokenizer else 'numeric sequences'}"
                                  f", the data is {examples.kind} data")
@@ -244,7 +270,39 @@ class Classifier:
         return self._metrics(inputs, cdata.encode_labels(labels, self.classes, "the data"),
                              batch_size)
 
+    def read_inputs(self, path, text_column=None, encoding: str = "utf-8"):
+        """Unlabelled inputs for ``predict`` from a file (see ``classify_data.read_inputs``);
+        a CSV/TSV's text column defaults to the one the run was trained with."""
+        if text_column is None:
+            text_column = self.column("text_column")
+        return cdata.read_inputs(path, self.tokenizer is not None, text_column, encoding)
+
+    def column(self, key: str):
+        """The run's "text_column" or "label_column": the one given at training, else the
+        corpus card's when the run was trained on a card; None means the default name."""
+        source = self.config.get("source") or {}
+        if source.get(key) is not None:
+            return source[key]
+        data = source.get("data")
+        if data is None or Path(str(data)).expanduser().exists():
+            return None
+        from rnnlm import corpora
+
+        return (corpora.cards().get(str(data)) or {}).get(key)
+
+    def _read_defaults(self, data, options: dict) -> dict:
+        """read_dataset options with the run's columns filled in for a file (a corpus card
+        name keeps its card's columns)."""
+        options = dict(options)
+        if Path(str(data)).expanduser().exists():
+            for key in ("text_column", "label_column"):
+                if options.get(key) is None:
+                    options[key] = self.column(key)
+        return options
+
     def _metrics(self, inputs, y, batch_size: int = 256) -> dict:
+        if not len(inputs):
+            raise RnnlmError("nothing to evaluate: the data holds no examples")
         self._probabilities(inputs[:batch_size], batch_size)  # warm-up: tracing is not timed
         started = time.perf_counter()
         probabilities = self._probabilities(inputs, batch_size)
@@ -252,6 +310,8 @@ class Classifier:
         return classification_metrics(y, probabilities, self.classes, seconds)
 
     def _probabilities(self, inputs, batch_size: int) -> np.ndarray:
+        if not len(inputs):  # Keras's predict fails on an empty dataset with an internal error
+            raise RnnlmError("nothing to classify: no inputs given")
         fixed = self.config["model"]["sequence_length"] if self.tokenizer is not None else None
         ds = cdata.dataset(inputs, None, batch_size, shuffle=False, fixed_length=fixed)
         probabilities = self.model.predict(ds, verbose=0)

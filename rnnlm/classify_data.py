@@ -25,6 +25,8 @@ import csv
 import gzip
 import io
 import sys
+import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -106,8 +108,12 @@ def _open_text(path: Path, encoding: str) -> str:
         data = path.read_bytes()
         if path.suffix == ".gz":
             data = gzip.decompress(data)
-    except OSError as e:
+    except IsADirectoryError:
+        raise RnnlmError(f"{path} is a directory; give a file") from None
+    except OSError as e:  # gzip.BadGzipFile is an OSError
         raise RnnlmError(f"cannot read {path}: {e.strerror or e}") from None
+    except (EOFError, zlib.error) as e:  # a truncated or damaged .gz
+        raise RnnlmError(f"cannot read {path}: damaged gzip data ({e})") from None
     if not data.strip():
         raise RnnlmError(f"{path} is empty")
     try:
@@ -115,6 +121,8 @@ def _open_text(path: Path, encoding: str) -> str:
     except UnicodeDecodeError as e:
         raise RnnlmError(f"{path} is not valid {encoding} (byte offset {e.start}); "
                          f"pass --encoding") from None
+    except LookupError:
+        raise RnnlmError(f"unknown encoding '{encoding}'") from None
 
 
 def _read_table(path: Path, text_column, label_column, header, encoding, need_labels) -> Examples:
@@ -145,18 +153,22 @@ def _read_table(path: Path, text_column, label_column, header, encoding, need_la
 
 def _column(path, names: list[str], wanted, default: str, option: str) -> int:
     """Index of a column given by header name, by 0-based index, or by the default name."""
+    # One message for both callers: the CLI's --text-column and the Python API's text_column=.
+    how = f"{option} / {option.lstrip('-').replace('-', '_')}="
     if wanted is None:
         wanted = default
     if isinstance(wanted, int) or (isinstance(wanted, str) and wanted.isdigit() and wanted not in names):
         index = int(wanted)
         if names and index >= len(names):
-            raise RnnlmError(f"{option} {index} is out of range: {path} has {len(names)} columns")
+            raise RnnlmError(f"{default} column {index} is out of range: {path} has "
+                             f"{len(names)} columns; give the {default} column ({how})")
         return index
     if not names:
-        raise RnnlmError(f"{option} must be a 0-based index for a file without a header")
+        raise RnnlmError(f"{path} has no header: give the {default} column as a 0-based index "
+                         f"({how})")
     if wanted not in names:
-        raise RnnlmError(f"{path} has no column '{wanted}' (columns: {', '.join(names)}); "
-                         f"choose one with {option}")
+        raise RnnlmError(f"{default} column '{wanted}' not in {path} (columns: "
+                         f"{', '.join(names)}); give the {default} column ({how})")
     return names.index(wanted)
 
 
@@ -189,22 +201,34 @@ def _read_folders(path: Path, encoding: str) -> Examples:
 
 # --- numeric sequences ------------------------------------------------------------------------
 def _read_npz(path: Path, split: str, need_labels: bool) -> Examples:
+    # np.load on an .npz is lazy: it reads the zip directory, and each member only when it is
+    # indexed, so a damaged member (a truncated download, a bad CRC) fails at archive[key].
+    unreadable = (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error, KeyError)
     try:
         archive = np.load(path, allow_pickle=False)
-    except (OSError, ValueError) as e:
-        raise RnnlmError(f"cannot read {path} as .npz: {e}") from None
+    except unreadable as e:
+        raise RnnlmError(f"cannot read {path} as .npz: {_npz_problem(e)}") from None
+    if not isinstance(archive, np.lib.npyio.NpzFile):  # a single .npy array under an .npz name
+        raise RnnlmError(f"cannot read {path} as .npz: it holds one .npy array, not arrays "
+                         f"x and y (write it with np.savez)")
     with archive:
         keys = set(archive.files)
         x_key, y_key = ("x", "y") if "x" in keys else (f"x_{split}", f"y_{split}")
         if x_key not in keys or (need_labels and y_key not in keys):
             raise RnnlmError(f"{path} needs arrays x and y (or x_{split}/y_{split}); "
                              f"it has: {', '.join(sorted(keys)) or 'none'}")
+        key = x_key
         try:
             x = archive[x_key]
+            key = y_key
             y = archive[y_key] if y_key in keys else None
-        except ValueError as e:  # object arrays: refused without pickle
-            raise RnnlmError(f"{path}: {x_key} is ragged or an object array ({e}); give a "
+        except ValueError as e:
+            if "allow_pickle" not in str(e):
+                raise RnnlmError(f"cannot read {path} as .npz: {key}: {_npz_problem(e)}") from None
+            raise RnnlmError(f"{path}: {key} is ragged or an object array ({e}); give a "
                              f"regular (N, T, F) array, padded to one length") from None
+        except unreadable as e:
+            raise RnnlmError(f"cannot read {path} as .npz: {key}: {_npz_problem(e)}") from None
     x = sequences_array(x, str(path))
     if y is not None and (y.ndim != 1 or len(y) != len(x)):
         raise RnnlmError(f"{path}: {y_key} must have shape ({len(x)},), got {y.shape}")
@@ -212,6 +236,14 @@ def _read_npz(path: Path, split: str, need_labels: bool) -> Examples:
         y = y.astype(np.int64)  # 0.0/1.0 labels are the classes 0 and 1
     labels = [_python(v) for v in y] if y is not None else [None] * len(x)
     return Examples(labels, x=x, source=str(path))
+
+
+def _npz_problem(e: Exception) -> str:
+    """One line for a failed .npz read (numpy says "pickled data" for any non-zip file)."""
+    if isinstance(e, ValueError) and "pickle" in str(e):
+        return "not a zip archive of arrays (np.savez writes one)"
+    text = (str(e).strip().splitlines() or [""])[0]
+    return f"{type(e).__name__}: {text}" if text else type(e).__name__
 
 
 def sequences_array(x, where: str = "input") -> np.ndarray:
@@ -248,19 +280,28 @@ def check_shapes(sets: dict, pooling: str) -> None:
 
 
 def read_inputs(path, text: bool, text_column=None, encoding: str = "utf-8"):
-    """Unlabelled inputs from a file: an .npz's x, a CSV/TSV's text column, else one text per line."""
+    """Unlabelled inputs from a file: an .npz's x, a CSV/TSV's text column, else one text per line.
+
+    A plain text file gives exactly one input per line, so that predictions line up with the
+    input lines: a blank line is classified as an empty text (the model sees one <unk>), lines
+    are split on "\\n" only (a trailing "\\r" is dropped), and a final newline does not add an
+    empty last line.
+    """
     path = Path(path)
     name = path.name[:-3] if path.name.endswith(".gz") else path.name
+    if not path.exists():
+        raise RnnlmError(f"file not found: {path}")
     if path.suffix == ".npz" or name.endswith((".csv", ".tsv")):
-        if not path.exists():
-            raise RnnlmError(f"file not found: {path}")
         examples = read_dataset(path, "test", text_column=text_column, encoding=encoding,
                                 need_labels=False)
         inputs = examples.texts if examples.texts is not None else examples.x
     else:
-        from rnnlm.corpora import read_text
-
-        inputs = [line for line in read_text(path, encoding).splitlines() if line.strip()]
+        if path.is_dir():
+            raise RnnlmError(f"{path} is a directory; give a file with one text per line")
+        lines = _open_text(path, encoding).split("\n")
+        if lines[-1] == "":
+            lines.pop()  # the newline that ends the last line
+        inputs = [line[:-1] if line.endswith("\r") else line for line in lines]
     if isinstance(inputs, list) != text:
         raise RnnlmError(f"this classifier reads {'text' if text else 'numeric sequences'}; "
                          f"{path} holds {'text' if isinstance(inputs, list) else 'numeric sequences'}")
@@ -290,16 +331,32 @@ def encode_labels(labels: list, classes: list, where: str) -> np.ndarray:
 
 
 def split_validation(examples: Examples, fraction: float, seed: int):
-    """A stratified random ``fraction`` of each class for validation, the rest for training."""
+    """A stratified random ``fraction`` of each class for validation, the rest for training.
+
+    Each class keeps at least one training example. The validation part may come out empty
+    (too few examples for ``fraction``): the caller refuses that, see ``validation_minimum``.
+    """
     rng = np.random.default_rng(seed)
     labels = np.array([str(v) for v in examples.labels])
     valid = []
     for value in np.unique(labels):
         members = rng.permutation(np.flatnonzero(labels == value))
-        valid.extend(members[:int(round(len(members) * fraction))])
+        valid.extend(members[:_held_out(len(members), fraction)])
     valid_mask = np.zeros(len(labels), bool)
     valid_mask[valid] = True
     return examples.subset(np.flatnonzero(~valid_mask)), examples.subset(np.flatnonzero(valid_mask))
+
+
+def _held_out(members: int, fraction: float) -> int:
+    return min(int(round(members * fraction)), members - 1)
+
+
+def validation_minimum(fraction: float) -> int:
+    """The fewest examples a class needs so that ``fraction`` of it holds out at least one."""
+    n = max(2, int(0.5 / fraction))
+    while _held_out(n, fraction) < 1:
+        n += 1
+    return n
 
 
 # --- token ids and batches ----------------------------------------------------------------------

@@ -89,7 +89,8 @@ def fit(out: Path, run_config: dict, config, tok, inputs: dict, targets: dict, f
     train_ds = cdata.dataset(inputs["train"], targets["train"], t["batch_size"], shuffle=True,
                              seed=t["seed"], fixed_length=fixed)
     valid_ds = (cdata.dataset(inputs["valid"], targets["valid"], max(t["batch_size"], 256),
-                              shuffle=False, fixed_length=fixed) if "valid" in inputs else None)
+                              shuffle=False, fixed_length=fixed)
+                if len(inputs.get("valid", ())) else None)  # an empty set cannot be evaluated
     steps = int(train_ds.cardinality())
     run = ClassifierRun(out)
     run.start(run_config, tok)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+import re
 import sys
 from pathlib import Path
 from typing import List, Optional
@@ -76,6 +77,12 @@ def user_errors(command):
         except KeyboardInterrupt:
             typer.echo("interrupted", err=True)
             raise typer.Exit(130)
+        except OSError as e:  # the file system refused (permissions, disk full, a bad path)
+            if VERBOSE["on"]:
+                raise
+            where = f": {e.filename}" if e.filename else ""
+            typer.echo(f"error: {e.strerror or e}{where}", err=True)
+            raise typer.Exit(2)
         except Exception as e:
             if VERBOSE["on"] or type(e).__name__ == "Exit":
                 raise
@@ -86,6 +93,13 @@ def user_errors(command):
                 raise typer.Exit(130)
             raise
     return wrapper
+
+
+def unescape(text: str) -> str:
+    """\\n, \\t and \\\\ typed in an option: a shell passes `--stop "\\n"` as a backslash and an
+    n, and a stop string is nearly always a line break. Other characters stay as typed (Korean
+    included, which Python's unicode_escape codec would garble)."""
+    return re.sub(r"\\([nt\\])", lambda m: {"n": "\n", "t": "\t", "\\": "\\"}[m.group(1)], text)
 
 
 def echo_json(data) -> None:
@@ -166,6 +180,7 @@ def train(
     else:
         if epochs is not None:
             options["epochs"] = epochs
+        api.check_tokenizer_options(tokenizer or "char", options)
         lm = api.train(corpus, out, tokenizer=tokenizer or "char", valid=valid,
                        time_limit=time_limit, data_dir=data_dir, encoding=encoding or "utf-8",
                        force=force, tensorboard=tensorboard, quiet=False, **options)
@@ -188,7 +203,7 @@ def generate(
     beam_width: int = typer.Option(4, help="beam: number of beams"),
     repetition_penalty: Optional[float] = typer.Option(None),
     no_repeat_ngram: Optional[int] = typer.Option(None, "--no-repeat-ngram"),
-    stop: Optional[List[str]] = typer.Option(None, "--stop", help="Stop at this string (repeatable)."),
+    stop: Optional[List[str]] = typer.Option(None, "--stop", help="Stop at this string (repeatable); \\n, \\t and \\\\ in it are a line break, a tab and a backslash."),
     seed: Optional[int] = typer.Option(None, help="Same seed, same text."),
     num_samples: int = typer.Option(1),
     as_json: bool = typer.Option(False, "--json", help="Print samples and log-probabilities as JSON."),
@@ -196,11 +211,19 @@ def generate(
 ):
     """Generate text from a trained run (streams to stdout)."""
     from rnnlm import api
+    from rnnlm.errors import RnnlmError
 
-    lm = api.load(run_dir)
+    if interactive:  # the prompts come from the keyboard, one sample each, as text
+        given = {"--prompt": prompt != "", "--json": as_json, "--num-samples": num_samples != 1}
+        for name, is_given in given.items():
+            if is_given:
+                raise RnnlmError(f"--interactive reads its prompts and prints one sample each, "
+                                 f"as text: drop {name}")
+    lm = api.load_language_model(run_dir, "rnnlm generate")
     options = dict(length=length, sampler=sampler, temperature=temperature, top_k=top_k,
                    top_p=top_p, beam_width=beam_width, repetition_penalty=repetition_penalty,
-                   no_repeat_ngram=no_repeat_ngram, stop=stop or None, seed=seed)
+                   no_repeat_ngram=no_repeat_ngram, stop=[unescape(s) for s in stop or []] or None,
+                   seed=seed)
     lm.check_generate_options(num_samples=num_samples, **options)
     for warning in lm.prompt_warnings(prompt):
         typer.echo(f"warning: {warning}", err=True)
@@ -249,7 +272,7 @@ def evaluate(
     """Loss, perplexity and bits per character of a run on a text file."""
     from rnnlm import api, corpora
 
-    lm = api.load(run_dir)
+    lm = api.load_language_model(run_dir, "rnnlm eval")
     result = lm.evaluate(corpora.read_text(file, encoding))
     if as_json:
         echo_json(result)
@@ -322,7 +345,8 @@ def export(
 
     if format not in FORMATS:
         raise RnnlmError(f"unknown export format '{format}'; choose one of: {', '.join(FORMATS)}")
-    path = export_saved_model(api.load(run_dir), out, force=force)
+    path = export_saved_model(api.load_language_model(run_dir, "rnnlm export"), out,
+                              force=force)
     typer.echo(f"exported {run_dir} to {path}")
 
 
@@ -461,14 +485,12 @@ def classify_predict(
 ):
     """Print the predicted label and its probability (tab-separated), one line per input."""
     from rnnlm.classification import load_classifier
-    from rnnlm.classify_data import read_inputs
     from rnnlm.errors import RnnlmError
 
     if (text is None) == (file is None):
         raise RnnlmError("give either a TEXT or --file FILE")
     clf = load_classifier(run_dir)
-    inputs = [text] if file is None else read_inputs(file, clf.tokenizer is not None,
-                                                             text_column, encoding)
+    inputs = [text] if file is None else clf.read_inputs(file, text_column, encoding)
     predictions = clf.predict(inputs)
     if as_json:
         echo_json([{"label": p.label, "probability": p.probability} for p in predictions])

@@ -53,8 +53,7 @@ def export_saved_model(lm, out: str | Path, force: bool = False) -> Path:
     import tensorflow as tf
 
     out = Path(out)
-    if out.exists() and any(out.iterdir()) and not force:
-        raise RnnlmError(f"{out} exists and is not empty; use --force to replace it")
+    check_export_dir(out, force)
     tokenizer, model = lm.tokenizer, lm.model
     vocab = [tokenizer.id_to_token(i) for i in range(tokenizer.vocabulary_size)]
     bias = np.zeros(len(vocab), np.float32)
@@ -88,6 +87,21 @@ def export_saved_model(lm, out: str | Path, force: bool = False) -> Path:
         shutil.rmtree(out)
     tmp.rename(out)
     return out
+
+
+def check_export_dir(out: Path, force: bool) -> None:
+    """--force replaces an earlier export, and nothing else: not a run (the run being exported
+    included) and not a folder of the user's own files."""
+    from rnnlm import runs
+
+    runs.check_can_create_dir(out, "--out")
+    if not out.is_dir() or not any(out.iterdir()):
+        return
+    if not (out / "saved_model.pb").exists():
+        raise RnnlmError(f"--out {out} is a non-empty directory and not an earlier export; "
+                         f"choose a new or empty directory")
+    if not force:
+        raise RnnlmError(f"--out {out} already holds an export; use --force to replace it")
 
 
 def _escape(token: str) -> str:

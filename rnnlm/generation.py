@@ -50,8 +50,17 @@ class Generator:
                 raise ValueError(f"length must be >= 1, got {length}")
             if num_samples < 1:
                 raise ValueError(f"num_samples must be >= 1, got {num_samples}")
-            choose_sampler(sampler, temperature, top_k, top_p, beam_width)
-            logits_processors.check_repetition_penalty(repetition_penalty or 1.0)
+            chosen = choose_sampler(sampler, temperature, top_k, top_p, beam_width).name
+            # An option the chosen sampler does not read would silently change nothing.
+            if top_k is not None and chosen not in ("top_k", "top_p"):
+                raise ValueError(f"top_k is an option of the top_k and top_p samplers, not of "
+                                 f"{chosen}")
+            if top_p is not None and chosen != "top_p":
+                raise ValueError(f"top_p is an option of the top_p sampler, not of {chosen}")
+            if chosen == "beam" and num_samples != 1:
+                raise ValueError("beam search is deterministic: num_samples must be 1")
+            logits_processors.check_repetition_penalty(
+                1.0 if repetition_penalty is None else repetition_penalty)
             logits_processors.check_ngram_size(no_repeat_ngram or 0)
         except ValueError as e:
             raise RnnlmError(str(e)) from None

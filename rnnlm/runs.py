@@ -69,14 +69,31 @@ def is_run(path: Path) -> bool:
 
 
 def check_new_run_dir(out: Path, force: bool) -> None:
-    """Refuse to train over an existing run unless --force (checked before anything is written)."""
+    """Refuse to train over an existing run unless --force, and over anything else at all: --force
+    replaces a run, never a folder of the user's own files (checked before anything is written)."""
     out = Path(out)
-    if out.exists() and not out.is_dir():
-        raise RnnlmError(f"--out {out} exists and is not a directory")
-    if out.is_dir() and any(out.iterdir()) and not force:
-        what = "a run" if is_run(out) else "a non-empty directory"
-        raise RnnlmError(f"--out {out} is already {what}; use --resume to continue it "
+    check_can_create_dir(out, "--out")
+    if not out.is_dir() or not any(out.iterdir()):
+        return
+    if not is_run(out):
+        raise RnnlmError(f"--out {out} is a non-empty directory and not an rnnlm run; "
+                         f"choose a new or empty directory")
+    if not force:
+        raise RnnlmError(f"--out {out} is already a run; use --resume to continue it "
                          f"or --force to replace it")
+
+
+def check_can_create_dir(path: Path, option: str) -> None:
+    """One line now for a directory that could not be made or written later: a file in its
+    place or on its way, or a parent this user cannot write."""
+    path = Path(path).absolute()
+    if path.exists() and not path.is_dir():
+        raise RnnlmError(f"{option} {path} exists and is not a directory")
+    existing = next(p for p in (path, *path.parents) if p.exists())
+    if not existing.is_dir():
+        raise RnnlmError(f"{option} {path}: {existing} is a file, not a directory")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise RnnlmError(f"{option} {path}: cannot write in {existing} (permission denied)")
 
 
 def read_config(run_dir: Path, need_weights: bool = True) -> dict:

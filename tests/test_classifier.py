@@ -204,7 +204,7 @@ def bad_inputs(tmp_path):
     one = write_csv(tmp_path / "one.csv", [(i, f"text {i}", "pos") for i in range(5)])
     empty = tmp_path / "empty.csv"
     empty.write_text("")
-    return {"missing column": ([one, "--text-column", "review"], "no column 'review'"),
+    return {"missing column": ([one, "--text-column", "review"], "column 'review' not in"),
             "one class": ([one], "only one class"),
             "ragged npz": ([ragged], "ragged"),
             "empty file": ([empty], "empty")}
@@ -250,3 +250,128 @@ def test_readers_folder_tsv_gzip_and_npz_splits(tmp_path):
     train = read_dataset(tmp_path / "split.npz", "train")
     assert train.x.shape == (4, 3, 3) and train.x.max() == 1.0 and train.labels == [0, 1, 0, 1]
     assert read_dataset(tmp_path / "split.npz", "test").x.shape == (2, 5, 1)
+
+
+# --- bad input found by testing: each case one line, exit 2, nothing written ---------------------
+@pytest.fixture(scope="module")
+def column_run(tmp_path_factory):
+    """A text run trained with --text-column document --label-column rating, and its CSV."""
+    from rnnlm.classification import train_classifier
+
+    folder = tmp_path_factory.mktemp("columns")
+    data = write_csv(folder / "ratings.csv", [(i, ["good film", "bad film"][i % 2], i % 2)
+                                              for i in range(40)],
+                     header=("id", "document", "rating"))
+    clf = train_classifier(data, folder / "run", text_column="document", label_column="rating",
+                           tokenizer="word", cell="simple_rnn", **TINY)
+    return clf, data
+
+
+@pytest.fixture(scope="module")
+def numeric_run(sequences, tmp_path_factory):
+    from rnnlm.classification import train_classifier
+
+    run = tmp_path_factory.mktemp("numeric") / "run"
+    train_classifier(sequences, run, cell="simple_rnn", **TINY)
+    return run
+
+
+def one_line_error(code, output, message):
+    assert code == 2, output
+    assert output.startswith("error: ") and len(output.strip().splitlines()) == 1, output
+    assert message in output, output
+
+
+def test_data_too_small_for_a_validation_split_is_refused_before_writing(tmp_path):
+    from rnnlm.classify_data import read_dataset, split_validation
+
+    two = write_csv(tmp_path / "two.csv", [("좋다", 1), ("나쁘다", 0)], header=("text", "label"))
+    run = tmp_path / "run"
+    code, output = invoke("classify", "train", two, "--epochs", "1", "--out", run)
+    one_line_error(code, output, "too small for a validation split: 2 examples")
+    assert "--valid" in output and "at least 6 examples" in output
+    assert not run.exists()  # nothing half-made: a rerun is not "already a run"
+    # a stratified split never takes a class's last training example
+    train, valid = split_validation(read_dataset(two), 0.9, seed=0)
+    assert sorted(train.labels) == [0, 1] and len(valid) == 0
+
+
+def test_empty_inputs_never_reach_model_predict():
+    from rnnlm.classification import Classifier
+
+    config = ClassifierConfig(num_classes=2, input_dim=2, sequence_length=3, units=4)
+    clf = Classifier(SequenceClassifier(config).build_for_inference(), None,
+                     {"classes": [0, 1], "model": config.to_dict(), "train": {}})
+    with pytest.raises(RnnlmError, match="nothing to evaluate"):
+        clf._metrics(np.zeros((0, 3, 2), "float32"), np.zeros(0, "int32"))
+    with pytest.raises(RnnlmError, match="nothing to classify"):
+        clf._probabilities(np.zeros((0, 3, 2), "float32"), 8)
+
+
+def test_unreadable_npz_is_one_line_in_train_eval_and_predict(sequences, numeric_run, tmp_path):
+    truncated = tmp_path / "trunc.npz"
+    truncated.write_bytes(sequences.read_bytes()[:500])
+    damaged = bytearray(sequences.read_bytes())  # the zip directory is intact, x.npy is not
+    for i in range(100, 300):
+        damaged[i] ^= 0xFF
+    (tmp_path / "crc.npz").write_bytes(bytes(damaged))
+    not_zip = tmp_path / "text.npz"
+    not_zip.write_text("hello")
+    for bad in (truncated, tmp_path / "crc.npz", not_zip):
+        for args in (["classify", "train", bad, "--out", tmp_path / "run", "--epochs", "1"],
+                     ["classify", "eval", numeric_run, bad],
+                     ["classify", "predict", numeric_run, "--file", bad]):
+            code, output = invoke(*args)
+            one_line_error(code, output, f"cannot read {bad} as .npz")
+    assert not (tmp_path / "run").exists()
+
+
+def test_merge_mode_without_bidirectional_is_refused(reviews, tmp_path):
+    from rnnlm.classification import train_classifier
+
+    code, output = invoke("classify", "train", reviews, "--merge-mode", "sum", "--out",
+                          tmp_path / "run", "--epochs", "1")
+    one_line_error(code, output, "merge mode 'sum' needs --bidirectional")
+    assert not (tmp_path / "run").exists()
+    with pytest.raises(RnnlmError, match="needs --bidirectional"):
+        train_classifier(reviews, tmp_path / "api", merge_mode="ave", **TINY)
+    assert not (tmp_path / "api").exists()
+
+
+def test_predict_file_not_found_does_not_say_corpus(column_run, tmp_path):
+    clf, _ = column_run
+    code, output = invoke("classify", "predict", clf.run_dir, "--file", tmp_path / "nonexist.txt")
+    one_line_error(code, output, "file not found")
+    assert "corpus" not in output
+
+
+def test_predict_file_gives_one_line_per_input_line(column_run, tmp_path):
+    from rnnlm.classify_data import read_inputs
+
+    clf, _ = column_run
+    lines = tmp_path / "lines.txt"
+    lines.write_bytes("good film\n\n   \nbad film\r\nfilm\x0cgood\n".encode())
+    assert read_inputs(lines, True) == ["good film", "", "   ", "bad film", "film\x0cgood"]
+    code, output = invoke("classify", "predict", clf.run_dir, "--file", lines)
+    assert code == 0, output
+    rows = output.strip("\n").split("\n")
+    assert len(rows) == 5
+    assert rows[1].split("\t")[0] == str(clf.predict("").label)
+
+
+def test_evaluate_and_predict_use_the_runs_columns(column_run):
+    from rnnlm.classification import Classifier
+
+    clf, data = column_run
+    assert clf.config["source"]["text_column"] == "document"
+    assert clf.evaluate(data)["examples"] == 40  # no text_column="document" needed again
+    code, output = invoke("classify", "eval", clf.run_dir, data, "--json")
+    assert code == 0 and json.loads(output)["examples"] == 40, output
+    assert len(clf.read_inputs(data)) == 40
+    with pytest.raises(RnnlmError) as error:
+        clf.evaluate(data, text_column="review")
+    message = str(error.value)
+    assert "text column 'review' not in" in message and "(--text-column / text_column=)" in message
+    # a run trained on a corpus card reads files with the card's columns
+    card_run = Classifier(None, None, {"classes": [0, 1], "source": {"data": "nsmc"}})
+    assert card_run.column("text_column") == "document"

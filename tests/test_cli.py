@@ -165,6 +165,13 @@ def bad(tmp_path, name, content: bytes):
     (lambda p, c: ["train", c, "--units", "0"], "units must be > 0"),
     (lambda p, c: ["train", c, "--batch-size", "-3"], "batch_size must be > 0"),
     (lambda p, c: ["train", c, "--ema", "1"], "ema must be in [0, 1)"),
+    # An option of another tokenizer would do nothing; --resume refuses it too.
+    (lambda p, c: ["train", c, "--vocab-size", "100"], "not an option of the char tokenizer"),
+    (lambda p, c: ["train", c, "--tokenizer", "word", "--min-freq", "1000000"],
+     "no token occurs 1000000 times"),
+    # Validation asked for but too short to score: the best checkpoint would be chosen on the
+    # training loss without a word.
+    (lambda p, c: ["train", c, "--valid", bad(p, "v.txt", b"x")], "too short to evaluate"),
 ])
 def test_bad_training_input(tmp_path, tiny_corpus, make_args, message):
     code, output = invoke(*make_args(tmp_path, tiny_corpus), "--out", tmp_path / "out")
@@ -177,11 +184,33 @@ def test_bad_training_input(tmp_path, tiny_corpus, make_args, message):
     (["--temperature", "0"], "temperature"),
     (["--top-p", "1.5"], "top_p"),
     (["--top-k", "0"], "top_k"),
+    (["--repetition-penalty", "0"], "repetition"),  # 0 is not "off": it must be > 0
+    (["--sampler", "random", "--top-k", "3"], "top_k is an option"),  # it would change nothing
+    (["--sampler", "greedy", "--top-p", "0.5"], "top_p is an option"),
+    (["--sampler", "beam", "--num-samples", "2"], "deterministic"),
+    (["--interactive", "--json"], "drop --json"),
+    (["--interactive", "--num-samples", "2"], "drop --num-samples"),
 ])
 def test_bad_generation_options(trained_run, option, message):
     _, run = trained_run
     code, output = invoke("generate", run, *option)
     assert code == 2 and message in output and "Traceback" not in output
+    assert len(output.strip().splitlines()) == 1, output
+
+
+def test_stop_takes_a_typed_backslash_n_as_a_line_break(trained_run):
+    from rnnlm.cli import unescape
+
+    assert unescape(r"\n 끝\t\\") == "\n 끝\t\\"
+    _, run = trained_run
+    samples = {}
+    for stop in (r"\n", "\n"):  # what a shell passes for "\n", and a real line break
+        code, output = invoke("generate", run, "--prompt", "the", "--length", "200", "--seed",
+                              "3", "--json", "--stop", stop)
+        assert code == 0, output
+        samples[stop] = json.loads(output)[0]
+    assert samples[r"\n"] == samples["\n"]
+    assert samples["\n"]["stopped"] and "\n" not in samples["\n"]["text"]
 
 
 def test_bad_run_directories(trained_run, tmp_path):
@@ -202,6 +231,91 @@ def test_bad_run_directories(trained_run, tmp_path):
     (newer / "config.json").write_text(json.dumps(config))
     code, output = invoke("info", newer)
     assert code == 2 and "newer rnnlm" in output
+
+
+def test_language_model_commands_refuse_a_classifier_run(trained_run, tmp_path):
+    import shutil
+
+    _, run = trained_run
+    classifier = tmp_path / "classifier"  # only its config's kind matters before loading
+    shutil.copytree(run, classifier)
+    config = json.loads((classifier / "config.json").read_text())
+    (classifier / "config.json").write_text(json.dumps({**config, "kind": "classifier"}))
+    held_out = tmp_path / "held.txt"
+    held_out.write_text("the lazy dog\n", encoding="utf-8")
+    for args in (["generate", classifier], ["eval", classifier, held_out],
+                 ["export", classifier, "--out", tmp_path / "exported"],
+                 ["train", "--resume", classifier, "--epochs", "1"]):
+        code, output = invoke(*args)
+        assert code == 2 and "is a classifier run, not a language model" in output, output
+        assert len(output.strip().splitlines()) == 1
+    assert not (tmp_path / "exported").exists()
+
+
+@pytest.mark.parametrize("damage", ["missing state.json", "missing checkpoints/last.optimizer.npz",
+                                    "truncated checkpoints/last.optimizer.npz",
+                                    "truncated checkpoints/last.weights.h5"])
+def test_resume_refuses_a_damaged_checkpoint_and_changes_nothing(trained_run, tmp_path, damage):
+    """Without the optimizer's state or the epoch count a resume would silently restart the
+    schedule; a truncated file would end in a traceback."""
+    import shutil
+
+    _, run = trained_run
+    copy = tmp_path / "damaged"
+    shutil.copytree(run, copy)
+    how, name = damage.split(" ", 1)
+    if how == "missing":
+        (copy / name).unlink()
+    else:
+        (copy / name).write_bytes((copy / name).read_bytes()[:500])
+    before = {path: path.read_bytes() for path in copy.rglob("*") if path.is_file()}
+    code, output = invoke("train", "--resume", copy, "--epochs", "1")
+    assert code == 2 and "Traceback" not in output and len(output.strip().splitlines()) == 1
+    assert name in output or "damaged" in output, output
+    assert {path: path.read_bytes() for path in copy.rglob("*") if path.is_file()} == before
+
+
+def test_resume_finds_the_corpus_from_any_directory(tmp_path, monkeypatch):
+    (tmp_path / "here").mkdir()
+    (tmp_path / "elsewhere").mkdir()
+    from tests.conftest import TINY_TEXT
+
+    (tmp_path / "here" / "tiny.txt").write_text(TINY_TEXT, encoding="utf-8")
+    monkeypatch.chdir(tmp_path / "here")
+    code, output = invoke("train", "tiny.txt", "--out", tmp_path / "run", *TINY_MODEL)
+    assert code == 0, output
+    source = json.loads((tmp_path / "run" / "config.json").read_text())["source"]
+    assert source["corpus"] == str(tmp_path / "here" / "tiny.txt")
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    code, output = invoke("train", "--resume", tmp_path / "run", "--epochs", "1")
+    assert code == 0, output
+
+
+def test_out_below_a_file_is_one_line(tiny_corpus, tmp_path):
+    in_the_way = bad(tmp_path, "f.txt", b"x")
+    code, output = invoke("train", tiny_corpus, "--out", in_the_way / "sub", *TINY_MODEL)
+    assert code == 2 and "is a file, not a directory" in output and "Traceback" not in output
+    assert in_the_way.read_bytes() == b"x"
+
+
+def test_force_replaces_a_run_and_never_a_folder_of_other_files(tiny_corpus, tmp_path):
+    folder = tmp_path / "mine"
+    folder.mkdir()
+    (folder / "notes.txt").write_text("keep me")
+    code, output = invoke("train", tiny_corpus, "--out", folder, "--force", *TINY_MODEL)
+    assert code == 2 and "not an rnnlm run" in output and "--resume" not in output, output
+    assert (folder / "notes.txt").read_text() == "keep me"
+
+
+def test_export_replaces_an_export_and_never_a_run(trained_run, tmp_path):
+    _, run = trained_run
+    before = {path: path.read_bytes() for path in run.rglob("*") if path.is_file()}
+    for out in (run, run.parent):  # the run itself, and a folder holding it
+        code, output = invoke("export", run, "--out", out, "--force")
+        assert code == 2 and "not an earlier export" in output, output
+    code, output = invoke("export", run, "--out", run / "config.json")
+    assert code == 2 and "not a directory" in output, output
+    assert {path: path.read_bytes() for path in run.rglob("*") if path.is_file()} == before
 
 
 def test_out_pointing_at_an_existing_run_is_refused(trained_run):

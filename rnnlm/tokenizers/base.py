@@ -159,6 +159,9 @@ class VocabularyTokenizer(Tokenizer):
         fixed = list(self.specials) + [t for t in reserved if t not in self.specials]
         kept = [t for t, c in sorted(counts.items(), key=lambda tc: -tc[1])
                 if c >= min_freq and t not in fixed]
+        if not kept:  # a model of only <pad>/<unk>/<eos> would score "well" and say nothing
+            raise RnnlmError(f"no token occurs {min_freq} times or more (--min-freq "
+                             f"{min_freq}): the vocabulary would hold only reserved tokens")
         room = None if max_vocab is None else max(0, max_vocab - len(fixed))
         self._set_vocabulary(fixed + kept[:room])
 
