@@ -204,3 +204,20 @@ def test_sentencepiece_round_trip_on_mirror_corpora(model_type):
         ids = tok.encode(text)
         assert tok.decode(ids) == text and UNK_ID not in ids
         assert len(ids) < len(text)  # real subwords, not mostly byte pieces
+
+
+def test_sentencepiece_never_samples_control_or_impossible_bytes(sp):
+    """Byte fallback adds all 256 byte pieces; a sampler that emitted <0x00> or <0xFF> would
+    print a control character or U+FFFD. Every other byte piece stays sampleable: a rare
+    Korean syllable is spelled in its UTF-8 bytes."""
+    from rnnlm.tokenizers.sentencepiece import NEVER_SAMPLED_BYTES
+
+    for tok in _all_trained(sp):
+        if tok.kind != "sentencepiece":
+            continue
+        forbidden = set(tok.special_ids)
+        byte_piece = {b: tok.token_to_id(f"<0x{b:02X}>") for b in range(256)}
+        assert {byte_piece[b] for b in NEVER_SAMPLED_BYTES} <= forbidden
+        for b in (0x0D, 0x20, 0x41, 0x80, 0xBF, 0xEA, 0xF4):  # \r, ASCII, lead and tail bytes
+            assert byte_piece[b] not in forbidden
+        assert tok.decode([byte_piece[b] for b in "빠".encode("utf-8")]) == "빠"

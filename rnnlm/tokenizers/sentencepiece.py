@@ -31,6 +31,11 @@ MODEL_TYPES = ("unigram", "bpe")
 _META = "\u2581"  # SentencePiece's whitespace marker
 _USER_SYMBOLS = ("\n", "\t")
 MIN_VOCAB_SIZE = 2 + len(_USER_SYMBOLS) + 256 + 1  # specials, symbols, byte pieces, one more
+# Byte pieces a sampler must never emit: no text rnnlm trains on holds these bytes as bytes.
+# C0 controls other than \r (rnnlm refuses NUL, and \n and \t are pieces of their own), DEL,
+# and the bytes that never occur in UTF-8; sampled, they decode as control characters or U+FFFD.
+NEVER_SAMPLED_BYTES = (*range(0x00, 0x0D), *range(0x0E, 0x20), 0x7F, 0xC0, 0xC1,
+                       *range(0xF5, 0x100))
 _CHUNK = 1000  # chars per training sentence: under SentencePiece's 4192-byte sentence limit
 
 _TRAINER = dict(
@@ -137,7 +142,8 @@ class SentencePieceTokenizer(Tokenizer):
         self._sp, self._model = sp, model
         self._newline = sp.piece_to_id("\n")
         self._meta_bytes = [sp.piece_to_id(f"<0x{b:02X}>") for b in _META.encode("utf-8")]
-        self._special = tuple(i for i in range(sp.get_piece_size()) if sp.is_control(i) or sp.is_unknown(i))
+        self._special = tuple(i for i in range(sp.get_piece_size()) if sp.is_control(i) or sp.is_unknown(i)) + \
+            tuple(sp.piece_to_id(f"<0x{b:02X}>") for b in NEVER_SAMPLED_BYTES)
 
     @property
     def vocabulary_size(self) -> int:
