@@ -104,6 +104,7 @@ def train(corpus: str | None = None, out: str | Path | None = None, *, tokenizer
               "valid": _absolute_if_path(valid), "data_dir": _absolute_if_path(data_dir),
               "encoding": encoding}
     train_text, valid_text = _split(text, valid, valid_fraction, encoding)
+    source["sha256"] = _texts_sha256(train_text, valid_text)
     tok = build_tokenizer(tok_cfg.kind, **tok_cfg.options).train(train_text)
     train_ids = data.compact(tok.encode(train_text))
     choice, passes = None, ""
@@ -182,6 +183,11 @@ def resume(run_dir: str | Path, *, epochs: int | None = None, time_limit: float 
     text = corpora.resolve(src["corpus"], src.get("data_dir"), src.get("encoding", "utf-8"))
     train_text, valid_text = _split(text, src.get("valid"), train_cfg.valid_fraction,
                                     src.get("encoding", "utf-8"))
+    saved = src.get("sha256")  # runs made before rnnlm kept it have none
+    if saved is not None and saved != _texts_sha256(train_text, valid_text):
+        raise RnnlmError(f"the corpus of {run_dir} has changed since the run began "
+                         f"({src['corpus']}): --resume trains on the text the run's tokenizer "
+                         f"and best checkpoint were made with; start a new run for new text")
     tok = load_tokenizer(run_dir)
     train_ids = data.compact(tok.encode(train_text))
     state = runs.read_json(run_dir / "state.json")
@@ -214,6 +220,13 @@ def _check_kept_options(run_dir: Path, config: dict, train_cfg: TrainConfig, cha
         if value != kept:
             shown = f"{kept:g}" if isinstance(kept, float) else kept
             raise RnnlmError(f"--resume keeps the run's {flag} ({shown} in {run_dir}): {why}")
+
+
+def _texts_sha256(train_text: str, valid_text: str) -> str:
+    """The run's training and validation text, as --resume must find them again."""
+    import hashlib
+
+    return hashlib.sha256(f"{train_text}\0{valid_text}".encode("utf-8")).hexdigest()
 
 
 def _absolute_if_path(name_or_path: str | None) -> str | None:

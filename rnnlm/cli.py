@@ -181,6 +181,9 @@ def train(
         if epochs is not None:
             options["epochs"] = epochs
         api.check_tokenizer_options(tokenizer or "char", options)
+        if valid is not None and valid_fraction is not None:
+            raise RnnlmError("--valid gives the validation text, so nothing is held out of the "
+                             "corpus: drop --valid-fraction")
         lm = api.train(corpus, out, tokenizer=tokenizer or "char", valid=valid,
                        time_limit=time_limit, data_dir=data_dir, encoding=encoding or "utf-8",
                        force=force, tensorboard=tensorboard, quiet=False, **options)

@@ -99,6 +99,8 @@ def check_can_create_dir(path: Path, option: str) -> None:
 def read_config(run_dir: Path, need_weights: bool = True) -> dict:
     """config.json of a run, after checking the directory is complete and of a known format."""
     run_dir = Path(run_dir)
+    if run_dir.exists() and not run_dir.is_dir():
+        raise RnnlmError(f"{run_dir} is a file, not a run directory")
     if not run_dir.is_dir():
         raise RnnlmError(f"run directory not found: {run_dir}")
     if not (run_dir / "config.json").exists():

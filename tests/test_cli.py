@@ -172,6 +172,7 @@ def bad(tmp_path, name, content: bytes):
     # Validation asked for but too short to score: the best checkpoint would be chosen on the
     # training loss without a word.
     (lambda p, c: ["train", c, "--valid", bad(p, "v.txt", b"x")], "too short to evaluate"),
+    (lambda p, c: ["train", c, "--valid", c, "--valid-fraction", "0.2"], "drop --valid-fraction"),
 ])
 def test_bad_training_input(tmp_path, tiny_corpus, make_args, message):
     code, output = invoke(*make_args(tmp_path, tiny_corpus), "--out", tmp_path / "out")
@@ -296,6 +297,22 @@ def test_out_below_a_file_is_one_line(tiny_corpus, tmp_path):
     code, output = invoke("train", tiny_corpus, "--out", in_the_way / "sub", *TINY_MODEL)
     assert code == 2 and "is a file, not a directory" in output and "Traceback" not in output
     assert in_the_way.read_bytes() == b"x"
+
+
+def test_resume_refuses_a_corpus_that_changed_since_the_run_began(tiny_corpus, tmp_path):
+    run = tmp_path / "run"
+    code, output = invoke("train", tiny_corpus, "--out", run, *TINY_MODEL)
+    assert code == 0, output
+    tiny_corpus.write_text(tiny_corpus.read_text(encoding="utf-8") + "새 문장.\n", encoding="utf-8")
+    before = (run / "state.json").read_bytes()
+    code, output = invoke("train", "--resume", run, "--epochs", "1")
+    assert code == 2 and "has changed since the run began" in output, output
+    assert (run / "state.json").read_bytes() == before
+
+
+def test_info_on_a_file_says_it_is_a_file(tiny_corpus):
+    code, output = invoke("info", tiny_corpus)
+    assert code == 2 and "is a file, not a run directory" in output
 
 
 def test_force_replaces_a_run_and_never_a_folder_of_other_files(tiny_corpus, tmp_path):

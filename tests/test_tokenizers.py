@@ -221,3 +221,18 @@ def test_sentencepiece_never_samples_control_or_impossible_bytes(sp):
         for b in (0x0D, 0x20, 0x41, 0x80, 0xBF, 0xEA, 0xF4):  # \r, ASCII, lead and tail bytes
             assert byte_piece[b] not in forbidden
         assert tok.decode([byte_piece[b] for b in "빠".encode("utf-8")]) == "빠"
+
+
+def test_saved_tokenizer_files_are_readable_like_the_run_s_other_files(sp, tmp_path):
+    import os
+    import stat
+
+    old = os.umask(0o022)
+    try:
+        sp.save(tmp_path)
+        (tmp_path / "other.txt").write_text("x")
+    finally:
+        os.umask(old)
+    other = stat.S_IMODE((tmp_path / "other.txt").stat().st_mode)
+    for name in ("tokenizer.json", "tokenizer.model"):
+        assert stat.S_IMODE((tmp_path / name).stat().st_mode) == other == 0o644

@@ -26,9 +26,13 @@ FORMAT_VERSION = 1
 def atomic_write(path: str, data: bytes) -> None:
     """Write via a temp file in the same folder + rename, so a crash never leaves half a file."""
     folder = os.path.dirname(os.path.abspath(path))
+    # mkstemp's file is 0600, which would make a shared run's tokenizer unreadable to everyone
+    # else: only its unique name is kept, and the file is made anew with the usual permissions.
     fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=folder)
+    os.close(fd)
+    os.unlink(tmp)
     try:
-        with os.fdopen(fd, "wb") as f:
+        with open(tmp, "xb") as f:
             f.write(data)
         os.replace(tmp, path)
     except BaseException:
