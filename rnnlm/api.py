@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import shutil
+import warnings
 from pathlib import Path
 
 from rnnlm import corpora, data, defaults, pace, runs
@@ -301,7 +302,9 @@ def _fit(out: Path, config, tok, model_cfg, train_cfg, train_ids, valid_text, in
     else:
         checkpoint = out / "checkpoints"
         try:  # h5py, numpy and zipfile raise many types for a damaged file; one line for all
-            model.load_weights(checkpoint / "last.weights.h5")
+            with warnings.catch_warnings():  # the optimizer's state comes from its own file
+                warnings.filterwarnings("ignore", "Skipping variable loading for optimizer")
+                model.load_weights(checkpoint / "last.weights.h5")
             training.load_optimizer(optimizer, model, checkpoint / "last.optimizer.npz")
         except Exception as e:
             raise RnnlmError(f"cannot resume {out}: its checkpoint in {checkpoint} is damaged "

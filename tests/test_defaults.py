@@ -47,6 +47,10 @@ def test_given_options_win_and_fill_their_dependants():
     options, message = defaults.fill_model_options(1_003_854, "char", "lstm", empty)
     assert (options["num_layers"], options["units"], options["embedding_dim"]) == (1, 512, 64)
     assert "1,003,854 training tokens" in message and "1 × lstm 512" in message
+    assert "overfit" not in message
+    # Below the smallest size's 1.5 parameters per token the line says the corpus is small for it.
+    options, message = defaults.fill_model_options(5_000, "char", "lstm", empty)
+    assert options["units"] == 128 and "the smallest size" in message and "overfit" in message
 
 
 def test_train_with_no_model_options_prints_and_records_its_choice(tiny_corpus, tmp_path, capsys):
