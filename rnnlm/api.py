@@ -49,8 +49,8 @@ def train(corpus: str | None = None, out: str | Path | None = None, *, tokenizer
           cell="lstm", layers=None, units=None, embedding_dim=None, dropout=None, seq_len=None,
           batch_size=None, epochs=None, lr=None, clipnorm=None, seed=0, valid_fraction=0.1,
           valid: str | None = None, time_limit: float | None = None,
-          steps_per_epoch: int | None = None, max_vocab=None, min_freq=1, vocab_size=8000,
-          word_mode="words", sp_model_type="unigram", data_dir=None, encoding="utf-8",
+          steps_per_epoch: int | None = None, max_vocab=None, min_freq=None, vocab_size=None,
+          word_mode=None, sp_model_type=None, data_dir=None, encoding="utf-8",
           force=False, tensorboard=False, quiet=True, tie_weights=None, embedding_dropout=0.0,
           locked_dropout=None, stateful=None, weight_decay=0.0, lr_schedule=None,
           warmup_steps=0, early_stopping: int | None = None, precision=None,
@@ -59,10 +59,13 @@ def train(corpus: str | None = None, out: str | Path | None = None, *, tokenizer
 
     Model options left as None are chosen from the corpus size, training options left as None
     from the tokenizer's recipe (defaults.py). ``epochs=None``: until ``time_limit`` is spent
-    when one is given, else 10."""
+    when one is given, else 10. Tokenizer options left as None take the tokenizer's defaults
+    (min_freq 1, vocab_size 8000, word_mode "words", sp_model_type "unigram"); one that is not
+    an option of ``tokenizer`` is refused."""
     options = dict(max_vocab=max_vocab, min_freq=min_freq, vocab_size=vocab_size,
                    word_mode=word_mode, sp_model_type=sp_model_type)
     tok_cfg = TokenizerConfig(tokenizer).validate()
+    check_tokenizer_options(tokenizer, options)
     given_recipe = dict(optimizer=optimizer, lr=lr, clipnorm=clipnorm, lr_schedule=lr_schedule,
                         stateful=stateful, locked_dropout=locked_dropout, batch_size=batch_size,
                         seq_len=seq_len, weight_drop=weight_drop, precision=precision,
@@ -130,6 +133,8 @@ def train(corpus: str | None = None, out: str | Path | None = None, *, tokenizer
                 print(line, flush=True)
     data.training_windows(train_ids, seq_len)  # fail now, before anything is written
     _check_validation(valid_text, tok, valid_fraction, valid)
+    _check_needs_validation(train_cfg, valid_text)
+    _check_warmup(train_cfg, len(train_ids))
     if force and out.exists():
         shutil.rmtree(out)
     config = {"kind": "language_model", "source": source, "tokenizer": tok.config(),
@@ -189,6 +194,7 @@ def resume(run_dir: str | Path, *, epochs: int | None = None, time_limit: float 
         raise RnnlmError(f"the corpus of {run_dir} has changed since the run began "
                          f"({src['corpus']}): --resume trains on the text the run's tokenizer "
                          f"and best checkpoint were made with; start a new run for new text")
+    _check_needs_validation(train_cfg, valid_text)
     tok = load_tokenizer(run_dir)
     train_ids = data.compact(tok.encode(train_text))
     state = runs.read_json(run_dir / "state.json")
@@ -259,6 +265,26 @@ def _check_validation(valid_text: str, tok, valid_fraction: float, valid: str | 
                      f"least 2 tokens; give more text, or --valid-fraction 0 for no validation")
 
 
+def _check_warmup(train_cfg: TrainConfig, train_tokens: int) -> None:
+    """A warm-up as long as the run would keep the learning rate near zero throughout."""
+    planned = pace.planned_passes(train_cfg, train_tokens) * pace.steps_per_pass(
+        train_tokens, train_cfg.seq_len, train_cfg.batch_size)
+    if train_cfg.warmup_steps and train_cfg.warmup_steps >= planned:
+        raise RnnlmError(f"--warmup-steps {train_cfg.warmup_steps} is as long as the whole run "
+                         f"({planned:.0f} steps): the learning rate would never reach --lr")
+
+
+def _check_needs_validation(train_cfg: TrainConfig, valid_text: str) -> None:
+    """Options that act on the validation loss do nothing in a run without one."""
+    if len(valid_text) > 1:
+        return
+    for flag, given in (("--lr-schedule plateau", train_cfg.lr_schedule == "plateau"),
+                        ("--early-stopping", train_cfg.early_stopping is not None)):
+        if given:
+            raise RnnlmError(f"{flag} acts on the validation loss, and this run has no "
+                             f"validation text (--valid-fraction 0): give one or drop {flag}")
+
+
 def _split(text: corpora.Corpus, valid: str | None, valid_fraction: float, encoding: str):
     if valid is not None:
         return text.train, corpora.read_text(valid, encoding)
@@ -318,6 +344,11 @@ def _fit(out: Path, config, tok, model_cfg, train_cfg, train_ids, valid_text, in
                      initial_epoch=initial_epoch,
                      tensorboard_dir=out / "tensorboard" if tensorboard else None, quiet=quiet,
                      weight_drop_if_long=weight_drop_if_long)
+    except training.TrainingDiverged as e:
+        if new and not (out / "model.weights.h5").exists():
+            shutil.rmtree(out)  # not one epoch to keep: leave no half-made run behind
+            raise RnnlmError(f"{e}; {out} was not kept") from None
+        raise RnnlmError(f"{e}; {out} keeps its last good epoch") from None
     except KeyboardInterrupt:
         writer.save_last(model)
         raise TrainingInterrupted(f"interrupted; last checkpoint saved in {out} "

@@ -53,7 +53,7 @@ def train_classifier(data, out=None, *, valid=None, test=None, valid_fraction=0.
     check_options(cell=cell, pooling=pooling, merge_mode=merge_mode, dropout=dropout)
     _check_merge_mode(merge_mode, bidirectional)
     out = Path(out) if out is not None else Path("runs") / f"classify-{Path(str(data)).stem}"
-    runs.check_new_run_dir(out, force)
+    runs.check_new_run_dir(out, force, resumable=False)  # classifiers have no --resume
     read = dict(text_column=text_column, label_column=label_column, header=header,
                 data_dir=data_dir, encoding=encoding)
     sets = _read_sets(data, valid, test, valid_fraction, max_train, seed, read)

@@ -143,7 +143,7 @@ def train(
     locked_dropout: Optional[bool] = typer.Option(None, "--locked-dropout/--no-locked-dropout", help="One dropout mask per sequence (variational)  [default: off for char models, on otherwise]"),
     stateful: Optional[bool] = typer.Option(None, "--stateful/--no-stateful", help="Truncated BPTT: batch-size contiguous streams, state carried between windows  [default: off for char models (shuffled windows), on otherwise]"),
     random_offsets: Optional[bool] = typer.Option(None, "--random-offsets/--no-random-offsets", help="Shuffled windows: move their grid to a random offset each pass, so every pass has new windows  [default: on for char models, off otherwise]"),
-    weight_decay: Optional[float] = typer.Option(None, help="AdamW decoupled weight decay  [default: 0 = Adam]"),
+    weight_decay: Optional[float] = typer.Option(None, help="Decoupled weight decay (AdamW with adam; also applied with sgd)  [default: 0]"),
     lr_schedule: Optional[str] = typer.Option(None, help="none | cosine | wsd | plateau  [default: wsd for char models, cosine otherwise]"),
     warmup_steps: Optional[int] = typer.Option(None, help="Linear learning-rate warm-up, in batches  [default: 0]"),
     early_stopping: Optional[int] = typer.Option(None, help="Stop after this many epochs without a better val_loss."),
@@ -180,7 +180,6 @@ def train(
     else:
         if epochs is not None:
             options["epochs"] = epochs
-        api.check_tokenizer_options(tokenizer or "char", options)
         if valid is not None and valid_fraction is not None:
             raise RnnlmError("--valid gives the validation text, so nothing is held out of the "
                              "corpus: drop --valid-fraction")
@@ -188,7 +187,8 @@ def train(
                        time_limit=time_limit, data_dir=data_dir, encoding=encoding or "utf-8",
                        force=force, tensorboard=tensorboard, quiet=False, **options)
     best = lm.info()["best"]
-    summary = ", ".join(f"{k} {best[k]:.4f}" for k in ("val_loss", "val_perplexity", "val_bpc")
+    summary = ", ".join(f"{k} {best[k]:.4f}" if abs(best[k]) < 1e6 else f"{k} {best[k]:.4g}"
+                        for k in ("val_loss", "val_perplexity", "val_bpc")
                         if best.get(k) is not None)
     typer.echo(f"saved {lm.run_dir} (best epoch {best.get('epoch')}: {summary})")
 
@@ -200,10 +200,10 @@ def generate(
     prompt: str = typer.Option("", "--prompt", "-p"),
     length: int = typer.Option(200, help="New tokens to generate."),
     sampler: Optional[str] = typer.Option(None, help="greedy | random | top_k | top_p | beam (default: from the options given)"),
-    temperature: float = typer.Option(1.0),
+    temperature: Optional[float] = typer.Option(None, help="Sampling temperature  [default: 1]"),
     top_k: Optional[int] = typer.Option(None),
     top_p: Optional[float] = typer.Option(None),
-    beam_width: int = typer.Option(4, help="beam: number of beams"),
+    beam_width: Optional[int] = typer.Option(None, help="beam: number of beams  [default: 4]"),
     repetition_penalty: Optional[float] = typer.Option(None),
     no_repeat_ngram: Optional[int] = typer.Option(None, "--no-repeat-ngram"),
     stop: Optional[List[str]] = typer.Option(None, "--stop", help="Stop at this string (repeatable); \\n, \\t and \\\\ in it are a line break, a tab and a backslash."),
@@ -277,6 +277,9 @@ def evaluate(
 
     lm = api.load_language_model(run_dir, "rnnlm eval")
     result = lm.evaluate(corpora.read_text(file, encoding))
+    if result["unknown_tokens"]:
+        typer.echo(f"warning: {result['unknown_tokens']} token(s) of the text are outside the "
+                   f"vocabulary; each is scored as <unk>, which flatters the figures", err=True)
     if as_json:
         echo_json(result)
     else:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import numbers
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,11 +21,16 @@ PRECISIONS = ("auto", "float32", "bfloat16")
 OPTIMIZERS = ("adam", "sgd")
 
 
-def _check_positive(name: str, value, allow_none: bool = False) -> None:
+def check_positive(name: str, value, allow_none: bool = False, integer: bool = False) -> None:
+    """> 0, finite, and a number (an integer where a count is meant): a NaN learning rate or
+    1.5 epochs would otherwise fail deep inside Keras, or train a run of NaNs."""
     if value is None and allow_none:
         return
-    if value is None or value <= 0:
-        raise RnnlmError(f"{name} must be > 0, got {value}")
+    kind = numbers.Integral if integer else numbers.Real
+    if isinstance(value, bool) or not isinstance(value, kind) or not math.isfinite(value) \
+            or value <= 0:
+        what = "an integer > 0" if integer else "a finite number > 0"
+        raise RnnlmError(f"{name} must be > 0 ({what}), got {value!r}")
 
 
 def check_cell(cell: str) -> str:
@@ -60,7 +66,7 @@ class ModelConfig:
     def validate(self) -> "ModelConfig":
         check_cell(self.cell)
         for name in ("num_layers", "units", "embedding_dim"):
-            _check_positive(name, getattr(self, name))
+            check_positive(name, getattr(self, name), integer=True)
         for name in ("dropout", "embedding_dropout", "weight_drop"):
             if not 0.0 <= getattr(self, name) < 1.0:
                 raise RnnlmError(f"{name} must be in [0, 1), got {getattr(self, name)}")
@@ -99,18 +105,22 @@ class TrainConfig:
     ema: float = 0.0  # > 0: evaluate and keep an exponential moving average of the weights
 
     def validate(self) -> "TrainConfig":
-        for name in ("seq_len", "batch_size", "lr", "clipnorm"):
-            _check_positive(name, getattr(self, name))
-        _check_positive("epochs", self.epochs, allow_none=True)
+        for name in ("seq_len", "batch_size"):
+            check_positive(name, getattr(self, name), integer=True)
+        for name in ("lr", "clipnorm"):
+            check_positive(name, getattr(self, name))
+        check_positive("epochs", self.epochs, allow_none=True, integer=True)
+        if isinstance(self.seed, bool) or not isinstance(self.seed, numbers.Integral):
+            raise RnnlmError(f"seed must be an integer, got {self.seed!r}")
         if self.epochs is None and not self.time_limit:
             raise RnnlmError("give epochs, a time limit, or both: without either a run "
                              "would never end")
-        _check_positive("time_limit", self.time_limit, allow_none=True)
+        check_positive("time_limit", self.time_limit, allow_none=True)
         if self.random_offsets and self.stateful:
             raise RnnlmError("random offsets move the grid of shuffled windows; stateful "
                              "streams have none: use one or the other")
-        _check_positive("steps_per_epoch", self.steps_per_epoch, allow_none=True)
-        _check_positive("early_stopping", self.early_stopping, allow_none=True)
+        check_positive("steps_per_epoch", self.steps_per_epoch, allow_none=True, integer=True)
+        check_positive("early_stopping", self.early_stopping, allow_none=True, integer=True)
         if self.lr_schedule not in LR_SCHEDULES:
             raise RnnlmError(f"unknown lr_schedule '{self.lr_schedule}'; choose one of: "
                              f"{', '.join(LR_SCHEDULES)}")
@@ -140,8 +150,8 @@ class SampleConfig:
     num_samples: int = 1
 
     def validate(self) -> "SampleConfig":
-        _check_positive("length", self.length)
-        _check_positive("num_samples", self.num_samples)
+        check_positive("length", self.length)
+        check_positive("num_samples", self.num_samples)
         if not (self.temperature > 0 and math.isfinite(self.temperature)):
             raise RnnlmError(f"temperature must be > 0, got {self.temperature}")
         if self.top_k is not None and self.top_k < 1:

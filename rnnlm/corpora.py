@@ -9,11 +9,13 @@ Order of lookup for ``rnnlm train NAME_OR_PATH``:
 """
 from __future__ import annotations
 
+import codecs
 import gzip
 import hashlib
 import os
 import sys
 import urllib.request
+import zlib
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -41,18 +43,23 @@ def read_text(path: str | os.PathLike, encoding: str = "utf-8") -> str:
     """Read a text file, turning each failure into one actionable line."""
     path = Path(path)
     if not path.exists():
-        raise RnnlmError(f"corpus file not found: {path}")
+        raise RnnlmError(f"file not found: {path}")
     if path.is_dir():
         raise RnnlmError(f"{path} is a directory; give a text file")
     data = path.read_bytes()
     if path.suffix == ".gz":
-        data = gzip.decompress(data)
+        try:
+            data = gzip.decompress(data)
+        except (OSError, EOFError, zlib.error) as e:  # not gzip, truncated, or damaged
+            raise RnnlmError(f"cannot read {path} as gzip: {e}") from None
     if not data.strip():
         raise RnnlmError(f"{path} is empty")
     if b"\x00" in data[:65536] and encoding.lower().replace("-", "") in ("utf8", "ascii"):
         raise RnnlmError(f"{path} looks like a binary file (it contains NUL bytes), not text")
     try:
-        return data.decode(encoding)
+        # A byte-order mark is not text: decoded as plain UTF-8 it would become a token.
+        codec = "utf-8-sig" if codecs.lookup(encoding).name == "utf-8" else encoding
+        return data.decode(codec)
     except UnicodeDecodeError as e:
         raise RnnlmError(
             f"{path} is not valid {encoding}: byte 0x{data[e.start]:02x} at offset {e.start}; "
@@ -83,8 +90,16 @@ def cards() -> dict[str, dict]:
 
 
 def data_dir(explicit: str | None = None) -> Path | None:
+    """The local mirror: --data-dir, else $RNNLM_DATA; a folder that is not there is an error,
+    not a silent fall-back to downloading."""
     chosen = explicit or os.environ.get("RNNLM_DATA")
-    return Path(chosen).expanduser() if chosen else None
+    if not chosen:
+        return None
+    path = Path(chosen).expanduser()
+    if not path.is_dir():
+        where = "--data-dir" if explicit else "RNNLM_DATA"
+        raise RnnlmError(f"{where} {path} is not a directory")
+    return path
 
 
 def split_path(card: dict, split: str, mirror: Path | None = None) -> Path:
@@ -102,7 +117,11 @@ def split_path(card: dict, split: str, mirror: Path | None = None) -> Path:
         where = f"{mirror}/{card['mirror_dir']}" if mirror else "a mirror (--data-dir or RNNLM_DATA)"
         raise RnnlmError(f"corpus '{card['name']}' split '{split}' has no download url; "
                          f"put {entry['file']} in {where}")
-    return _download(entry["url"], target, entry["sha256"])
+    try:
+        return _download(entry["url"], target, entry["sha256"])
+    except RnnlmError as e:
+        raise RnnlmError(f"{e}; or put {entry['file']} in a mirror folder "
+                         f"{card['mirror_dir']}/ under --data-dir DIR or RNNLM_DATA") from None
 
 
 def _download(url: str, target: Path, sha256: str) -> Path:

@@ -89,6 +89,22 @@ def param_formula(cell, units, input_dim, reset_after=True, bidirectional=False)
     return symbolic, f"{filled} = {count:,}", count
 
 
+# explain builds real Keras layers (their weights, and --numpy's check, need them): a size
+# that would allocate gigabytes gets one line instead of an out-of-memory traceback.
+MAX_EXPLAINED_PARAMETERS = 50_000_000
+
+
+def _check_size(cell, units, input_dim, reset_after, bidirectional, merge_mode) -> None:
+    total = 0
+    for n in units:
+        total += param_formula(cell, n, input_dim, reset_after, bidirectional)[2]
+        input_dim = 2 * n if bidirectional and merge_mode == "concat" else n
+    if total > MAX_EXPLAINED_PARAMETERS:
+        raise RnnlmError(f"{total:,} parameters is more than explain builds "
+                         f"({MAX_EXPLAINED_PARAMETERS:,}): it makes real Keras layers; "
+                         f"try fewer --units")
+
+
 def _state_names(cell, bidirectional):
     states = ["h", "c"] if cell == "lstm" else ["h"]
     if bidirectional:
@@ -205,6 +221,7 @@ def explain(cell: str, units, input_shape, return_sequences: bool = False,
     if dense is not None and dense < 1:
         raise RnnlmError(f"dense units must be >= 1; got {dense}")
 
+    _check_size(cell, units, input_shape[1], reset_after, bidirectional, merge_mode)
     inputs, keras_layers, returned, (head, head_out) = _build(
         cell, units, input_shape, return_sequences, return_state, bidirectional, merge_mode,
         reset_after, dense)

@@ -16,10 +16,13 @@ from rnnlm.errors import RnnlmError
 STREAM_CHUNK = 64
 
 
-def choose_sampler(sampler=None, temperature=1.0, top_k=None, top_p=None, beam_width=4):
-    """Sampler name + options from the CLI/API options (top-p and top-k combine)."""
+def choose_sampler(sampler=None, temperature=None, top_k=None, top_p=None, beam_width=None):
+    """Sampler name + options from the CLI/API options (top-p and top-k combine); None: the
+    default (temperature 1, beam width 4)."""
     from rnnlm.samplers import get_sampler
 
+    temperature = 1.0 if temperature is None else temperature
+    beam_width = 4 if beam_width is None else beam_width
     if sampler is None:
         sampler = "top_p" if top_p is not None else "top_k" if top_k is not None else "random"
     options = {"greedy": {}, "random": {"temperature": temperature},
@@ -40,8 +43,8 @@ class Generator:
         self.decoder = Decoder(model.prefill, model.next, pad_id=0,
                                forbidden_ids=tuple(tokenizer.special_ids))
 
-    def check_options(self, length=200, num_samples=1, sampler=None, temperature=1.0, top_k=None,
-                      top_p=None, beam_width=4, repetition_penalty=None, no_repeat_ngram=None,
+    def check_options(self, length=200, num_samples=1, sampler=None, temperature=None, top_k=None,
+                      top_p=None, beam_width=None, repetition_penalty=None, no_repeat_ngram=None,
                       stop=None, seed=None):
         from rnnlm.samplers import logits_processors
 
@@ -57,6 +60,11 @@ class Generator:
                                  f"{chosen}")
             if top_p is not None and chosen != "top_p":
                 raise ValueError(f"top_p is an option of the top_p sampler, not of {chosen}")
+            if temperature is not None and chosen in ("greedy", "beam"):
+                raise ValueError(f"temperature is an option of the sampling samplers, not of "
+                                 f"{chosen}")
+            if beam_width is not None and chosen != "beam":
+                raise ValueError(f"beam_width is an option of the beam sampler, not of {chosen}")
             if chosen == "beam" and num_samples != 1:
                 raise ValueError("beam search is deterministic: num_samples must be 1")
             logits_processors.check_repetition_penalty(
@@ -67,6 +75,8 @@ class Generator:
 
     def prompt_ids(self, prompt: str) -> list[int]:
         """Encoded prompt; an empty prompt starts from a line break (or <eos>, or token 2)."""
+        if not isinstance(prompt, str):  # bytes or a list would encode as <unk>s, silently
+            raise RnnlmError(f"the prompt must be a str, got {type(prompt).__name__}")
         ids = self.tokenizer.encode(prompt) if prompt else []
         if not ids:
             newline = self.tokenizer.encode("\n")
@@ -81,9 +91,9 @@ class Generator:
 
     def _run_options(self, options):
         self.check_options(**options)
-        sampler = choose_sampler(options.get("sampler"), options.get("temperature", 1.0),
+        sampler = choose_sampler(options.get("sampler"), options.get("temperature"),
                                  options.get("top_k"), options.get("top_p"),
-                                 options.get("beam_width", 4))
+                                 options.get("beam_width"))
         seed = options.get("seed")
         return dict(sampler=sampler, max_new_tokens=int(options.get("length", 200)),
                     seed=int.from_bytes(os.urandom(4), "little") if seed is None else int(seed),
@@ -103,15 +113,34 @@ class Generator:
         for row in range(result.token_ids.shape[0]):
             new = result.token_ids[row, :int(result.num_tokens[row])]
             text, stopped = truncate_at_stop(self._continuation(ids, new), options.get("stop"))
-            samples.append({"text": text, "log_prob": float(result.log_prob[row]),
-                            "score": float(result.score[row]), "num_tokens": int(len(new)),
-                            "stopped": stopped})
+            log_prob, score = float(result.log_prob[row]), float(result.score[row])
+            if stopped:  # the figures describe the text returned, not what followed the stop
+                new = new[:self._tokens_for(ids, new, len(text))]
+                log_prob = float(result.token_log_probs[row, :len(new)].sum())
+                score = log_prob if not isinstance(run["sampler"], BeamSampler) else score
+            samples.append({"text": text, "log_prob": log_prob, "score": score,
+                            "num_tokens": int(len(new)), "stopped": stopped})
         return samples
+
+    def _tokens_for(self, prompt_ids, new_ids, length: int) -> int:
+        """The fewest of ``new_ids`` whose continuation reaches ``length`` characters (a token
+        that spans the cut before a stop string is kept)."""
+        low, high = 0, len(new_ids)
+        while low < high:  # the continuation only grows with more tokens: bisect
+            middle = (low + high) // 2
+            if len(self._continuation(prompt_ids, new_ids[:middle])) >= length:
+                high = middle
+            else:
+                low = middle + 1
+        return low
 
     def stream(self, prompt: str = "", **options):
         """Yield continuation text as chunks of tokens are produced (stop strings honoured)."""
         from rnnlm.samplers import BeamSampler, truncate_at_stop
 
+        if options.pop("num_samples", 1) != 1:
+            raise RnnlmError("stream yields one sample as it is made; for several, use "
+                             "generate(..., num_samples=N)")
         run = self._run_options(options)
         if isinstance(run["sampler"], BeamSampler):  # beam search only knows its best at the end
             yield self.generate(prompt, **options)[0]["text"]

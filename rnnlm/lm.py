@@ -27,14 +27,22 @@ class LM:
 
     # --- scoring -------------------------------------------------------------------------
     def evaluate(self, text: str, batch_size: int = 64, seq_len: int | None = None) -> dict:
-        """Loss (nats/token), perplexity and bits per character of ``text``."""
+        """Loss (nats/token), perplexity and bits per character of ``text``, and how many of
+        its tokens are outside the vocabulary (``unknown_tokens``: each is scored as <unk>, so
+        text with many of them scores better than it reads)."""
+        from rnnlm.config import check_positive
+        from rnnlm.tokenizers.base import UNK_ID
         from rnnlm.training import evaluate_ids
 
+        _check_text(text, "the text to evaluate")
+        check_positive("batch_size", batch_size, integer=True)
+        check_positive("seq_len", seq_len, allow_none=True, integer=True)
         ids = np.asarray(self.tokenizer.encode(text), np.int32)
         if len(ids) < 2:
             raise RnnlmError("the text is too short to evaluate (fewer than two tokens)")
         seq_len = seq_len or self.config["train"]["seq_len"]
-        return evaluate_ids(self.model, ids, len(text), batch_size, seq_len).as_dict()
+        result = evaluate_ids(self.model, ids, len(text), batch_size, seq_len).as_dict()
+        return {**result, "unknown_tokens": int(np.sum(ids == UNK_ID))}
 
     def score(self, text: str) -> list[tuple[str, float]]:
         """Per-token log-probabilities (natural log) of ``text``, each token given its prefix.
@@ -43,6 +51,7 @@ class LM:
         """
         import tensorflow as tf
 
+        _check_text(text, "the text to score")
         ids = self.tokenizer.encode(text)
         if len(ids) < 2:
             return []
@@ -136,3 +145,8 @@ def format_info(details: dict) -> str:
                             if best.get(k) is not None)
         lines += ["", f"best epoch   {best.get('epoch')} of {details['epochs_done']}: {figures}"]
     return "\n".join(lines)
+
+
+def _check_text(text, what: str) -> None:
+    if not isinstance(text, str):  # bytes would encode as one <unk> per byte, silently
+        raise RnnlmError(f"{what} must be a str, got {type(text).__name__}")

@@ -68,7 +68,7 @@ def is_run(path: Path) -> bool:
     return (Path(path) / "config.json").exists()
 
 
-def check_new_run_dir(out: Path, force: bool) -> None:
+def check_new_run_dir(out: Path, force: bool, resumable: bool = True) -> None:
     """Refuse to train over an existing run unless --force, and over anything else at all: --force
     replaces a run, never a folder of the user's own files (checked before anything is written)."""
     out = Path(out)
@@ -79,8 +79,8 @@ def check_new_run_dir(out: Path, force: bool) -> None:
         raise RnnlmError(f"--out {out} is a non-empty directory and not an rnnlm run; "
                          f"choose a new or empty directory")
     if not force:
-        raise RnnlmError(f"--out {out} is already a run; use --resume to continue it "
-                         f"or --force to replace it")
+        resume = "use --resume to continue it or " if resumable else ""
+        raise RnnlmError(f"--out {out} is already a run; {resume}use --force to replace it")
 
 
 def check_can_create_dir(path: Path, option: str) -> None:

@@ -18,6 +18,7 @@ import tensorflow as tf
 from tqdm.auto import tqdm
 
 from rnnlm import data, defaults
+from rnnlm.errors import RnnlmError
 from rnnlm.models.precision import set_training_precision
 
 LN2 = math.log(2.0)
@@ -199,9 +200,23 @@ class EpochEnd(keras.callbacks.Callback):
                 record.update(ev.as_dict("val_"))
                 logs.update({k: record[k] for k in ("val_loss", "val_perplexity", "val_bpc")})
             record["elapsed_seconds"] = time.perf_counter() - self.time_limit.started  # this fit
+            check_finite(record)  # before anything of this epoch is saved
             self.run.end_epoch(self.model, record, save_last=not averaged)
         if averaged:
             self.run.save_last(self.model)
+
+
+class TrainingDiverged(RnnlmError):
+    """The loss stopped being a number; nothing of the epoch it happened in was saved."""
+
+
+def check_finite(record: dict) -> None:
+    for key in ("loss", "val_loss"):
+        value = record.get(key)
+        if value is not None and not math.isfinite(value):
+            raise TrainingDiverged(
+                f"training diverged in epoch {record['epoch']}: {key} is {value}; nothing of "
+                f"that epoch was saved. Lower --lr (it is {record['lr']:g}) or --clipnorm")
 
 
 def lm_loss():
@@ -213,20 +228,24 @@ def lm_loss():
 def build_optimizer(lr: float, clipnorm: float, weight_decay: float = 0.0,
                     name: str = "adam", ema: float = 0.0):
     """Adam; AdamW (decoupled weight decay, biases not decayed) when weight_decay > 0; or plain
-    SGD (PyTorch word_language_model's recipe: lr 20, clip 0.25, ÷4 on a plateau). Clipping is
+    SGD (PyTorch word_language_model's recipe: lr 20, clip 0.25, ÷4 on a plateau), with weight
+    decay (biases not decayed) when weight_decay > 0. Clipping is
     on the global norm of all gradients, as torch.nn.utils.clip_grad_norm_ does.
 
     ``ema`` > 0: the optimizer also keeps an exponential moving average of the weights with
     this momentum per batch (Keras' use_ema, Polyak averaging); see averaged_weights."""
     averaging = dict(use_ema=True, ema_momentum=ema) if ema else {}
     if name == "sgd":
-        return keras.optimizers.SGD(learning_rate=float(lr), global_clipnorm=clipnorm,
-                                    **averaging)
-    if not weight_decay:
+        # Keras's decay is decoupled (w -= lr · wd · w), which for plain SGD is the same step
+        # as PyTorch's weight_decay (an L2 term in the gradient).
+        optimizer = keras.optimizers.SGD(learning_rate=float(lr), global_clipnorm=clipnorm,
+                                         weight_decay=weight_decay or None, **averaging)
+    elif not weight_decay:
         return keras.optimizers.Adam(learning_rate=float(lr), global_clipnorm=clipnorm,
                                      **averaging)
-    optimizer = keras.optimizers.AdamW(learning_rate=float(lr), weight_decay=weight_decay,
-                                       global_clipnorm=clipnorm, **averaging)
+    else:
+        optimizer = keras.optimizers.AdamW(learning_rate=float(lr), weight_decay=weight_decay,
+                                           global_clipnorm=clipnorm, **averaging)
     optimizer.exclude_from_weight_decay(var_names=["bias"])
     return optimizer
 

@@ -103,3 +103,67 @@ def test_other_tokenizers_train_and_generate(tmp_path, tokenizer, options):
     assert lm.tokenizer.kind == tokenizer
     assert isinstance(lm.generate("the quick", length=10, seed=1), str)
     assert rnnlm.load(tmp_path / "run").info()["vocabulary_size"] == lm.tokenizer.vocabulary_size
+
+
+def test_a_stop_string_cuts_the_figures_with_the_text(lm):
+    """log_prob and num_tokens describe the returned text: the tokens up to the stop, scored
+    as lm.score scores them."""
+    whole = lm.generate_detailed("the ", length=40, seed=5)[0]
+    assert len(whole["text"]) > 5
+    stop = whole["text"][5]
+    cut = lm.generate_detailed("the ", length=40, seed=5, stop=[stop])[0]
+    assert cut["stopped"] and stop not in cut["text"] and whole["text"].startswith(cut["text"])
+    assert cut["num_tokens"] == len(cut["text"]) < whole["num_tokens"]  # a char model
+    scored = lm.score("the " + cut["text"])[-cut["num_tokens"]:]
+    assert cut["log_prob"] == pytest.approx(sum(lp for _, lp in scored), abs=1e-3)
+
+
+def test_the_api_refuses_what_would_be_silently_wrong(lm):
+    for call, message in ((lambda: lm.generate(b"the", length=5), "must be a str"),
+                          (lambda: lm.evaluate(b"the lazy dog"), "must be a str"),
+                          (lambda: lm.evaluate(TINY_TEXT, batch_size=0), "batch_size"),
+                          (lambda: list(lm.stream("the", length=5, num_samples=2)), "one sample"),
+                          (lambda: lm.generate("the", sampler="greedy", temperature=0.5),
+                           "temperature is an option"),
+                          (lambda: lm.generate("the", beam_width=8), "beam_width is an option")):
+        with pytest.raises(rnnlm.RnnlmError, match=message):
+            call()
+
+
+def test_evaluate_counts_the_unknown_tokens(lm):
+    assert lm.evaluate(TINY_TEXT)["unknown_tokens"] == 0
+    assert lm.evaluate("the ✨✨ fox")["unknown_tokens"] == 2
+
+
+@pytest.mark.parametrize("options, message", [
+    (dict(epochs=1.5), "epochs must be > 0"),
+    (dict(lr=float("nan")), "lr must be > 0"),
+    (dict(units="16"), "units must be > 0"),
+    (dict(seed="0"), "seed must be an integer"),
+    (dict(word_mode="whitespace"), "not an option of the char tokenizer"),
+    (dict(optimizer="sgd", lr_schedule="plateau", valid_fraction=0.0), "validation loss"),
+    (dict(early_stopping=2, valid_fraction=0.0), "validation loss"),
+    (dict(warmup_steps=10_000), "never reach --lr"),
+])
+def test_train_refuses_bad_values_before_writing(tmp_path, options, message):
+    corpus = tmp_path / "tiny.txt"
+    corpus.write_text(TINY_TEXT, encoding="utf-8")
+    with pytest.raises(rnnlm.RnnlmError, match=message):
+        rnnlm.train(str(corpus), out=tmp_path / "run", **{**TINY, **options})
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_diverging_run_stops_and_leaves_nothing_half_made(tmp_path):
+    corpus = tmp_path / "tiny.txt"
+    corpus.write_text(TINY_TEXT, encoding="utf-8")
+    with pytest.raises(rnnlm.RnnlmError, match="diverged in epoch 1: loss is nan"):
+        rnnlm.train(str(corpus), out=tmp_path / "run", **{**TINY, "lr": 1e30, "clipnorm": 1e30})
+    assert not (tmp_path / "run").exists()
+
+
+def test_sgd_applies_weight_decay(tmp_path):
+    corpus = tmp_path / "tiny.txt"
+    corpus.write_text(TINY_TEXT, encoding="utf-8")
+    losses = [rnnlm.train(str(corpus), out=tmp_path / f"wd{wd}", optimizer="sgd", lr=1.0,
+                          weight_decay=wd, **TINY).info()["best"]["val_loss"] for wd in (0, 0.3)]
+    assert losses[0] != losses[1]

@@ -194,6 +194,9 @@ def test_cli_npz_train_eval_predict(sequences, tmp_path):
     assert metrics["examples"] == 64 and metrics["labels"] == [2, 7] and "tpr" in metrics
     code, output = invoke("classify", "predict", run, "--file", sequences)
     assert code == 0 and len(output.strip().splitlines()) == 64, output
+    # An existing classifier run: --force replaces it; there is no --resume to suggest.
+    code, output = invoke("classify", "train", sequences, "--out", run, "--epochs", "1")
+    assert code == 2 and "--force" in output and "--resume" not in output, output
 
 
 @pytest.fixture

@@ -310,6 +310,14 @@ def test_resume_refuses_a_corpus_that_changed_since_the_run_began(tiny_corpus, t
     assert (run / "state.json").read_bytes() == before
 
 
+def test_eval_warns_about_tokens_outside_the_vocabulary(trained_run, tmp_path):
+    _, run = trained_run
+    held_out = tmp_path / "held.txt"
+    held_out.write_text("the ✨✨ fox\n", encoding="utf-8")
+    code, output = invoke("eval", run, held_out, "--json")
+    assert code == 0 and "warning: 2 token(s) of the text are outside the vocabulary" in output
+
+
 def test_info_on_a_file_says_it_is_a_file(tiny_corpus):
     code, output = invoke("info", tiny_corpus)
     assert code == 2 and "is a file, not a run directory" in output

@@ -29,12 +29,27 @@ def test_card_resolves_from_the_mirror(data_mirror):
     (b"", "is empty"),
     (b"abc\x00\x01\x02binary", "binary"),
     (b"hello \xff\xfe world", "offset 6"),
+    (b"\x1f\x8b\x08\x00 truncated", "cannot read"),  # named .gz below: a damaged gzip
 ])
 def test_bad_files_get_one_clear_line(tmp_path, content, message):
-    path = tmp_path / "bad.txt"
+    path = tmp_path / ("bad.txt.gz" if content.startswith(b"\x1f\x8b") else "bad.txt")
     path.write_bytes(content)
     with pytest.raises(RnnlmError, match=message):
         corpora.read_text(path)
+
+
+def test_a_byte_order_mark_is_not_text(tmp_path):
+    path = tmp_path / "bom.txt"
+    path.write_bytes("\ufeff안녕".encode("utf-8"))
+    assert corpora.read_text(path) == "안녕"
+
+
+def test_a_mirror_that_is_not_a_folder_is_an_error(tmp_path, monkeypatch):
+    with pytest.raises(RnnlmError, match="--data-dir .* is not a directory"):
+        corpora.resolve("tinyshakespeare", str(tmp_path / "nowhere"))
+    monkeypatch.setenv("RNNLM_DATA", str(tmp_path / "nowhere"))
+    with pytest.raises(RnnlmError, match="RNNLM_DATA .* is not a directory"):
+        corpora.resolve("tinyshakespeare")
 
 
 def test_other_encodings_are_readable(tmp_path):

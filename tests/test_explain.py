@@ -145,6 +145,8 @@ def test_cell_names_are_case_insensitive(name):
               merge_mode="max"), "concat, sum, ave, mul"),
         (dict(cell="lstm", units=4, input_shape=(2, 3), merge_mode="sum"), "bidirectional"),
         (dict(cell="lstm", units=4, input_shape=(2, 3), reset_after=False), "gru"),
+        # 40 billion weights: refused before Keras tries to allocate them
+        (dict(cell="lstm", units=100_000, input_shape=(10, 30)), "more than explain builds"),
     ],
 )
 def test_bad_options_raise_value_error(kwargs, message):
