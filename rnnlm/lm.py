@@ -37,6 +37,7 @@ class LM:
         _check_text(text, "the text to evaluate")
         check_positive("batch_size", batch_size, integer=True)
         check_positive("seq_len", seq_len, allow_none=True, integer=True)
+        text = self.tokenizer.known_form(text)  # NFC or NFD, as the vocabulary has it
         ids = np.asarray(self.tokenizer.encode(text), np.int32)
         if len(ids) < 2:
             raise RnnlmError("the text is too short to evaluate (fewer than two tokens)")
@@ -52,7 +53,7 @@ class LM:
         import tensorflow as tf
 
         _check_text(text, "the text to score")
-        ids = self.tokenizer.encode(text)
+        ids = self.tokenizer.encode(self.tokenizer.known_form(text))
         if len(ids) < 2:
             return []
         logits = self.model(np.asarray([ids[:-1]], np.int32))
@@ -68,7 +69,7 @@ class LM:
         return self._generator
 
     def prompt_warnings(self, prompt: str) -> list[str]:
-        unknown = self.tokenizer.count_unknown(prompt) if prompt else 0
+        unknown = self.tokenizer.count_unknown(self.tokenizer.known_form(prompt)) if prompt else 0
         return [f"{unknown} token(s) of the prompt are not in the vocabulary; they become <unk>"] \
             if unknown else []
 

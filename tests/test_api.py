@@ -167,3 +167,16 @@ def test_sgd_applies_weight_decay(tmp_path):
     losses = [rnnlm.train(str(corpus), out=tmp_path / f"wd{wd}", optimizer="sgd", lr=1.0,
                           weight_decay=wd, **TINY).info()["best"]["val_loss"] for wd in (0, 0.3)]
     assert losses[0] != losses[1]
+
+
+def test_korean_typed_as_jamo_reads_like_whole_syllables(lm):
+    """NFD (jamo) and NFC (syllables) are the same Korean text; the model was trained on NFC."""
+    import unicodedata
+
+    nfc = "빠른 갈색 여우가"
+    nfd = unicodedata.normalize("NFD", nfc)
+    assert nfd != nfc and lm.tokenizer.count_unknown(nfd) > 0
+    assert not lm.prompt_warnings(nfd)
+    assert lm.generate(nfd, length=20, seed=4) == lm.generate(nfc, length=20, seed=4)
+    assert lm.evaluate(nfd + " 게으른 개를")["loss"] == pytest.approx(
+        lm.evaluate(nfc + " 게으른 개를")["loss"])

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+import unicodedata
 from abc import ABC, abstractmethod
 from collections import Counter
 from typing import Any, ClassVar, Iterable
@@ -111,6 +112,22 @@ class Tokenizer(ABC):
     def count_unknown(self, text: str) -> int:
         """How many tokens of text map to <unk> (so callers can warn about coverage)."""
         return sum(1 for i in self.encode(text) if i == UNK_ID)
+
+    def known_form(self, text: str) -> str:
+        """``text`` in the Unicode normal form (as given, NFC or NFD) with the fewest <unk>s.
+
+        Korean can be typed as whole syllables (NFC, what most keyboards and files use) or as
+        jamo (NFD, e.g. text from macOS file names): the same text to a reader, different
+        characters to a tokenizer. A prompt or evaluation text in the other form than the
+        training corpus would otherwise be read as mostly <unk>."""
+        unknown = self.count_unknown(text)
+        if not unknown:
+            return text
+        for form in ("NFC", "NFD"):
+            other = unicodedata.normalize(form, text)
+            if other != text and self.count_unknown(other) < unknown:
+                text, unknown = other, self.count_unknown(other)
+        return text
 
     def config(self) -> dict[str, Any]:
         """``{"kind": ..., "options": {...}}``: the shape of ``config.TokenizerConfig``."""
