@@ -104,8 +104,8 @@ def train(corpus: str | None = None, out: str | Path | None = None, *, tokenizer
     if tensorboard:
         _check_tensorboard()
     # Paths are kept absolute, so --resume finds the text from whatever directory it runs in.
-    source = {"corpus": _absolute_if_path(corpus) or corpora.BUILTIN,
-              "valid": _absolute_if_path(valid), "data_dir": _absolute_if_path(data_dir),
+    source = {"corpus": runs.absolute_if_path(corpus) or corpora.BUILTIN,
+              "valid": runs.absolute_if_path(valid), "data_dir": runs.absolute_if_path(data_dir),
               "encoding": encoding}
     train_text, valid_text = _split(text, valid, valid_fraction, encoding)
     source["sha256"] = _texts_sha256(train_text, valid_text)
@@ -234,13 +234,6 @@ def _texts_sha256(train_text: str, valid_text: str) -> str:
     import hashlib
 
     return hashlib.sha256(f"{train_text}\0{valid_text}".encode("utf-8")).hexdigest()
-
-
-def _absolute_if_path(name_or_path: str | None) -> str | None:
-    """An existing file or folder as an absolute path; a corpus name (or None) as it is."""
-    if name_or_path is None or not Path(name_or_path).expanduser().exists():
-        return name_or_path
-    return str(Path(name_or_path).expanduser().resolve())
 
 
 def check_tokenizer_options(kind: str, given: dict) -> None:

@@ -81,7 +81,8 @@ def train_classifier(data, out=None, *, valid=None, test=None, valid_fraction=0.
         shutil.rmtree(out)
     run_config = {
         "kind": KIND,
-        "source": {"data": str(data), "valid": valid, "test": test, "data_dir": data_dir,
+        "source": {"data": runs.absolute_if_path(data), "valid": runs.absolute_if_path(valid),
+                   "test": runs.absolute_if_path(test), "data_dir": runs.absolute_if_path(data_dir),
                    "text_column": text_column, "label_column": label_column, "header": header,
                    "encoding": encoding, "valid_fraction": valid_fraction, "max_train": max_train,
                    "from_lm": None if from_lm is None else str(from_lm),

@@ -41,7 +41,8 @@ class ModelChoice:
         return (f"auto-sized for {train_tokens:,} training tokens{passes}: {self.num_layers} × "
                 f"{cell} {self.units}, embedding {self.embedding_dim}, dropout {self.dropout:g}"
                 f"{dropped}{tied} ({self.parameters:,} recurrent parameters; --layers, --units, "
-                f"--embedding-dim, --dropout choose them yourself){self._small_corpus(train_tokens)}")
+                f"--embedding-dim, --dropout choose them yourself)"
+                f"{self._small_corpus(train_tokens)}")
 
     def _small_corpus(self, train_tokens: int) -> str:
         if self.parameters <= PARAMETERS_PER_TOKEN * train_tokens:

@@ -96,6 +96,14 @@ def check_can_create_dir(path: Path, option: str) -> None:
         raise RnnlmError(f"{option} {path}: cannot write in {existing} (permission denied)")
 
 
+def absolute_if_path(name_or_path) -> str | None:
+    """What a run records of its data: an existing file or folder as an absolute path, so the
+    run can find it again from any directory; a corpus name (or None) as it is."""
+    if name_or_path is None or not Path(name_or_path).expanduser().exists():
+        return None if name_or_path is None else str(name_or_path)
+    return str(Path(name_or_path).expanduser().resolve())
+
+
 def read_config(run_dir: Path, need_weights: bool = True) -> dict:
     """config.json of a run, after checking the directory is complete and of a known format."""
     run_dir = Path(run_dir)

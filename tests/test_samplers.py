@@ -66,7 +66,7 @@ def test_same_seed_same_draws_different_seed_different():
     (lambda: get_sampler("nucleus"), "valid samplers: greedy, random, top_k, top_p, beam"),
     (lambda: get_sampler("top_k", q=3), "bad option for sampler 'top_k'"),
     (lambda: lp.check_repetition_penalty(0), "repetition_penalty must be > 0"),
-    (lambda: lp.check_ngram_size(-1), "no_repeat_ngram_size must be an integer >= 0"),
+    (lambda: lp.check_ngram_size(-1), "no_repeat_ngram must be an integer >= 0"),
 ])
 def test_validation_messages(make, message):
     with pytest.raises(ValueError, match=message):

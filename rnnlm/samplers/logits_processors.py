@@ -23,7 +23,7 @@ def check_repetition_penalty(penalty):
 
 def check_ngram_size(n):
     if isinstance(n, bool) or not isinstance(n, int) or n < 0:
-        raise ValueError(f"no_repeat_ngram_size must be an integer >= 0 (got {n!r}; 0 disables it)")
+        raise ValueError(f"no_repeat_ngram must be an integer >= 0 (got {n!r}; 0 disables it)")
     return n
 
 

@@ -181,8 +181,9 @@ class VocabularyTokenizer(Tokenizer):
         kept = [t for t, c in sorted(counts.items(), key=lambda tc: -tc[1])
                 if c >= min_freq and t not in fixed]
         if not kept:  # a model of only <pad>/<unk>/<eos> would score "well" and say nothing
-            raise RnnlmError(f"no token occurs {min_freq} times or more (--min-freq "
-                             f"{min_freq}): the vocabulary would hold only reserved tokens")
+            why = (f"no token occurs {min_freq} times or more (--min-freq {min_freq})"
+                   if min_freq > 1 else "the text has no tokens")
+            raise RnnlmError(f"{why}: the vocabulary would hold only reserved tokens")
         room = None if max_vocab is None else max(0, max_vocab - len(fixed))
         self._set_vocabulary(fixed + kept[:room])
 

@@ -142,8 +142,8 @@ class SentencePieceTokenizer(Tokenizer):
         self._sp, self._model = sp, model
         self._newline = sp.piece_to_id("\n")
         self._meta_bytes = [sp.piece_to_id(f"<0x{b:02X}>") for b in _META.encode("utf-8")]
-        self._special = tuple(i for i in range(sp.get_piece_size()) if sp.is_control(i) or sp.is_unknown(i)) + \
-            tuple(sp.piece_to_id(f"<0x{b:02X}>") for b in NEVER_SAMPLED_BYTES)
+        specials = [i for i in range(sp.get_piece_size()) if sp.is_control(i) or sp.is_unknown(i)]
+        self._special = (*specials, *(sp.piece_to_id(f"<0x{b:02X}>") for b in NEVER_SAMPLED_BYTES))
 
     @property
     def vocabulary_size(self) -> int:
