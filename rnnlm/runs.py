@@ -79,8 +79,8 @@ def check_new_run_dir(out: Path, force: bool, resumable: bool = True) -> None:
         raise RnnlmError(f"--out {out} is a non-empty directory and not an rnnlm run; "
                          f"choose a new or empty directory")
     if not force:
-        resume = "use --resume to continue it or " if resumable else ""
-        raise RnnlmError(f"--out {out} is already a run; {resume}use --force to replace it")
+        how = "--resume to continue it or --force" if resumable else "--force"
+        raise RnnlmError(f"--out {out} is already a run; use {how} to replace it")
 
 
 def check_can_create_dir(path: Path, option: str) -> None:
