@@ -222,11 +222,16 @@ def _check_kept_options(run_dir: Path, config: dict, train_cfg: TrainConfig, cha
         elif any(key in options for options in TOKENIZER_OPTIONS.values()):
             raise RnnlmError(f"--resume: {flag} is not an option of this run's {kind} tokenizer "
                              f"({run_dir})")
-        else:
+        elif key in _TRAIN_FIELDS:
             raise RnnlmError(f"--resume cannot change {flag}: the run keeps its own")
+        else:
+            raise RnnlmError(f"unknown option {key!r} for --resume")
         if value != kept:
             shown = f"{kept:g}" if isinstance(kept, float) else kept
             raise RnnlmError(f"--resume keeps the run's {flag} ({shown} in {run_dir}): {why}")
+
+
+_TRAIN_FIELDS = {field.name for field in dataclasses.fields(TrainConfig)}
 
 
 def _texts_sha256(train_text: str, valid_text: str) -> str:

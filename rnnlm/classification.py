@@ -258,6 +258,8 @@ class Classifier:
         text_column/label_column/header/data_dir/encoding), or an ``(inputs, labels)`` pair.
 
         A CSV/TSV is read with the run's own text and label columns unless others are given."""
+        if split not in ("train", "valid", "test"):
+            raise RnnlmError(f"split must be train, valid or test, got {split!r}")
         if isinstance(data, tuple):
             inputs, labels = self._inputs(data[0]), list(data[1])
         else:

@@ -45,8 +45,13 @@ class Generator:
 
     def check_options(self, length=200, num_samples=1, sampler=None, temperature=None, top_k=None,
                       top_p=None, beam_width=None, repetition_penalty=None, no_repeat_ngram=None,
-                      stop=None, seed=None):
+                      stop=None, seed=None, **unknown):
         from rnnlm.samplers import logits_processors
+
+        if unknown:  # a misspelt option (temprature=) would otherwise name this method
+            raise RnnlmError(f"unknown generation option {sorted(unknown)[0]!r}; the options "
+                             f"are: length, num_samples, sampler, temperature, top_k, top_p, "
+                             f"beam_width, repetition_penalty, no_repeat_ngram, stop, seed")
 
         try:
             if length < 1:

@@ -180,3 +180,10 @@ def test_korean_typed_as_jamo_reads_like_whole_syllables(lm):
     assert lm.generate(nfd, length=20, seed=4) == lm.generate(nfc, length=20, seed=4)
     assert lm.evaluate(nfd + " 게으른 개를")["loss"] == pytest.approx(
         lm.evaluate(nfc + " 게으른 개를")["loss"])
+
+
+def test_misspelt_or_unknown_options_are_named(lm, tmp_path):
+    with pytest.raises(rnnlm.RnnlmError, match="unknown generation option 'temprature'"):
+        lm.generate("the", length=5, temprature=0.5)
+    with pytest.raises(rnnlm.RnnlmError, match="unknown option 'bogus' for --resume"):
+        rnnlm.resume(lm.run_dir, epochs=1, bogus=1)

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
+from rnnlm.classification import load_classifier
 from rnnlm.cli import app
 from rnnlm.errors import RnnlmError
 from rnnlm.models.classifier import ClassifierConfig, SequenceClassifier
@@ -194,6 +195,8 @@ def test_cli_npz_train_eval_predict(sequences, tmp_path):
     assert metrics["examples"] == 64 and metrics["labels"] == [2, 7] and "tpr" in metrics
     code, output = invoke("classify", "predict", run, "--file", sequences)
     assert code == 0 and len(output.strip().splitlines()) == 64, output
+    with pytest.raises(RnnlmError, match="split must be train, valid or test"):
+        load_classifier(run).evaluate(sequences, split="banana")
     # An existing classifier run: --force replaces it; there is no --resume to suggest.
     code, output = invoke("classify", "train", sequences, "--out", run, "--epochs", "1")
     assert code == 2 and "--force" in output and "--resume" not in output, output
