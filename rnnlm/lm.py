@@ -130,12 +130,20 @@ def layer_table(model) -> list[dict]:
 
 def format_info(details: dict) -> str:
     m, t, best = details["model"], details["tokenizer"], details.get("best") or {}
+    options = "".join(f", {key} {value}" for key, value in t["options"].items()
+                      if value is not None)
+    extras = "".join(f", {name} {m[key]:g}" for key, name in (
+        ("embedding_dropout", "embedding dropout"), ("weight_drop", "weight drop")) if m.get(key))
+    tied = ", output tied to the embedding" if m.get("tie_weights") else ""
+    train = dict(details["train"])
+    if train.get("precision") == "auto" and best.get("precision"):  # what auto meant there
+        train["precision"] = f"auto (trained in {best['precision']})"
     lines = [f"run          {details['run_dir']}  (format {details['format_version']})",
              f"corpus       {details['source'].get('corpus') if details.get('source') else '?'}",
-             f"tokenizer    {t['kind']} {t['options']}  vocabulary {details['vocabulary_size']}",
-             f"model        {m['cell']} × {m['num_layers']} layers, units {m['units']}, "
-             f"embedding {m['embedding_dim']}, dropout {m['dropout']}",
-             f"training     {describe_train(details['train'])}", "",
+             f"tokenizer    {t['kind']}{options}, vocabulary {details['vocabulary_size']}",
+             f"model        {m['num_layers']} × {m['cell']} {m['units']}, embedding "
+             f"{m['embedding_dim']}, dropout {m['dropout']:g}{extras}{tied}",
+             f"training     {describe_train(train)}", "",
              f"{'layer':<14}{'type':<12}{'output shape':<22}{'params':>12}"]
     for row in details["layers"]:
         lines.append(f"{row['name']:<14}{row['type']:<12}{row['output_shape']:<22}"

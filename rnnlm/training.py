@@ -167,9 +167,11 @@ class WeightDropIfLong(keras.callbacks.Callback):
 class EpochEnd(keras.callbacks.Callback):
     """Validation, checkpoints, history and curves at the end of every (possibly partial) epoch."""
 
-    def __init__(self, run, valid_ids, valid_chars, batch_size, seq_len, time_limit: TimeLimit):
+    def __init__(self, run, valid_ids, valid_chars, batch_size, seq_len, time_limit: TimeLimit,
+                 precision: str = "float32"):
         super().__init__()
         self.run, self.valid_ids, self.valid_chars = run, valid_ids, valid_chars
+        self.precision = precision  # the matmul dtype this machine trained in (auto resolved)
         self.batch_size, self.seq_len, self.time_limit = batch_size, seq_len, time_limit
         self.epoch_started = time.perf_counter()
         self.tokens_this_epoch = 0
@@ -188,7 +190,7 @@ class EpochEnd(keras.callbacks.Callback):
                   "tokens_per_second": self.tokens_this_epoch / max(train_seconds, 1e-9),
                   "lr": float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate)),
                   "partial": self.time_limit.hit,
-                  "weight_drop": self.model.backbone.weight_drop}
+                  "weight_drop": self.model.backbone.weight_drop, "precision": self.precision}
         # With --ema the averaged weights are the ones validated and kept (best, model.weights.h5);
         # the last checkpoint keeps the weights being trained, so --resume continues exactly.
         with averaged_weights(self.model) as averaged:
@@ -421,7 +423,7 @@ def fit(model, run, train_ids, valid_ids, valid_chars, train_cfg, initial_epoch=
                               initial_epoch * steps + planned_steps,
                               train_cfg.time_limit, started),
                  EpochEnd(run, valid_ids, valid_chars, train_cfg.batch_size, train_cfg.seq_len,
-                          limit)]
+                          limit, precision=chosen)]
     if stateful:
         callbacks.insert(0, ResetCarried())
     if weight_drop_if_long:

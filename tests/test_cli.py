@@ -62,6 +62,11 @@ def test_eval_and_info_json(trained_run):
     assert details["vocabulary_size"] > 10
     assert [row["name"] for row in details["layers"]] == ["embedding", "rnn_0", "logits"]
     assert sum(r["parameters"] for r in details["layers"]) == details["total_parameters"]
+    # The text form: readable sizes, and what --precision auto meant on the machine that trained.
+    code, output = invoke("info", run)
+    assert code == 0 and "1 × lstm 16, embedding 8" in output and "{" not in output, output
+    ran = details["best"]["precision"]
+    assert ran in ("float32", "bfloat16") and f"precision auto (trained in {ran})" in output
 
 
 def test_resume_continues_the_epoch_count(trained_run, tmp_path):
