@@ -65,7 +65,7 @@ def train(corpus: str | None = None, out: str | Path | None = None, *, tokenizer
     options = dict(max_vocab=max_vocab, min_freq=min_freq, vocab_size=vocab_size,
                    word_mode=word_mode, sp_model_type=sp_model_type)
     tok_cfg = TokenizerConfig(tokenizer).validate()
-    check_tokenizer_options(tokenizer, options)
+    _check_tokenizer_options(tokenizer, options)
     given_recipe = dict(optimizer=optimizer, lr=lr, clipnorm=clipnorm, lr_schedule=lr_schedule,
                         stateful=stateful, locked_dropout=locked_dropout, batch_size=batch_size,
                         seq_len=seq_len, weight_drop=weight_drop, precision=precision,
@@ -241,7 +241,7 @@ def _texts_sha256(train_text: str, valid_text: str) -> str:
     return hashlib.sha256(f"{train_text}\0{valid_text}".encode("utf-8")).hexdigest()
 
 
-def check_tokenizer_options(kind: str, given: dict) -> None:
+def _check_tokenizer_options(kind: str, given: dict) -> None:
     """One line for an option of another tokenizer (--vocab-size with --tokenizer char), which
     would otherwise do nothing."""
     for key, value in given.items():
@@ -256,7 +256,8 @@ def _check_validation(valid_text: str, tok, valid_fraction: float, valid: str | 
     without it the best checkpoint would silently be chosen on the training loss."""
     if valid is None and not valid_fraction:
         return
-    if len(valid_text) > 1 and len(tok.encode(valid_text)) >= 2:
+    # A prefix answers it (the whole text is encoded once, later, for validation).
+    if len(valid_text) > 1 and len(tok.encode(valid_text[:1000])) >= 2:
         return
     where = f"--valid {valid}" if valid is not None else f"--valid-fraction {valid_fraction:g}"
     raise RnnlmError(f"the validation text ({where}) is too short to evaluate: it needs at "
@@ -372,19 +373,16 @@ def _check_language_model(run_dir: Path, config: dict, command: str) -> None:
                          f"run of `rnnlm train` (classifiers: rnnlm classify eval|predict)")
 
 
-def load_language_model(run_dir: str | Path, command: str) -> LM:
-    """``load`` for a command that needs a language model (generate, eval, export): a
-    classifier run gets one line naming the command, not an AttributeError later."""
-    _check_language_model(Path(run_dir), runs.read_config(run_dir), command)
-    return load(run_dir)
-
-
-def load(run_dir: str | Path) -> LM:
-    """Rebuild a trained model from its run directory (config → layers → weights)."""
+def load(run_dir: str | Path, command: str | None = None) -> LM:
+    """Rebuild a trained model from its run directory (config → layers → weights).
+    ``command``: one that needs a language model (generate, eval, export), named in the one
+    line a classifier run gets instead of an AttributeError later."""
     from rnnlm.models.language_model import LanguageModel
 
     run_dir = Path(run_dir)
     config = runs.read_config(run_dir)
+    if command is not None:
+        _check_language_model(run_dir, config, command)
     if config.get("kind", "language_model") != "language_model":
         from rnnlm.classification import load_classifier  # classifiers live in their own module
 

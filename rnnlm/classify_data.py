@@ -22,7 +22,6 @@ No TensorFlow import at module level: the CLI imports this cheaply.
 from __future__ import annotations
 
 import csv
-import gzip
 import io
 import sys
 import zipfile
@@ -104,25 +103,9 @@ def _card_split(card, split, data_dir, text_column, label_column):
 
 # --- text tables ------------------------------------------------------------------------------
 def _open_text(path: Path, encoding: str) -> str:
-    try:
-        data = path.read_bytes()
-        if path.suffix == ".gz":
-            data = gzip.decompress(data)
-    except IsADirectoryError:
-        raise RnnlmError(f"{path} is a directory; give a file") from None
-    except OSError as e:  # gzip.BadGzipFile is an OSError
-        raise RnnlmError(f"cannot read {path}: {e.strerror or e}") from None
-    except (EOFError, zlib.error) as e:  # a truncated or damaged .gz
-        raise RnnlmError(f"cannot read {path}: damaged gzip data ({e})") from None
-    if not data.strip():
-        raise RnnlmError(f"{path} is empty")
-    try:
-        return data.decode(encoding)
-    except UnicodeDecodeError as e:
-        raise RnnlmError(f"{path} is not valid {encoding} (byte offset {e.start}); "
-                         f"pass --encoding") from None
-    except LookupError:
-        raise RnnlmError(f"unknown encoding '{encoding}'") from None
+    # The language model's reader: one line for every way a file can fail (a directory, a
+    # damaged .gz, empty, binary, the wrong encoding), and no byte-order mark in a header.
+    return corpora.read_text(path, encoding)
 
 
 def _read_table(path: Path, text_column, label_column, header, encoding, need_labels) -> Examples:
@@ -296,8 +279,6 @@ def read_inputs(path, text: bool, text_column=None, encoding: str = "utf-8"):
                                 need_labels=False)
         inputs = examples.texts if examples.texts is not None else examples.x
     else:
-        if path.is_dir():
-            raise RnnlmError(f"{path} is a directory; give a file with one text per line")
         lines = _open_text(path, encoding).split("\n")
         if lines[-1] == "":
             lines.pop()  # the newline that ends the last line

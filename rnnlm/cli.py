@@ -222,7 +222,7 @@ def generate(
             if is_given:
                 raise RnnlmError(f"--interactive reads its prompts and prints one sample each, "
                                  f"as text: drop {name}")
-    lm = api.load_language_model(run_dir, "rnnlm generate")
+    lm = api.load(run_dir, "rnnlm generate")
     options = dict(length=length, sampler=sampler, temperature=temperature, top_k=top_k,
                    top_p=top_p, beam_width=beam_width, repetition_penalty=repetition_penalty,
                    no_repeat_ngram=no_repeat_ngram, stop=[unescape(s) for s in stop or []] or None,
@@ -275,7 +275,7 @@ def evaluate(
     """Loss, perplexity and bits per character of a run on a text file."""
     from rnnlm import api, corpora
 
-    lm = api.load_language_model(run_dir, "rnnlm eval")
+    lm = api.load(run_dir, "rnnlm eval")
     result = lm.evaluate(corpora.read_text(file, encoding))
     if result["unknown_tokens"]:
         typer.echo(f"warning: {result['unknown_tokens']} token(s) of the text are outside the "
@@ -351,7 +351,7 @@ def export(
 
     if format not in FORMATS:
         raise RnnlmError(f"unknown export format '{format}'; choose one of: {', '.join(FORMATS)}")
-    path = export_saved_model(api.load_language_model(run_dir, "rnnlm export"), out,
+    path = export_saved_model(api.load(run_dir, "rnnlm export"), out,
                               force=force)
     typer.echo(f"exported {run_dir} to {path}")
 

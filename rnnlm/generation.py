@@ -82,7 +82,7 @@ class Generator:
         """Encoded prompt; an empty prompt starts from a line break (or <eos>, or token 2)."""
         if not isinstance(prompt, str):  # bytes or a list would encode as <unk>s, silently
             raise RnnlmError(f"the prompt must be a str, got {type(prompt).__name__}")
-        ids = self.tokenizer.encode(self.tokenizer.known_form(prompt)) if prompt else []
+        ids = self.tokenizer.encode_known_form(prompt)[1] if prompt else []
         if not ids:
             newline = self.tokenizer.encode("\n")
             ids = newline[-1:] if newline and 1 not in newline else [self.tokenizer.eos_id or 2]

@@ -10,6 +10,7 @@ import numpy as np
 
 from rnnlm.config import describe_train
 from rnnlm.errors import RnnlmError
+from rnnlm.tokenizers.base import UNK_ID
 
 
 class LM:
@@ -31,14 +32,13 @@ class LM:
         its tokens are outside the vocabulary (``unknown_tokens``: each is scored as <unk>, so
         text with many of them scores better than it reads)."""
         from rnnlm.config import check_positive
-        from rnnlm.tokenizers.base import UNK_ID
         from rnnlm.training import evaluate_ids
 
         _check_text(text, "the text to evaluate")
         check_positive("batch_size", batch_size, integer=True)
         check_positive("seq_len", seq_len, allow_none=True, integer=True)
-        text = self.tokenizer.known_form(text)  # NFC or NFD, as the vocabulary has it
-        ids = np.asarray(self.tokenizer.encode(text), np.int32)
+        text, ids = self.tokenizer.encode_known_form(text)  # NFC or NFD, as the vocabulary has it
+        ids = np.asarray(ids, np.int32)
         if len(ids) < 2:
             raise RnnlmError("the text is too short to evaluate (fewer than two tokens)")
         seq_len = seq_len or self.config["train"]["seq_len"]
@@ -53,7 +53,7 @@ class LM:
         import tensorflow as tf
 
         _check_text(text, "the text to score")
-        ids = self.tokenizer.encode(self.tokenizer.known_form(text))
+        ids = self.tokenizer.encode_known_form(text)[1]
         if len(ids) < 2:
             return []
         logits = self.model(np.asarray([ids[:-1]], np.int32))
@@ -69,7 +69,7 @@ class LM:
         return self._generator
 
     def prompt_warnings(self, prompt: str) -> list[str]:
-        unknown = self.tokenizer.count_unknown(self.tokenizer.known_form(prompt)) if prompt else 0
+        unknown = self.tokenizer.encode_known_form(prompt)[1].count(UNK_ID) if prompt else 0
         return [f"{unknown} token(s) of the prompt are not in the vocabulary; they become <unk>"] \
             if unknown else []
 

@@ -113,21 +113,23 @@ class Tokenizer(ABC):
         """How many tokens of text map to <unk> (so callers can warn about coverage)."""
         return sum(1 for i in self.encode(text) if i == UNK_ID)
 
-    def known_form(self, text: str) -> str:
-        """``text`` in the Unicode normal form (as given, NFC or NFD) with the fewest <unk>s.
+    def encode_known_form(self, text: str) -> tuple[str, list[int]]:
+        """``text`` in the Unicode normal form (as given, NFC or NFD) with the fewest <unk>s,
+        and its ids.
 
         Korean can be typed as whole syllables (NFC, what most keyboards and files use) or as
         jamo (NFD, e.g. text from macOS file names): the same text to a reader, different
         characters to a tokenizer. A prompt or evaluation text in the other form than the
-        training corpus would otherwise be read as mostly <unk>."""
-        unknown = self.count_unknown(text)
-        if not unknown:
-            return text
-        for form in ("NFC", "NFD"):
+        training corpus would otherwise be read as mostly <unk>. Text the vocabulary covers
+        is encoded once, as ``encode`` would."""
+        ids = list(self.encode(text))
+        unknown = ids.count(UNK_ID)
+        for form in ("NFC", "NFD") if unknown else ():
             other = unicodedata.normalize(form, text)
-            if other != text and self.count_unknown(other) < unknown:
-                text, unknown = other, self.count_unknown(other)
-        return text
+            other_ids = list(self.encode(other)) if other != text else ids
+            if other_ids.count(UNK_ID) < unknown:
+                text, ids, unknown = other, other_ids, other_ids.count(UNK_ID)
+        return text, ids
 
     def config(self) -> dict[str, Any]:
         """``{"kind": ..., "options": {...}}``: the shape of ``config.TokenizerConfig``."""
