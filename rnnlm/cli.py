@@ -11,13 +11,45 @@ from pathlib import Path
 from typing import List, Optional
 
 import typer
+from typer.core import TyperGroup
 
 from rnnlm.defaults import RECIPES, WEIGHT_DROP_WHEN
 
+# Click's UsageError, found through a public name: Typer ships its own copy of Click in newer
+# releases and depends on the click package in older ones.
+UsageError = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "UsageError")
+
+
+class OneLineUsageErrors(TyperGroup):
+    """Usage errors (an unknown option, a value of the wrong type) in one line, like every other
+    error of the command; Click's own form is three lines: usage, a hint, then the error."""
+
+    def main(self, *args, standalone_mode: bool = True, **kwargs):
+        if not standalone_mode:
+            return super().main(*args, standalone_mode=False, **kwargs)
+        try:
+            code = super().main(*args, standalone_mode=False, **kwargs)
+        except UsageError as e:
+            if type(e).__name__ == "NoArgsIsHelpError":  # a bare `rnnlm`: its help, as Click shows it
+                e.show()
+            else:
+                where = f" (see '{e.ctx.command_path} --help')" if e.ctx is not None else ""
+                typer.echo(f"error: {e.format_message()}{where}", err=True)
+            sys.exit(e.exit_code)
+        except typer.Abort:
+            typer.echo("Aborted!", err=True)
+            sys.exit(1)
+        except typer.TyperException as e:  # Click's other errors (a file it could not open)
+            e.show()
+            sys.exit(e.exit_code)
+        # Without standalone mode a command's return is its result and an Exit its code.
+        sys.exit(code if isinstance(code, int) else 0)
+
+
 # rich_markup_mode=None: help texts are plain text. Typer's default ("rich") reads "[default: char]"
 # as a style tag and prints nothing of it.
-app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
-                  rich_markup_mode=None,
+app = typer.Typer(cls=OneLineUsageErrors, add_completion=False, no_args_is_help=True,
+                  pretty_exceptions_enable=False, rich_markup_mode=None,
                   help="Recurrent language models and sequence classifiers (Keras 3).")
 
 VERBOSE = {"on": False}
@@ -77,6 +109,10 @@ def user_errors(command):
         except KeyboardInterrupt:
             typer.echo("interrupted", err=True)
             raise typer.Exit(130)
+        except BrokenPipeError:  # `rnnlm generate ... | head`: the reader has all it wanted
+            # Point stdout at /dev/null so Python's final flush does not raise a second time.
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            raise typer.Exit(1)
         except OSError as e:  # the file system refused (permissions, disk full, a bad path)
             if VERBOSE["on"]:
                 raise

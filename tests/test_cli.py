@@ -396,3 +396,26 @@ def test_random_offsets_is_a_training_option_and_refused_with_stateful(tiny_corp
                           "--random-offsets", "--stateful")
     assert code == 2 and "random offsets" in output and "Traceback" not in output
     assert not (tmp_path / "both").exists()
+
+
+@pytest.mark.parametrize("args, named", [
+    (["generate", "some_run", "--length", "abc"], "'--length'"),
+    (["train", "--no-such-option"], "--no-such-option"),
+    (["trian"], "'trian'"),
+    (["classify", "train", "--no-such-option"], "--no-such-option"),
+])
+def test_usage_errors_are_one_line(args, named):
+    """Click's own form is usage, hint and error on three lines; every other error is one."""
+    result = runner.invoke(app, args)
+    lines = result.output.strip().splitlines()
+    assert result.exit_code == 2 and len(lines) == 1, result.output
+    assert lines[0].startswith("error: ") and named in lines[0] and "--help" in lines[0]
+
+
+def test_a_closed_pipe_ends_quietly():
+    """`rnnlm corpora | head -1`: the reader leaving early is not an error to report."""
+    process = subprocess.Popen([sys.executable, "-m", "rnnlm.cli", "corpora"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    process.stdout.close()  # before the command has written anything
+    stderr = process.stderr.read().decode()
+    assert process.wait(timeout=60) == 1 and stderr == ""
