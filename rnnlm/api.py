@@ -71,8 +71,7 @@ def train(corpus: str | None = None, out: str | Path | None = None, *, tokenizer
                         seq_len=seq_len, weight_drop=weight_drop, precision=precision,
                         random_offsets=random_offsets)
     recipe = defaults.fill_training_options(tokenizer, given_recipe)
-    seq_len, batch_size = recipe["seq_len"], recipe["batch_size"]
-    train_cfg = TrainConfig(seq_len=seq_len, batch_size=batch_size,
+    train_cfg = TrainConfig(seq_len=recipe["seq_len"], batch_size=recipe["batch_size"],
                             epochs=defaults.epochs_for(epochs, time_limit),
                             lr=recipe["lr"], clipnorm=recipe["clipnorm"], seed=seed,
                             valid_fraction=valid_fraction, time_limit=time_limit,
@@ -111,6 +110,7 @@ def train(corpus: str | None = None, out: str | Path | None = None, *, tokenizer
     source["sha256"] = _texts_sha256(train_text, valid_text)
     tok = build_tokenizer(tok_cfg.kind, **tok_cfg.options).train(train_text)
     train_ids = data.compact(tok.encode(train_text))
+    train_cfg = _batch_within_windows(train_cfg, train_ids, quiet)
     choice, passes = None, ""
     if layers is None and units is None:
         choice, passes = pace.choose_size(
@@ -131,7 +131,6 @@ def train(corpus: str | None = None, out: str | Path | None = None, *, tokenizer
         for line in (chosen, defaults.describe_recipe(tokenizer, recipe, given_recipe)):
             if line:
                 print(line, flush=True)
-    data.training_windows(train_ids, seq_len)  # fail now, before anything is written
     _check_validation(valid_text, tok, valid_fraction, valid)
     _check_needs_validation(train_cfg, valid_text)
     _check_warmup(train_cfg, len(train_ids))
@@ -197,6 +196,7 @@ def resume(run_dir: str | Path, *, epochs: int | None = None, time_limit: float 
     _check_needs_validation(train_cfg, valid_text)
     tok = load_tokenizer(run_dir)
     train_ids = data.compact(tok.encode(train_text))
+    train_cfg = _batch_within_windows(train_cfg, train_ids, quiet)
     state = runs.read_json(run_dir / "state.json")
     config["train"] = to_dict(train_cfg)
     return _fit(run_dir, config, tok, model_cfg, train_cfg, train_ids, valid_text,
@@ -262,6 +262,20 @@ def _check_validation(valid_text: str, tok, valid_fraction: float, valid: str | 
     where = f"--valid {valid}" if valid is not None else f"--valid-fraction {valid_fraction:g}"
     raise RnnlmError(f"the validation text ({where}) is too short to evaluate: it needs at "
                      f"least 2 tokens; give more text, or --valid-fraction 0 for no validation")
+
+
+def _batch_within_windows(train_cfg: TrainConfig, train_ids, quiet: bool) -> TrainConfig:
+    """A batch of distinct windows: with fewer windows than --batch-size, a pass would be one
+    short batch (or, with random offsets, a batch would repeat windows), and tokens/s and the
+    passes that time the recipe's weight drop would be counted from a batch that isn't there.
+    Raises, before anything is written, when not even one window fits."""
+    windows = data.checked_num_windows(train_ids, train_cfg.seq_len)
+    if windows >= train_cfg.batch_size:
+        return train_cfg
+    if not quiet:
+        print(f"batch size {windows}, not {train_cfg.batch_size}: the training text has "
+              f"{windows} windows of --seq-len {train_cfg.seq_len}", flush=True)
+    return dataclasses.replace(train_cfg, batch_size=windows)
 
 
 def _check_warmup(train_cfg: TrainConfig, train_tokens: int) -> None:

@@ -187,3 +187,22 @@ def test_misspelt_or_unknown_options_are_named(lm, tmp_path):
         lm.generate("the", length=5, temprature=0.5)
     with pytest.raises(rnnlm.RnnlmError, match="unknown option 'bogus' for --resume"):
         rnnlm.resume(lm.run_dir, epochs=1, bogus=1)
+
+
+@pytest.mark.parametrize("layout", [dict(random_offsets=True), dict(random_offsets=False),
+                                    dict(stateful=True)])
+def test_a_batch_larger_than_the_text_shrinks_to_its_windows(tmp_path, capsys, layout):
+    """Otherwise a pass is one short batch (or one that repeats windows), counted as full."""
+    from rnnlm import data
+
+    corpus = tmp_path / "tiny.txt"
+    corpus.write_text(TINY_TEXT, encoding="utf-8")
+    lm = rnnlm.train(str(corpus), out=tmp_path / "run", quiet=False,
+                     **{**TINY, "batch_size": 500, **layout})
+    train_text, _ = data.split_text(TINY_TEXT, 0.1)
+    windows = data.num_windows(len(lm.tokenizer.encode(train_text)), 16)
+    assert 8 < windows < 500 and lm.info()["train"]["batch_size"] == windows
+    assert f"batch size {windows}, not 500" in capsys.readouterr().out
+    if not layout.get("stateful"):  # (stateful counts its last, shorter window as full)
+        epoch = rnnlm.runs.read_json(tmp_path / "run" / "history.json")["epochs"][0]
+        assert epoch["tokens_per_second"] * epoch["train_seconds"] <= len(train_text)
