@@ -50,8 +50,8 @@ def train_classifier(data, out=None, *, valid=None, test=None, valid_fraction=0.
 
     _check_train_options(epochs, batch_size, lr, valid_fraction, max_len, freeze_epochs, from_lm,
                          max_train)
-    check_options(cell=cell, pooling=pooling, merge_mode=merge_mode, dropout=dropout)
-    _check_merge_mode(merge_mode, bidirectional)
+    check_options(cell=cell, pooling=pooling, merge_mode=merge_mode, dropout=dropout,
+                  bidirectional=bidirectional)
     out = Path(out) if out is not None else Path("runs") / f"classify-{Path(str(data)).stem}"
     runs.check_new_run_dir(out, force, resumable=False)  # classifiers have no --resume
     read = dict(text_column=text_column, label_column=label_column, header=header,
@@ -172,14 +172,6 @@ def _check_train_options(epochs, batch_size, lr, valid_fraction, max_len, freeze
         raise RnnlmError(f"freeze_epochs must be in [0, epochs={epochs}], got {freeze_epochs}")
     if max_train is not None and max_train < 1:
         raise RnnlmError(f"max_train must be > 0, got {max_train}")
-
-
-def _check_merge_mode(merge_mode, bidirectional) -> None:
-    """A merge mode joins the two directions: without --bidirectional there is nothing to merge,
-    so only the default is accepted (silently training a one-way model would mislead)."""
-    if not bidirectional and merge_mode != "concat":
-        raise RnnlmError(f"merge mode '{merge_mode}' needs --bidirectional (bidirectional=True): "
-                         f"it merges the two directions")
 
 
 def _encode(examples, tok, max_len):

@@ -19,6 +19,7 @@ TOKENIZERS = ("char", "word", "sentencepiece")
 LR_SCHEDULES = ("none", "cosine", "wsd", "plateau")
 PRECISIONS = ("auto", "float32", "bfloat16")
 OPTIMIZERS = ("adam", "sgd")
+MERGE_MODES = ("concat", "sum", "ave", "mul")  # how Bidirectional joins its two directions
 
 
 def check_positive(name: str, value, allow_none: bool = False, integer: bool = False) -> None:
@@ -37,6 +38,18 @@ def check_cell(cell: str) -> str:
     if cell not in CELLS:
         raise RnnlmError(f"unknown cell '{cell}'; choose one of: {', '.join(CELLS)}")
     return cell
+
+
+def check_merge_mode(merge_mode: str, bidirectional: bool | None) -> None:
+    """A merge mode joins the two directions: without bidirectional there is nothing to merge,
+    so only the default is accepted (silently building a one-way model would mislead).
+    bidirectional None: the name only (a saved config; a one-way model never reads the mode)."""
+    if merge_mode not in MERGE_MODES:
+        raise RnnlmError(f"unknown merge mode '{merge_mode}'; choose one of: "
+                         f"{', '.join(MERGE_MODES)}")
+    if bidirectional is False and merge_mode != "concat":
+        raise RnnlmError(f"merge mode '{merge_mode}' needs --bidirectional (bidirectional=True): "
+                         f"it merges the two directions")
 
 
 @dataclass

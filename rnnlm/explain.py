@@ -13,10 +13,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from rnnlm.config import check_merge_mode
 from rnnlm.errors import RnnlmError
 
 CELL_NAMES = ("simple_rnn", "lstm", "gru")
-MERGE_MODES = ("concat", "sum", "ave", "mul")
 TOLERANCE = 1e-5
 _CHECK_BATCH, _CHECK_TIMESTEPS = 3, 7  # random input for --numpy; timesteps if left as None
 
@@ -211,11 +211,7 @@ def explain(cell: str, units, input_shape, return_sequences: bool = False,
     cell = normalize_cell(cell)
     units = _layer_units(units, layers)
     input_shape = _input_shape(input_shape)
-    if merge_mode not in MERGE_MODES:
-        raise RnnlmError(f"unknown merge mode {merge_mode!r}; choose one of "
-                         f"{', '.join(MERGE_MODES)}")
-    if merge_mode != "concat" and not bidirectional:
-        raise RnnlmError("a merge mode only applies to a bidirectional layer (--bidirectional)")
+    check_merge_mode(merge_mode, bidirectional)
     if not reset_after and cell != "gru":
         raise RnnlmError("reset_after only applies to the gru cell")
     if dense is not None and dense < 1:

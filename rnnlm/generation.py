@@ -6,6 +6,7 @@ prompt, decoding pieces while streaming, and stop strings.
 """
 from __future__ import annotations
 
+import inspect
 import os
 
 from rnnlm.errors import RnnlmError
@@ -49,9 +50,10 @@ class Generator:
         from rnnlm.samplers import logits_processors
 
         if unknown:  # a misspelt option (temprature=) would otherwise name this method
+            known = [name for name, parameter in inspect.signature(self.check_options).parameters
+                     .items() if parameter.kind is parameter.POSITIONAL_OR_KEYWORD]
             raise RnnlmError(f"unknown generation option {sorted(unknown)[0]!r}; the options "
-                             f"are: length, num_samples, sampler, temperature, top_k, top_p, "
-                             f"beam_width, repetition_penalty, no_repeat_ngram, stop, seed")
+                             f"are: {', '.join(known)}")
 
         try:
             if length < 1:

@@ -21,12 +21,11 @@ from dataclasses import dataclass, field
 import keras
 import numpy as np
 
-from rnnlm.config import check_cell, from_dict
+from rnnlm.config import check_cell, check_merge_mode, from_dict
 from rnnlm.errors import RnnlmError
 from rnnlm.models.backbone import STATES_PER_LAYER, Backbone, per_layer_units
 
 POOLINGS = ("last", "mean", "max", "concat", "flatten")
-MERGE_MODES = ("concat", "sum", "ave", "mul")
 
 
 @dataclass
@@ -75,14 +74,14 @@ class ClassifierConfig:
         return from_dict(cls, data)
 
 
-def check_options(cell=None, pooling="last", merge_mode="concat", dropout=0.0) -> None:
+def check_options(cell=None, pooling="last", merge_mode="concat", dropout=0.0,
+                  bidirectional: bool | None = None) -> None:
     """The choices a user types, checked before any data is read (cell None: the default)."""
     if cell is not None:
         check_cell(cell)
     if pooling not in POOLINGS:
         raise RnnlmError(f"unknown pooling '{pooling}'; choose one of: {', '.join(POOLINGS)}")
-    if merge_mode not in MERGE_MODES:
-        raise RnnlmError(f"unknown merge mode '{merge_mode}'; choose one of: {', '.join(MERGE_MODES)}")
+    check_merge_mode(merge_mode, bidirectional)
     if not 0.0 <= dropout < 1.0:
         raise RnnlmError(f"dropout must be in [0, 1), got {dropout}")
 
