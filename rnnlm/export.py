@@ -23,26 +23,35 @@ from rnnlm.errors import RnnlmError
 FORMATS = ("saved_model",)
 
 
-def _sampling_loop(model, forbidden_bias):
-    """Graph-only generation: prefill the prompt, then one recurrent step per new token."""
+def _sampling_loop(model, forbidden_bias, byte_classes=None):
+    """Graph-only generation: prefill the prompt, then one recurrent step per new token.
+    byte_classes (SentencePiece's byte pieces): the bytes join only into whole UTF-8 characters,
+    as in rnnlm's own sampler (samplers/utf8.py)."""
     import tensorflow as tf
+
+    from rnnlm.samplers import utf8
 
     def run(token_ids, length, temperature, seed, greedy: bool):
         logits, states = model.prefill(token_ids[None, :], tf.shape(token_ids)[:1])
         out = tf.TensorArray(tf.int32, size=length)
 
-        def body(i, logits, states, out):
+        def body(i, logits, states, out, state):
             scores = tf.cast(logits, tf.float32) + forbidden_bias
+            if byte_classes is not None:
+                scores = tf.where(utf8.allowed(state, byte_classes), scores, -1e9)
             if greedy:
                 token = tf.argmax(scores, axis=-1, output_type=tf.int32)
             else:
                 token = tf.random.stateless_categorical(
                     scores / temperature, 1, seed=tf.stack([seed, i]), dtype=tf.int32)[:, 0]
+            if byte_classes is not None:
+                state = utf8.advance(state, token, byte_classes)
             logits, states = model.next(token, states)
-            return i + 1, logits, tuple(states), out.write(i, token[0])
+            return i + 1, logits, tuple(states), out.write(i, token[0]), state
 
-        _, _, _, out = tf.while_loop(lambda i, *_: i < length, body,
-                                     (tf.constant(0), logits, tuple(states), out))
+        _, _, _, out, _ = tf.while_loop(lambda i, *_: i < length, body,
+                                        (tf.constant(0), logits, tuple(states), out,
+                                         tf.constant([utf8.ANY])))
         return out.stack()
 
     return run
@@ -58,7 +67,12 @@ def export_saved_model(lm, out: str | Path, force: bool = False) -> Path:
     vocab = [tokenizer.id_to_token(i) for i in range(tokenizer.vocabulary_size)]
     bias = np.zeros(len(vocab), np.float32)
     bias[list(tokenizer.special_ids)] = -1e9  # never emit <pad>/<unk>
-    loop = _sampling_loop(model, tf.constant(bias))
+    byte_classes = None
+    if tokenizer.byte_pieces:
+        from rnnlm.samplers import utf8
+
+        byte_classes = tf.constant(utf8.token_classes(len(vocab), tokenizer.byte_pieces))
+    loop = _sampling_loop(model, tf.constant(bias), byte_classes)
     archive = keras.export.ExportArchive()
     archive.track(model)
     ids_spec = tf.TensorSpec([None], tf.int32)

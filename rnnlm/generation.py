@@ -41,8 +41,10 @@ class Generator:
         from rnnlm.samplers import Decoder
 
         self.model, self.tokenizer = model, tokenizer
+        self._byte_classes = None  # utf8.token_classes, made on first use
         self.decoder = Decoder(model.prefill, model.next, pad_id=0,
-                               forbidden_ids=tuple(tokenizer.special_ids))
+                               forbidden_ids=tuple(tokenizer.special_ids),
+                               byte_pieces=tokenizer.byte_pieces)
 
     def check_options(self, length=200, num_samples=1, sampler=None, temperature=None, top_k=None,
                       top_p=None, beam_width=None, repetition_penalty=None, no_repeat_ngram=None,
@@ -118,16 +120,30 @@ class Generator:
         result = self.decoder.generate([ids], num_samples=num_samples, **run)
         samples = []
         for row in range(result.token_ids.shape[0]):
-            new = result.token_ids[row, :int(result.num_tokens[row])]
+            made = result.token_ids[row, :int(result.num_tokens[row])]
+            new = made[:self._whole_characters(made)]
             text, stopped = truncate_at_stop(self._continuation(ids, new), options.get("stop"))
-            log_prob, score = float(result.log_prob[row]), float(result.score[row])
-            if stopped:  # the figures describe the text returned, not what followed the stop
+            if stopped:
                 new = new[:self._tokens_for(ids, new, len(text))]
+            log_prob, score = float(result.log_prob[row]), float(result.score[row])
+            if len(new) < len(made):  # the figures describe the text returned
                 log_prob = float(result.token_log_probs[row, :len(new)].sum())
                 score = log_prob if not isinstance(run["sampler"], BeamSampler) else score
             samples.append({"text": text, "log_prob": log_prob, "score": score,
                             "num_tokens": int(len(new)), "stopped": stopped})
         return samples
+
+    def _whole_characters(self, new_ids) -> int:
+        """How many of ``new_ids`` to keep: a sample that reached its length in the middle of
+        a character's byte pieces ends before that character, not on U+FFFD."""
+        if not self.decoder.byte_pieces:
+            return len(new_ids)
+        from rnnlm.samplers import utf8
+
+        if self._byte_classes is None:
+            self._byte_classes = utf8.token_classes(self.tokenizer.vocabulary_size,
+                                                    self.decoder.byte_pieces)
+        return utf8.complete_length(new_ids, self._byte_classes)
 
     def _tokens_for(self, prompt_ids, new_ids, length: int) -> int:
         """The fewest of ``new_ids`` whose continuation reaches ``length`` characters (a token

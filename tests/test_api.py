@@ -206,3 +206,33 @@ def test_a_batch_larger_than_the_text_shrinks_to_its_windows(tmp_path, capsys, l
     if not layout.get("stateful"):  # (stateful counts its last, shorter window as full)
         epoch = rnnlm.runs.read_json(tmp_path / "run" / "history.json")["epochs"][0]
         assert epoch["tokens_per_second"] * epoch["train_seconds"] <= len(train_text)
+
+
+def test_korean_subword_samples_are_whole_characters(tmp_path):
+    """A barely trained subword model samples byte pieces often (Korean syllables the
+    vocabulary lacks are spelled in bytes); they must still join into whole characters."""
+    corpus = tmp_path / "ko.txt"
+    corpus.write_text(TINY_TEXT * 3, encoding="utf-8")
+    lm = rnnlm.train(str(corpus), out=tmp_path / "run", tokenizer="sentencepiece",
+                     vocab_size=320, **{**TINY, "seq_len": 8})
+    samples = lm.generate_detailed("빠른", length=30, num_samples=16, temperature=2.0, seed=0)
+    bytes_made = 0
+    for sample in samples:
+        assert "\ufffd" not in sample["text"] and sample["num_tokens"] <= 30
+        ids = lm.tokenizer.encode(sample["text"])
+        bytes_made += sum(i in lm.tokenizer.byte_pieces for i in ids)
+    assert bytes_made > 20  # the samples did spell characters in bytes
+    options = dict(length=30, temperature=2.0, seed=1)
+    streamed = "".join(lm.stream("빠른", **options))
+    assert "\ufffd" not in streamed and streamed == lm.generate("빠른", **options)
+
+    import tensorflow as tf
+
+    from rnnlm.export import export_saved_model
+    served = tf.saved_model.load(str(export_saved_model(lm, tmp_path / "exported")))
+    prompt = tf.constant(lm.tokenizer.encode("빠른"))
+    for seed in range(8):
+        ids = served.generate_ids(token_ids=prompt, length=tf.constant(30),
+                                  temperature=tf.constant(2.0), seed=tf.constant(seed)).numpy()
+        text = lm.tokenizer.decode([int(i) for i in ids])
+        assert "\ufffd" not in text.rstrip("\ufffd")  # (only a last, unfinished character)

@@ -221,6 +221,8 @@ def test_sentencepiece_never_samples_control_or_impossible_bytes(sp):
         for b in (0x0D, 0x20, 0x41, 0x80, 0xBF, 0xEA, 0xF4):  # \r, ASCII, lead and tail bytes
             assert byte_piece[b] not in forbidden
         assert tok.decode([byte_piece[b] for b in "빠".encode("utf-8")]) == "빠"
+        assert tok.byte_pieces == {byte_piece[b]: b for b in range(256)}  # for the sampler
+    assert all(t.byte_pieces == {} for t in _all_trained(sp) if t.kind != "sentencepiece")
 
 
 def test_saved_tokenizer_files_are_readable_like_the_run_s_other_files(sp, tmp_path):

@@ -41,11 +41,13 @@ def length_penalty(lengths, alpha):
     return ((5.0 + tf.cast(lengths, tf.float32)) / 6.0) ** alpha
 
 
-def build_beam_search(next_fn, pad_id, use_penalty, ngram):
-    """Returns search(logits, states, ctx, num_steps, width, alpha, penalty, eos_id, bias)
-    -> (ids (B, N), token_log_probs (B, N), log_prob (B,), score (B,), num_tokens (B,))."""
+def build_beam_search(next_fn, pad_id, use_penalty, ngram, whole_chars=False):
+    """Returns search(logits, states, ctx, num_steps, width, alpha, penalty, eos_id, bias, classes)
+    -> (ids (B, N), token_log_probs (B, N), log_prob (B,), score (B,), num_tokens (B,)).
+    whole_chars: byte pieces join only into whole UTF-8 characters (classes: utf8.py)."""
 
-    def search(logits, states, ctx, num_steps, width, alpha, penalty, eos_id, bias):
+    def search(logits, states, ctx, num_steps, width, alpha, penalty, eos_id, bias, classes):
+        byte_classes = classes if whole_chars else None
         batch, vocab = tf.shape(logits)[0], tf.shape(logits)[1]
         tile = lambda x: tf.repeat(x, width, axis=0)  # noqa: E731
         logits, states, ctx = tile(logits), tuple(map(tile, states)), lp.Context(*map(tile, ctx))
@@ -58,7 +60,7 @@ def build_beam_search(next_fn, pad_id, use_penalty, ngram):
 
         def body(t, logits, states, ctx, scores, raw, ntok, finished, lp_buf):
             logp = tf.nn.log_softmax(logits)
-            proc = lp.process(logp, ctx, bias, penalty if use_penalty else None, ngram)
+            proc = lp.process(logp, ctx, bias, penalty if use_penalty else None, ngram, byte_classes)
             fin = tf.reshape(finished, [-1])
             proc = tf.where(fin[:, None], pad_row, proc)  # finished beams extend with pad, cost 0
             cand = tf.reshape(scores, [-1, 1]) + proc
@@ -74,7 +76,7 @@ def build_beam_search(next_fn, pad_id, use_penalty, ngram):
             ntok = tf.reshape(tf.gather(cand_len, flat), [batch, width])
             finished = tf.reshape(was_fin | (tok == eos_id), [batch, width])
             ctx = lp.append(lp.Context(*(tf.gather(x, flat) for x in ctx)), tok, ~was_fin,
-                            track_seen=use_penalty)
+                            track_seen=use_penalty, byte_classes=byte_classes)
             rows = tf.range(tf.shape(flat)[0])
             lp_buf = tf.tensor_scatter_nd_update(
                 tf.gather(lp_buf, flat), tf.stack([rows, tf.fill(tf.shape(rows), t)], -1), step_lp)

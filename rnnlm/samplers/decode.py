@@ -26,6 +26,7 @@ import numpy as np
 import tensorflow as tf
 
 from rnnlm.samplers import logits_processors as lp
+from rnnlm.samplers import utf8
 from rnnlm.samplers.base import make_seed, step_seed
 from rnnlm.samplers.beam import BeamSampler, build_beam_search
 from rnnlm.samplers.prompts import as_prompt_batch, pad_prompts, truncate_at_stop  # noqa: F401
@@ -42,15 +43,18 @@ def _relaxed(tree):
 class Decoder:
     """Sampling, streaming and beam search over ``prefill_fn`` / ``next_fn``.
 
-    forbidden_ids are never emitted (default: pad 0 and <unk> 1). jit_compile=True compiles the
-    model's ``next`` step with XLA; the loop, processors and sampling stay in graph mode (their
+    forbidden_ids are never emitted (default: pad 0 and <unk> 1). byte_pieces ({token id: byte})
+    makes byte pieces join only into whole UTF-8 characters (utf8.py). jit_compile=True compiles
+    the model's ``next`` step with XLA; the loop, processors and sampling stay in graph mode (their
     shapes vary, and XLA's RNG would draw different numbers), so samples match up to float rounding.
     """
 
-    def __init__(self, prefill_fn, next_fn, *, pad_id=0, forbidden_ids=(0, 1), jit_compile=False):
+    def __init__(self, prefill_fn, next_fn, *, pad_id=0, forbidden_ids=(0, 1), byte_pieces=None,
+                 jit_compile=False):
         self.prefill_fn = prefill_fn
         self.next_fn = tf.function(next_fn, jit_compile=True) if jit_compile else next_fn
         self.pad_id, self.forbidden_ids, self.jit_compile = pad_id, tuple(forbidden_ids), jit_compile
+        self.byte_pieces = dict(byte_pieces or {})
         self._compiled = {}
 
     def _function(self, key, python_fn, args):
@@ -78,9 +82,13 @@ class Decoder:
         penalty = lp.check_repetition_penalty(repetition_penalty)
         ngram = lp.check_ngram_size(no_repeat_ngram_size)
         logits, states, ctx = self._start(token_ids, lengths, num_samples, max_new_tokens)
-        bias = lp.forbidden_bias(int(logits.shape[1]), self.forbidden_ids)
+        vocab_size = int(logits.shape[1])
+        bias = lp.forbidden_bias(vocab_size, self.forbidden_ids)
         eos = tf.constant(-1 if eos_id is None else eos_id, tf.int32)
-        return logits, states, ctx, bias, eos, tf.constant(penalty), (penalty != 1.0, ngram)
+        # Without byte pieces the classes are all WHOLE: a tensor of one shape for one trace.
+        classes = tf.constant(utf8.token_classes(vocab_size, self.byte_pieces))
+        switches = (penalty != 1.0, ngram, bool(self.byte_pieces))
+        return logits, states, ctx, bias, classes, eos, tf.constant(penalty), switches
 
     def generate(self, token_ids, lengths=None, *, sampler="greedy", max_new_tokens=100, num_samples=1,
                  seed=0, eos_id=None, repetition_penalty=1.0, no_repeat_ngram_size=0):
@@ -108,12 +116,12 @@ class Decoder:
         if isinstance(sampler, BeamSampler):
             raise ValueError("beam search cannot stream: use generate(sampler='beam')")
         key = make_seed(seed)
-        logits, states, ctx, bias, eos, penalty, (use_pen, ngram) = self._setup(
+        logits, states, ctx, bias, classes, eos, penalty, switches = self._setup(
             token_ids, lengths, max_new_tokens, num_samples, eos_id, repetition_penalty, no_repeat_ngram_size)
         if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:
             raise ValueError(f"chunk_size must be an integer >= 1 (got {chunk_size!r})")
         params = {k: tf.constant(v) for k, v in sampler.get_params().items()}
-        loop_fn = self._sample_loop(sampler, use_pen, ngram)
+        loop_fn = self._sample_loop(sampler, *switches)
         start_len = ctx.length.numpy()
         carry = _Loop(logits, states, ctx, tf.zeros(tf.shape(ctx.length), tf.bool), tf.constant(0))
 
@@ -121,20 +129,23 @@ class Decoder:
             produced, total = 0, np.zeros(start_len.shape, np.float32)
             while produced < max_new_tokens and not carry.done.numpy().all():
                 n = tf.constant(min(chunk_size, max_new_tokens - produced))
-                args = (carry, n, key, params, penalty, eos, bias)
-                carry, ids, lps = self._function((type(sampler), use_pen, ngram), loop_fn, args)
+                args = (carry, n, key, params, penalty, eos, bias, classes)
+                carry, ids, lps = self._function((type(sampler), *switches), loop_fn, args)
                 ids, lps = ids.numpy(), lps.numpy()
                 produced, total = produced + ids.shape[1], total + lps.sum(axis=1)
                 yield Generation(ids, lps, total, carry.ctx.length.numpy() - start_len, total)
         return chunks(carry)
 
-    def _sample_loop(self, sampler, use_penalty, ngram):
-        def run(carry, num_steps, key, params, penalty, eos_id, bias):
+    def _sample_loop(self, sampler, use_penalty, ngram, whole_chars):
+        def run(carry, num_steps, key, params, penalty, eos_id, bias, classes):
+            byte_classes = classes if whole_chars else None
             def body(i, c, ids_ta, lp_ta):
-                logits = lp.process(c.logits, c.ctx, bias, penalty if use_penalty else None, ngram)
+                logits = lp.process(c.logits, c.ctx, bias, penalty if use_penalty else None, ngram,
+                                    byte_classes)
                 tok = tf.where(c.done, self.pad_id, sampler.sample(logits, step_seed(key, c.step), params))
                 logp = tf.gather(tf.nn.log_softmax(c.logits), tok, batch_dims=1)
-                ctx = lp.append(c.ctx, tok, ~c.done, track_history=ngram > 0, track_seen=use_penalty)
+                ctx = lp.append(c.ctx, tok, ~c.done, track_history=ngram > 0, track_seen=use_penalty,
+                                byte_classes=byte_classes)
                 lp_ta = lp_ta.write(i, tf.where(c.done, 0.0, logp))
                 logits, states = self.next_fn(tok, c.states)
                 c = _Loop(logits, tuple(states), ctx, c.done | (tok == eos_id), c.step + 1)
@@ -149,10 +160,10 @@ class Decoder:
     def _beam(self, sampler, token_ids, lengths, max_new_tokens, num_samples, eos_id, penalty, ngram):
         if num_samples != 1:
             raise ValueError("beam search is deterministic: num_samples must be 1")
-        logits, states, ctx, bias, eos, penalty, (use_pen, ngram) = self._setup(
+        logits, states, ctx, bias, classes, eos, penalty, switches = self._setup(
             token_ids, lengths, max_new_tokens, 1, eos_id, penalty, ngram)
-        search = build_beam_search(self.next_fn, self.pad_id, use_pen, ngram)
+        search = build_beam_search(self.next_fn, self.pad_id, *switches)
         args = (logits, states, ctx, tf.constant(max_new_tokens), tf.constant(sampler.beam_width),
-                tf.constant(sampler.alpha), penalty, eos, bias)
-        ids, lps, logp, score, ntok = self._function(("beam", use_pen, ngram), search, args)
+                tf.constant(sampler.alpha), penalty, eos, bias, classes)
+        ids, lps, logp, score, ntok = self._function(("beam", *switches), search, args)
         return Generation(ids.numpy(), lps.numpy(), logp.numpy(), ntok.numpy(), score.numpy())

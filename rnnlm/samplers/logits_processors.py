@@ -1,9 +1,11 @@
-"""Logit processors applied before any sampler: forbidden ids, repetition penalty, no-repeat n-grams.
+"""Logit processors applied before any sampler: forbidden ids, repetition penalty, no-repeat
+n-grams, whole UTF-8 characters from byte pieces.
 
 They need the sequence so far, kept as a ``Context``:
   history  int32 (B, L)  prompt tokens then generated tokens, left-aligned, zero-padded
   length   int32 (B,)    valid tokens in ``history`` (prompt length + tokens generated so far)
   seen     bool  (B, V)  token ids present in ``history`` (prompt included) - repetition penalty
+  utf8     int32 (B,)    the UTF-8 validator's state after the bytes so far (utf8.py)
 """
 
 import collections
@@ -11,8 +13,10 @@ import math
 
 import tensorflow as tf
 
+from rnnlm.samplers import utf8
+
 NEG_INF = -float("inf")
-Context = collections.namedtuple("Context", ["history", "length", "seen"])
+Context = collections.namedtuple("Context", ["history", "length", "seen", "utf8"])
 
 
 def check_repetition_penalty(penalty):
@@ -41,13 +45,14 @@ def new_context(token_ids, lengths, vocab_size, extra):
     rows = tf.broadcast_to(tf.range(tf.shape(token_ids)[0])[:, None], tf.shape(token_ids))
     idx = tf.stack([rows, token_ids], axis=-1)[valid]
     seen = tf.scatter_nd(idx, tf.ones(tf.shape(idx)[:1], tf.int32), [tf.shape(token_ids)[0], vocab_size]) > 0
-    return Context(history, lengths, seen)
+    # A prompt is text, so its bytes end on a whole character.
+    return Context(history, lengths, seen, tf.fill(tf.shape(lengths), utf8.ANY))
 
 
-def append(ctx, tokens, active, track_history=True, track_seen=True):
+def append(ctx, tokens, active, track_history=True, track_seen=True, byte_classes=None):
     """Append tokens (B,) to rows where ``active``; other rows unchanged. The loop skips the
-    history/seen updates (static flags) when no processor reads them."""
-    history, seen = ctx.history, ctx.seen
+    history/seen/utf8 updates (static flags) when no processor reads them."""
+    history, seen, state = ctx.history, ctx.seen, ctx.utf8
     if track_history:
         rows = tf.range(tf.shape(tokens)[0])
         pos = tf.minimum(ctx.length, tf.shape(history)[1] - 1)
@@ -55,7 +60,9 @@ def append(ctx, tokens, active, track_history=True, track_seen=True):
         history = tf.tensor_scatter_nd_update(history, tf.stack([rows, pos], -1), tf.where(active, tokens, cur))
     if track_seen:
         seen = seen | (tf.one_hot(tokens, tf.shape(seen)[1], on_value=True, off_value=False) & active[:, None])
-    return Context(history, ctx.length + tf.cast(active, tf.int32), seen)
+    if byte_classes is not None:
+        state = tf.where(active, utf8.advance(state, tokens, byte_classes), state)
+    return Context(history, ctx.length + tf.cast(active, tf.int32), seen, state)
 
 
 def repetition_penalty(logits, seen, penalty):
@@ -84,13 +91,16 @@ def no_repeat_ngram_ban(history, length, n, vocab_size):
     return hits > 0
 
 
-def process(logits, ctx, bias, penalty=None, ngram=0):
-    """Apply the processors in order: penalty, n-gram ban, forbidden ids (always, last)."""
+def process(logits, ctx, bias, penalty=None, ngram=0, byte_classes=None):
+    """Apply the processors in order: penalty, n-gram ban, then the ids that may never come
+    (forbidden ids, always, and byte pieces that would break a UTF-8 character)."""
+    if byte_classes is not None:  # (B, V): each row's own bias
+        bias = tf.where(utf8.allowed(ctx.utf8, byte_classes), bias[None, :], NEG_INF)
     if penalty is not None:
         logits = repetition_penalty(logits, ctx.seen, penalty)
     if ngram > 0:
         banned = no_repeat_ngram_ban(ctx.history, ctx.length, ngram, tf.shape(logits)[1])
         # If the ban leaves nothing allowed, drop the ban for that row rather than emit garbage.
-        allowed = tf.reduce_any(~banned & (bias[None, :] == 0), axis=-1, keepdims=True)
+        allowed = tf.reduce_any(~banned & (bias == 0), axis=-1, keepdims=True)
         logits = tf.where(banned & allowed, NEG_INF, logits)
     return logits + bias

@@ -99,6 +99,12 @@ class Tokenizer(ABC):
         return (PAD_ID, UNK_ID)
 
     @property
+    def byte_pieces(self) -> dict[int, int]:
+        """{token id: byte} for tokens that are single UTF-8 bytes (SentencePiece's byte
+        fallback): the sampler joins them only into whole characters."""
+        return {}
+
+    @property
     def eos_id(self) -> int | None:
         return None
 

@@ -144,6 +144,8 @@ class SentencePieceTokenizer(Tokenizer):
         self._meta_bytes = [sp.piece_to_id(f"<0x{b:02X}>") for b in _META.encode("utf-8")]
         specials = [i for i in range(sp.get_piece_size()) if sp.is_control(i) or sp.is_unknown(i)]
         self._special = (*specials, *(sp.piece_to_id(f"<0x{b:02X}>") for b in NEVER_SAMPLED_BYTES))
+        self._bytes = {i: int(sp.id_to_piece(i)[3:5], 16)  # the piece "<0xEA>" is byte 0xEA
+                       for i in range(sp.get_piece_size()) if sp.is_byte(i)}
 
     @property
     def vocabulary_size(self) -> int:
@@ -152,6 +154,10 @@ class SentencePieceTokenizer(Tokenizer):
     @property
     def special_ids(self) -> tuple[int, ...]:
         return self._special if self._sp is not None else (PAD_ID, UNK_ID)
+
+    @property
+    def byte_pieces(self) -> dict[int, int]:
+        return self._bytes if self._sp is not None else {}
 
     def encode(self, text: str) -> list[int]:
         self._require_trained()

@@ -1,0 +1,89 @@
+"""Byte pieces that always join into whole UTF-8 characters.
+
+A SentencePiece vocabulary with byte fallback holds the 256 single bytes as pieces, so that a
+character the vocabulary lacks (a rare Hangul syllable, say) is still written, as 2 to 4 byte
+pieces. Sampled freely, byte pieces can form sequences that are not UTF-8 (a continuation byte
+with no lead byte, a lead byte cut short), which decode as U+FFFD. Each sample therefore carries
+the state of a UTF-8 validator, and only the tokens that keep the bytes valid may come next:
+
+    state  needs next                      state  needs next
+    ANY    a whole piece or a lead byte    E0     A0–BF, then one more continuation
+    NEED1  one continuation byte (80–BF)   ED     80–9F (no surrogates), then one more
+    NEED2  two continuation bytes          F0     90–BF (no overlong), then two more
+    NEED3  three continuation bytes        F4     80–8F (nothing past U+10FFFF), then two more
+
+Tokens are grouped into the byte classes below; TRANSITIONS[state, class] is the next state,
+or -1 where that class may not come next. Bytes that never occur in UTF-8 (C0, C1, F5–FF) are
+forbidden outright by the tokenizer (its special ids), so they have no class of their own.
+"""
+
+import numpy as np
+import tensorflow as tf
+
+ANY, NEED1, NEED2, NEED3, E0, ED, F0, F4 = range(8)
+# Byte classes: WHOLE (a piece that is text by itself, an ASCII byte included), the three
+# continuation ranges, and the lead bytes by what they need next.
+WHOLE, CONT_80_8F, CONT_90_9F, CONT_A0_BF, LEAD2, LEAD_E0, LEAD3, LEAD_ED, LEAD_F0, LEAD4, \
+    LEAD_F4 = range(11)
+
+_ALL_CONT = (CONT_80_8F, CONT_90_9F, CONT_A0_BF)
+_NEXT = {  # state: {class: next state}; a class not listed may not come next
+    ANY: {WHOLE: ANY, LEAD2: NEED1, LEAD_E0: E0, LEAD3: NEED2, LEAD_ED: ED, LEAD_F0: F0,
+          LEAD4: NEED3, LEAD_F4: F4},
+    NEED1: dict.fromkeys(_ALL_CONT, ANY),
+    NEED2: dict.fromkeys(_ALL_CONT, NEED1),
+    NEED3: dict.fromkeys(_ALL_CONT, NEED2),
+    E0: {CONT_A0_BF: NEED1},
+    ED: {CONT_80_8F: NEED1, CONT_90_9F: NEED1},
+    F0: {CONT_90_9F: NEED2, CONT_A0_BF: NEED2},
+    F4: {CONT_80_8F: NEED2},
+}
+TRANSITIONS = np.full((8, 11), -1, np.int32)
+for _state, _row in _NEXT.items():
+    for _class, _next in _row.items():
+        TRANSITIONS[_state, _class] = _next
+
+
+def byte_class(byte: int) -> int:
+    """The class of a byte piece (bytes that never occur in UTF-8 count as WHOLE: the
+    tokenizer forbids them anyway)."""
+    for low, high, cls in ((0x80, 0x8F, CONT_80_8F), (0x90, 0x9F, CONT_90_9F),
+                           (0xA0, 0xBF, CONT_A0_BF), (0xC2, 0xDF, LEAD2), (0xE0, 0xE0, LEAD_E0),
+                           (0xED, 0xED, LEAD_ED), (0xE1, 0xEF, LEAD3), (0xF0, 0xF0, LEAD_F0),
+                           (0xF1, 0xF3, LEAD4), (0xF4, 0xF4, LEAD_F4)):
+        if low <= byte <= high:
+            return cls
+    return WHOLE
+
+
+def token_classes(vocabulary_size: int, byte_pieces: dict[int, int]) -> np.ndarray:
+    """int32 (V,): the byte class of every token id; ``byte_pieces`` maps id -> byte value."""
+    classes = np.full(vocabulary_size, WHOLE, np.int32)
+    for token_id, byte in byte_pieces.items():
+        classes[token_id] = byte_class(byte)
+    return classes
+
+
+def allowed(state, classes):
+    """bool (B, V): the tokens each row may emit next, from its state (B,) int32."""
+    next_states = tf.gather(tf.constant(TRANSITIONS), state)  # (B, 11)
+    return tf.gather(next_states >= 0, classes, axis=1)
+
+
+def advance(state, tokens, classes):
+    """The states after emitting ``tokens`` (B,) (each allowed in its row's state)."""
+    return tf.gather_nd(tf.constant(TRANSITIONS),
+                        tf.stack([state, tf.gather(classes, tokens)], axis=-1))
+
+
+def complete_length(token_ids, classes: np.ndarray) -> int:
+    """How many of ``token_ids`` end on a whole character: a sample cut off by its length in
+    the middle of a character's bytes loses that character's bytes rather than show U+FFFD."""
+    state, complete = ANY, 0
+    for position, token_id in enumerate(token_ids):
+        state = int(TRANSITIONS[state, classes[int(token_id)]])
+        if state < 0:  # not produced under the constraint (a prompt's bytes): leave it be
+            return len(token_ids)
+        if state == ANY:
+            complete = position + 1
+    return complete
