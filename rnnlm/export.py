@@ -34,11 +34,14 @@ def _sampling_loop(model, forbidden_bias, byte_classes=None):
     def run(token_ids, length, temperature, seed, greedy: bool):
         logits, states = model.prefill(token_ids[None, :], tf.shape(token_ids)[:1])
         out = tf.TensorArray(tf.int32, size=length)
+        if byte_classes is not None:
+            utf8_bias = utf8.state_bias(byte_classes, forbidden_bias)
 
         def body(i, logits, states, out, state):
-            scores = tf.cast(logits, tf.float32) + forbidden_bias
             if byte_classes is not None:
-                scores = tf.where(utf8.allowed(state, byte_classes), scores, -1e9)
+                scores = tf.cast(logits, tf.float32) + tf.gather(utf8_bias, state)
+            else:
+                scores = tf.cast(logits, tf.float32) + forbidden_bias
             if greedy:
                 token = tf.argmax(scores, axis=-1, output_type=tf.int32)
             else:

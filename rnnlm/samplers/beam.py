@@ -17,6 +17,7 @@ import math
 import tensorflow as tf
 
 from rnnlm.samplers import logits_processors as lp
+from rnnlm.samplers import utf8
 
 
 class BeamSampler:
@@ -48,6 +49,7 @@ def build_beam_search(next_fn, pad_id, use_penalty, ngram, whole_chars=False):
 
     def search(logits, states, ctx, num_steps, width, alpha, penalty, eos_id, bias, classes):
         byte_classes = classes if whole_chars else None
+        utf8_bias = utf8.state_bias(classes, bias) if whole_chars else None
         batch, vocab = tf.shape(logits)[0], tf.shape(logits)[1]
         tile = lambda x: tf.repeat(x, width, axis=0)  # noqa: E731
         logits, states, ctx = tile(logits), tuple(map(tile, states)), lp.Context(*map(tile, ctx))
@@ -60,7 +62,7 @@ def build_beam_search(next_fn, pad_id, use_penalty, ngram, whole_chars=False):
 
         def body(t, logits, states, ctx, scores, raw, ntok, finished, lp_buf):
             logp = tf.nn.log_softmax(logits)
-            proc = lp.process(logp, ctx, bias, penalty if use_penalty else None, ngram, byte_classes)
+            proc = lp.process(logp, ctx, bias, penalty if use_penalty else None, ngram, utf8_bias)
             fin = tf.reshape(finished, [-1])
             proc = tf.where(fin[:, None], pad_row, proc)  # finished beams extend with pad, cost 0
             cand = tf.reshape(scores, [-1, 1]) + proc

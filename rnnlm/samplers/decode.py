@@ -139,9 +139,11 @@ class Decoder:
     def _sample_loop(self, sampler, use_penalty, ngram, whole_chars):
         def run(carry, num_steps, key, params, penalty, eos_id, bias, classes):
             byte_classes = classes if whole_chars else None
+            utf8_bias = utf8.state_bias(classes, bias) if whole_chars else None
+
             def body(i, c, ids_ta, lp_ta):
                 logits = lp.process(c.logits, c.ctx, bias, penalty if use_penalty else None, ngram,
-                                    byte_classes)
+                                    utf8_bias)
                 tok = tf.where(c.done, self.pad_id, sampler.sample(logits, step_seed(key, c.step), params))
                 logp = tf.gather(tf.nn.log_softmax(c.logits), tok, batch_dims=1)
                 ctx = lp.append(c.ctx, tok, ~c.done, track_history=ngram > 0, track_seen=use_penalty,

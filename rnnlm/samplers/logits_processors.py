@@ -91,11 +91,12 @@ def no_repeat_ngram_ban(history, length, n, vocab_size):
     return hits > 0
 
 
-def process(logits, ctx, bias, penalty=None, ngram=0, byte_classes=None):
+def process(logits, ctx, bias, penalty=None, ngram=0, utf8_bias=None):
     """Apply the processors in order: penalty, n-gram ban, then the ids that may never come
-    (forbidden ids, always, and byte pieces that would break a UTF-8 character)."""
-    if byte_classes is not None:  # (B, V): each row's own bias
-        bias = tf.where(utf8.allowed(ctx.utf8, byte_classes), bias[None, :], NEG_INF)
+    (forbidden ids, always, and byte pieces that would break a UTF-8 character: ``utf8_bias``
+    is utf8.state_bias, which holds the forbidden ids too)."""
+    if utf8_bias is not None:  # (B, V): each row's bias for its UTF-8 state
+        bias = tf.gather(utf8_bias, ctx.utf8)
     if penalty is not None:
         logits = repetition_penalty(logits, ctx.seen, penalty)
     if ngram > 0:

@@ -64,10 +64,11 @@ def token_classes(vocabulary_size: int, byte_pieces: dict[int, int]) -> np.ndarr
     return classes
 
 
-def allowed(state, classes):
-    """bool (B, V): the tokens each row may emit next, from its state (B,) int32."""
-    next_states = tf.gather(tf.constant(TRANSITIONS), state)  # (B, 11)
-    return tf.gather(next_states >= 0, classes, axis=1)
+def state_bias(classes, bias):
+    """float32 (states, V): ``bias`` (V,) with -inf added where a state refuses a token. Made
+    once per decoding call, so that each step costs one gather of a row per sample."""
+    refused = tf.gather(tf.constant(TRANSITIONS), classes, axis=1) < 0
+    return tf.where(refused, -float("inf"), bias[None, :])
 
 
 def advance(state, tokens, classes):
