@@ -52,6 +52,9 @@ def train_classifier(data, out=None, *, valid=None, test=None, valid_fraction=0.
                          max_train)
     check_options(cell=cell, pooling=pooling, merge_mode=merge_mode, dropout=dropout,
                   bidirectional=bidirectional)
+    tok_options = {"vocab_size": vocab_size, "max_vocab": max_vocab, "min_freq": min_freq}
+    if from_lm is None:  # (with --from-lm the language model's tokenizer is checked instead)
+        _check_tokenizer_options(tokenizer or "sentencepiece", tok_options)
     out = Path(out) if out is not None else Path("runs") / f"classify-{Path(str(data)).stem}"
     runs.check_new_run_dir(out, force, resumable=False)  # classifiers have no --resume
     read = dict(text_column=text_column, label_column=label_column, header=header,
@@ -60,7 +63,6 @@ def train_classifier(data, out=None, *, valid=None, test=None, valid_fraction=0.
     train = sets["train"]
     classes = cdata.label_list(train.labels)
     arch = {"cell": cell, "layers": layers, "units": units, "embedding_dim": embedding_dim}
-    tok_options = {"vocab_size": vocab_size, "max_vocab": max_vocab, "min_freq": min_freq}
     tok, arch = _tokenizer_and_architecture(train, from_lm, tokenizer, tok_options, arch,
                                             bidirectional)
     fixed = max_len if (pooling == "flatten" and tok is not None) else None
@@ -172,6 +174,16 @@ def _check_train_options(epochs, batch_size, lr, valid_fraction, max_len, freeze
         raise RnnlmError(f"freeze_epochs must be in [0, epochs={epochs}], got {freeze_epochs}")
     if max_train is not None and max_train < 1:
         raise RnnlmError(f"max_train must be > 0, got {max_train}")
+
+
+def _check_tokenizer_options(kind: str, given: dict) -> None:
+    """An option of another tokenizer (--vocab-size with --tokenizer char) would do nothing."""
+    if kind not in TOKENIZER_OPTIONS:
+        return  # an unknown tokenizer gets its own message where it is built
+    for key, value in given.items():
+        if value is not None and key not in TOKENIZER_OPTIONS[kind]:
+            raise RnnlmError(f"--{key.replace('_', '-')} is not an option of the {kind} "
+                             f"tokenizer")
 
 
 def _encode(examples, tok, max_len):

@@ -479,7 +479,7 @@ def classify_train(
         locked_dropout=locked_dropout, pooling=pooling,
         dense=_sizes(dense, "--dense") or [], epochs=epochs, batch_size=batch_size, lr=lr,
         clipnorm=clipnorm, seed=seed, from_lm=from_lm, freeze_epochs=freeze_epochs,
-        max_train=max_train, quiet=False)
+        max_train=max_train, force=force, quiet=False)
     details = clf.info()
     best = details["best"]
     summary = ", ".join(f"{k} {best[k]:.4f}" for k in ("val_loss", "val_accuracy") if k in best)

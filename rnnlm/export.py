@@ -114,11 +114,22 @@ def check_export_dir(out: Path, force: bool) -> None:
     runs.check_can_create_dir(out, "--out")
     if not out.is_dir() or not any(out.iterdir()):
         return
-    if not (out / "saved_model.pb").exists():
+    if not is_export(out):
         raise RnnlmError(f"--out {out} is a non-empty directory and not an earlier export; "
                          f"choose a new or empty directory")
     if not force:
         raise RnnlmError(f"--out {out} already holds an export; use --force to replace it")
+
+
+# What export_saved_model writes: Keras's SavedModel files, then the vocabulary and the run's files.
+EXPORT_ENTRIES = {"saved_model.pb", "fingerprint.pb", "variables", "assets", "vocabulary.txt",
+                  "tokenizer.json", "tokenizer.model", "config.json"}
+
+
+def is_export(path: Path) -> bool:
+    """A folder that holds an rnnlm export and nothing else, which --force may replace."""
+    names = {entry.name for entry in Path(path).iterdir()}
+    return {"saved_model.pb", "vocabulary.txt"} <= names and names <= EXPORT_ENTRIES
 
 
 def _escape(token: str) -> str:

@@ -64,8 +64,20 @@ def copy_file(src: Path, dst: Path) -> None:
     write_atomic(dst, lambda tmp: shutil.copyfile(src, tmp))
 
 
+RUN_KINDS = ("language_model", "classifier")
+
+
 def is_run(path: Path) -> bool:
-    return (Path(path) / "config.json").exists()
+    """A directory rnnlm trained into: its config.json names a kind of run. Any config.json is
+    not enough (a project folder has one, an export copies the run's): --force deletes a run."""
+    path = Path(path)
+    if (path / "saved_model.pb").exists():
+        return False
+    try:
+        config = json.loads((path / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(config, dict) and config.get("kind") in RUN_KINDS and "format_version" in config
 
 
 def check_new_run_dir(out: Path, force: bool, resumable: bool = True) -> None:

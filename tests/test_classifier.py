@@ -381,3 +381,22 @@ def test_evaluate_and_predict_use_the_runs_columns(column_run):
     # a run trained on a corpus card reads files with the card's columns
     card_run = Classifier(None, None, {"classes": [0, 1], "source": {"data": "nsmc"}})
     assert card_run.column("text_column") == "document"
+
+
+def test_classify_train_force_replaces_its_run_from_the_command_line(reviews, tmp_path):
+    args = ["classify", "train", reviews, "--out", tmp_path / "run", "--tokenizer", "char",
+            "--units", "8", "--embedding-dim", "4", "--epochs", "1"]
+    assert invoke(*args)[0] == 0
+    one_line_error(*invoke(*args), "use --force")
+    code, output = invoke(*args, "--force")
+    assert code == 0, output
+
+
+@pytest.mark.parametrize("tokenizer, option", [("char", ["--vocab-size", "123"]),
+                                               ("char", ["--min-freq", "2"]),
+                                               ("sentencepiece", ["--max-vocab", "10"])])
+def test_another_tokenizer_s_options_are_refused(reviews, tmp_path, tokenizer, option):
+    code, output = invoke("classify", "train", reviews, "--out", tmp_path / "run",
+                          "--tokenizer", tokenizer, *option, "--epochs", "1")
+    one_line_error(code, output, f"{option[0]} is not an option of the {tokenizer} tokenizer")
+    assert not (tmp_path / "run").exists()

@@ -328,13 +328,31 @@ def test_info_on_a_file_says_it_is_a_file(tiny_corpus):
     assert code == 2 and "is a file, not a run directory" in output
 
 
-def test_force_replaces_a_run_and_never_a_folder_of_other_files(tiny_corpus, tmp_path):
+@pytest.mark.parametrize("config", [None, "{}", '{"kind": "language_model"}', "not json"])
+def test_force_replaces_a_run_and_never_a_folder_of_other_files(tiny_corpus, tmp_path, config):
+    """A project folder with a config.json of its own is not a run either."""
     folder = tmp_path / "mine"
     folder.mkdir()
     (folder / "notes.txt").write_text("keep me")
+    if config is not None:
+        (folder / "config.json").write_text(config)
     code, output = invoke("train", tiny_corpus, "--out", folder, "--force", *TINY_MODEL)
     assert code == 2 and "not an rnnlm run" in output and "--resume" not in output, output
     assert (folder / "notes.txt").read_text() == "keep me"
+
+
+def test_force_never_replaces_an_export_with_other_files_in_it(trained_run, tmp_path):
+    corpus, run = trained_run
+    exported = tmp_path / "exported"
+    assert invoke("export", run, "--out", exported)[0] == 0
+    code, output = invoke("train", corpus, "--out", exported, "--force", *TINY_MODEL)
+    assert code == 2 and "not an rnnlm run" in output, output  # it holds the run's config.json
+    (exported / "notes.txt").write_text("keep me")
+    code, output = invoke("export", run, "--out", exported, "--force")
+    assert code == 2 and "not an earlier export" in output, output
+    assert (exported / "notes.txt").read_text() == "keep me"
+    (exported / "notes.txt").unlink()
+    assert invoke("export", run, "--out", exported, "--force")[0] == 0  # an export alone: yes
 
 
 def test_export_replaces_an_export_and_never_a_run(trained_run, tmp_path):

@@ -20,7 +20,7 @@ def walk(data: bytes) -> int:
     return state
 
 
-@pytest.mark.parametrize("char", ["a", "é", "가", "한", "힣", "\u0800", "\ud7ff", "\ue000",
+@pytest.mark.parametrize("char", ["a", "é", "\xa0", "¿", "가", "한", "힣", "\u0800", "\ud7ff", "\ue000",
                                   "\uffff", "😀", "\U00010000", "\U0010ffff"])
 def test_every_character_s_bytes_are_accepted_and_end_whole(char):
     data = char.encode("utf-8")
@@ -34,6 +34,12 @@ def test_bytes_that_are_not_utf8_are_refused(data):
     with pytest.raises(UnicodeDecodeError):
         data.decode("utf-8")
     assert walk(data) == -1
+
+
+@pytest.mark.parametrize("char", ["\x80", "\x90", "\x9f"])
+def test_c1_control_characters_are_refused_like_the_c0_ones(char):
+    assert walk(char.encode("utf-8")) == -1
+    assert walk("\xa0".encode("utf-8")) == utf8.ANY  # the next one, a no-break space, is text
 
 
 def random_bytes_model(seed=0):
