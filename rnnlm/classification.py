@@ -277,12 +277,24 @@ class Classifier:
         return self._metrics(inputs, cdata.encode_labels(labels, self.classes, "the data"),
                              batch_size)
 
-    def read_inputs(self, path, text_column=None, encoding: str = "utf-8"):
+    def read_inputs(self, path, text_column=None, encoding: str = "utf-8",
+                    header: bool | None = None):
         """Unlabelled inputs for ``predict`` from a file (see ``classify_data.read_inputs``);
-        a CSV/TSV's text column defaults to the one the run was trained with."""
+        a CSV/TSV's text column and header row default to the run's (a column given by name
+        means a header). A text column given for another kind of file (NSMC's tab-separated
+        .txt) reads it as a table too."""
+        table = text_column is not None
+        if header is None:
+            header = self._header() if text_column is None or str(text_column).isdigit() else True
         if text_column is None:
             text_column = self.column("text_column")
-        return cdata.read_inputs(path, self.tokenizer is not None, text_column, encoding)
+        return cdata.read_inputs(path, self.tokenizer is not None, text_column, encoding,
+                                 header=header, table=table)
+
+    def _header(self) -> bool:
+        """Whether the run's training file had a header row (--no-header: it had not)."""
+        header = (self.config.get("source") or {}).get("header")
+        return True if header is None else bool(header)
 
     def column(self, key: str):
         """The run's "text_column" or "label_column": the one given at training, else the
@@ -301,10 +313,13 @@ class Classifier:
         """read_dataset options with the run's columns filled in for a file (a corpus card
         name keeps its card's columns)."""
         options = dict(options)
-        if Path(str(data)).expanduser().exists():
+        is_file = Path(str(data)).expanduser().exists()
+        if is_file:
             for key in ("text_column", "label_column"):
                 if options.get(key) is None:
                     options[key] = self.column(key)
+        if options.get("header") is None:  # a file read like the run's (--no-header kept)
+            options["header"] = self._header() if is_file else True
         return options
 
     def _metrics(self, inputs, y, batch_size: int = 256) -> dict:

@@ -262,8 +262,10 @@ def check_shapes(sets: dict, pooling: str) -> None:
                              f"{s.x.shape[1]} steps, the training data {train.shape[1]}")
 
 
-def read_inputs(path, text: bool, text_column=None, encoding: str = "utf-8"):
-    """Unlabelled inputs from a file: an .npz's x, a CSV/TSV's text column, else one text per line.
+def read_inputs(path, text: bool, text_column=None, encoding: str = "utf-8", header: bool = True,
+                table: bool = False):
+    """Unlabelled inputs from a file: an .npz's x, a CSV/TSV's text column (any file when
+    ``table``: a .txt that is tab-separated), else one text per line.
 
     A plain text file gives exactly one input per line, so that predictions line up with the
     input lines: a blank line is classified as an empty text (the model sees one <unk>), lines
@@ -274,9 +276,9 @@ def read_inputs(path, text: bool, text_column=None, encoding: str = "utf-8"):
     name = path.name[:-3] if path.name.endswith(".gz") else path.name
     if not path.exists():
         raise RnnlmError(f"file not found: {path}")
-    if path.suffix == ".npz" or name.endswith((".csv", ".tsv")):
-        examples = read_dataset(path, "test", text_column=text_column, encoding=encoding,
-                                need_labels=False)
+    if path.suffix == ".npz" or name.endswith((".csv", ".tsv")) or table:
+        examples = read_dataset(path, "test", text_column=text_column, header=header,
+                                encoding=encoding, need_labels=False)
         inputs = examples.texts if examples.texts is not None else examples.x
     else:
         lines = _open_text(path, encoding).split("\n")

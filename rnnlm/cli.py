@@ -506,9 +506,10 @@ def classify_eval(
     from rnnlm.classification import load_classifier
     from rnnlm.classify_metrics import format_metrics
 
-    metrics = load_classifier(run_dir).evaluate(
+    metrics = load_classifier(run_dir).evaluate(  # header None: as the run's training file
         data, split=split, batch_size=batch_size, text_column=text_column,
-        label_column=label_column, header=not no_header, data_dir=data_dir, encoding=encoding)
+        label_column=label_column, header=False if no_header else None, data_dir=data_dir,
+        encoding=encoding)
     if as_json:
         echo_json(metrics)
     else:
@@ -521,7 +522,8 @@ def classify_predict(
     run_dir: Path = typer.Argument(..., help="A trained classifier run."),
     text: Optional[str] = typer.Argument(None, help="One text to classify."),
     file: Optional[Path] = typer.Option(None, "--file", "-f", help="Texts, one per line; or a CSV/TSV (--text-column); or an .npz (x)."),
-    text_column: Optional[str] = typer.Option(None, help=READ_HELP),
+    text_column: Optional[str] = typer.Option(None, help=READ_HELP + " (given: the file is read as a table whatever its name)"),
+    no_header: bool = typer.Option(False, "--no-header", help="The CSV/TSV has no header row (default: as the run's training file)."),
     encoding: str = typer.Option("utf-8"),
     as_json: bool = typer.Option(False, "--json"),
 ):
@@ -532,7 +534,8 @@ def classify_predict(
     if (text is None) == (file is None):
         raise RnnlmError("give either a TEXT or --file FILE")
     clf = load_classifier(run_dir)
-    inputs = [text] if file is None else clf.read_inputs(file, text_column, encoding)
+    inputs = [text] if file is None else clf.read_inputs(
+        file, text_column, encoding, header=False if no_header else None)
     predictions = clf.predict(inputs)
     if as_json:
         echo_json([{"label": p.label, "probability": p.probability} for p in predictions])

@@ -92,6 +92,12 @@ class Generator:
             ids = newline[-1:] if newline and 1 not in newline else [self.tokenizer.eos_id or 2]
         return ids
 
+    def _known_stops(self, stop) -> list[str]:
+        """Stop strings in the normal form the model writes (a stop typed as Korean jamo must
+        still match the syllables the model emits, as a prompt does)."""
+        stops = [stop] if isinstance(stop, str) else list(stop or ())
+        return [self.tokenizer.encode_known_form(s)[0] if s else s for s in stops]
+
     def _continuation(self, prompt_ids, new_ids) -> str:
         """Text the new ids add after the prompt, decoded in context (word spacing, UTF-8 bytes)."""
         base = self.tokenizer.decode(prompt_ids)
@@ -115,6 +121,7 @@ class Generator:
 
         run = self._run_options({**options, "num_samples": num_samples})
         ids = self.prompt_ids(prompt)
+        stops = self._known_stops(options.get("stop"))
         if isinstance(run["sampler"], BeamSampler):
             run.pop("seed")
         result = self.decoder.generate([ids], num_samples=num_samples, **run)
@@ -122,7 +129,7 @@ class Generator:
         for row in range(result.token_ids.shape[0]):
             made = result.token_ids[row, :int(result.num_tokens[row])]
             new = made[:self._whole_characters(made)]
-            text, stopped = truncate_at_stop(self._continuation(ids, new), options.get("stop"))
+            text, stopped = truncate_at_stop(self._continuation(ids, new), stops)
             if stopped:
                 new = new[:self._tokens_for(ids, new, len(text))]
             log_prob, score = float(result.log_prob[row]), float(result.score[row])
@@ -169,11 +176,12 @@ class Generator:
             yield self.generate(prompt, **options)[0]["text"]
             return
         ids = self.prompt_ids(prompt)
+        stops = self._known_stops(options.get("stop"))
         new: list[int] = []
         shown = ""
         for chunk in self.decoder.stream([ids], chunk_size=STREAM_CHUNK, **run):
             new.extend(int(i) for i in chunk.token_ids[0])
-            text, stopped = truncate_at_stop(self._continuation(ids, new), options.get("stop"))
+            text, stopped = truncate_at_stop(self._continuation(ids, new), stops)
             # Hold back a trailing partial UTF-8 character (byte pieces) until it is complete.
             ready = text if stopped else text.rstrip("\ufffd")
             if ready.startswith(shown) and len(ready) > len(shown):

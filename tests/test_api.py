@@ -180,6 +180,12 @@ def test_korean_typed_as_jamo_reads_like_whole_syllables(lm):
     assert lm.generate(nfd, length=20, seed=4) == lm.generate(nfc, length=20, seed=4)
     assert lm.evaluate(nfd + " 게으른 개를")["loss"] == pytest.approx(
         lm.evaluate(nfc + " 게으른 개를")["loss"])
+    # a stop string typed as jamo cuts where its syllables appear in the text generated
+    text = lm.generate(nfc, length=40, seed=4)
+    stop = next((c for c in text if "가" <= c <= "힣"), None)
+    if stop is not None:  # (a tiny model may write no Hangul at all)
+        cut = lm.generate(nfc, length=40, seed=4, stop=unicodedata.normalize("NFD", stop))
+        assert cut == text[:text.index(stop)]
 
 
 def test_misspelt_or_unknown_options_are_named(lm, tmp_path):
@@ -215,6 +221,11 @@ def test_korean_subword_samples_are_whole_characters(tmp_path):
     corpus.write_text(TINY_TEXT * 3, encoding="utf-8")
     lm = rnnlm.train(str(corpus), out=tmp_path / "run", tokenizer="sentencepiece",
                      vocab_size=320, **{**TINY, "seq_len": 8})
+    import unicodedata
+
+    nfc = "빠른 갈색 여우가 게으른 개를"  # SentencePiece spells jamo it never saw as bytes
+    nfd = unicodedata.normalize("NFD", nfc)
+    assert lm.evaluate(nfd)["loss"] == pytest.approx(lm.evaluate(nfc)["loss"])
     samples = lm.generate_detailed("빠른", length=30, num_samples=16, temperature=2.0, seed=0)
     bytes_made = 0
     for sample in samples:

@@ -67,7 +67,8 @@ def test_pooling_ignores_padding(cell, bidirectional):
 def write_csv(path, rows, header=("id", "text", "label")):
     with open(path, "w", newline="", encoding="utf-8") as f:
         writer = csv.writer(f)
-        writer.writerow(header)
+        if header is not None:
+            writer.writerow(header)
         writer.writerows(rows)
     return path
 
@@ -400,3 +401,25 @@ def test_another_tokenizer_s_options_are_refused(reviews, tmp_path, tokenizer, o
                           "--tokenizer", tokenizer, *option, "--epochs", "1")
     one_line_error(code, output, f"{option[0]} is not an option of the {tokenizer} tokenizer")
     assert not (tmp_path / "run").exists()
+
+
+def test_eval_and_predict_read_a_file_as_the_run_was_trained(reviews, tmp_path):
+    """A run trained with --no-header reads its files without one; a text column given to
+    predict reads any file as a table (NSMC's tab-separated .txt)."""
+    rows = [line.split(",", 2)[1:] for line in reviews.read_text().splitlines()[1:]]
+    bare = write_csv(tmp_path / "bare.csv", [(text, label) for text, label in rows], header=None)
+    run = tmp_path / "run"
+    assert invoke("classify", "train", bare, "--no-header", "--text-column", "0",
+                  "--label-column", "1", "--out", run, "--tokenizer", "char", "--units", "8",
+                  "--embedding-dim", "4", "--epochs", "1")[0] == 0
+    code, output = invoke("classify", "eval", run, bare, "--json")
+    assert code == 0 and json.loads(output)["examples"] == len(rows), output
+    code, output = invoke("classify", "predict", run, "--file", bare)
+    assert code == 0 and len(output.strip().splitlines()) == len(rows), output
+    tsv = tmp_path / "table.txt"
+    tsv.write_text("id\tdocument\n" + "".join(f"{i}\t{text}\n" for i, (text, _) in
+                                              enumerate(rows)), encoding="utf-8")
+    code, output = invoke("classify", "predict", run, "--file", tsv, "--text-column", "document")
+    assert code == 0 and len(output.strip().splitlines()) == len(rows), output
+    code, output = invoke("classify", "predict", run, "--file", tsv, "--text-column", "nothing")
+    assert code == 2 and "nothing" in output, output

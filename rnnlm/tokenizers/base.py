@@ -120,21 +120,25 @@ class Tokenizer(ABC):
         return sum(1 for i in self.encode(text) if i == UNK_ID)
 
     def encode_known_form(self, text: str) -> tuple[str, list[int]]:
-        """``text`` in the Unicode normal form (as given, NFC or NFD) with the fewest <unk>s,
-        and its ids.
+        """``text`` in the Unicode normal form (as given, NFC or NFD) that the vocabulary holds
+        best, and its ids: the fewest tokens that are <unk> or byte pieces.
 
         Korean can be typed as whole syllables (NFC, what most keyboards and files use) or as
         jamo (NFD, e.g. text from macOS file names): the same text to a reader, different
         characters to a tokenizer. A prompt or evaluation text in the other form than the
-        training corpus would otherwise be read as mostly <unk>. Text the vocabulary covers
-        is encoded once, as ``encode`` would."""
+        training corpus would otherwise be read as mostly <unk> (SentencePiece: mostly byte
+        pieces, three per jamo). Text the vocabulary covers is encoded once, as ``encode``
+        would."""
+        def unknown(ids):
+            return sum(1 for i in ids if i == UNK_ID or i in self.byte_pieces)
+
         ids = list(self.encode(text))
-        unknown = ids.count(UNK_ID)
-        for form in ("NFC", "NFD") if unknown else ():
+        missing = unknown(ids)
+        for form in ("NFC", "NFD") if missing else ():
             other = unicodedata.normalize(form, text)
             other_ids = list(self.encode(other)) if other != text else ids
-            if other_ids.count(UNK_ID) < unknown:
-                text, ids, unknown = other, other_ids, other_ids.count(UNK_ID)
+            if unknown(other_ids) < missing:
+                text, ids, missing = other, other_ids, unknown(other_ids)
         return text, ids
 
     def config(self) -> dict[str, Any]:
