@@ -349,12 +349,13 @@ def _fit(out: Path, config, tok, model_cfg, train_cfg, train_ids, valid_text, in
             raise RnnlmError(f"cannot resume {out}: its checkpoint in {checkpoint} is damaged "
                              f"({type(e).__name__}: {e})") from None
         runs.write_json(out / "config.json", config)  # records the new training options
-    valid_ids = None
+    valid_ids, valid_chars = None, 0
     if len(valid_text) > 1:  # a --valid file typed as jamo is read as the syllables trained on
         valid_text, valid_ids = tok.encode_known_form(valid_text)
+        valid_chars = tok.scored_characters(valid_text, valid_ids)
         valid_ids = data.compact(valid_ids) if len(valid_ids) >= 2 else None
     try:
-        training.fit(model, writer, train_ids, valid_ids, len(valid_text), train_cfg,
+        training.fit(model, writer, train_ids, valid_ids, valid_chars, train_cfg,
                      initial_epoch=initial_epoch,
                      tensorboard_dir=out / "tensorboard" if tensorboard else None, quiet=quiet,
                      weight_drop_if_long=weight_drop_if_long)

@@ -156,12 +156,19 @@ def _column(path, names: list[str], wanted, default: str, option: str) -> int:
 
 
 def _label_value(raw: str):
-    """CSV labels that are all integers become ints ('1' → 1), so text and .npz runs agree."""
+    """CSV labels that are integers become ints ('1' → 1), so text and .npz runs agree; so do
+    whole numbers written as floats ('1.0', as a spreadsheet may export them), or '1' and '1.0'
+    would be two classes."""
     raw = raw.strip()
     try:
         return int(raw)
     except ValueError:
+        pass
+    try:
+        number = float(raw)
+    except ValueError:
         return raw
+    return int(number) if number.is_integer() else raw
 
 
 # --- folders of folders -------------------------------------------------------------------------

@@ -75,12 +75,17 @@ def plot_confusion(m: dict, path: Path, title: str = "confusion matrix") -> None
 
     confusion = np.asarray(m["confusion"])
     labels = [str(v) for v in m["labels"]]
+    font = _font_with(labels)
+    if font is False:  # no installed font writes them: class ids, as metrics.json lists them
+        labels = [str(i) for i in range(len(labels))]
+        title += " (labels by class id)"
     size = min(3.0 + 0.45 * len(labels), 12)
-    fig, ax = plt.subplots(figsize=(size, size))
+    fig, ax = plt.subplots(figsize=(max(size, 4.5), size))
     ax.imshow(confusion, cmap="Blues")
-    ax.set(xticks=range(len(labels)), yticks=range(len(labels)), xticklabels=labels,
-           yticklabels=labels, xlabel="predicted", ylabel="true",
-           title=f"{title} (accuracy {m['accuracy']:.4f})")
+    ax.set(xticks=range(len(labels)), yticks=range(len(labels)), xlabel="predicted",
+           ylabel="true", title=f"{title}\naccuracy {m['accuracy']:.4f}")
+    ax.set_xticklabels(labels, fontfamily=font or None)
+    ax.set_yticklabels(labels, fontfamily=font or None)
     if len(labels) <= 20:
         top = confusion.max() or 1
         for (i, j), count in np.ndenumerate(confusion):
@@ -108,6 +113,26 @@ def plot_curves(history: list[dict], path: Path) -> None:
     fig.tight_layout()
     write_atomic(path, lambda tmp: fig.savefig(tmp, format="png", dpi=90))
     plt.close(fig)
+
+
+def _font_with(labels: list[str]):
+    """None when matplotlib's default font has every character of the labels; else the name of
+    an installed font that has them (Korean labels need a CJK font, which the default lacks:
+    it draws empty boxes and warns once per glyph), or False when none has."""
+    from matplotlib import font_manager, ft2font
+
+    needed = {ord(c) for label in labels for c in label}
+
+    def covers(path) -> bool:
+        try:
+            return needed <= set(ft2font.FT2Font(path).get_charmap())
+        except (OSError, RuntimeError):  # a font file matplotlib cannot open
+            return False
+
+    if covers(font_manager.findfont(font_manager.FontProperties())):
+        return None
+    return next((font.name for font in font_manager.fontManager.ttflist if covers(font.fname)),
+                False)
 
 
 def _pyplot():

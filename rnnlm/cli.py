@@ -463,7 +463,7 @@ def classify_train(
     seed: int = typer.Option(0),
     from_lm: Optional[Path] = typer.Option(None, help="Start embedding + recurrent layers from this language model run."),
     freeze_epochs: int = typer.Option(0, help="With --from-lm: epochs with those layers frozen before unfreezing."),
-    max_train: Optional[int] = typer.Option(None, help="Use a random subset of this many training examples."),
+    max_train: Optional[int] = typer.Option(None, help="Use a random subset of this many training examples (--valid-fraction is then held out of the subset)."),
 ):
     """Train a classifier on DATA and save a run directory (metrics.json, confusion.png, curves.png)."""
     from rnnlm.classification import train_classifier

@@ -42,7 +42,8 @@ class LM:
         if len(ids) < 2:
             raise RnnlmError("the text is too short to evaluate (fewer than two tokens)")
         seq_len = seq_len or self.config["train"]["seq_len"]
-        result = evaluate_ids(self.model, ids, len(text), batch_size, seq_len).as_dict()
+        result = evaluate_ids(self.model, ids, self.tokenizer.scored_characters(text, ids),
+                              batch_size, seq_len).as_dict()
         return {**result, "unknown_tokens": int(np.sum(ids == UNK_ID))}
 
     def score(self, text: str) -> list[tuple[str, float]]:

@@ -123,6 +123,9 @@ def read_config(run_dir: Path, need_weights: bool = True) -> dict:
         raise RnnlmError(f"{run_dir} is a file, not a run directory")
     if not run_dir.is_dir():
         raise RnnlmError(f"run directory not found: {run_dir}")
+    if (run_dir / "saved_model.pb").exists():
+        raise RnnlmError(f"{run_dir} is an export (a TensorFlow SavedModel), not a run: load it "
+                         f"with tf.saved_model.load, or give the run it was exported from")
     if not (run_dir / "config.json").exists():
         raise RnnlmError(f"{run_dir} is not an rnnlm run (no config.json)")
     config = read_json(run_dir / "config.json")

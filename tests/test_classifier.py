@@ -423,3 +423,27 @@ def test_eval_and_predict_read_a_file_as_the_run_was_trained(reviews, tmp_path):
     assert code == 0 and len(output.strip().splitlines()) == len(rows), output
     code, output = invoke("classify", "predict", run, "--file", tsv, "--text-column", "nothing")
     assert code == 2 and "nothing" in output, output
+
+
+def test_whole_numbers_written_as_floats_are_the_same_label(tmp_path):
+    from rnnlm.classify_data import label_list, read_dataset
+
+    rows = [("good", "1"), ("bad", "5"), ("fine", "1.0"), ("awful", "5.0"), ("odd", "0.5")]
+    labels = read_dataset(write_csv(tmp_path / "l.csv", rows, header=("text", "label"))).labels
+    assert labels == [1, 5, 1, 5, "0.5"] and label_list(labels[:4]) == [1, 5]
+
+
+def test_korean_labels_never_draw_as_missing_glyphs(tmp_path):
+    """matplotlib's default font has no Hangul: a CJK font is used when one is installed, and
+    class ids otherwise, never empty boxes (which come with one warning per glyph)."""
+    import warnings
+
+    from rnnlm.classify_metrics import _font_with, plot_confusion
+
+    metrics = {"confusion": [[3, 1], [0, 4]], "labels": ["긍정", "부정"], "accuracy": 0.875}
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        plot_confusion(metrics, tmp_path / "confusion.png")
+    assert not [w for w in caught if "missing from" in str(w.message)]
+    assert (tmp_path / "confusion.png").stat().st_size > 1000
+    assert _font_with(["pos", "neg"]) is None  # Latin labels keep the default font

@@ -353,6 +353,9 @@ def test_force_never_replaces_an_export_with_other_files_in_it(trained_run, tmp_
     assert (exported / "notes.txt").read_text() == "keep me"
     (exported / "notes.txt").unlink()
     assert invoke("export", run, "--out", exported, "--force")[0] == 0  # an export alone: yes
+    for command in (["info"], ["generate"], ["export", "--out", tmp_path / "again"]):
+        code, output = invoke(command[0], exported, *command[1:])
+        assert code == 2 and "is an export" in output and "incomplete" not in output, output
 
 
 def test_export_replaces_an_export_and_never_a_run(trained_run, tmp_path):

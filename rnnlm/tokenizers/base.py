@@ -119,6 +119,12 @@ class Tokenizer(ABC):
         """How many tokens of text map to <unk> (so callers can warn about coverage)."""
         return sum(1 for i in self.encode(text) if i == UNK_ID)
 
+    def scored_characters(self, text: str, ids) -> int:
+        """Characters of ``text`` a language model's loss covers: all but those of the first
+        token, which has no context and is never scored. Bits per character divide by this,
+        or a short text (and a long first subword) would flatter the figure."""
+        return max(1, len(text) - len(self.decode([int(i) for i in ids[:1]])))
+
     def encode_known_form(self, text: str) -> tuple[str, list[int]]:
         """``text`` in the Unicode normal form (as given, NFC or NFD) that the vocabulary holds
         best, and its ids: the fewest tokens that are <unk> or byte pieces.
