@@ -171,9 +171,10 @@ def _check_train_options(epochs, batch_size, lr, valid_fraction, max_len, freeze
     if freeze_epochs and from_lm is None:
         raise RnnlmError("--freeze-epochs needs --from-lm (it freezes the transferred layers)")
     if not 0 <= freeze_epochs <= epochs:
-        raise RnnlmError(f"freeze_epochs must be in [0, epochs={epochs}], got {freeze_epochs}")
+        raise RnnlmError(f"--freeze-epochs (freeze_epochs=) must be in [0, --epochs {epochs}], "
+                         f"got {freeze_epochs}")
     if max_train is not None and max_train < 1:
-        raise RnnlmError(f"max_train must be > 0, got {max_train}")
+        raise RnnlmError(f"--max-train (max_train=) must be > 0, got {max_train}")
 
 
 def _check_tokenizer_options(kind: str, given: dict) -> None:

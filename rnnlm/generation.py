@@ -36,6 +36,11 @@ def choose_sampler(sampler=None, temperature=None, top_k=None, top_p=None, beam_
     return get_sampler(sampler, **options[sampler])
 
 
+def _named(option: str) -> str:
+    """An option as both the command line and Python spell it: --top-k (top_k=)."""
+    return f"--{option.replace('_', '-')} ({option}=)"
+
+
 class Generator:
     def __init__(self, model, tokenizer):
         from rnnlm.samplers import Decoder
@@ -59,23 +64,26 @@ class Generator:
 
         try:
             if length < 1:
-                raise ValueError(f"length must be >= 1, got {length}")
+                raise ValueError(f"{_named('length')} must be >= 1, got {length}")
             if num_samples < 1:
-                raise ValueError(f"num_samples must be >= 1, got {num_samples}")
+                raise ValueError(f"{_named('num_samples')} must be >= 1, got {num_samples}")
             chosen = choose_sampler(sampler, temperature, top_k, top_p, beam_width).name
             # An option the chosen sampler does not read would silently change nothing.
             if top_k is not None and chosen not in ("top_k", "top_p"):
-                raise ValueError(f"top_k is an option of the top_k and top_p samplers, not of "
-                                 f"{chosen}")
+                raise ValueError(f"{_named('top_k')} is an option of the top_k and top_p "
+                                 f"samplers, not of {chosen}")
             if top_p is not None and chosen != "top_p":
-                raise ValueError(f"top_p is an option of the top_p sampler, not of {chosen}")
-            if temperature is not None and chosen in ("greedy", "beam"):
-                raise ValueError(f"temperature is an option of the sampling samplers, not of "
+                raise ValueError(f"{_named('top_p')} is an option of the top_p sampler, not of "
                                  f"{chosen}")
+            if temperature is not None and chosen in ("greedy", "beam"):
+                raise ValueError(f"{_named('temperature')} is an option of the sampling samplers, "
+                                 f"not of {chosen}")
             if beam_width is not None and chosen != "beam":
-                raise ValueError(f"beam_width is an option of the beam sampler, not of {chosen}")
+                raise ValueError(f"{_named('beam_width')} is an option of the beam sampler, not "
+                                 f"of {chosen}")
             if chosen == "beam" and num_samples != 1:
-                raise ValueError("beam search is deterministic: num_samples must be 1")
+                raise ValueError(f"beam search is deterministic: {_named('num_samples')} must "
+                                 f"be 1")
             logits_processors.check_repetition_penalty(
                 1.0 if repetition_penalty is None else repetition_penalty)
             logits_processors.check_ngram_size(no_repeat_ngram or 0)

@@ -191,8 +191,8 @@ def test_bad_training_input(tmp_path, tiny_corpus, make_args, message):
     (["--top-p", "1.5"], "top_p"),
     (["--top-k", "0"], "top_k"),
     (["--repetition-penalty", "0"], "repetition"),  # 0 is not "off": it must be > 0
-    (["--sampler", "random", "--top-k", "3"], "top_k is an option"),  # it would change nothing
-    (["--sampler", "greedy", "--top-p", "0.5"], "top_p is an option"),
+    (["--sampler", "random", "--top-k", "3"], "--top-k (top_k=) is an option"),  # changes nothing
+    (["--sampler", "greedy", "--top-p", "0.5"], "--top-p (top_p=) is an option"),
     (["--sampler", "beam", "--num-samples", "2"], "deterministic"),
     (["--interactive", "--json"], "drop --json"),
     (["--interactive", "--num-samples", "2"], "drop --num-samples"),

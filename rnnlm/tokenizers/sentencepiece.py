@@ -84,8 +84,8 @@ def _training_error(error: RuntimeError, vocab_size: int) -> RnnlmError:
     if needed:
         return RnnlmError(
             f"vocab_size={vocab_size} is too small for this corpus: it needs at least {needed.group(1)} "
-            "(256 byte pieces, the specials and the corpus's own characters); raise vocab_size "
-            "or lower character_coverage")
+            "(256 byte pieces, the specials and the corpus's own characters); raise --vocab-size "
+            "(vocab_size=)")
     return RnnlmError(f"sentencepiece training failed: {message.splitlines()[0] if message else error!r}")
 
 
