@@ -433,7 +433,7 @@ def classify_train(
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="Run directory (default runs/classify-<data>)."),
     force: bool = typer.Option(False, "--force", help="Replace an existing run in --out."),
     valid: Optional[str] = typer.Option(None, help="Validation data (default: --valid-fraction of DATA)."),
-    valid_fraction: float = typer.Option(0.1, help="Stratified share of DATA held out for validation."),
+    valid_fraction: Optional[float] = typer.Option(None, help="Stratified share of DATA held out for validation  [default: 0.1]"),
     test: Optional[str] = typer.Option(None, help="Test data, evaluated with the best weights (a corpus name: its test split)."),
     text_column: Optional[str] = typer.Option(None, help=f"{READ_HELP} (default: text, or the corpus card's)"),
     label_column: Optional[str] = typer.Option(None, help=f"{READ_HELP} (default: label, or the corpus card's)"),
@@ -468,9 +468,14 @@ def classify_train(
     """Train a classifier on DATA and save a run directory (metrics.json, confusion.png, curves.png)."""
     from rnnlm.classification import train_classifier
     from rnnlm.classify_metrics import format_metrics
+    from rnnlm.errors import RnnlmError
 
+    if valid is not None and valid_fraction is not None:
+        raise RnnlmError("--valid gives the validation data, so nothing is held out of DATA: "
+                         "drop --valid-fraction")
     clf = train_classifier(
-        data, out, valid=valid, test=test, valid_fraction=valid_fraction,
+        data, out, valid=valid, test=test,
+        valid_fraction=0.1 if valid_fraction is None else valid_fraction,
         text_column=text_column, label_column=label_column, header=not no_header,
         data_dir=data_dir, encoding=encoding, tokenizer=tokenizer, vocab_size=vocab_size,
         max_vocab=max_vocab, min_freq=min_freq, max_len=max_len, cell=cell, layers=layers,

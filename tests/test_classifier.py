@@ -393,13 +393,16 @@ def test_classify_train_force_replaces_its_run_from_the_command_line(reviews, tm
     assert code == 0, output
 
 
-@pytest.mark.parametrize("tokenizer, option", [("char", ["--vocab-size", "123"]),
-                                               ("char", ["--min-freq", "2"]),
-                                               ("sentencepiece", ["--max-vocab", "10"])])
-def test_another_tokenizer_s_options_are_refused(reviews, tmp_path, tokenizer, option):
+@pytest.mark.parametrize("tokenizer, option, message", [
+    ("char", ["--vocab-size", "123"], "--vocab-size is not an option of the char tokenizer"),
+    ("char", ["--min-freq", "2"], "--min-freq is not an option of the char tokenizer"),
+    ("sentencepiece", ["--max-vocab", "10"], "--max-vocab is not an option of the sentencepiece"),
+    ("char", ["--valid-fraction", "0.5", "--valid", "VALID"], "drop --valid-fraction")])
+def test_options_that_would_do_nothing_are_refused(reviews, tmp_path, tokenizer, option, message):
+    option = [str(reviews) if o == "VALID" else o for o in option]
     code, output = invoke("classify", "train", reviews, "--out", tmp_path / "run",
                           "--tokenizer", tokenizer, *option, "--epochs", "1")
-    one_line_error(code, output, f"{option[0]} is not an option of the {tokenizer} tokenizer")
+    one_line_error(code, output, message)
     assert not (tmp_path / "run").exists()
 
 
