@@ -332,8 +332,9 @@ def _fit(out: Path, config, tok, model_cfg, train_cfg, train_ids, valid_text, in
 
     from rnnlm import training
 
-    if new:  # the seed chooses the initial weights (Keras's initializers draw from it)
-        keras.utils.set_random_seed(train_cfg.seed)
+    # Seeded before the layers are built: the seed chooses a new run's initial weights, and
+    # the dropout layers' random streams of a new or resumed run (drawn when they are built).
+    keras.utils.set_random_seed(train_cfg.seed if new else train_cfg.seed + initial_epoch)
     model, optimizer = _compiled_model(model_cfg, train_cfg)
     writer = runs.RunWriter(out, optimizer_arrays=lambda: training.optimizer_arrays(optimizer))
     if new:

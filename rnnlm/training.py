@@ -328,6 +328,12 @@ class LearningRate(keras.callbacks.Callback):
             self.plateau_scale /= 4.0  # PyTorch word_language_model's annealing
         self.best = val if self.best is None else min(self.best, val)
 
+    def replay_plateau(self, history: list[dict]) -> None:
+        """--resume: the plateau's scale and best loss as the epochs in history.json left them
+        (without this a resumed run would restart at the full learning rate)."""
+        for record in history:
+            self.on_epoch_end(record["epoch"] - 1, {"val_loss": record.get("val_loss")})
+
 
 class EarlyStop(keras.callbacks.Callback):
     """Stop when val_loss has not improved for ``patience`` epochs (best weights are already
@@ -417,13 +423,18 @@ def fit(model, run, train_ids, valid_ids, valid_chars, train_cfg, initial_epoch=
     # so the schedules' progress and the weight-drop decision go by the clock alone.
     planned_steps = math.inf if train_cfg.epochs is None else train_cfg.epochs * steps
     last_epoch = None if train_cfg.epochs is None else initial_epoch + train_cfg.epochs
-    callbacks = [ProgressBar(steps, last_epoch, disable=quiet), limit,
-                 LearningRate(train_cfg.lr, train_cfg.lr_schedule,
-                              train_cfg.warmup_steps,
-                              initial_epoch * steps + planned_steps,
-                              train_cfg.time_limit, started),
-                 EpochEnd(run, valid_ids, valid_chars, train_cfg.batch_size, train_cfg.seq_len,
-                          limit, precision=chosen)]
+    # The schedule's end: the steps already taken (the optimizer's own count, restored with
+    # --resume, whatever batch size or steps per epoch they were taken with) plus this fit's.
+    steps_done = int(model.optimizer.iterations.numpy())
+    schedule = LearningRate(train_cfg.lr, train_cfg.lr_schedule, train_cfg.warmup_steps,
+                            steps_done + planned_steps, train_cfg.time_limit, started)
+    schedule.replay_plateau(run.history)
+    early_stop = EarlyStop(train_cfg.early_stopping) if train_cfg.early_stopping else None
+    # EpochEnd first: it validates and adds val_loss to the epoch's logs, which the schedule's
+    # plateau, early stopping and the progress bar's last line read after it.
+    callbacks = [EpochEnd(run, valid_ids, valid_chars, train_cfg.batch_size, train_cfg.seq_len,
+                          limit, precision=chosen),
+                 ProgressBar(steps, last_epoch, disable=quiet), limit, schedule]
     if stateful:
         callbacks.insert(0, ResetCarried())
     if weight_drop_if_long:
@@ -437,8 +448,8 @@ def fit(model, run, train_ids, valid_ids, valid_chars, train_cfg, initial_epoch=
         callbacks.insert(0, WeightDropIfLong(weight_drop_if_long, steps_per_pass,
                                              planned_steps, train_cfg.time_limit,
                                              started, decided))
-    if train_cfg.early_stopping:
-        callbacks.append(EarlyStop(train_cfg.early_stopping))
+    if early_stop is not None:
+        callbacks.append(early_stop)
     if tensorboard_dir is not None:
         callbacks.append(keras.callbacks.TensorBoard(log_dir=str(tensorboard_dir)))
     try:
@@ -447,4 +458,7 @@ def fit(model, run, train_ids, valid_ids, valid_chars, train_cfg, initial_epoch=
                   shuffle=False, verbose=0)  # the dataset orders its own windows (data.py)
     finally:
         model.carried = None
+    if early_stop is not None and early_stop.stopped and not quiet:
+        print(f"stopped early: validation loss has not improved for {early_stop.patience} "
+              f"epochs (--early-stopping {early_stop.patience})", flush=True)
     return limit.hit

@@ -247,3 +247,38 @@ def test_korean_subword_samples_are_whole_characters(tmp_path):
                                   temperature=tf.constant(2.0), seed=tf.constant(seed)).numpy()
         text = lm.tokenizer.decode([int(i) for i in ids])
         assert "\ufffd" not in text.rstrip("\ufffd")  # (only a last, unfinished character)
+
+
+def test_resume_is_reproducible_and_keeps_the_schedule_when_the_steps_change(tmp_path):
+    """Two copies of a run resumed alike train alike (dropout included), and a resume with a
+    larger batch (fewer steps per epoch) continues the schedule rather than ending it at lr 0."""
+    import json
+    import shutil
+
+    corpus = tmp_path / "tiny.txt"
+    corpus.write_text(TINY_TEXT * 3, encoding="utf-8")
+    rnnlm.train(str(corpus), out=tmp_path / "run", **{**TINY, "epochs": 2})
+    histories = []
+    for copy in ("a", "b"):
+        shutil.copytree(tmp_path / "run", tmp_path / copy)
+        rnnlm.resume(tmp_path / copy, epochs=2, batch_size=16)
+        histories.append(json.loads((tmp_path / copy / "history.json").read_text())["epochs"])
+    assert [r["loss"] for r in histories[0]] == [r["loss"] for r in histories[1]]
+    assert histories[0][2]["lr"] > 0.1 * rnnlm.load(tmp_path / "a").config["train"]["lr"]
+
+
+def test_plateau_divides_the_learning_rate_after_a_worse_epoch(tmp_path):
+    import json
+
+    corpus = tmp_path / "tiny.txt"
+    corpus.write_text(TINY_TEXT * 3, encoding="utf-8")
+    rnnlm.train(str(corpus), out=tmp_path / "run", optimizer="sgd", lr=60.0,
+                lr_schedule="plateau", **{**TINY, "epochs": 6})
+    history = json.loads((tmp_path / "run" / "history.json").read_text())["epochs"]
+    best, expected = None, 60.0
+    for record in history:  # the lr each epoch trained with, from the losses before it
+        assert record["lr"] == pytest.approx(expected)
+        if best is not None and record["val_loss"] >= best:
+            expected /= 4
+        best = record["val_loss"] if best is None else min(best, record["val_loss"])
+    assert history[-1]["lr"] < 60.0  # the run did meet a plateau (epoch 3 of this corpus)

@@ -440,3 +440,12 @@ def test_a_closed_pipe_ends_quietly():
     process.stdout.close()  # before the command has written anything
     stderr = process.stderr.read().decode()
     assert process.wait(timeout=60) == 1 and stderr == ""
+
+
+def test_early_stopping_says_so_and_epochs_show_their_validation_figures(tiny_corpus, tmp_path):
+    """SGD at lr 60 with no schedule makes the tiny corpus's third epoch worse."""
+    code, output = invoke("train", tiny_corpus, "--out", tmp_path / "run", *TINY_MODEL[:-2],
+                          "--epochs", "8", "--optimizer", "sgd", "--lr", "60",
+                          "--lr-schedule", "none", "--early-stopping", "1")
+    assert code == 0 and "stopped early" in output and "--early-stopping 1" in output, output
+    assert "val_bpc=" in output  # the last line of each epoch's bar

@@ -362,6 +362,10 @@ def test_learning_rate_schedules():
     for val in (3.0, 2.0, 2.5):
         plateau.on_epoch_end(0, {"val_loss": val})
     assert plateau.value(10) == 0.25
+    # --resume replays the run's history: the same scale and best loss, not the full rate
+    resumed = training.LearningRate(1.0, "plateau", 0, 100, None, 0)
+    resumed.replay_plateau([{"epoch": k + 1, "val_loss": v} for k, v in enumerate((3.0, 2.0, 2.5))])
+    assert resumed.value(10) == 0.25 and resumed.best == 2.0
 
 
 def test_early_stopping_after_patience_epochs():
