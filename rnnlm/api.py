@@ -111,6 +111,7 @@ def train(corpus: str | None = None, out: str | Path | None = None, *, tokenizer
     tok = build_tokenizer(tok_cfg.kind, **tok_cfg.options).train(train_text)
     train_ids = data.compact(tok.encode(train_text))
     train_cfg = _batch_within_windows(train_cfg, train_ids, quiet)
+    recipe["batch_size"] = train_cfg.batch_size  # the recipe line says the batch it trains with
     choice, passes = None, ""
     if layers is None and units is None:
         choice, passes = pace.choose_size(

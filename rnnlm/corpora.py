@@ -40,7 +40,9 @@ class Corpus:
 
 
 def read_text(path: str | os.PathLike, encoding: str = "utf-8") -> str:
-    """Read a text file, turning each failure into one actionable line."""
+    """Read a text file, turning each failure into one actionable line. Windows (CRLF) and old
+    Mac (CR) line endings read as "\n", as Python's text mode reads them: otherwise a char
+    model would learn "\r" as a character and sample bare carriage returns."""
     path = Path(path)
     if not path.exists():
         raise RnnlmError(f"file not found: {path}")
@@ -59,7 +61,7 @@ def read_text(path: str | os.PathLike, encoding: str = "utf-8") -> str:
     try:
         # A byte-order mark is not text: decoded as plain UTF-8 it would become a token.
         codec = "utf-8-sig" if codecs.lookup(encoding).name == "utf-8" else encoding
-        return data.decode(codec)
+        return data.decode(codec).replace("\r\n", "\n").replace("\r", "\n")
     except UnicodeDecodeError as e:
         raise RnnlmError(
             f"{path} is not valid {encoding}: byte 0x{data[e.start]:02x} at offset {e.start}; "

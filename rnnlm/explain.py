@@ -85,8 +85,18 @@ def param_formula(cell, units, input_dim, reset_after=True, bidirectional=False)
     symbolic, fill = _FORMULAS[key]
     filled, count = fill(units, input_dim)
     if bidirectional:  # two independent layers, one per direction
-        symbolic, filled, count = f"2 × {symbolic}", f"2 × {filled}", 2 * count
+        symbolic, filled, count = _twice(symbolic), _twice(filled), 2 * count
     return symbolic, f"{filled} = {count:,}", count
+
+
+def _twice(expression: str) -> str:
+    """2 × expression, in parentheses where it is a sum ("2 × (u × (d + u) + u)"; "2 × 4 × (…)")."""
+    depth = 0
+    for k, ch in enumerate(expression):
+        depth += (ch == "(") - (ch == ")")
+        if depth == 0 and expression.startswith(" + ", k):
+            return f"2 × ({expression})"
+    return f"2 × {expression}"
 
 
 # explain builds real Keras layers (their weights, and --numpy's check, need them): a size

@@ -95,6 +95,11 @@ class Generator:
         if not isinstance(prompt, str):  # bytes or a list would encode as <unk>s, silently
             raise RnnlmError(f"the prompt must be a str, got {type(prompt).__name__}")
         ids = self.tokenizer.encode_known_form(prompt)[1] if prompt else []
+        eos = self.tokenizer.eos_id
+        if ids and eos is not None and ids[-1] == eos and not prompt.endswith("\n"):
+            # A whitespace-mode word tokenizer ends every line with <eos>, the prompt's last
+            # one too; but the model should go on from the prompt's last word, not a new line.
+            ids = ids[:-1]
         if not ids:
             newline = self.tokenizer.encode("\n")
             ids = newline[-1:] if newline and 1 not in newline else [self.tokenizer.eos_id or 2]

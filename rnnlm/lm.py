@@ -10,7 +10,7 @@ import numpy as np
 
 from rnnlm.config import describe_train
 from rnnlm.errors import RnnlmError
-from rnnlm.tokenizers.base import UNK_ID
+from rnnlm.tokenizers.base import UNK, UNK_ID
 
 
 class LM:
@@ -27,14 +27,21 @@ class LM:
                 f"vocabulary {self.tokenizer.vocabulary_size}, run {self.run_dir})")
 
     # --- scoring -------------------------------------------------------------------------
-    def evaluate(self, text: str, batch_size: int = 64, seq_len: int | None = None) -> dict:
+    def evaluate(self, text: str, batch_size: int | None = None,
+                 seq_len: int | None = None) -> dict:
         """Loss (nats/token), perplexity and bits per character of ``text``, and how many of
         its tokens are outside the vocabulary (``unknown_tokens``: each is scored as <unk>, so
-        text with many of them scores better than it reads)."""
+        text with many of them scores better than it reads).
+
+        The text is cut into ``batch_size`` streams, each read with state carried from its
+        start, as validation is during training; both default to the run's training shape,
+        so evaluating the validation text gives the run's own val_loss. (Each stream starts
+        from a zero state: more streams, slightly higher loss on a short text.)"""
         from rnnlm.config import check_positive
         from rnnlm.training import evaluate_ids
 
         _check_text(text, "the text to evaluate")
+        batch_size = self.config["train"]["batch_size"] if batch_size is None else batch_size
         check_positive("batch_size", batch_size, integer=True)
         check_positive("seq_len", seq_len, allow_none=True, integer=True)
         text, ids = self.tokenizer.encode_known_form(text)  # NFC or NFD, as the vocabulary has it
@@ -44,7 +51,17 @@ class LM:
         seq_len = seq_len or self.config["train"]["seq_len"]
         result = evaluate_ids(self.model, ids, self.tokenizer.scored_characters(text, ids),
                               batch_size, seq_len).as_dict()
-        return {**result, "unknown_tokens": int(np.sum(ids == UNK_ID))}
+        return {**result, "unknown_tokens": self._unknown_tokens(text, ids)}
+
+    def _unknown_tokens(self, text: str, ids) -> int:
+        """Tokens of ``text`` read as <unk> because the vocabulary lacks them. A corpus's own
+        "<unk>" words (PTB's, whose rare words are already replaced) are not counted: the
+        vocabulary holds them, and a warning about them would be about every PTB file."""
+        unknown = int(np.sum(ids == UNK_ID))
+        tokenize = getattr(self.tokenizer, "tokenize", None)  # the word tokenizer's words
+        if unknown and tokenize is not None:
+            unknown -= sum(1 for token in tokenize(text) if token == UNK)
+        return unknown
 
     def score(self, text: str) -> list[tuple[str, float]]:
         """Per-token log-probabilities (natural log) of ``text``, each token given its prefix.

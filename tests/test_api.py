@@ -54,6 +54,11 @@ def test_save_and_load_give_identical_logits(lm, tmp_path):
     ids = np.asarray([lm.tokenizer.encode("the lazy dog")], np.int32)
     np.testing.assert_array_equal(lm.model(ids).numpy(), again.model(ids).numpy())
     assert again.generate("the", length=20, seed=5) == lm.generate("the", length=20, seed=5)
+    a_file = tmp_path / "notes.txt"
+    a_file.write_text("keep me")
+    with pytest.raises(rnnlm.RnnlmError, match="not a directory"):
+        lm.save(a_file)
+    assert a_file.read_text() == "keep me"
 
 
 def test_export_round_trip_gives_the_same_greedy_text(lm, tmp_path):
@@ -101,7 +106,11 @@ def test_other_tokenizers_train_and_generate(tmp_path, tokenizer, options):
     lm = rnnlm.train(str(corpus), out=tmp_path / "run", tokenizer=tokenizer,
                      **{**TINY, "seq_len": 8}, **options)
     assert lm.tokenizer.kind == tokenizer
-    assert isinstance(lm.generate("the quick", length=10, seed=1), str)
+    text = lm.generate("the quick", length=10, seed=1)
+    assert isinstance(text, str)
+    if options.get("word_mode") == "whitespace":  # words go on after the prompt's last word
+        assert lm._gen().prompt_ids("the quick") == lm.tokenizer.encode("the quick")[:-1]
+        assert text[:1] in (" ", "\n"), repr(text)
     assert rnnlm.load(tmp_path / "run").info()["vocabulary_size"] == lm.tokenizer.vocabulary_size
 
 
@@ -282,3 +291,20 @@ def test_plateau_divides_the_learning_rate_after_a_worse_epoch(tmp_path):
             expected /= 4
         best = record["val_loss"] if best is None else min(best, record["val_loss"])
     assert history[-1]["lr"] < 60.0  # the run did meet a plateau (epoch 3 of this corpus)
+
+
+def test_evaluate_reproduces_the_run_s_validation_loss_and_knows_ptb_s_unk(tmp_path):
+    """By default eval reads the text in the run's own batch of streams, as validation did;
+    PTB's literal <unk> is a word of the vocabulary, not a token outside it."""
+    from rnnlm import data
+
+    text = ("the cat sat on the <unk> mat\nthe dog ate the <unk> bone\n" * 40)
+    corpus = tmp_path / "ptb.txt"
+    corpus.write_text(text, encoding="utf-8")
+    lm = rnnlm.train(str(corpus), out=tmp_path / "run", tokenizer="word",
+                     word_mode="whitespace", **{**TINY, "seq_len": 8, "epochs": 2})
+    _, valid = data.split_text(text, 0.1)
+    best = rnnlm.runs.read_json(tmp_path / "run" / "state.json")["best"]
+    assert lm.evaluate(valid)["loss"] == pytest.approx(best["val_loss"], rel=1e-5)
+    assert lm.evaluate("the <unk> cat sat\n")["unknown_tokens"] == 0
+    assert lm.evaluate("the zebra cat sat\n")["unknown_tokens"] == 1

@@ -65,3 +65,11 @@ def test_missing_path_and_directory(tmp_path):
         corpora.read_text(tmp_path / "nope.txt")
     with pytest.raises(RnnlmError, match="is a directory"):
         corpora.read_text(tmp_path)
+
+
+def test_windows_and_old_mac_line_endings_read_as_newlines(tmp_path):
+    from rnnlm.corpora import read_text
+
+    path = tmp_path / "crlf.txt"
+    path.write_bytes("첫 줄\r\nsecond line\rthird\n".encode("utf-8"))
+    assert read_text(path) == "첫 줄\nsecond line\nthird\n"

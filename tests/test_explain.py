@@ -160,6 +160,13 @@ def test_param_formula_is_plain_arithmetic():
         "3 × (64 × (28 + 64) + 2 × 64) = 18,048", 18_048)
     symbolic, filled, count = param_formula("lstm", 64, 28, bidirectional=True)
     assert symbolic.startswith("2 × 4 ×") and count == 47_616
+    # the written-out arithmetic itself gives the count (simple_rnn's sum needs parentheses)
+    for cell in ("simple_rnn", "lstm", "gru"):
+        for reset_after in (True, False):
+            for bidirectional in (False, True):
+                _, filled, count = param_formula(cell, 20, 5, reset_after, bidirectional)
+                expression = filled.split(" = ")[0].replace("×", "*")
+                assert eval(expression) == count, filled  # noqa: S307 (digits and operators)
 
 
 def test_import_does_not_load_tensorflow():
