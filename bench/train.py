@@ -500,8 +500,9 @@ def plot_family(runs: dict, path: Path) -> None:
     bottom = min(min(v) for v in values)
     ax.set_ylim(bottom - 0.05 * (top - bottom), top)
     peer = PEER.get(first["description"].split(",")[0], {})
-    if metric in peer and "minutes" in peer and x == "minutes":
-        ax.plot(peer["minutes"], peer[metric], "s--", color="gray", label=peer["label"])
+    if metric in peer and "minutes" in peer:  # a curve, one point per epoch of the peer's run
+        where = peer["minutes"] if x == "minutes" else range(1, len(peer[metric]) + 1)
+        ax.plot(where, peer[metric], "s--", color="gray", label=peer["label"])
     elif metric in peer:
         ax.axhline(peer[metric], ls="--", color="gray", label=peer["label"])
     ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(0, -0.14), ncol=1, frameon=False)
