@@ -355,6 +355,18 @@ class EarlyStop(keras.callbacks.Callback):
                 self.stopped = True
                 self.model.stop_training = True
 
+    def replay(self, history: list[dict]) -> None:
+        """--resume: the best loss and the epochs since it, from history.json (the patience
+        counts across the pieces of a run, as the plateau's divisions do)."""
+        for record in history:
+            val = record.get("val_loss")
+            if val is None:
+                continue
+            if self.best is None or val < self.best:
+                self.best, self.bad_epochs = val, 0
+            else:
+                self.bad_epochs += 1
+
 
 class ResetCarried(keras.callbacks.Callback):
     """--stateful: every epoch starts its streams from zero states."""
@@ -430,6 +442,8 @@ def fit(model, run, train_ids, valid_ids, valid_chars, train_cfg, initial_epoch=
                             steps_done + planned_steps, train_cfg.time_limit, started)
     schedule.replay_plateau(run.history)
     early_stop = EarlyStop(train_cfg.early_stopping) if train_cfg.early_stopping else None
+    if early_stop is not None:
+        early_stop.replay(run.history)
     # EpochEnd first: it validates and adds val_loss to the epoch's logs, which the schedule's
     # plateau, early stopping and the progress bar's last line read after it.
     callbacks = [EpochEnd(run, valid_ids, valid_chars, train_cfg.batch_size, train_cfg.seq_len,

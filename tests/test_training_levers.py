@@ -374,6 +374,14 @@ def test_early_stopping_after_patience_epochs():
     for val in (3.0, 2.0, 2.1, 2.05):
         stop.on_epoch_end(0, {"val_loss": val})
     assert stop.stopped and stop.model.stop_training
+    # --resume: the epochs already without improvement count towards the patience
+    resumed = training.EarlyStop(patience=2)
+    resumed.set_model(tiny_model())
+    resumed.replay([{"epoch": 1, "val_loss": 3.0}, {"epoch": 2, "val_loss": 2.0},
+                    {"epoch": 3, "val_loss": 2.1}])
+    assert resumed.best == 2.0 and resumed.bad_epochs == 1 and not resumed.stopped
+    resumed.on_epoch_end(3, {"val_loss": 2.05})
+    assert resumed.stopped
 
 
 def test_averaged_weights_swaps_in_the_moving_average_and_always_back():
