@@ -13,7 +13,8 @@ import warnings
 from pathlib import Path
 
 from rnnlm import corpora, data, defaults, pace, runs
-from rnnlm.config import ModelConfig, TokenizerConfig, TrainConfig, from_dict, to_dict
+from rnnlm.config import (ModelConfig, TokenizerConfig, TrainConfig, check_tokenizer_options,
+                          from_dict, to_dict)
 from rnnlm.errors import RnnlmError
 from rnnlm.lm import LM
 from rnnlm.tokenizers import build_tokenizer, load_tokenizer
@@ -65,7 +66,7 @@ def train(corpus: str | None = None, out: str | Path | None = None, *, tokenizer
     options = dict(max_vocab=max_vocab, min_freq=min_freq, vocab_size=vocab_size,
                    word_mode=word_mode, sp_model_type=sp_model_type)
     tok_cfg = TokenizerConfig(tokenizer).validate()
-    _check_tokenizer_options(tokenizer, options)
+    check_tokenizer_options(tokenizer, options, TOKENIZER_OPTIONS[tokenizer])
     given_recipe = dict(optimizer=optimizer, lr=lr, clipnorm=clipnorm, lr_schedule=lr_schedule,
                         stateful=stateful, locked_dropout=locked_dropout, batch_size=batch_size,
                         seq_len=seq_len, weight_drop=weight_drop, precision=precision,
@@ -240,16 +241,6 @@ def _texts_sha256(train_text: str, valid_text: str) -> str:
     import hashlib
 
     return hashlib.sha256(f"{train_text}\0{valid_text}".encode("utf-8")).hexdigest()
-
-
-def _check_tokenizer_options(kind: str, given: dict) -> None:
-    """One line for an option of another tokenizer (--vocab-size with --tokenizer char), which
-    would otherwise do nothing."""
-    for key, value in given.items():
-        if value is not None and key not in TOKENIZER_OPTIONS[kind] and any(
-                key in options for options in TOKENIZER_OPTIONS.values()):
-            raise RnnlmError(f"--{key.replace('_', '-')} is not an option of the {kind} "
-                             f"tokenizer")
 
 
 def _check_validation(valid_text: str, tok, valid_fraction: float, valid: str | None) -> None:

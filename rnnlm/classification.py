@@ -22,7 +22,7 @@ import numpy as np
 from rnnlm import classify_data as cdata
 from rnnlm import runs
 from rnnlm.classify_metrics import classification_metrics, format_metrics
-from rnnlm.config import describe_train
+from rnnlm.config import check_tokenizer_options, describe_train
 from rnnlm.errors import RnnlmError
 from rnnlm.tokenizers import build_tokenizer, load_tokenizer
 
@@ -53,8 +53,11 @@ def train_classifier(data, out=None, *, valid=None, test=None, valid_fraction=0.
     check_options(cell=cell, pooling=pooling, merge_mode=merge_mode, dropout=dropout,
                   bidirectional=bidirectional)
     tok_options = {"vocab_size": vocab_size, "max_vocab": max_vocab, "min_freq": min_freq}
-    if from_lm is None:  # (with --from-lm the language model's tokenizer is checked instead)
-        _check_tokenizer_options(tokenizer or "sentencepiece", tok_options)
+    kind = tokenizer or "sentencepiece"
+    # (An unknown tokenizer gets its own message where it is built; with --from-lm the
+    # language model's tokenizer is checked instead.)
+    if from_lm is None and kind in TOKENIZER_OPTIONS:
+        check_tokenizer_options(kind, tok_options, TOKENIZER_OPTIONS[kind])
     out = Path(out) if out is not None else Path("runs") / f"classify-{Path(str(data)).stem}"
     runs.check_new_run_dir(out, force, resumable=False)  # classifiers have no --resume
     read = dict(text_column=text_column, label_column=label_column, header=header,
@@ -175,16 +178,6 @@ def _check_train_options(epochs, batch_size, lr, valid_fraction, max_len, freeze
                          f"got {freeze_epochs}")
     if max_train is not None and max_train < 1:
         raise RnnlmError(f"--max-train (max_train=) must be > 0, got {max_train}")
-
-
-def _check_tokenizer_options(kind: str, given: dict) -> None:
-    """An option of another tokenizer (--vocab-size with --tokenizer char) would do nothing."""
-    if kind not in TOKENIZER_OPTIONS:
-        return  # an unknown tokenizer gets its own message where it is built
-    for key, value in given.items():
-        if value is not None and key not in TOKENIZER_OPTIONS[kind]:
-            raise RnnlmError(f"--{key.replace('_', '-')} is not an option of the {kind} "
-                             f"tokenizer")
 
 
 def _encode(examples, tok, max_len):

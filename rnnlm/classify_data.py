@@ -276,8 +276,8 @@ def read_inputs(path, text: bool, text_column=None, encoding: str = "utf-8", hea
 
     A plain text file gives exactly one input per line, so that predictions line up with the
     input lines: a blank line is classified as an empty text (the model sees one <unk>), lines
-    are split on "\\n" only (a trailing "\\r" is dropped), and a final newline does not add an
-    empty last line.
+    are split on "\\n" (the reader turns CRLF and CR into it), and a final newline does not add
+    an empty last line.
     """
     path = Path(path)
     name = path.name[:-3] if path.name.endswith(".gz") else path.name
@@ -288,10 +288,9 @@ def read_inputs(path, text: bool, text_column=None, encoding: str = "utf-8", hea
                                 encoding=encoding, need_labels=False)
         inputs = examples.texts if examples.texts is not None else examples.x
     else:
-        lines = _open_text(path, encoding).split("\n")
-        if lines[-1] == "":
-            lines.pop()  # the newline that ends the last line
-        inputs = [line[:-1] if line.endswith("\r") else line for line in lines]
+        inputs = _open_text(path, encoding).split("\n")
+        if inputs[-1] == "":
+            inputs.pop()  # the newline that ends the last line
     if isinstance(inputs, list) != text:
         raise RnnlmError(f"this classifier reads {'text' if text else 'numeric sequences'}; "
                          f"{path} holds {'text' if isinstance(inputs, list) else 'numeric sequences'}")

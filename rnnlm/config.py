@@ -40,6 +40,15 @@ def check_cell(cell: str) -> str:
     return cell
 
 
+def check_tokenizer_options(kind: str, given: dict, allowed) -> None:
+    """One line for an option of another tokenizer (--vocab-size with --tokenizer char), which
+    would otherwise do nothing; ``allowed``: the names ``kind`` takes."""
+    for key, value in given.items():
+        if value is not None and key not in allowed:
+            raise RnnlmError(f"--{key.replace('_', '-')} is not an option of the {kind} "
+                             f"tokenizer")
+
+
 def check_merge_mode(merge_mode: str, bidirectional: bool | None) -> None:
     """A merge mode joins the two directions: without bidirectional there is nothing to merge,
     so only the default is accepted (silently building a one-way model would mislead).

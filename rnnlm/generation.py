@@ -46,7 +46,6 @@ class Generator:
         from rnnlm.samplers import Decoder
 
         self.model, self.tokenizer = model, tokenizer
-        self._byte_classes = None  # utf8.token_classes, made on first use
         self.decoder = Decoder(model.prefill, model.next, pad_id=0,
                                forbidden_ids=tuple(tokenizer.special_ids),
                                byte_pieces=tokenizer.byte_pieces)
@@ -160,10 +159,8 @@ class Generator:
             return len(new_ids)
         from rnnlm.samplers import utf8
 
-        if self._byte_classes is None:
-            self._byte_classes = utf8.token_classes(self.tokenizer.vocabulary_size,
-                                                    self.decoder.byte_pieces)
-        return utf8.complete_length(new_ids, self._byte_classes)
+        classes = self.decoder.byte_classes(self.tokenizer.vocabulary_size)
+        return utf8.complete_length(new_ids, classes)
 
     def _tokens_for(self, prompt_ids, new_ids, length: int) -> int:
         """The fewest of ``new_ids`` whose continuation reaches ``length`` characters (a token

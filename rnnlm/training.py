@@ -344,28 +344,24 @@ class EarlyStop(keras.callbacks.Callback):
         self.patience, self.best, self.bad_epochs, self.stopped = patience, None, 0, False
 
     def on_epoch_end(self, epoch, logs=None):
-        val = (logs or {}).get("val_loss")
+        self._count((logs or {}).get("val_loss"))
+        if self.bad_epochs >= self.patience:
+            self.stopped = True
+            self.model.stop_training = True
+
+    def replay(self, history: list[dict]) -> None:
+        """--resume: the best loss and the epochs since it, from history.json (the patience
+        counts across the pieces of a run, as the plateau's divisions do)."""
+        for record in history:
+            self._count(record.get("val_loss"))
+
+    def _count(self, val) -> None:
         if val is None:
             return
         if self.best is None or val < self.best:
             self.best, self.bad_epochs = val, 0
         else:
             self.bad_epochs += 1
-            if self.bad_epochs >= self.patience:
-                self.stopped = True
-                self.model.stop_training = True
-
-    def replay(self, history: list[dict]) -> None:
-        """--resume: the best loss and the epochs since it, from history.json (the patience
-        counts across the pieces of a run, as the plateau's divisions do)."""
-        for record in history:
-            val = record.get("val_loss")
-            if val is None:
-                continue
-            if self.best is None or val < self.best:
-                self.best, self.bad_epochs = val, 0
-            else:
-                self.bad_epochs += 1
 
 
 class ResetCarried(keras.callbacks.Callback):

@@ -55,7 +55,7 @@ class Decoder:
         self.next_fn = tf.function(next_fn, jit_compile=True) if jit_compile else next_fn
         self.pad_id, self.forbidden_ids, self.jit_compile = pad_id, tuple(forbidden_ids), jit_compile
         self.byte_pieces = dict(byte_pieces or {})
-        self._compiled = {}
+        self._compiled, self._classes = {}, {}
 
     def _function(self, key, python_fn, args):
         if key not in self._compiled:  # built on first use: the signature needs the state shapes
@@ -85,10 +85,16 @@ class Decoder:
         vocab_size = int(logits.shape[1])
         bias = lp.forbidden_bias(vocab_size, self.forbidden_ids)
         eos = tf.constant(-1 if eos_id is None else eos_id, tf.int32)
-        # Without byte pieces the classes are all WHOLE: a tensor of one shape for one trace.
-        classes = tf.constant(utf8.token_classes(vocab_size, self.byte_pieces))
+        classes = tf.constant(self.byte_classes(vocab_size))
         switches = (penalty != 1.0, ngram, bool(self.byte_pieces))
         return logits, states, ctx, bias, classes, eos, tf.constant(penalty), switches
+
+    def byte_classes(self, vocab_size: int) -> np.ndarray:
+        """utf8.token_classes of the vocabulary, made once. Without byte pieces they are all
+        WHOLE: the loop still gets a tensor of one shape, for one trace."""
+        if vocab_size not in self._classes:
+            self._classes[vocab_size] = utf8.token_classes(vocab_size, self.byte_pieces)
+        return self._classes[vocab_size]
 
     def generate(self, token_ids, lengths=None, *, sampler="greedy", max_new_tokens=100, num_samples=1,
                  seed=0, eos_id=None, repetition_penalty=1.0, no_repeat_ngram_size=0):
