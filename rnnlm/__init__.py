@@ -23,6 +23,7 @@ _EXPORTS = {
     "build_tokenizer": "rnnlm.tokenizers",
     "load_tokenizer": "rnnlm.tokenizers",
     "RnnlmError": "rnnlm.errors",
+    "RnnlmWarning": "rnnlm.errors",
     "ModelConfig": "rnnlm.config",
     "TrainConfig": "rnnlm.config",
     "TokenizerConfig": "rnnlm.config",

@@ -351,12 +351,15 @@ def validation_minimum(fraction: float) -> int:
 # --- token ids and batches ----------------------------------------------------------------------
 def encode_texts(tokenizer, texts: list[str], max_len: int) -> list[np.ndarray]:
     """Token ids per text, the first ``max_len`` kept; an empty text becomes one <unk> so that
-    no example is all padding (a zero-length sequence has no final state)."""
+    no example is all padding (a zero-length sequence has no final state).
+
+    Each text is read in the Unicode form the vocabulary knows (``encode_known_form``): a
+    Korean review typed as jamo (NFD) gets the label its syllables (NFC) would get."""
     from rnnlm.tokenizers import UNK_ID
 
     out = []
     for text in texts:
-        ids = tokenizer.encode(text)[:max_len] or [UNK_ID]
+        ids = tokenizer.encode_known_form(text)[1][:max_len] or [UNK_ID]
         out.append(np.asarray(ids, dtype=np.int32))
     return out
 

@@ -59,8 +59,31 @@ NO_TENSORFLOW = {"list_corpora"}  # commands that answer without importing Tenso
 @app.callback()
 def main(verbose: bool = typer.Option(False, "--verbose", help="Show TensorFlow's own logs.")):
     VERBOSE["on"] = verbose
+    show_rnnlm_warnings()
     if not verbose:
         quiet_tensorflow()
+
+
+def show_rnnlm_warnings() -> None:
+    """The API's warnings (``RnnlmWarning``) as one ``warning:`` line each, every time, like the
+    errors; Python's own format adds a file name, a line number and the source line."""
+    import warnings
+
+    from rnnlm.errors import RnnlmWarning
+
+    python_format = warnings.showwarning
+    if getattr(python_format, "shows_rnnlm_warnings", False):  # installed by an earlier call
+        return
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        if issubclass(category, RnnlmWarning):
+            typer.echo(f"warning: {message}", err=True)
+        else:
+            python_format(message, category, filename, lineno, file, line)
+
+    show.shows_rnnlm_warnings = True
+    warnings.showwarning = show
+    warnings.simplefilter("always", RnnlmWarning)
 
 
 def quiet_tensorflow() -> None:
@@ -264,8 +287,6 @@ def generate(
                    no_repeat_ngram=no_repeat_ngram, stop=[unescape(s) for s in stop or []] or None,
                    seed=seed)
     lm.check_generate_options(num_samples=num_samples, **options)
-    for warning in lm.prompt_warnings(prompt):
-        typer.echo(f"warning: {warning}", err=True)
     if interactive:
         return _interactive(lm, options)
     if as_json:
@@ -291,8 +312,6 @@ def _interactive(lm, options) -> None:
         except EOFError:
             typer.echo("", err=True)
             return
-        for warning in lm.prompt_warnings(prompt):
-            typer.echo(f"warning: {warning}", err=True)
         sys.stdout.write(prompt)
         for piece in lm.stream(prompt, **options):
             sys.stdout.write(piece)

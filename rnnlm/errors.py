@@ -6,3 +6,9 @@ class RnnlmError(ValueError):
 
     Subclasses ValueError so Python callers that already catch ValueError keep working.
     """
+
+
+class RnnlmWarning(UserWarning):
+    """Something the user may want to act on that does not stop the work (a prompt with words
+    the model never saw). Python callers see it through ``warnings``; the CLI prints it as one
+    ``warning:`` line."""

@@ -4,12 +4,13 @@
 """
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
 
 from rnnlm.config import describe_train
-from rnnlm.errors import RnnlmError
+from rnnlm.errors import RnnlmError, RnnlmWarning
 from rnnlm.tokenizers.base import UNK, UNK_ID
 
 
@@ -86,10 +87,13 @@ class LM:
             self._generator = Generator(self.model, self.tokenizer)
         return self._generator
 
-    def prompt_warnings(self, prompt: str) -> list[str]:
+    def _warn_about_prompt(self, prompt: str) -> None:
+        """A prompt with tokens the vocabulary lacks is read with <unk> in their place: say so,
+        once per call (the model's continuation may not follow what the user typed)."""
         unknown = self.tokenizer.encode_known_form(prompt)[1].count(UNK_ID) if prompt else 0
-        return [f"{unknown} token(s) of the prompt are not in the vocabulary; they become <unk>"] \
-            if unknown else []
+        if unknown:
+            warnings.warn(f"{unknown} token(s) of the prompt are not in the vocabulary; they "
+                          f"become <unk>", RnnlmWarning, stacklevel=3)
 
     def check_generate_options(self, **options) -> None:
         self._gen().check_options(**options)
@@ -98,6 +102,7 @@ class LM:
         """Continuation(s) of ``prompt`` (without the prompt): a string, or a list when
         ``num_samples`` > 1. Options: sampler, temperature, top_k, top_p, beam_width,
         repetition_penalty, no_repeat_ngram, stop, seed."""
+        self._warn_about_prompt(prompt)
         samples = self._gen().generate(prompt, length=length, num_samples=num_samples, **options)
         texts = [s["text"] for s in samples]
         return texts[0] if num_samples == 1 else texts
@@ -105,10 +110,12 @@ class LM:
     def generate_detailed(self, prompt: str = "", length: int = 200, num_samples: int = 1,
                           **options) -> list[dict]:
         """Like generate, with each sample's log-probability and token count."""
+        self._warn_about_prompt(prompt)
         return self._gen().generate(prompt, length=length, num_samples=num_samples, **options)
 
     def stream(self, prompt: str = "", length: int = 200, **options):
         """Yield pieces of generated text as they are produced."""
+        self._warn_about_prompt(prompt)
         yield from self._gen().stream(prompt, length=length, **options)
 
     # --- files -------------------------------------------------------------------------------

@@ -35,8 +35,20 @@ def test_stop_strings_cut_the_text(lm):
 
 
 def test_unseen_prompt_characters_become_unk_with_a_warning(lm):
-    assert lm.prompt_warnings("zebra✨") and not lm.prompt_warnings("the fox")
-    assert isinstance(lm.generate("✨✨", length=5, seed=0), str)
+    """Every way of generating warns (RnnlmWarning) about a prompt the vocabulary lacks."""
+    import warnings
+
+    from rnnlm.errors import RnnlmWarning
+
+    with pytest.warns(RnnlmWarning, match="2 token.s. of the prompt are not in the vocabulary"):
+        assert isinstance(lm.generate("✨✨", length=5, seed=0), str)
+    with pytest.warns(RnnlmWarning):
+        lm.generate_detailed("zebra✨", length=2, num_samples=2)
+    with pytest.warns(RnnlmWarning):
+        "".join(lm.stream("✨", length=2))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RnnlmWarning)
+        lm.generate("the fox", length=2)
 
 
 def test_score_and_evaluate(lm):
@@ -181,12 +193,16 @@ def test_sgd_applies_weight_decay(tmp_path):
 def test_korean_typed_as_jamo_reads_like_whole_syllables(lm):
     """NFD (jamo) and NFC (syllables) are the same Korean text; the model was trained on NFC."""
     import unicodedata
+    import warnings
+
+    from rnnlm.errors import RnnlmWarning
 
     nfc = "빠른 갈색 여우가"
     nfd = unicodedata.normalize("NFD", nfc)
     assert nfd != nfc and lm.tokenizer.count_unknown(nfd) > 0
-    assert not lm.prompt_warnings(nfd)
-    assert lm.generate(nfd, length=20, seed=4) == lm.generate(nfc, length=20, seed=4)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RnnlmWarning)  # read as syllables: nothing unknown
+        assert lm.generate(nfd, length=20, seed=4) == lm.generate(nfc, length=20, seed=4)
     assert lm.evaluate(nfd + " 게으른 개를")["loss"] == pytest.approx(
         lm.evaluate(nfc + " 게으른 개를")["loss"])
     # a stop string typed as jamo cuts where its syllables appear in the text generated

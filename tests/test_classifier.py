@@ -450,3 +450,21 @@ def test_korean_labels_never_draw_as_missing_glyphs(tmp_path):
     assert not [w for w in caught if "missing from" in str(w.message)]
     assert (tmp_path / "confusion.png").stat().st_size > 1000
     assert _font_with(["pos", "neg"]) is None  # Latin labels keep the default font
+
+
+@pytest.mark.parametrize("kind", ["char", "word"])
+def test_korean_typed_as_jamo_reads_as_its_syllables(kind):
+    """The same review in NFC (syllables) and NFD (jamo, e.g. pasted from a macOS file name)
+    gets the same ids, so the same label; before, the jamo were all <unk>."""
+    import unicodedata
+
+    from rnnlm.classify_data import encode_texts
+    from rnnlm.tokenizers import UNK_ID, build_tokenizer
+
+    tok = build_tokenizer(kind)
+    tok.train("정말 재미있는 영화 였다\n너무 지루한 영화 였다\n")
+    nfc = "정말 지루한 영화"
+    (syllables,), (jamo,) = (encode_texts(tok, [t], 64) for t in
+                             (nfc, unicodedata.normalize("NFD", nfc)))
+    assert UNK_ID not in syllables
+    assert syllables.tolist() == jamo.tolist()

@@ -323,6 +323,15 @@ def test_eval_warns_about_tokens_outside_the_vocabulary(trained_run, tmp_path):
     assert code == 0 and "warning: 2 token(s) of the text are outside the vocabulary" in output
 
 
+@pytest.mark.parametrize("extra", [[], ["--num-samples", "2"], ["--json"]])
+def test_generate_warns_once_in_one_line_about_an_unknown_prompt(trained_run, extra):
+    _, run = trained_run
+    code, output = invoke("generate", run, "--prompt", "✨✨ the", "--length", "3", *extra)
+    assert code == 0, output
+    assert output.count("warning: 2 token(s) of the prompt are not in the vocabulary") == 1
+    assert "RnnlmWarning" not in output and "warnings.warn" not in output
+
+
 def test_info_on_a_file_says_it_is_a_file(tiny_corpus):
     code, output = invoke("info", tiny_corpus)
     assert code == 2 and "is a file, not a run directory" in output
