@@ -146,12 +146,15 @@ def train(corpus: str | None = None, out: str | Path | None = None, *, tokenizer
 
 
 def resume(run_dir: str | Path, *, epochs: int | None = None, time_limit: float | None = None,
+           corpus: str | Path | None = None, valid: str | Path | None = None,
            tensorboard=False, quiet=True, **changes) -> LM:
     """Continue a run from its last checkpoint (weights, optimizer state, epoch count, tokenizer).
 
     ``epochs`` is how many *more* epochs to train (default: until ``time_limit`` is spent when
     one is given, else the run's own --epochs, or 10 if it trained until its time limit).
     Architecture options in ``changes`` must equal the run's; training options may change.
+    ``corpus`` and ``valid`` give new paths for the run's own files when they have moved: the
+    text must be the same (its SHA-256 is checked), and the run reads it from there on.
     """
     run_dir = Path(run_dir)
     config = runs.read_config(run_dir, need_weights=False)
@@ -187,14 +190,16 @@ def resume(run_dir: str | Path, *, epochs: int | None = None, time_limit: float 
         train_cfg.random_offsets = False
     train_cfg.validate()
     src = config["source"]
+    moved = _moved_files(run_dir, src, corpus, valid)
     text = corpora.resolve(src["corpus"], src.get("data_dir"), src.get("encoding", "utf-8"))
     train_text, valid_text = _split(text, src.get("valid"), train_cfg.valid_fraction,
                                     src.get("encoding", "utf-8"))
     saved = src.get("sha256")  # runs made before rnnlm kept it have none
     if saved is not None and saved != _texts_sha256(train_text, valid_text):
-        raise RnnlmError(f"the corpus of {run_dir} has changed since the run began "
-                         f"({src['corpus']}): --resume trains on the text the run's tokenizer "
-                         f"and best checkpoint were made with; start a new run for new text")
+        what = (f"{' and '.join(moved)} is not the text {run_dir} began with" if moved else
+                f"the corpus of {run_dir} has changed since the run began ({src['corpus']})")
+        raise RnnlmError(f"{what}: --resume trains on the text the run's tokenizer and best "
+                         f"checkpoint were made with; start a new run for new text")
     _check_needs_validation(train_cfg, valid_text)
     tok = load_tokenizer(run_dir)
     train_ids = data.compact(tok.encode(train_text))
@@ -204,6 +209,27 @@ def resume(run_dir: str | Path, *, epochs: int | None = None, time_limit: float 
     return _fit(run_dir, config, tok, model_cfg, train_cfg, train_ids, valid_text,
                 initial_epoch=state.get("epochs_done", 0), tensorboard=tensorboard,
                 quiet=quiet, new=False)
+
+
+def _moved_files(run_dir: Path, src: dict, corpus, valid) -> list[str]:
+    """Point ``src`` (the run's config) at the new paths of its corpus and --valid file, when
+    given; a recorded file that is gone gets a line saying how to give its new path. The
+    caller then checks the text against the run's SHA-256. Returns the new paths given."""
+    moved = {"corpus": corpus, "valid": valid}
+    if valid is not None and not src.get("valid"):
+        raise RnnlmError(f"--valid: {run_dir} holds its validation text out of the corpus; it "
+                         f"has no --valid file to move")
+    if any(moved.values()) and src.get("sha256") is None:
+        raise RnnlmError(f"{run_dir} was made before runs kept their corpus's SHA-256, so a "
+                         f"moved corpus cannot be checked: copy it back to {src['corpus']}")
+    for key, what, option in (("corpus", "corpus", ""), ("valid", "--valid file", "--valid ")):
+        if moved[key] is not None:
+            src[key] = runs.absolute_if_path(moved[key])
+        elif src.get(key) and Path(src[key]).is_absolute() and not Path(src[key]).exists():
+            raise RnnlmError(f"{src[key]}, the {what} of {run_dir}, is not there any more: if it "
+                             f"moved, give its new path (rnnlm train --resume {run_dir} "
+                             f"{option}NEW_PATH)")
+    return [str(path) for path in moved.values() if path is not None]
 
 
 def _check_kept_options(run_dir: Path, config: dict, train_cfg: TrainConfig, changes: dict):

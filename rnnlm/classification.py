@@ -362,6 +362,12 @@ class Classifier:
         return runs.copy_run(self.run_dir, directory, what="classifier")
 
 
+def _data_files(source: dict) -> str:
+    named = [f"{what} {source[key]}" for key, what in (("valid", "validation"), ("test", "test"))
+             if source.get(key)]
+    return ", ".join([str(source.get("data")), *named])
+
+
 def format_classifier_info(details: dict) -> str:
     m, t, best = details["model"], details.get("tokenizer"), details.get("best") or {}
     reads = (f"{t['kind']} tokenizer {t['options']}, vocabulary {details['vocabulary_size']}, "
@@ -369,7 +375,7 @@ def format_classifier_info(details: dict) -> str:
              f"numeric sequences, {m['input_dim']} features per step, {m['sequence_length']} steps")
     bi = f"bidirectional ({m['merge_mode']}) " if m["bidirectional"] else ""
     lines = [f"run          {details['run_dir']}  (classifier, format {details['format_version']})",
-             f"data         {(details.get('source') or {}).get('data')}",
+             f"data         {_data_files(details.get('source') or {})}",
              f"input        {reads}",
              f"model        {bi}{m['cell']} × {m['num_layers']} layers, units {m['units']}, "
              f"pooling {m['pooling']}, dense {m['dense']}, dropout {m['dropout']}",

@@ -163,8 +163,16 @@ def format_info(details: dict) -> str:
     train = dict(details["train"])
     if train.get("precision") == "auto" and best.get("precision"):  # what auto meant there
         train["precision"] = f"auto (trained in {best['precision']})"
+    done = details.get("epochs_done") or 0
+    if train.get("epochs") is not None and done > train["epochs"]:  # the config keeps the last call's
+        train["epochs"] = f"{train['epochs']} in the last --resume, {done} in all"
+    source = details.get("source") or {}
+    corpus = source.get("corpus", "?")
+    if source.get("valid"):  # validation read from its own file: no fraction was held out
+        train.pop("valid_fraction", None)
+        corpus += f", validation {source['valid']}"
     lines = [f"run          {details['run_dir']}  (format {details['format_version']})",
-             f"corpus       {details['source'].get('corpus') if details.get('source') else '?'}",
+             f"corpus       {corpus}",
              f"tokenizer    {t['kind']}{options}, vocabulary {details['vocabulary_size']}",
              f"model        {m['num_layers']} × {m['cell']} {m['units']}, embedding "
              f"{m['embedding_dim']}, dropout {m['dropout']:g}{extras}{tied}",

@@ -103,8 +103,37 @@ def test_resume_refuses_what_the_run_keeps_instead_of_ignoring_it(trained_run, o
     code, output = invoke("train", "--resume", run, "--epochs", "1", *options)
     assert code == 2 and named in output and len(output.strip().splitlines()) == 1, output
     assert (run / "config.json").read_text() == before
-    code, output = invoke("train", corpus, "--resume", run)  # the corpus is the run's too
-    assert code == 2 and "drop CORPUS" in output
+    other = run.parent / "other.txt"
+    other.write_text("another text altogether\n" * 20, encoding="utf-8")
+    code, output = invoke("train", other, "--resume", run)  # the corpus is the run's too
+    assert code == 2 and "is not the text" in output and "began with" in output, output
+    assert (run / "config.json").read_text() == before
+
+
+def test_resume_finds_a_moved_corpus_at_the_path_given(tmp_path):
+    from tests.conftest import TINY_TEXT
+
+    corpus, valid = tmp_path / "tiny.txt", tmp_path / "valid.txt"
+    corpus.write_text(TINY_TEXT, encoding="utf-8")
+    valid.write_text(TINY_TEXT[:300], encoding="utf-8")
+    run = tmp_path / "run"
+    assert invoke("train", corpus, "--valid", valid, "--out", run, *TINY_MODEL)[0] == 0
+    moved = tmp_path / "moved"
+    moved.mkdir()
+    corpus.rename(moved / "tiny.txt")
+    valid.rename(moved / "valid.txt")
+    before = (run / "config.json").read_text()
+    code, output = invoke("train", "--resume", run, "--epochs", "1")
+    assert code == 2 and "is not there any more: if it moved, give its new path" in output
+    code, output = invoke("train", moved / "tiny.txt", "--resume", run, "--epochs", "1")
+    assert code == 2 and f"rnnlm train --resume {run} --valid NEW_PATH" in output, output
+    assert (run / "config.json").read_text() == before
+    code, output = invoke("train", moved / "tiny.txt", "--valid", moved / "valid.txt",
+                          "--resume", run, "--epochs", "1")
+    assert code == 0, output
+    source = json.loads((run / "config.json").read_text())["source"]
+    assert source["corpus"] == str(moved / "tiny.txt") and source["valid"] == str(moved / "valid.txt")
+    assert invoke("train", "--resume", run, "--epochs", "1")[0] == 0  # and from there on
 
 
 def test_resume_accepts_the_run_s_own_values_of_what_it_keeps(trained_run, tmp_path):
@@ -330,6 +359,18 @@ def test_generate_warns_once_in_one_line_about_an_unknown_prompt(trained_run, ex
     assert code == 0, output
     assert output.count("warning: 2 token(s) of the prompt are not in the vocabulary") == 1
     assert "RnnlmWarning" not in output and "warnings.warn" not in output
+
+
+def test_info_names_the_validation_file_and_the_epochs_of_every_call(tiny_corpus, tmp_path):
+    valid = tmp_path / "valid.txt"
+    valid.write_text(tiny_corpus.read_text(encoding="utf-8")[:400], encoding="utf-8")
+    run = tmp_path / "run"
+    assert invoke("train", tiny_corpus, "--valid", valid, "--out", run, *TINY_MODEL)[0] == 0
+    assert invoke("train", "--resume", run, "--epochs", "2")[0] == 0
+    code, output = invoke("info", run)
+    assert code == 0, output
+    assert f"validation {valid}" in output and "valid_fraction" not in output
+    assert "epochs 2 in the last --resume, 3 in all" in output
 
 
 def test_info_on_a_file_says_it_is_a_file(tiny_corpus):
