@@ -127,7 +127,9 @@ class WeightDropIfLong(keras.callbacks.Callback):
     Without --time-limit the passes are the steps planned over the steps of one pass, known
     before the first step. With one they depend on the speed: the first epoch trains without
     weight drop, and its pace (its validation and checkpoints included, so the estimate errs
-    short) decides for the rest of the run. ``decided(rate, message)`` is called once."""
+    short) decides for the rest of the run. The pace is timed from the end of the first step,
+    which also traced and compiled the train function: on a small corpus that alone can take
+    as long as the rest of the epoch. ``decided(rate, message)`` is called once."""
 
     def __init__(self, rate: float, steps_per_pass: int, planned_steps: int,
                  time_limit: float | None, started: float, decided):
@@ -135,6 +137,11 @@ class WeightDropIfLong(keras.callbacks.Callback):
         self.rate, self.steps_per_pass, self.planned_steps = rate, steps_per_pass, planned_steps
         self.time_limit, self.started, self.decided = time_limit, started, decided
         self.done = False
+        self.first_step = None  # (time, steps done) when the first step ended
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.first_step is None and not self.done:
+            self.first_step = (time.perf_counter(), int(self.model.optimizer.iterations.numpy()))
 
     def on_train_begin(self, logs=None):
         planned = self.planned_steps / self.steps_per_pass
@@ -145,7 +152,12 @@ class WeightDropIfLong(keras.callbacks.Callback):
         steps_done = int(self.model.optimizer.iterations.numpy())  # a new run: all this fit's
         if self.done or not steps_done:
             return
-        affordable = self.time_limit * steps_done / (time.perf_counter() - self.started)
+        now = time.perf_counter()
+        affordable = self.time_limit * steps_done / (now - self.started)
+        if self.first_step is not None and steps_done > self.first_step[1]:
+            since, steps = self.first_step  # the pace after tracing, for the time that is left
+            pace = (steps_done - steps) / max(now - since, 1e-9)
+            affordable = steps_done + pace * max(self.time_limit - (now - self.started), 0.0)
         self._decide(min(self.planned_steps, affordable) / self.steps_per_pass, epoch + 1)
 
     def _decide(self, passes: float, from_epoch: int | None):

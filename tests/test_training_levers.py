@@ -298,6 +298,31 @@ def test_a_time_limit_decides_weight_drop_from_the_first_epochs_pace(
     assert len(decisions) == 1  # decided once
 
 
+def test_the_first_steps_tracing_time_is_not_counted_in_the_pace(monkeypatch):
+    """The first step traces the train function (60 s here), then 99 steps take 48 s: counted
+    from the start only 6.7 passes would fit in 12 minutes (off); at the pace after tracing,
+    100 done + 612 s × 99/48 steps/s = 13.6 passes (on)."""
+    clock = _Clock()
+    monkeypatch.setattr(training.time, "perf_counter", clock)
+    decisions = []
+    switch = training.WeightDropIfLong(0.15, steps_per_pass=100, planned_steps=2000,
+                                       time_limit=720, started=0.0,
+                                       decided=lambda *d: decisions.append(d))
+    model = _RetracedModel()
+    switch.set_model(model)
+    switch.on_train_begin()
+    switch.on_epoch_begin(0)
+    model.optimizer.iterations.assign(1)
+    clock.now = 60.0
+    switch.on_train_batch_end(0)
+    model.optimizer.iterations.assign(100)
+    clock.now = 108.0
+    switch.on_train_batch_end(98)  # later steps leave the first one's time as it was
+    switch.on_epoch_begin(1)
+    rate, message = decisions[0]
+    assert "~13.6 passes over the data fit in --time-limit" in message and rate == 0.15
+
+
 def test_the_switched_on_weight_drop_trains_through_the_retraced_kernel(tiny_corpus, tmp_path,
                                                                         monkeypatch, capsys):
     traced = []
