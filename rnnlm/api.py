@@ -110,6 +110,10 @@ def train(corpus: str | None = None, out: str | Path | None = None, *, tokenizer
     train_text, valid_text = _split(text, valid, valid_fraction, encoding)
     source["sha256"] = _texts_sha256(train_text, valid_text)
     tok = build_tokenizer(tok_cfg.kind, **tok_cfg.options).train(train_text)
+    asked = getattr(tok, "vocab_size", None)  # SentencePiece's is a bound: a small text has fewer
+    if not quiet and asked and tok.vocabulary_size < asked:
+        print(f"sentencepiece vocabulary: {tok.vocabulary_size:,} pieces, fewer than --vocab-size "
+              f"{asked:,} (the text holds no more)", flush=True)
     train_ids = data.compact(tok.encode(train_text))
     train_cfg = _batch_within_windows(train_cfg, train_ids, quiet)
     recipe["batch_size"] = train_cfg.batch_size  # the recipe line says the batch it trains with

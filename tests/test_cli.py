@@ -373,6 +373,15 @@ def test_info_names_the_validation_file_and_the_epochs_of_every_call(tiny_corpus
     assert "epochs 2 in the last --resume, 3 in all" in output
 
 
+def test_a_sentencepiece_vocabulary_smaller_than_asked_is_said(tiny_corpus, tmp_path):
+    code, output = invoke("train", tiny_corpus, "--out", tmp_path / "sp", "--tokenizer",
+                          "sentencepiece", "--vocab-size", "5000", *TINY_MODEL)
+    assert code == 0, output
+    size = json.loads((tmp_path / "sp" / "config.json").read_text())["model"]["vocabulary_size"]
+    assert size < 5000
+    assert f"sentencepiece vocabulary: {size:,} pieces, fewer than --vocab-size 5,000" in output
+
+
 def test_info_on_a_file_says_it_is_a_file(tiny_corpus):
     code, output = invoke("info", tiny_corpus)
     assert code == 2 and "is a file, not a run directory" in output
