@@ -8,8 +8,11 @@
 For each model (random weights: the cost of a step does not depend on them), 1,000 new tokens:
 
     rnnlm_generate / rnnlm_stream   rnnlm.generation.Generator as LM.generate / LM.stream and the
-                                    CLI use it (random sampling, temperature 1); batch 1 and 64;
+                                    CLI use it (random sampling, temperature 1; text only, no
+                                    log-probabilities); batch 1 and 64;
                                     rnnlm_stream_chunk16: stream with the former 16-token chunks
+    rnnlm_generate_detailed         the same with the model's log-probabilities, as
+                                    LM.generate_detailed and `--json` compute them
     decoder_graph / decoder_xla     rnnlm.samplers.Decoder with jit_compile False / True
     tutorial_predict                Sequential(Embedding → LSTM → Dense softmax), model.predict on
                                     the last 100-token window for every new token (timed over
@@ -184,10 +187,14 @@ def variants_for(cfg, model, tokenizer, tutorial, opts):
             generation.STREAM_CHUNK = shipped
 
     out = {
-        "rnnlm_generate_b1": (lambda: gen.generate("", length=n, seed=1), 1, n),
+        "rnnlm_generate_b1": (lambda: gen.generate("", length=n, seed=1, log_probs=False), 1, n),
+        "rnnlm_generate_detailed_b1": (lambda: gen.generate("", length=n, seed=1), 1, n),
         "rnnlm_stream_b1": (lambda: "".join(gen.stream("", length=n, seed=1)), 1, n),
         "rnnlm_stream_chunk16_b1": (lambda: stream_with_chunk(16), 1, n),
-        "rnnlm_generate_b64": (lambda: gen.generate("", length=n, num_samples=64, seed=1), 64, n),
+        "rnnlm_generate_b64": (lambda: gen.generate("", length=n, num_samples=64, seed=1,
+                                                    log_probs=False), 64, n),
+        "rnnlm_generate_detailed_b64": (lambda: gen.generate("", length=n, num_samples=64, seed=1),
+                                        64, n),
     }
     for jit, name in ((False, "graph"), (True, "xla")):
         for b in (1, 64):
@@ -273,6 +280,9 @@ def ratios(config_name, rows, threads, stat="us_per_step") -> dict:
         floors = {m: v for m, v in floors.items() if v}
         if floors:
             out[f"b{b}_per_token_over_raw_step_floor"] = us(shipped) / min(floors.values())
+            if us(f"rnnlm_generate_detailed_b{b}"):
+                out[f"b{b}_detailed_per_token_over_raw_step_floor"] = (
+                    us(f"rnnlm_generate_detailed_b{b}") / min(floors.values()))
         for m, v in floors.items():
             out[f"b{b}_per_token_over_raw_step_loop_{m}"] = us(shipped) / v
         for m in ("graph", "xla"):
@@ -393,7 +403,8 @@ def cli_phases(run_dir, length) -> None:
 
 # --------------------------------------------------------------------------- output
 ROWS = [  # (variant, label) in table order
-    ("rnnlm_generate_b1", "rnnlm Generator.generate, batch 1"),
+    ("rnnlm_generate_b1", "rnnlm Generator.generate (LM.generate: text), batch 1"),
+    ("rnnlm_generate_detailed_b1", "  the same with log-probabilities (generate_detailed)"),
     ("rnnlm_stream_b1", "rnnlm Generator.stream (CLI path), batch 1"),
     ("rnnlm_stream_chunk16_b1", "  the same with 16-token chunks (before this bench)"),
     ("decoder_graph_b1", "Decoder(jit_compile=False), batch 1"),
@@ -404,7 +415,8 @@ ROWS = [  # (variant, label) in table order
     ("raw_step_call_xla_b1", "raw next+softmax, XLA per call, batch 1"),
     ("raw_step_loop_graph_b1", "raw next+softmax, in-graph loop, batch 1"),
     ("raw_step_loop_xla_b1", "raw next+softmax, XLA in-graph loop, batch 1"),
-    ("rnnlm_generate_b64", "rnnlm Generator.generate, batch 64"),
+    ("rnnlm_generate_b64", "rnnlm Generator.generate (LM.generate: text), batch 64"),
+    ("rnnlm_generate_detailed_b64", "  the same with log-probabilities (generate_detailed)"),
     ("decoder_graph_b64", "Decoder(jit_compile=False), batch 64"),
     ("decoder_xla_b64", "Decoder(jit_compile=True), batch 64"),
     ("eager_step_b64", "eager Python loop over next(), batch 64"),

@@ -294,9 +294,9 @@ def generate(
         echo_json(lm.generate_detailed(prompt, num_samples=num_samples, **options))
         return
     if num_samples > 1:  # decoded together in one batch, then printed one after another
-        for i, sample in enumerate(lm.generate_detailed(prompt, num_samples=num_samples, **options)):
+        for i, text in enumerate(lm.generate(prompt, num_samples=num_samples, **options)):
             typer.echo(f"--- sample {i + 1} ---")
-            typer.echo(prompt + sample["text"])
+            typer.echo(prompt + text)
         return
     sys.stdout.write(prompt)
     for piece in lm.stream(prompt, **options):

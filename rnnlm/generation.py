@@ -127,8 +127,10 @@ class Generator:
                     repetition_penalty=options.get("repetition_penalty") or 1.0,
                     no_repeat_ngram_size=options.get("no_repeat_ngram") or 0)
 
-    def generate(self, prompt: str = "", num_samples: int = 1, **options) -> list[dict]:
-        """num_samples continuations decoded in one batch → [{text, log_prob, num_tokens}]."""
+    def generate(self, prompt: str = "", num_samples: int = 1, log_probs: bool = True,
+                 **options) -> list[dict]:
+        """num_samples continuations decoded in one batch → [{text, log_prob, num_tokens}].
+        log_probs=False: text only, log_prob and score None (Decoder.generate says why)."""
         from rnnlm.samplers import BeamSampler, truncate_at_stop
 
         run = self._run_options({**options, "num_samples": num_samples})
@@ -136,7 +138,7 @@ class Generator:
         stops = self._known_stops(options.get("stop"))
         if isinstance(run["sampler"], BeamSampler):
             run.pop("seed")
-        result = self.decoder.generate([ids], num_samples=num_samples, **run)
+        result = self.decoder.generate([ids], num_samples=num_samples, log_probs=log_probs, **run)
         samples = []
         for row in range(result.token_ids.shape[0]):
             made = result.token_ids[row, :int(result.num_tokens[row])]
@@ -145,7 +147,9 @@ class Generator:
             if stopped:
                 new = new[:self._tokens_for(ids, new, len(text))]
             log_prob, score = float(result.log_prob[row]), float(result.score[row])
-            if len(new) < len(made):  # the figures describe the text returned
+            if not log_probs and not isinstance(run["sampler"], BeamSampler):
+                log_prob = score = None
+            elif len(new) < len(made):  # the figures describe the text returned
                 log_prob = float(result.token_log_probs[row, :len(new)].sum())
                 score = log_prob if not isinstance(run["sampler"], BeamSampler) else score
             samples.append({"text": text, "log_prob": log_prob, "score": score,
@@ -189,7 +193,7 @@ class Generator:
         stops = self._known_stops(options.get("stop"))
         new: list[int] = []
         shown = ""
-        for chunk in self.decoder.stream([ids], chunk_size=STREAM_CHUNK, **run):
+        for chunk in self.decoder.stream([ids], chunk_size=STREAM_CHUNK, log_probs=False, **run):
             new.extend(int(i) for i in chunk.token_ids[0])
             text, stopped = truncate_at_stop(self._continuation(ids, new), stops)
             # Hold back a trailing partial UTF-8 character (byte pieces) until it is complete.

@@ -90,7 +90,9 @@ class LM:
     def _warn_about_prompt(self, prompt: str) -> None:
         """A prompt with tokens the vocabulary lacks is read with <unk> in their place: say so,
         once per call (the model's continuation may not follow what the user typed)."""
-        unknown = self.tokenizer.encode_known_form(prompt)[1].count(UNK_ID) if prompt else 0
+        if not isinstance(prompt, str) or not prompt:  # (a prompt of bytes is refused later)
+            return
+        unknown = self.tokenizer.encode_known_form(prompt)[1].count(UNK_ID)
         if unknown:
             warnings.warn(f"{unknown} token(s) of the prompt are not in the vocabulary; they "
                           f"become <unk>", RnnlmWarning, stacklevel=3)
@@ -103,7 +105,8 @@ class LM:
         ``num_samples`` > 1. Options: sampler, temperature, top_k, top_p, beam_width,
         repetition_penalty, no_repeat_ngram, stop, seed."""
         self._warn_about_prompt(prompt)
-        samples = self._gen().generate(prompt, length=length, num_samples=num_samples, **options)
+        samples = self._gen().generate(prompt, length=length, num_samples=num_samples,
+                                       log_probs=False, **options)  # text only: none are shown
         texts = [s["text"] for s in samples]
         return texts[0] if num_samples == 1 else texts
 

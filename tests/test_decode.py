@@ -158,6 +158,16 @@ def test_streaming_chunks_equal_one_shot(lstm, options):
     np.testing.assert_allclose(chunks[-1].log_prob, whole.log_prob, rtol=1e-5)
 
 
+@pytest.mark.parametrize("sampler", ["random", "top_k", "greedy"])
+def test_leaving_out_log_probs_keeps_the_tokens(lstm, sampler):
+    kw = dict(sampler=get_sampler(sampler), max_new_tokens=15, seed=3, num_samples=3, eos_id=6)
+    full = lstm.generate([[2, 3]], **kw)
+    text_only = lstm.generate([[2, 3]], log_probs=False, **kw)
+    np.testing.assert_array_equal(text_only.token_ids, full.token_ids)
+    np.testing.assert_array_equal(text_only.num_tokens, full.num_tokens)
+    assert (full.log_prob < 0).all() and not text_only.token_log_probs.any()
+
+
 def test_bad_calls():
     dec = bigram(cycle_table())
     with pytest.raises(ValueError, match="at least one token"):
