@@ -109,11 +109,7 @@ def train(corpus: str | None = None, out: str | Path | None = None, *, tokenizer
               "encoding": encoding}
     train_text, valid_text = _split(text, valid, valid_fraction, encoding)
     source["sha256"] = _texts_sha256(train_text, valid_text)
-    tok = build_tokenizer(tok_cfg.kind, **tok_cfg.options).train(train_text)
-    asked = getattr(tok, "vocab_size", None)  # SentencePiece's is a bound: a small text has fewer
-    if not quiet and asked and tok.vocabulary_size < asked:
-        print(f"sentencepiece vocabulary: {tok.vocabulary_size:,} pieces, fewer than --vocab-size "
-              f"{asked:,} (the text holds no more)", flush=True)
+    tok = _trained_tokenizer(tok_cfg, train_text, quiet)
     train_ids = data.compact(tok.encode(train_text))
     train_cfg = _batch_within_windows(train_cfg, train_ids, quiet)
     recipe["batch_size"] = train_cfg.batch_size  # the recipe line says the batch it trains with
@@ -318,6 +314,15 @@ def _check_needs_validation(train_cfg: TrainConfig, valid_text: str) -> None:
         if given:
             raise RnnlmError(f"{flag} acts on the validation loss, and this run has no "
                              f"validation text (--valid-fraction 0): give one or drop {flag}")
+
+
+def _trained_tokenizer(tok_cfg: TokenizerConfig, train_text: str, quiet: bool):
+    tok = build_tokenizer(tok_cfg.kind, **tok_cfg.options).train(train_text)
+    asked = getattr(tok, "vocab_size", None)  # SentencePiece's is a bound: a small text has fewer
+    if not quiet and asked and tok.vocabulary_size < asked:
+        print(f"sentencepiece vocabulary: {tok.vocabulary_size:,} pieces, fewer than --vocab-size "
+              f"{asked:,} (the text holds no more)", flush=True)
+    return tok
 
 
 def _split(text: corpora.Corpus, valid: str | None, valid_fraction: float, encoding: str):
