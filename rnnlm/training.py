@@ -180,20 +180,28 @@ class EpochEnd(keras.callbacks.Callback):
     """Validation, checkpoints, history and curves at the end of every (possibly partial) epoch."""
 
     def __init__(self, run, valid_ids, valid_chars, batch_size, seq_len, time_limit: TimeLimit,
-                 precision: str = "float32"):
+                 precision: str = "float32", stream_length: int | None = None):
         super().__init__()
         self.run, self.valid_ids, self.valid_chars = run, valid_ids, valid_chars
         self.precision = precision  # the matmul dtype this machine trained in (auto resolved)
         self.batch_size, self.seq_len, self.time_limit = batch_size, seq_len, time_limit
         self.epoch_started = time.perf_counter()
         self.tokens_this_epoch = 0
+        # --stateful: each stream's length; its last window is shorter when seq_len does not
+        # divide it, and tokens/s counts the tokens that window holds.
+        self.stream_length, self.batches_done = stream_length, 0
 
     def on_epoch_begin(self, epoch, logs=None):
         self.epoch_started = time.perf_counter()
         self.tokens_this_epoch = 0
 
     def on_train_batch_end(self, batch, logs=None):
-        self.tokens_this_epoch += self.batch_size * self.seq_len
+        window = self.seq_len
+        if self.stream_length is not None:  # the windows of the streams, one pass after another
+            windows = -(-self.stream_length // self.seq_len)
+            window = min(window, self.stream_length - (self.batches_done % windows) * self.seq_len)
+        self.batches_done += 1
+        self.tokens_this_epoch += self.batch_size * window
 
     def on_epoch_end(self, epoch, logs=None):
         train_seconds = time.perf_counter() - self.epoch_started
@@ -454,8 +462,9 @@ def fit(model, run, train_ids, valid_ids, valid_chars, train_cfg, initial_epoch=
         early_stop.replay(run.history)
     # EpochEnd first: it validates and adds val_loss to the epoch's logs, which the schedule's
     # plateau, early stopping and the progress bar's last line read after it.
+    stream_length = (len(train_ids) - 1) // train_cfg.batch_size if stateful else None
     callbacks = [EpochEnd(run, valid_ids, valid_chars, train_cfg.batch_size, train_cfg.seq_len,
-                          limit, precision=chosen),
+                          limit, precision=chosen, stream_length=stream_length),
                  ProgressBar(steps, last_epoch, disable=quiet), limit, schedule]
     if stateful:
         callbacks.insert(0, ResetCarried())

@@ -103,6 +103,20 @@ def test_streams_are_contiguous_and_cover_the_corpus():
         data.stream_windows(ids[:3], batch_size=4, seq_len=5)
 
 
+def test_stateful_tokens_per_second_counts_the_short_last_window():
+    """Streams of 250 tokens in windows of 100: each pass is 100 + 100 + 50 per stream."""
+    end = training.EpochEnd(None, None, 0, batch_size=4, seq_len=100, time_limit=None,
+                            stream_length=250)
+    for _ in range(2):
+        end.on_epoch_begin(0)
+        for batch in range(3):
+            end.on_train_batch_end(batch)
+        assert end.tokens_this_epoch == 4 * 250
+    unstreamed = training.EpochEnd(None, None, 0, batch_size=4, seq_len=100, time_limit=None)
+    unstreamed.on_train_batch_end(0)
+    assert unstreamed.tokens_this_epoch == 400
+
+
 def test_stateful_training_carries_the_state_from_window_to_window():
     model = tiny_model()
     model.compile(optimizer=keras.optimizers.Adam(0.0),  # weights stay put: states comparable
