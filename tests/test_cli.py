@@ -164,11 +164,12 @@ def test_time_limit_stops_cleanly_and_saves(tiny_corpus, tmp_path):
 
 def test_a_time_limit_without_epochs_trains_until_it_is_spent(tiny_corpus, tmp_path):
     run = tmp_path / "budget"
-    # One batch per epoch keeps epochs short, so the budget holds many more than the default 10.
-    # 12 s, not less: on a CPU busy with two benchmark runs the first epoch took 3.5 s (tracing)
-    # and each one after it 0.5 s, so a 6 s budget held only 6 epochs.
+    # One batch per epoch keeps epochs short: on an idle 2-core CPU the budget holds many more
+    # than the default 10. How many depends on the load (a CPU shared with two trainings gave
+    # 5), so what is asserted is that the clock ended the run (its last epoch is partial), and
+    # that no last epoch was planned (below).
     history, output = train_small(tiny_corpus, run, "--steps-per-epoch", "1", "--time-limit", "12")
-    assert len(history) > 10 and history[-1]["partial"]
+    assert len(history) >= 2 and history[-1]["partial"]
     assert "epoch 3" in output and "epoch 3/" not in output  # the bar names no last epoch
     assert json.loads((run / "config.json").read_text())["train"]["epochs"] is None
     code, output = invoke("info", run)
