@@ -41,6 +41,12 @@ def _named(option: str) -> str:
     return f"--{option.replace('_', '-')} ({option}=)"
 
 
+def _stop_start_at_end(text: str, stops: list[str]) -> int:
+    """The length of the longest end of ``text`` that a stop string begins with (0: none)."""
+    return max((k for stop in stops for k in range(min(len(stop) - 1, len(text)), 0, -1)
+                if stop.startswith(text[len(text) - k:])), default=0)
+
+
 class Generator:
     def __init__(self, model, tokenizer):
         from rnnlm.samplers import Decoder
@@ -192,14 +198,19 @@ class Generator:
         ids = self.prompt_ids(prompt)
         stops = self._known_stops(options.get("stop"))
         new: list[int] = []
-        shown = ""
+        shown = text = ""
         for chunk in self.decoder.stream([ids], chunk_size=STREAM_CHUNK, log_probs=False, **run):
             new.extend(int(i) for i in chunk.token_ids[0])
-            text, stopped = truncate_at_stop(self._continuation(ids, new), stops)
-            # Hold back a trailing partial UTF-8 character (byte pieces) until it is complete.
-            ready = text if stopped else text.rstrip("\ufffd")
+            # Byte pieces of a character the next chunk completes are held back, and so is an
+            # end of the text that may be the start of a stop string: what is shown is never
+            # taken back, and the whole stream is the text generate() returns.
+            text, stopped = truncate_at_stop(
+                self._continuation(ids, new[:self._whole_characters(new)]), stops)
+            ready = text if stopped else text[:len(text) - _stop_start_at_end(text, stops)]
             if ready.startswith(shown) and len(ready) > len(shown):
                 yield ready[len(shown):]
                 shown = ready
             if stopped:
                 return
+        if text.startswith(shown) and len(text) > len(shown):  # no stop came: the rest
+            yield text[len(shown):]

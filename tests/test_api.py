@@ -24,6 +24,41 @@ def test_generate_is_reproducible_and_streams_the_same_text(lm):
     assert len(samples) == 3 and samples == lm.generate("the ", length=40, seed=3, num_samples=3)
 
 
+def test_a_stream_never_shows_a_stop_string_that_spans_two_chunks(lm, monkeypatch):
+    """Chunks of 3 tokens, stops of 3 characters at every offset: the stream holds back an end
+    that may begin a stop, and gives the text generate() returns, no more, no less."""
+    from rnnlm import generation
+
+    monkeypatch.setattr(generation, "STREAM_CHUNK", 3)
+    options = dict(length=30, seed=5, temperature=0.9)
+    text = lm.generate("the ", **options)
+    for start in range(0, 24, 2):
+        stop = text[start:start + 3]
+        assert "".join(lm.stream("the ", stop=stop, **options)) == lm.generate(
+            "the ", stop=stop, **options), stop
+    assert "".join(lm.stream("the ", stop="never written", **options)) == text
+
+
+def test_a_stream_keeps_a_replacement_character_the_model_writes(tmp_path):
+    """U+FFFD is a character of scraped text like any other: the stream shows it (it used to
+    drop it, taking it for half a character)."""
+    corpus = tmp_path / "fffd.txt"
+    corpus.write_text("ab\ufffd\ufffd cd\ufffd\n" * 200, encoding="utf-8")
+    lm = rnnlm.train(str(corpus), out=tmp_path / "run", lr=0.05, **{**TINY, "epochs": 3})
+    for length in (1, 2, 5, 9):
+        text = lm.generate("ab", length=length, sampler="greedy")
+        assert "".join(lm.stream("ab", length=length, sampler="greedy")) == text
+    assert "\ufffd" in lm.generate("ab", length=9, sampler="greedy")
+
+
+def test_the_end_that_may_begin_a_stop_string():
+    from rnnlm.generation import _stop_start_at_end
+
+    assert _stop_start_at_end("and the s", ["s wi"]) == 1
+    assert _stop_start_at_end("and the s", ["xyz", "e s wi", "s"]) == 3
+    assert _stop_start_at_end("and the", ["s wi", ""]) == 0
+
+
 def test_greedy_and_beam_width_one_agree(lm):
     greedy = lm.generate("빠른 ", length=25, sampler="greedy")
     assert greedy == lm.generate("빠른 ", length=25, sampler="beam", beam_width=1)
