@@ -90,6 +90,16 @@ def test_sentencepiece_round_trip(sp, text):
     assert sp.count_unknown(text) == 0
 
 
+@pytest.mark.parametrize("kind", ["char", "word", "sentencepiece"])
+def test_bytes_that_are_not_utf8_read_as_unk_in_every_kind(sp, kind):
+    """A shell argument with a byte that is not UTF-8 reaches Python as a lone surrogate
+    ('\udcff'); every kind reads it as one <unk> (SentencePiece raised TypeError)."""
+    tok = sp if kind == "sentencepiece" else build_tokenizer(kind).train("한국 gug\n")
+    ids = tok.encode("한\udcffgug\udcff")
+    assert ids.count(UNK_ID) >= 2 and PAD_ID not in ids
+    assert tok.encode("한\udcffgug")[:len(tok.encode("한"))] == tok.encode("한")
+
+
 def test_sentencepiece_tiny_corpus_and_bad_sizes():
     tok = SentencePieceTokenizer(vocab_size=8000).train("tiny corpus")  # soft limit: fewer pieces
     assert tok.vocabulary_size <= 8000 and tok.decode(tok.encode("tiny\n  corpus?")) == "tiny\n  corpus?"

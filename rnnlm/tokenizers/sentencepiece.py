@@ -36,6 +36,7 @@ MIN_VOCAB_SIZE = 2 + len(_USER_SYMBOLS) + 256 + 1  # specials, symbols, byte pie
 # and the bytes that never occur in UTF-8; sampled, they decode as control characters or U+FFFD.
 NEVER_SAMPLED_BYTES = (*range(0x00, 0x0D), *range(0x0E, 0x20), 0x7F, 0xC0, 0xC1,
                        *range(0xF5, 0x100))
+_SURROGATE = re.compile("[\ud800-\udfff]")  # what Python makes of bytes that are not UTF-8
 _CHUNK = 1000  # chars per training sentence: under SentencePiece's 4192-byte sentence limit
 
 _TRAINER = dict(
@@ -161,6 +162,11 @@ class SentencePieceTokenizer(Tokenizer):
 
     def encode(self, text: str) -> list[int]:
         self._require_trained()
+        if _SURROGATE.search(text):  # not text: a byte the shell could not decode as UTF-8
+            out = []  # each is <unk>, as the char and word tokenizers read it (SentencePiece
+            for k, part in enumerate(_SURROGATE.split(text)):  # itself raises TypeError)
+                out.extend(([UNK_ID] if k else []) + (self.encode(part) if part else []))
+            return out
         lines = text.split("\n")
         out: list[int] = []
         for k, ids in enumerate(self._sp.encode(lines)):  # one batched call
