@@ -93,6 +93,26 @@ def test_score_and_evaluate(lm):
     result = lm.evaluate(TINY_TEXT[:500])
     assert result["characters"] == 499 and result["tokens"] == 499  # the first is not scored
     assert result["bpc"] == pytest.approx(result["loss"] / np.log(2))
+    # a first character outside the vocabulary is still one character, not "<unk>"'s five
+    result = lm.evaluate("✨" + TINY_TEXT[:499])
+    assert result["characters"] == 499 and result["bpc"] == pytest.approx(result["loss"] / np.log(2))
+
+
+@pytest.mark.parametrize("kind, options", [("word", {}), ("word", {"mode": "whitespace"}),
+                                           ("sentencepiece", {"vocab_size": 400})])
+def test_the_characters_scored_leave_out_the_first_token_even_when_unknown(kind, options):
+    from rnnlm.tokenizers import build_tokenizer
+
+    from rnnlm.tokenizers import UNK_ID
+
+    tok = build_tokenizer(kind, **options).train(TINY_TEXT)
+    for text, unknown in (("zyzzyva the fox", "zyzzyva"), ("\udcff the fox", "\udcff"),
+                          ("the fox", None)):
+        ids = tok.encode(text)
+        if kind == "word" or text[0] == "\udcff":
+            assert (ids[0] == UNK_ID) == (unknown is not None)
+        first = unknown if ids[0] == UNK_ID else tok.decode(ids[:1])
+        assert tok.scored_characters(text, ids) == len(text) - len(first), (text, ids[:3])
 
 
 def test_save_and_load_give_identical_logits(lm, tmp_path):

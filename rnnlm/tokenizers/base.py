@@ -123,7 +123,14 @@ class Tokenizer(ABC):
         """Characters of ``text`` a language model's loss covers: all but those of the first
         token, which has no context and is never scored. Bits per character divide by this,
         or a short text (and a long first subword) would flatter the figure."""
-        return max(1, len(text) - len(self.decode([int(i) for i in ids[:1]])))
+        first = [int(i) for i in ids[:1]]
+        return max(1, len(text) - (self._unknown_first_length(text) if first == [UNK_ID]
+                                   else len(self.decode(first))))
+
+    def _unknown_first_length(self, text: str) -> int:
+        """Characters of ``text`` its first token covers when that token is <unk>, which decodes
+        as the five characters "<unk>" whatever it stood for. Kinds override it."""
+        return len(UNK)
 
     def encode_known_form(self, text: str) -> tuple[str, list[int]]:
         """``text`` in the Unicode normal form (as given, NFC or NFD) that the vocabulary holds

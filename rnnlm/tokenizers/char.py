@@ -17,6 +17,9 @@ class CharTokenizer(VocabularyTokenizer):
     kind = "char"
     lossless = True
 
+    def _unknown_first_length(self, text: str) -> int:
+        return 1  # one character, as every token
+
     def __init__(self, max_vocab: int | None = None) -> None:
         super().__init__()
         # max_vocab caps vocabulary_size, specials included (Keras TextVectorization's max_tokens).

@@ -175,6 +175,11 @@ class SentencePieceTokenizer(Tokenizer):
             out.extend(self._encode_with_meta(lines[k]) if _META in lines[k] else ids)
         return out
 
+    def _unknown_first_length(self, text: str) -> int:
+        # With byte fallback only a byte that is not UTF-8 (one surrogate) or "<unk>" typed
+        # in the text encode as <unk>.
+        return 1 if _SURROGATE.match(text) else len(UNK)
+
     def _encode_with_meta(self, line: str) -> list[int]:
         out: list[int] = []
         for k, ids in enumerate(self._sp.encode(line.split(_META))):

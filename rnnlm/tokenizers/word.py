@@ -86,6 +86,10 @@ class WordTokenizer(VocabularyTokenizer):
     def eos_id(self) -> int | None:
         return self._index.get(EOS) if self.mode == "whitespace" else None
 
+    def _unknown_first_length(self, text: str) -> int:
+        words = self.tokenize(text[:1000])  # the first word is in any long enough prefix
+        return len(words[0]) if words else 0
+
     def tokenize(self, text: str) -> list[str]:
         if self.mode == "words":
             return split_words(text)
