@@ -192,6 +192,12 @@ def test_a_stop_string_cuts_the_figures_with_the_text(lm):
     assert cut["num_tokens"] == len(cut["text"]) < whole["num_tokens"]  # a char model
     scored = lm.score("the " + cut["text"])[-cut["num_tokens"]:]
     assert cut["log_prob"] == pytest.approx(sum(lp for _, lp in scored), abs=1e-3)
+    # a beam cut by a stop: its score is the returned text's, under the beam's length penalty
+    beam = lm.generate_detailed("the ", length=30, sampler="beam", beam_width=3)[0]
+    stop = beam["text"][4]
+    cut = lm.generate_detailed("the ", length=30, sampler="beam", beam_width=3, stop=[stop])[0]
+    assert cut["num_tokens"] == len(cut["text"]) == beam["text"].index(stop)
+    assert cut["score"] == pytest.approx(cut["log_prob"] / ((5 + cut["num_tokens"]) / 6) ** 0.6)
 
 
 def test_the_api_refuses_what_would_be_silently_wrong(lm):
