@@ -14,6 +14,7 @@ id) and the run's tokenizer files beside the SavedModel.
 from __future__ import annotations
 
 import shutil
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -31,7 +32,21 @@ def _sampling_loop(model, forbidden_bias, byte_classes=None):
 
     from rnnlm.samplers import utf8
 
+    vocabulary_size = int(forbidden_bias.shape[0])
+
     def run(token_ids, length, temperature, seed, greedy: bool):
+        # The graph's own checks: a served model has no rnnlm to read its inputs first. Without
+        # them a temperature <= 0 flips the bias that keeps <pad> and <unk> out (or divides by
+        # zero), and a bad id or length fails deep inside a gather.
+        checks = [tf.debugging.assert_positive(tf.size(token_ids), "token_ids: give at least one id"),
+                  tf.debugging.assert_non_negative(token_ids, "token_ids must be >= 0"),
+                  tf.debugging.assert_less(token_ids, vocabulary_size,
+                                           f"token_ids must be < {vocabulary_size}, the vocabulary size"),
+                  tf.debugging.assert_positive(length, "length must be >= 1")]
+        if not greedy:
+            checks.append(tf.debugging.assert_positive(temperature, "temperature must be > 0"))
+        with tf.control_dependencies(checks):
+            token_ids = tf.identity(token_ids)
         logits, states = model.prefill(token_ids[None, :], tf.shape(token_ids)[:1])
         out = tf.TensorArray(tf.int32, size=length)
         if byte_classes is not None:
@@ -88,18 +103,25 @@ def export_saved_model(lm, out: str | Path, force: bool = False) -> Path:
         token_ids, length, 1.0, 0, greedy=True), input_signature=[ids_spec, scalar(tf.int32)])
     if tokenizer.kind == "char":
         _add_text_endpoints(archive, loop, vocab, tokenizer)
-    tmp = out.with_name(out.name + ".tmp-export")
-    shutil.rmtree(tmp, ignore_errors=True)
-    # Traced with Keras's own step loop, not cuDNN: a SavedModel traced on a GPU would otherwise
-    # hold cuDNN ops, which have no CPU kernel, and load only where a GPU is. (Generation's
-    # per-token steps call the cells and never use cuDNN.)
-    with model.backbone.without_cudnn():  # the endpoints are traced here
-        archive.write_out(str(tmp), verbose=False)
-    (tmp / "vocabulary.txt").write_text("".join(_escape(t) + "\n" for t in vocab), encoding="utf-8")
-    if lm.run_dir is not None:
-        for name in ("tokenizer.json", "tokenizer.model", "config.json"):
-            if (lm.run_dir / name).exists():
-                shutil.copy(lm.run_dir / name, tmp / name)
+    # A folder of its own beside --out (mkdtemp: never one that was there before), renamed
+    # into place once whole.
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-export-", dir=out.parent))
+    try:
+        # Traced with Keras's own step loop, not cuDNN: a SavedModel traced on a GPU would
+        # otherwise hold cuDNN ops, which have no CPU kernel, and load only where a GPU is.
+        # (Generation's per-token steps call the cells and never use cuDNN.)
+        with model.backbone.without_cudnn():  # the endpoints are traced here
+            archive.write_out(str(tmp), verbose=False)
+        (tmp / "vocabulary.txt").write_text("".join(_escape(t) + "\n" for t in vocab),
+                                            encoding="utf-8")
+        if lm.run_dir is not None:
+            for name in ("tokenizer.json", "tokenizer.model", "config.json"):
+                if (lm.run_dir / name).exists():
+                    shutil.copy(lm.run_dir / name, tmp / name)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
     if out.exists():
         shutil.rmtree(out)
     tmp.rename(out)

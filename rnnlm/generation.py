@@ -68,10 +68,19 @@ class Generator:
                              f"are: {', '.join(known)}")
 
         try:
-            if length < 1:
-                raise ValueError(f"{_named('length')} must be >= 1, got {length}")
-            if num_samples < 1:
-                raise ValueError(f"{_named('num_samples')} must be >= 1, got {num_samples}")
+            for name, value in (("length", length), ("num_samples", num_samples)):
+                if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                    raise ValueError(f"{_named(name)} must be an integer >= 1, got {value!r}")
+            # The sampler's key is 64 bits: a larger seed would wrap onto a smaller one.
+            if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)
+                                     or not -2 ** 63 <= seed < 2 ** 64):
+                raise ValueError(f"{_named('seed')} must be an integer in [-2**63, 2**64), "
+                                 f"got {seed!r}")
+            stops = [stop] if isinstance(stop, str) else stop
+            if stops is not None and (not isinstance(stops, (list, tuple))
+                                      or not all(isinstance(s, str) for s in stops)):
+                raise ValueError(f"{_named('stop')} must be a string or a list of strings, "
+                                 f"got {stop!r}")
             chosen = choose_sampler(sampler, temperature, top_k, top_p, beam_width).name
             # An option the chosen sampler does not read would silently change nothing.
             if top_k is not None and chosen not in ("top_k", "top_p"):

@@ -142,6 +142,27 @@ def test_export_round_trip_gives_the_same_greedy_text(lm, tmp_path):
                               seed=tf.constant(4)).numpy()
     assert ids.shape == (10,) and not set(ids.tolist()) & set(lm.tokenizer.special_ids)
     assert (path / "vocabulary.txt").exists()
+    # the served graph checks its inputs itself, with a message naming the input
+    v = lm.tokenizer.vocabulary_size
+    for call, message in (
+            (lambda: served.generate(prompt=tf.constant("the "), length=tf.constant(5),
+                                     temperature=tf.constant(-1.0), seed=tf.constant(1)),
+             "temperature must be > 0"),
+            (lambda: served.greedy(prompt=tf.constant("the "), length=tf.constant(-1)),
+             "length must be >= 1"),
+            (lambda: served.greedy_ids(token_ids=tf.constant([], tf.int32), length=tf.constant(3)),
+             "give at least one id"),
+            (lambda: served.greedy_ids(token_ids=tf.constant([v]), length=tf.constant(3)),
+             f"token_ids must be < {v}")):
+        with pytest.raises(tf.errors.InvalidArgumentError, match=message):
+            call()
+    # its working folder is its own: a folder of the user's with a similar name is kept
+    mine = tmp_path / "again.tmp-export"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("precious")
+    export_saved_model(lm, tmp_path / "again")
+    assert (mine / "notes.txt").read_text() == "precious"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["again", "again.tmp-export", "exported"]
 
 
 def test_export_never_traces_cudnn(lm, tmp_path, monkeypatch):
@@ -207,7 +228,13 @@ def test_the_api_refuses_what_would_be_silently_wrong(lm):
                           (lambda: list(lm.stream("the", length=5, num_samples=2)), "one sample"),
                           (lambda: lm.generate("the", sampler="greedy", temperature=0.5),
                            r"\(temperature=\) is an option"),
-                          (lambda: lm.generate("the", beam_width=8), r"\(beam_width=\) is an")):
+                          (lambda: lm.generate("the", beam_width=8), r"\(beam_width=\) is an"),
+                          (lambda: lm.generate("the", length="10"), r"\(length=\) must be an int"),
+                          (lambda: lm.generate("the", length=2.5), r"\(length=\) must be an int"),
+                          (lambda: lm.generate("the", num_samples=2.0), r"\(num_samples=\)"),
+                          (lambda: lm.generate("the", seed=1.9), r"\(seed=\) must be an integer"),
+                          (lambda: lm.generate("the", seed=2 ** 64 + 1), r"\(seed=\)"),
+                          (lambda: lm.generate("the", stop=5), r"\(stop=\) must be a string")):
         with pytest.raises(rnnlm.RnnlmError, match=message):
             call()
 
