@@ -136,13 +136,12 @@ def train(corpus: str | None = None, out: str | Path | None = None, *, tokenizer
     _check_validation(valid_text, tok, valid_fraction, valid)
     _check_needs_validation(train_cfg, valid_text)
     _check_warmup(train_cfg, len(train_ids))
-    if force and out.exists():
-        shutil.rmtree(out)
     config = {"kind": "language_model", "source": source, "tokenizer": tok.config(),
               "model": to_dict(model_cfg), "train": to_dict(train_cfg)}
-    return _fit(out, config, tok, model_cfg, train_cfg, train_ids, valid_text,
-                initial_epoch=0, tensorboard=tensorboard, quiet=quiet, new=True,
-                weight_drop_if_long=weight_drop_if_long)
+    with runs.set_aside(out, force):
+        return _fit(out, config, tok, model_cfg, train_cfg, train_ids, valid_text,
+                    initial_epoch=0, tensorboard=tensorboard, quiet=quiet, new=True,
+                    weight_drop_if_long=weight_drop_if_long)
 
 
 def resume(run_dir: str | Path, *, epochs: int | None = None, time_limit: float | None = None,
@@ -388,14 +387,21 @@ def _fit(out: Path, config, tok, model_cfg, train_cfg, train_ids, valid_text, in
                      tensorboard_dir=out / "tensorboard" if tensorboard else None, quiet=quiet,
                      weight_drop_if_long=weight_drop_if_long)
     except training.TrainingDiverged as e:
-        if new and not (out / "model.weights.h5").exists():
+        if new and not runs.has_saved_epoch(out):
             shutil.rmtree(out)  # not one epoch to keep: leave no half-made run behind
-            raise RnnlmError(f"{e}; {out} was not kept") from None
+            raise RnnlmError(f"{e}; the new run was not kept") from None
         raise RnnlmError(f"{e}; {out} keeps its last good epoch") from None
     except KeyboardInterrupt:
+        if new and not runs.has_saved_epoch(out):
+            shutil.rmtree(out)  # nothing a --resume could continue from
+            raise TrainingInterrupted("interrupted before the first epoch ended; the new run "
+                                      "was not kept") from None
         writer.save_last(model)
+        left = (initial_epoch + train_cfg.epochs - writer.state["epochs_done"]
+                if train_cfg.epochs is not None else 0)
+        more = f" --epochs {left}" if left > 0 else ""  # --resume alone trains a whole --epochs
         raise TrainingInterrupted(f"interrupted; last checkpoint saved in {out} "
-                                  f"(continue with: rnnlm train --resume {out})") from None
+                                  f"(continue with: rnnlm train --resume {out}{more})") from None
     return load(out)
 
 

@@ -12,7 +12,6 @@ the original labels (ints or strings).
 """
 from __future__ import annotations
 
-import shutil
 import time
 from pathlib import Path
 from typing import NamedTuple
@@ -22,7 +21,7 @@ import numpy as np
 from rnnlm import classify_data as cdata
 from rnnlm import runs
 from rnnlm.classify_metrics import classification_metrics, format_metrics
-from rnnlm.config import check_tokenizer_options, describe_train
+from rnnlm.config import check_positive, check_tokenizer_options, describe_train
 from rnnlm.errors import RnnlmError
 from rnnlm.tokenizers import build_tokenizer, load_tokenizer
 
@@ -49,7 +48,7 @@ def train_classifier(data, out=None, *, valid=None, test=None, valid_fraction=0.
     from rnnlm.models.classifier import ClassifierConfig, check_options
 
     _check_train_options(epochs, batch_size, lr, valid_fraction, max_len, freeze_epochs, from_lm,
-                         max_train)
+                         max_train, clipnorm)
     check_options(cell=cell, pooling=pooling, merge_mode=merge_mode, dropout=dropout,
                   bidirectional=bidirectional)
     tok_options = {"vocab_size": vocab_size, "max_vocab": max_vocab, "min_freq": min_freq}
@@ -82,8 +81,6 @@ def train_classifier(data, out=None, *, valid=None, test=None, valid_fraction=0.
     inputs = {name: _encode(s, tok, max_len) for name, s in sets.items()}
     targets = {name: cdata.encode_labels(s.labels, classes, f"the {name} data")
                for name, s in sets.items()}
-    if force and out.exists():
-        shutil.rmtree(out)
     run_config = {
         "kind": KIND,
         "source": {"data": runs.absolute_if_path(data), "valid": runs.absolute_if_path(valid),
@@ -101,7 +98,8 @@ def train_classifier(data, out=None, *, valid=None, test=None, valid_fraction=0.
     }
     from rnnlm.classify_training import fit
 
-    fit(out, run_config, config, tok, inputs, targets, from_lm, quiet)
+    with runs.set_aside(out, force):
+        fit(out, run_config, config, tok, inputs, targets, from_lm, quiet)
     clf = load_classifier(out)
     _final_metrics(clf, out, inputs, targets)
     return clf
@@ -164,11 +162,11 @@ def _tokenizer_and_architecture(train, from_lm, tokenizer, tok_options, arch, bi
 
 
 def _check_train_options(epochs, batch_size, lr, valid_fraction, max_len, freeze_epochs, from_lm,
-                         max_train=None):
-    for name, value in (("epochs", epochs), ("batch_size", batch_size), ("lr", lr),
-                        ("max_len", max_len)):
-        if value is None or value <= 0:
-            raise RnnlmError(f"{name} must be > 0, got {value}")
+                         max_train=None, clipnorm=None):
+    for name, value in (("epochs", epochs), ("batch_size", batch_size), ("max_len", max_len)):
+        check_positive(name, value, integer=True)
+    check_positive("lr", lr)  # a NaN or infinite rate would train, and save, a run of NaNs
+    check_positive("clipnorm", clipnorm, allow_none=True)
     if not 0.0 <= valid_fraction < 1.0:
         raise RnnlmError(f"valid_fraction must be in [0, 1), got {valid_fraction}")
     if freeze_epochs and from_lm is None:

@@ -95,6 +95,35 @@ def check_new_run_dir(out: Path, force: bool, resumable: bool = True) -> None:
         raise RnnlmError(f"--out {out} is already a run; use {how} to replace it")
 
 
+def has_saved_epoch(run_dir: Path) -> bool:
+    """A run with a finished epoch: its model is there to load (every kind writes it then)."""
+    return (Path(run_dir) / "model.weights.h5").exists()
+
+
+@contextlib.contextmanager
+def set_aside(out: Path, replace: bool):
+    """--force: the earlier run in ``out`` is moved aside while the new one is made, deleted
+    once the block ends with the new run holding a finished epoch, and put back if it ends
+    without one (bad input found while building, a loss that turned NaN, Ctrl-C in the first
+    epoch): nothing already saved is lost to a run that never came to be."""
+    if not (replace and out.exists()):
+        yield
+        return
+    aside = Path(tempfile.mkdtemp(prefix=f".{out.name}.replaced-", dir=out.parent))
+    out.rename(aside / out.name)
+    try:
+        yield
+    except BaseException:
+        if not has_saved_epoch(out):
+            shutil.rmtree(out, ignore_errors=True)
+            (aside / out.name).rename(out)
+            aside.rmdir()
+            raise
+        shutil.rmtree(aside, ignore_errors=True)
+        raise
+    shutil.rmtree(aside, ignore_errors=True)
+
+
 def check_can_create_dir(path: Path, option: str) -> None:
     """One line now for a directory that could not be made or written later: a file in its
     place or on its way, or a parent this user cannot write."""

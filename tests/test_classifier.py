@@ -391,6 +391,38 @@ def test_classify_train_force_replaces_its_run_from_the_command_line(reviews, tm
     one_line_error(*invoke(*args), "use --force")
     code, output = invoke(*args, "--force")
     assert code == 0, output
+    run = tmp_path / "run"
+    kept = {p.name: p.read_bytes() for p in run.iterdir() if p.is_file()}
+    for bad, message in ((["--embedding-dim", "0"], "embedding_dim must be an integer >= 1"),
+                         (["--lr", "nan"], "lr must be > 0"), (["--lr", "inf"], "lr must be > 0"),
+                         (["--clipnorm", "-1"], "clipnorm must be > 0")):
+        one_line_error(*invoke(*args, *bad, "--force"), message)
+        assert {p.name: p.read_bytes() for p in run.iterdir() if p.is_file()} == kept
+    assert [p.name for p in tmp_path.iterdir()] == ["run"]  # nothing set aside is left over
+
+
+def test_a_forced_run_that_fails_before_its_first_epoch_gives_the_old_run_back(tmp_path):
+    """--force moves the earlier run aside; it comes back when the new one ends without a
+    finished epoch (an error deep in Keras, Ctrl-C), and goes once the new one has one."""
+    from rnnlm import runs
+
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "model.weights.h5").write_bytes(b"old")
+    with pytest.raises(KeyboardInterrupt):
+        with runs.set_aside(run, replace=True):
+            run.mkdir()
+            (run / "config.json").write_text("{}")
+            raise KeyboardInterrupt
+    assert [p.name for p in run.iterdir()] == ["model.weights.h5"]
+    assert (run / "model.weights.h5").read_bytes() == b"old"
+    with pytest.raises(KeyboardInterrupt):  # interrupted after a finished epoch: the new run stays
+        with runs.set_aside(run, replace=True):
+            run.mkdir()
+            (run / "model.weights.h5").write_bytes(b"new")
+            raise KeyboardInterrupt
+    assert (run / "model.weights.h5").read_bytes() == b"new"
+    assert [p.name for p in tmp_path.iterdir()] == ["run"]
 
 
 @pytest.mark.parametrize("tokenizer, option, message", [

@@ -383,6 +383,33 @@ def test_a_sentencepiece_vocabulary_smaller_than_asked_is_said(tiny_corpus, tmp_
     assert f"sentencepiece vocabulary: {size:,} pieces, fewer than --vocab-size 5,000" in output
 
 
+def test_ctrl_c_says_how_many_epochs_are_left_and_never_costs_the_old_run(
+        tiny_corpus, tmp_path, monkeypatch):
+    from rnnlm import training
+
+    run = tmp_path / "run"
+    args = ["train", tiny_corpus, "--out", run, *TINY_MODEL[:-2], "--epochs", "3"]
+    end_epoch = training.EpochEnd.on_epoch_end
+
+    def interrupted_after_the_first(self, epoch, logs=None):
+        end_epoch(self, epoch, logs)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(training.EpochEnd, "on_epoch_end", interrupted_after_the_first)
+    code, output = invoke(*args)
+    assert code == 130 and f"continue with: rnnlm train --resume {run} --epochs 2" in output
+    kept = (run / "model.weights.h5").read_bytes()
+
+    def interrupted_at_once(self, batch, logs=None):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(training.EpochEnd, "on_train_batch_end", interrupted_at_once)
+    code, output = invoke(*args, "--force")
+    assert code == 130 and "before the first epoch ended; the new run was not kept" in output
+    assert (run / "model.weights.h5").read_bytes() == kept  # the earlier run is back
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+
+
 def test_info_on_a_file_says_it_is_a_file(tiny_corpus):
     code, output = invoke("info", tiny_corpus)
     assert code == 2 and "is a file, not a run directory" in output

@@ -60,6 +60,9 @@ class ClassifierConfig:
             raise RnnlmError(f"--units: {e}") from None
         if min(units) < 1 or min(self.dense or [1]) < 1:
             raise RnnlmError("units and dense sizes must be >= 1")
+        if self.vocabulary_size and (isinstance(self.embedding_dim, bool) or not isinstance(
+                self.embedding_dim, int) or self.embedding_dim < 1):
+            raise RnnlmError(f"embedding_dim must be an integer >= 1, got {self.embedding_dim!r}")
         if bool(self.vocabulary_size) == bool(self.input_dim):
             raise RnnlmError("give exactly one of vocabulary_size (text) or input_dim (features)")
         if self.pooling == "flatten" and not self.sequence_length:
