@@ -272,5 +272,8 @@ def copy_run(run_dir: Path | None, directory: str | Path, what: str = "model") -
         check_can_create_dir(directory, "save to")  # a file there, or a folder not writable
         if directory.exists() and any(directory.iterdir()):
             raise RnnlmError(f"{directory} is not empty; choose a new directory")
-        shutil.copytree(run_dir, directory, dirs_exist_ok=True)
+        try:  # os.access vouches for nothing as root, and /proc-like folders refuse late
+            shutil.copytree(run_dir, directory, dirs_exist_ok=True)
+        except OSError as e:
+            raise RnnlmError(f"cannot save to {directory}: {e.strerror or e}") from None
     return directory

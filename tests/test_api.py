@@ -126,6 +126,8 @@ def test_save_and_load_give_identical_logits(lm, tmp_path):
     with pytest.raises(rnnlm.RnnlmError, match="not a directory"):
         lm.save(a_file)
     assert a_file.read_text() == "keep me"
+    with pytest.raises(rnnlm.RnnlmError, match="/proc/rnnlm-cannot-be-here"):  # root: refused late
+        lm.save("/proc/rnnlm-cannot-be-here")
 
 
 def test_export_round_trip_gives_the_same_greedy_text(lm, tmp_path):
