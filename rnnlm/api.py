@@ -439,8 +439,5 @@ def load(run_dir: str | Path, command: str | None = None) -> LM:
         return load_classifier(run_dir)
     tok = load_tokenizer(run_dir)
     model = LanguageModel(from_dict(ModelConfig, config["model"])).build_for_inference()
-    try:
-        model.load_weights(run_dir / "model.weights.h5")
-    except Exception as e:  # h5py/keras raise many types; the user needs one line
-        raise RnnlmError(f"cannot load {run_dir}/model.weights.h5: {e}") from None
+    runs.load_run_weights(model, run_dir, tok, config["model"].get("vocabulary_size", 0))
     return LM(model, tok, config, run_dir)

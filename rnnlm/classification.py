@@ -404,10 +404,5 @@ def load_classifier(run_dir) -> Classifier:
                          f"not a classifier")
     tok = load_tokenizer(run_dir) if config.get("tokenizer") is not None else None
     model = SequenceClassifier(ClassifierConfig.from_dict(config["model"])).build_for_inference()
-    try:
-        model.load_weights(run_dir / "model.weights.h5")
-    except Exception as e:  # h5py/keras raise many types; the user needs one line
-        first = (str(e).strip().splitlines() or [type(e).__name__])[0]
-        raise RnnlmError(f"cannot load {run_dir}/model.weights.h5 (written by another version "
-                         f"of the model code?): {first}") from None
+    runs.load_run_weights(model, run_dir, tok, config["model"].get("vocabulary_size", 0))
     return Classifier(model, tok, config, run_dir)

@@ -95,6 +95,21 @@ def check_new_run_dir(out: Path, force: bool, resumable: bool = True) -> None:
         raise RnnlmError(f"--out {out} is already a run; use {how} to replace it")
 
 
+def load_run_weights(model, run_dir: Path, tokenizer=None, vocabulary_size: int = 0) -> None:
+    """model.weights.h5 into ``model`` (built from config.json), or one line saying why not: a
+    tokenizer.json or config.json edited or copied from another run, a damaged file."""
+    if tokenizer is not None and vocabulary_size and tokenizer.vocabulary_size != vocabulary_size:
+        raise RnnlmError(f"{run_dir}: tokenizer.json holds {tokenizer.vocabulary_size:,} tokens and "
+                         f"the model {vocabulary_size:,}; the run's files do not belong together")
+    try:
+        model.load_weights(Path(run_dir) / "model.weights.h5")
+    except Exception as e:  # h5py/keras raise many types, Keras's in several lines
+        first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+        raise RnnlmError(f"cannot load {run_dir}/model.weights.h5: the weights do not fit the "
+                         f"model config.json describes (was it edited, or written by another "
+                         f"version?): {first}") from None
+
+
 def has_saved_epoch(run_dir: Path) -> bool:
     """A run with a finished epoch: its model is there to load (every kind writes it then)."""
     return (Path(run_dir) / "model.weights.h5").exists()

@@ -410,6 +410,30 @@ def test_ctrl_c_says_how_many_epochs_are_left_and_never_costs_the_old_run(
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
 
 
+@pytest.mark.parametrize("edit, message", [
+    ("units", "the weights do not fit the model config.json describes"),
+    ("vocabulary", "tokens and the model"),
+])
+def test_a_run_whose_files_do_not_belong_together_is_one_line(trained_run, tmp_path, edit, message):
+    import shutil
+
+    _, run = trained_run
+    copy = tmp_path / "edited"
+    shutil.copytree(run, copy)
+    if edit == "units":
+        config = json.loads((copy / "config.json").read_text())
+        config["model"]["units"] += 1
+        (copy / "config.json").write_text(json.dumps(config))
+    else:
+        tokenizer = json.loads((copy / "tokenizer.json").read_text(encoding="utf-8"))
+        tokenizer["vocabulary"] = tokenizer["vocabulary"][:-3]
+        (copy / "tokenizer.json").write_text(json.dumps(tokenizer), encoding="utf-8")
+    for command in (["info", copy], ["generate", copy, "--length", "3"], ["export", copy,
+                                                                         "--out", tmp_path / "x"]):
+        code, output = invoke(*command)
+        assert code == 2 and message in output and len(output.strip().splitlines()) == 1, output
+
+
 def test_info_on_a_file_says_it_is_a_file(tiny_corpus):
     code, output = invoke("info", tiny_corpus)
     assert code == 2 and "is a file, not a run directory" in output
