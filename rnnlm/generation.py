@@ -125,11 +125,16 @@ class Generator:
         stops = [stop] if isinstance(stop, str) else list(stop or ())
         return [self.tokenizer.encode_known_form(s)[0] if s else s for s in stops]
 
-    def _continuation(self, prompt_ids, new_ids) -> str:
-        """Text the new ids add after the prompt, decoded in context (word spacing, UTF-8 bytes)."""
+    def _continuation(self, prompt_ids, new_ids, prompt: str = "") -> str:
+        """Text the new ids add after the prompt, decoded in context (word spacing, UTF-8 bytes).
+        A word tokenizer puts the space between words itself: after a prompt typed with a
+        trailing space ("The king "), the space is not written twice."""
         base = self.tokenizer.decode(prompt_ids)
         full = self.tokenizer.decode(list(prompt_ids) + [int(i) for i in new_ids if i != 0])
-        return full[len(base):] if full.startswith(base) else self.tokenizer.decode(new_ids)
+        text = full[len(base):] if full.startswith(base) else self.tokenizer.decode(new_ids)
+        if not self.tokenizer.lossless and prompt.endswith(" ") and text.startswith(" "):
+            text = text[1:]
+        return text
 
     def _run_options(self, options):
         self.check_options(**options)
@@ -158,9 +163,9 @@ class Generator:
         for row in range(result.token_ids.shape[0]):
             made = result.token_ids[row, :int(result.num_tokens[row])]
             new = made[:self._whole_characters(made)]
-            text, stopped = truncate_at_stop(self._continuation(ids, new), stops)
+            text, stopped = truncate_at_stop(self._continuation(ids, new, prompt), stops)
             if stopped:
-                new = new[:self._tokens_for(ids, new, len(text))]
+                new = new[:self._tokens_for(ids, new, len(text), prompt)]
             log_prob, score = float(result.log_prob[row]), float(result.score[row])
             if not log_probs and not isinstance(run["sampler"], BeamSampler):
                 log_prob = score = None
@@ -183,13 +188,13 @@ class Generator:
         classes = self.decoder.byte_classes(self.tokenizer.vocabulary_size)
         return utf8.complete_length(new_ids, classes)
 
-    def _tokens_for(self, prompt_ids, new_ids, length: int) -> int:
+    def _tokens_for(self, prompt_ids, new_ids, length: int, prompt: str) -> int:
         """The fewest of ``new_ids`` whose continuation reaches ``length`` characters (a token
         that spans the cut before a stop string is kept)."""
         low, high = 0, len(new_ids)
         while low < high:  # the continuation only grows with more tokens: bisect
             middle = (low + high) // 2
-            if len(self._continuation(prompt_ids, new_ids[:middle])) >= length:
+            if len(self._continuation(prompt_ids, new_ids[:middle], prompt)) >= length:
                 high = middle
             else:
                 low = middle + 1
@@ -216,7 +221,7 @@ class Generator:
             # end of the text that may be the start of a stop string: what is shown is never
             # taken back, and the whole stream is the text generate() returns.
             text, stopped = truncate_at_stop(
-                self._continuation(ids, new[:self._whole_characters(new)]), stops)
+                self._continuation(ids, new[:self._whole_characters(new)], prompt), stops)
             ready = text if stopped else text[:len(text) - _stop_start_at_end(text, stops)]
             if ready.startswith(shown) and len(ready) > len(shown):
                 yield ready[len(shown):]

@@ -202,6 +202,9 @@ def test_other_tokenizers_train_and_generate(tmp_path, tokenizer, options):
         assert lm._gen().prompt_ids("the quick") == lm.tokenizer.encode("the quick")[:-1]
         assert text[:1] in (" ", "\n"), repr(text)
     assert rnnlm.load(tmp_path / "run").info()["vocabulary_size"] == lm.tokenizer.vocabulary_size
+    if tokenizer == "word":  # the tokenizer spaces words itself: a typed space is not doubled
+        for sampler in ("greedy", "random"):
+            assert not lm.generate("the quick ", length=10, seed=1, sampler=sampler).startswith(" ")
 
 
 def test_a_stop_string_cuts_the_figures_with_the_text(lm):
