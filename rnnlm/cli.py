@@ -298,8 +298,17 @@ def generate(
             typer.echo(f"--- sample {i + 1} ---")
             typer.echo(prompt + text)
         return
-    sys.stdout.write(prompt)
-    for piece in lm.stream(prompt, **options):
+    _write_stream(lm, prompt, options)
+
+
+def _write_stream(lm, prompt: str, options) -> None:
+    """The prompt, then the continuation as it is made. The first piece is asked for before
+    the prompt is written: a warning about the prompt comes on its own line, not inside it."""
+    pieces = lm.stream(prompt, **options)
+    first = next(pieces, "")
+    sys.stdout.write(prompt + first)
+    sys.stdout.flush()
+    for piece in pieces:
         sys.stdout.write(piece)
         sys.stdout.flush()
     sys.stdout.write("\n")
@@ -313,11 +322,7 @@ def _interactive(lm, options) -> None:
         except EOFError:
             typer.echo("", err=True)
             return
-        sys.stdout.write(prompt)
-        for piece in lm.stream(prompt, **options):
-            sys.stdout.write(piece)
-            sys.stdout.flush()
-        sys.stdout.write("\n")
+        _write_stream(lm, prompt, options)
 
 
 @app.command("eval")

@@ -360,6 +360,8 @@ def test_generate_warns_once_in_one_line_about_an_unknown_prompt(trained_run, ex
     assert code == 0, output
     assert output.count("warning: 2 token(s) of the prompt are not in the vocabulary") == 1
     assert "RnnlmWarning" not in output and "warnings.warn" not in output
+    if not extra:  # streamed: the warning comes before the prompt is echoed, not inside it
+        assert output.index("warning: ") < output.index("✨✨ the")
 
 
 def test_info_names_the_validation_file_and_the_epochs_of_every_call(tiny_corpus, tmp_path):
