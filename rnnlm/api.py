@@ -291,7 +291,8 @@ def _batch_within_windows(train_cfg: TrainConfig, train_ids, quiet: bool) -> Tra
         return train_cfg
     if not quiet:
         print(f"batch size {windows}, not {train_cfg.batch_size}: the training text has "
-              f"{windows} windows of --seq-len {train_cfg.seq_len}", flush=True)
+              f"{windows} window{'s' if windows > 1 else ''} of --seq-len {train_cfg.seq_len}",
+              flush=True)
     return dataclasses.replace(train_cfg, batch_size=windows)
 
 

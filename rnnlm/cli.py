@@ -250,6 +250,8 @@ def train(
     summary = ", ".join(f"{k} {best[k]:.4f}" if abs(best[k]) < 1e6 else f"{k} {best[k]:.4g}"
                         for k in ("val_loss", "val_perplexity", "val_bpc")
                         if best.get(k) is not None)
+    if not summary:  # no validation text: the best epoch was judged on the training loss
+        summary = f"training loss {best['loss']:.4f}, no validation text"
     typer.echo(f"saved {lm.run_dir} (best epoch {best.get('epoch')}: {summary})")
 
 

@@ -152,8 +152,9 @@ class TrainConfig:
         if self.precision not in PRECISIONS:
             raise RnnlmError(f"unknown precision '{self.precision}'; choose one of: "
                              f"{', '.join(PRECISIONS)}")
-        if self.weight_decay < 0 or self.warmup_steps < 0:
-            raise RnnlmError("weight_decay and warmup_steps must be >= 0")
+        for name in ("weight_decay", "warmup_steps"):
+            if getattr(self, name) < 0:
+                raise RnnlmError(f"{name} must be >= 0, got {getattr(self, name)}")
         if not 0.0 <= self.ema < 1.0:
             raise RnnlmError(f"ema must be in [0, 1) (0: off), got {self.ema}")
         if not 0.0 <= self.valid_fraction < 1.0:

@@ -137,6 +137,12 @@ def check_export_dir(out: Path, force: bool) -> None:
     if not out.is_dir() or not any(out.iterdir()):
         return
     if not is_export(out):
+        names = {entry.name for entry in out.iterdir()}
+        if {"saved_model.pb", "vocabulary.txt"} <= names:  # an export, with files added to it
+            extra = ", ".join(sorted(names - EXPORT_ENTRIES))
+            raise RnnlmError(f"--out {out} is an earlier export with other files added to it "
+                             f"({extra}); --force replaces only an export as it was written: "
+                             f"move them, or choose a new directory")
         raise RnnlmError(f"--out {out} is a non-empty directory and not an earlier export; "
                          f"choose a new or empty directory")
     if not force:

@@ -188,6 +188,8 @@ def format_info(details: dict) -> str:
     if best:
         figures = "  ".join(f"{k} {best[k]:.4f}" for k in ("val_loss", "val_perplexity", "val_bpc")
                             if best.get(k) is not None)
+        if not figures:  # no validation text: judged on the training loss
+            figures = f"training loss {best['loss']:.4f} (no validation text)"
         lines += ["", f"best epoch   {best.get('epoch')} of {details['epochs_done']}: {figures}"]
     return "\n".join(lines)
 

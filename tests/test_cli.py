@@ -436,6 +436,14 @@ def test_a_run_whose_files_do_not_belong_together_is_one_line(trained_run, tmp_p
         assert code == 2 and message in output and len(output.strip().splitlines()) == 1, output
 
 
+def test_a_run_without_validation_says_what_its_best_epoch_was_judged_on(tiny_corpus, tmp_path):
+    run = tmp_path / "run"
+    code, output = invoke("train", tiny_corpus, "--out", run, "--valid-fraction", "0", *TINY_MODEL)
+    assert code == 0 and "(best epoch 1: training loss " in output and ", no validation text)" in output
+    code, output = invoke("info", run)
+    assert code == 0 and "best epoch   1 of 1: training loss " in output, output
+
+
 def test_info_on_a_file_says_it_is_a_file(tiny_corpus):
     code, output = invoke("info", tiny_corpus)
     assert code == 2 and "is a file, not a run directory" in output
@@ -462,7 +470,7 @@ def test_force_never_replaces_an_export_with_other_files_in_it(trained_run, tmp_
     assert code == 2 and "not an rnnlm run" in output, output  # it holds the run's config.json
     (exported / "notes.txt").write_text("keep me")
     code, output = invoke("export", run, "--out", exported, "--force")
-    assert code == 2 and "not an earlier export" in output, output
+    assert code == 2 and "an earlier export with other files added to it (notes.txt)" in output
     assert (exported / "notes.txt").read_text() == "keep me"
     (exported / "notes.txt").unlink()
     assert invoke("export", run, "--out", exported, "--force")[0] == 0  # an export alone: yes
