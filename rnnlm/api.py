@@ -98,6 +98,8 @@ def train(corpus: str | None = None, out: str | Path | None = None, *, tokenizer
     ModelConfig(**model_options, **{k: v for k, v in sizes.items() if v is not None}).validate()
     if weight_drop:
         _check_weight_drop_device()
+    if data_dir is not None:  # checked when given, whether or not this corpus is read from it
+        corpora.data_dir(data_dir)
     text = corpora.resolve(corpus, data_dir, encoding)
     out = Path(out) if out is not None else Path("runs") / text.name
     runs.check_new_run_dir(out, force)

@@ -200,6 +200,8 @@ def bad(tmp_path, name, content: bytes):
     (lambda p, c: ["train", c, "--units", "0"], "units must be > 0"),
     (lambda p, c: ["train", c, "--batch-size", "-3"], "batch_size must be > 0"),
     (lambda p, c: ["train", c, "--ema", "1"], "ema must be in [0, 1)"),
+    (lambda p, c: ["train", c, "--data-dir", c], "is not a directory"),  # a file corpus too
+    (lambda p, c: ["train", c, "--weight-decay", "-1"], "weight_decay must be >= 0, got -1"),
     # An option of another tokenizer would do nothing; --resume refuses it too.
     (lambda p, c: ["train", c, "--vocab-size", "100"], "not an option of the char tokenizer"),
     (lambda p, c: ["train", c, "--tokenizer", "word", "--min-freq", "1000000"],
