@@ -63,6 +63,15 @@ def train_classifier(data, out=None, *, valid=None, test=None, valid_fraction=0.
                 data_dir=data_dir, encoding=encoding)
     sets = _read_sets(data, valid, test, valid_fraction, max_train, seed, read)
     train = sets["train"]
+    if train.kind != "text":  # an option of text classifiers would silently do nothing here
+        text_only = {"--tokenizer": tokenizer, "--vocab-size": vocab_size,
+                     "--max-vocab": max_vocab, "--min-freq": min_freq,
+                     "--embedding-dim": embedding_dim, "--embedding-dropout": embedding_dropout or None,
+                     "--text-column": text_column}
+        given = [name for name, value in text_only.items() if value is not None]
+        if given:
+            raise RnnlmError(f"{given[0]} is an option for text, and {data} holds numeric "
+                             f"sequences: drop it")
     classes = cdata.label_list(train.labels)
     arch = {"cell": cell, "layers": layers, "units": units, "embedding_dim": embedding_dim}
     tok, arch = _tokenizer_and_architecture(train, from_lm, tokenizer, tok_options, arch,
@@ -195,6 +204,15 @@ def _final_metrics(clf, out, inputs, targets) -> None:
         plot_confusion(metrics[name], out / "confusion.png", f"{name} confusion matrix")
 
 
+def _is_text(data) -> bool:
+    """A text, or texts, given to a classifier of numeric sequences."""
+    if isinstance(data, str):
+        return True
+    if isinstance(data, np.ndarray):
+        return data.dtype.kind in "US"
+    return isinstance(data, (list, tuple)) and bool(data) and all(isinstance(t, str) for t in data)
+
+
 class Classifier:
     """A trained sequence classifier: ``model`` (keras), ``tokenizer`` (None for numeric
     sequences), ``classes`` (original labels in class-id order) and its run directory."""
@@ -222,6 +240,10 @@ class Classifier:
             if not all(isinstance(t, str) for t in texts):
                 raise RnnlmError("this classifier reads text: give strings")
             return cdata.encode_texts(self.tokenizer, texts, self.max_len)
+        if _is_text(data):
+            raise RnnlmError(f"this classifier reads numeric sequences ({self.config['model']['input_dim']} "
+                             f"features per step), not text: give an array (N, T, F), or "
+                             f"--file X.npz on the command line")
         x = cdata.sequences_array(data)
         if x.shape[2] != self.config["model"]["input_dim"]:
             raise RnnlmError(f"the model reads {self.config['model']['input_dim']} features "
@@ -240,7 +262,7 @@ class Classifier:
         (T, F) sequence (with one feature per step a 2-D array is read as N sequences).
         """
         single = isinstance(data, str)
-        if self.tokenizer is None:
+        if self.tokenizer is None and not _is_text(data):
             data = np.asarray(data)
             single = data.ndim == 2 and self.config["model"]["input_dim"] != 1
             data = data[None] if single else data

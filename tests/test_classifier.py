@@ -196,6 +196,12 @@ def test_cli_npz_train_eval_predict(sequences, tmp_path):
     assert metrics["examples"] == 64 and metrics["labels"] == [2, 7] and "tpr" in metrics
     code, output = invoke("classify", "predict", run, "--file", sequences)
     assert code == 0 and len(output.strip().splitlines()) == 64, output
+    one_line_error(*invoke("classify", "predict", run, "hello"), "reads numeric sequences")
+    for text_option in (["--tokenizer", "word"], ["--embedding-dropout", "0.2"],
+                        ["--text-column", "x"], ["--vocab-size", "100"]):
+        one_line_error(*invoke("classify", "train", sequences, "--out", tmp_path / "text-only",
+                               "--epochs", "1", *text_option), "is an option for text")
+    assert not (tmp_path / "text-only").exists()
     with pytest.raises(RnnlmError, match="split must be train, valid or test"):
         load_classifier(run).evaluate(sequences, split="banana")
     # An existing classifier run: --force replaces it; there is no --resume to suggest.
