@@ -39,14 +39,19 @@ def mnist_like(cell, units=64, layers=1, bidirectional=False, pooling="last", de
 def test_parameter_counts_match_keras(cell, bidirectional, units, expected):
     layers = len(units) if isinstance(units, list) else 1
     model = mnist_like(cell, units, layers, bidirectional)
-    assert [row["parameters"] for row in model.layer_rows()] == expected
+    assert [row["parameters"] for row in model.layer_rows() if row["name"] != "pooling"] == expected
     assert model.count_params() == sum(expected)
 
 
 def test_flatten_layout_counts():
     # return_sequences → Flatten (28·64) → Dense(32) → Dense(10), as in the classic lessons
     model = mnist_like("simple_rnn", pooling="flatten", dense=[32])
-    assert [row["parameters"] for row in model.layer_rows()] == [5952, 28 * 64 * 32 + 32, 330]
+    rows = model.layer_rows()
+    assert [row["parameters"] for row in rows] == [5952, 0, 28 * 64 * 32 + 32, 330]
+    # the Flatten row says where the Dense's 28·64 inputs come from
+    assert (rows[1]["type"], rows[1]["output_width"]) == ("Flatten (28 × 64)", 28 * 64)
+    concat = mnist_like("lstm", bidirectional=True, pooling="concat").layer_rows()[1]
+    assert (concat["type"], concat["output_width"]) == ("Pooling [last, mean, max]", 3 * 128)
 
 
 @pytest.mark.parametrize("cell", ["simple_rnn", "lstm", "gru"])

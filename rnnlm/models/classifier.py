@@ -179,10 +179,19 @@ class SequenceClassifier(keras.Model):
         directions = 2 if self.config.bidirectional and self.config.merge_mode == "concat" else 1
         for layer, units in zip(backbone.rnn_layers, backbone.units):
             rows.append((layer, units * directions))
-        rows += [(dense, dense.units) for dense in self.hidden]
-        rows.append((self.head, self.config.num_classes))
-        return [{"name": layer.name, "type": _layer_type(layer), "output_width": width,
-                 "parameters": int(layer.count_params())} for layer, width in rows]
+        table = [{"name": layer.name, "type": _layer_type(layer), "output_width": width,
+                  "parameters": int(layer.count_params())} for layer, width in rows]
+        table.append(self._pooling_row(rows[-1][1]))  # no weights, but it sets the Dense's input
+        rows = [(dense, dense.units) for dense in self.hidden] + [(self.head, self.config.num_classes)]
+        return table + [{"name": layer.name, "type": _layer_type(layer), "output_width": width,
+                         "parameters": int(layer.count_params())} for layer, width in rows]
+
+    def _pooling_row(self, width: int) -> dict:
+        pooling, steps = self.config.pooling, self.config.sequence_length
+        kind, pooled = {"flatten": (f"Flatten ({steps} × {width})", width * (steps or 0)),
+                        "concat": ("Pooling [last, mean, max]", 3 * width)}.get(
+                            pooling, (f"Pooling ({pooling})", width))
+        return {"name": "pooling", "type": kind, "output_width": pooled, "parameters": 0}
 
     def get_config(self):
         return {"config": self.config.to_dict(), "name": self.name}
