@@ -228,7 +228,8 @@ def test_sentencepiece_never_samples_control_or_impossible_bytes(sp):
         forbidden = set(tok.special_ids)
         byte_piece = {b: tok.token_to_id(f"<0x{b:02X}>") for b in range(256)}
         assert {byte_piece[b] for b in NEVER_SAMPLED_BYTES} <= forbidden
-        for b in (0x0D, 0x20, 0x41, 0x80, 0xBF, 0xEA, 0xF4):  # \r, ASCII, lead and tail bytes
+        assert {byte_piece[b] for b in (0xF1, 0xF2, 0xF4)} <= forbidden  # unassigned, private use
+        for b in (0x0D, 0x20, 0x41, 0x80, 0xBF, 0xEA, 0xF0, 0xF3):  # \r, ASCII, lead, tail bytes
             assert byte_piece[b] not in forbidden
         assert tok.decode([byte_piece[b] for b in "빠".encode("utf-8")]) == "빠"
         assert tok.byte_pieces == {byte_piece[b]: b for b in range(256)}  # for the sampler

@@ -34,8 +34,11 @@ MIN_VOCAB_SIZE = 2 + len(_USER_SYMBOLS) + 256 + 1  # specials, symbols, byte pie
 # Byte pieces a sampler must never emit: no text rnnlm trains on holds these bytes as bytes.
 # C0 controls other than \r (rnnlm refuses NUL, and \n and \t are pieces of their own), DEL,
 # and the bytes that never occur in UTF-8; sampled, they decode as control characters or U+FFFD.
-NEVER_SAMPLED_BYTES = (*range(0x00, 0x0D), *range(0x0E, 0x20), 0x7F, 0xC0, 0xC1,
-                       *range(0xF5, 0x100))
+# Also the lead bytes of planes 4-11 (F1, F2: nothing is assigned there) and 16 (F4: private
+# use only): valid UTF-8, never text. F0 (emoji, CJK extensions) and F3 (plane 14's variation
+# selectors) stay.
+NEVER_SAMPLED_BYTES = (*range(0x00, 0x0D), *range(0x0E, 0x20), 0x7F, 0xC0, 0xC1, 0xF1, 0xF2,
+                       *range(0xF4, 0x100))
 _SURROGATE = re.compile("[\ud800-\udfff]")  # what Python makes of bytes that are not UTF-8
 _CHUNK = 1000  # chars per training sentence: under SentencePiece's 4192-byte sentence limit
 
