@@ -33,9 +33,16 @@ _EXPORTS = {
 __all__ = sorted(_EXPORTS)
 
 
+_NEED_TENSORFLOW = {"rnnlm.api", "rnnlm.lm", "rnnlm.classification"}
+
+
 def __getattr__(name):
     if name == "reference":
         return import_module("rnnlm.reference")
     if name in _EXPORTS:
+        if _EXPORTS[name] in _NEED_TENSORFLOW:  # its log lines off the terminal (tf_logs.py)
+            from rnnlm import tf_logs
+
+            tf_logs.quiet_for_the_api()
         return getattr(import_module(_EXPORTS[name]), name)
     raise AttributeError(f"module 'rnnlm' has no attribute {name!r}")

@@ -88,8 +88,9 @@ def show_rnnlm_warnings() -> None:
 
 def quiet_tensorflow() -> None:
     """Keep TensorFlow's C++ and Python log noise off the user's terminal."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    os.environ.setdefault("ABSL_MIN_LOG_LEVEL", "3")
+    from rnnlm import tf_logs
+
+    tf_logs.quiet_levels()
     import warnings
 
     warnings.filterwarnings("ignore", module="keras")
@@ -97,23 +98,10 @@ def quiet_tensorflow() -> None:
 
 
 def import_tensorflow_quietly() -> None:
-    """Import TensorFlow with file descriptor 2 pointed at /dev/null.
+    if not VERBOSE["on"]:
+        from rnnlm import tf_logs
 
-    TensorFlow's C++ side logs through absl before its log level is read, so
-    TF_CPP_MIN_LOG_LEVEL cannot silence those first lines; an import error still raises.
-    """
-    if VERBOSE["on"] or "tensorflow" in sys.modules:
-        return
-    sys.stderr.flush()
-    saved = os.dup(2)
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    try:
-        os.dup2(devnull, 2)
-        import tensorflow  # noqa: F401
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-        os.close(devnull)
+        tf_logs.import_quietly()
 
 
 def user_errors(command):

@@ -446,6 +446,20 @@ def test_a_run_without_validation_says_what_its_best_epoch_was_judged_on(tiny_co
     assert code == 0 and "best epoch   1 of 1: training loss " in output, output
 
 
+def test_the_python_api_keeps_tensorflow_s_log_lines_off_the_terminal(trained_run):
+    import os
+
+    _, run = trained_run
+    env = {k: v for k, v in os.environ.items() if k not in ("TF_CPP_MIN_LOG_LEVEL",
+                                                          "ABSL_MIN_LOG_LEVEL")}
+    script = (f"import rnnlm; lm = rnnlm.load({str(run)!r}); "
+              f"print(lm.generate('the', length=5, seed=1))")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          env=env, timeout=300)
+    assert done.returncode == 0 and done.stdout.strip(), done.stderr
+    assert done.stderr == "", done.stderr  # no absl/oneDNN/CUDA lines
+
+
 def test_info_on_a_file_says_it_is_a_file(tiny_corpus):
     code, output = invoke("info", tiny_corpus)
     assert code == 2 and "is a file, not a run directory" in output
