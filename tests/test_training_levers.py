@@ -281,12 +281,9 @@ class _RetracedModel:
         self.retraced += force
 
 
-@pytest.mark.parametrize("first_epoch_seconds, passes, switched", [(120.0, 6.0, False),
-                                                                   (48.0, 15.0, True)])
-def test_a_time_limit_decides_weight_drop_from_the_first_epochs_pace(
-        monkeypatch, first_epoch_seconds, passes, switched):
-    """12 minutes, 100 steps a pass, 20 passes planned: at 2 minutes a pass only 6 fit (off);
-    at 48 s a pass, 15 (on from epoch 2)."""
+def _twelve_minute_switch(monkeypatch):
+    """A WeightDropIfLong of a 12-minute run (100 steps a pass, 20 planned) on a clock the test
+    sets, in its first epoch: (clock, switch, model, decisions)."""
     clock = _Clock()
     monkeypatch.setattr(training.time, "perf_counter", clock)
     decisions = []
@@ -297,6 +294,16 @@ def test_a_time_limit_decides_weight_drop_from_the_first_epochs_pace(
     switch.set_model(model)
     switch.on_train_begin()
     switch.on_epoch_begin(0)
+    return clock, switch, model, decisions
+
+
+@pytest.mark.parametrize("first_epoch_seconds, passes, switched", [(120.0, 6.0, False),
+                                                                   (48.0, 15.0, True)])
+def test_a_time_limit_decides_weight_drop_from_the_first_epochs_pace(
+        monkeypatch, first_epoch_seconds, passes, switched):
+    """12 minutes, 100 steps a pass, 20 passes planned: at 2 minutes a pass only 6 fit (off);
+    at 48 s a pass, 15 (on from epoch 2)."""
+    clock, switch, model, decisions = _twelve_minute_switch(monkeypatch)
     assert decisions == []  # nothing known yet
     model.optimizer.iterations.assign(100)  # one pass of 100 steps
     clock.now = first_epoch_seconds
@@ -316,16 +323,7 @@ def test_the_first_steps_tracing_time_is_not_counted_in_the_pace(monkeypatch):
     """The first step traces the train function (60 s here), then 99 steps take 48 s: counted
     from the start only 6.7 passes would fit in 12 minutes (off); at the pace after tracing,
     100 done + 612 s × 99/48 steps/s = 13.6 passes (on)."""
-    clock = _Clock()
-    monkeypatch.setattr(training.time, "perf_counter", clock)
-    decisions = []
-    switch = training.WeightDropIfLong(0.15, steps_per_pass=100, planned_steps=2000,
-                                       time_limit=720, started=0.0,
-                                       decided=lambda *d: decisions.append(d))
-    model = _RetracedModel()
-    switch.set_model(model)
-    switch.on_train_begin()
-    switch.on_epoch_begin(0)
+    clock, switch, model, decisions = _twelve_minute_switch(monkeypatch)
     model.optimizer.iterations.assign(1)
     clock.now = 60.0
     switch.on_train_batch_end(0)
