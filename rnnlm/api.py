@@ -140,10 +140,17 @@ def train(corpus: str | None = None, out: str | Path | None = None, *, tokenizer
     _check_warmup(train_cfg, len(train_ids))
     config = {"kind": "language_model", "source": source, "tokenizer": tok.config(),
               "model": to_dict(model_cfg), "train": to_dict(train_cfg)}
-    with runs.set_aside(out, force):
-        return _fit(out, config, tok, model_cfg, train_cfg, train_ids, valid_text,
-                    initial_epoch=0, tensorboard=tensorboard, quiet=quiet, new=True,
-                    weight_drop_if_long=weight_drop_if_long)
+    with runs.SetAside(out, force) as earlier:
+        try:
+            return _fit(out, config, tok, model_cfg, train_cfg, train_ids, valid_text,
+                        initial_epoch=0, tensorboard=tensorboard, quiet=quiet, new=True,
+                        weight_drop_if_long=weight_drop_if_long, epoch_saved=earlier.release)
+        except TrainingInterrupted:
+            if earlier.holds_earlier_run:  # it comes back: the new run had no epoch yet
+                raise TrainingInterrupted(f"interrupted before the new run's first epoch "
+                                          f"ended; the earlier run in {out} is kept as it "
+                                          f"was") from None
+            raise
 
 
 def resume(run_dir: str | Path, *, epochs: int | None = None, time_limit: float | None = None,
@@ -197,7 +204,9 @@ def resume(run_dir: str | Path, *, epochs: int | None = None, time_limit: float 
                                     src.get("encoding", "utf-8"))
     saved = src.get("sha256")  # runs made before rnnlm kept it have none
     if saved is not None and saved != _texts_sha256(train_text, valid_text):
-        what = (f"{' and '.join(moved)} is not the text {run_dir} began with" if moved else
+        what = (f"the corpus and validation text read from {src['corpus']}"
+                f"{' and ' + src['valid'] if src.get('valid') else ''} are not the text "
+                f"{run_dir} began with" if moved else
                 f"the corpus of {run_dir} has changed since the run began ({src['corpus']})")
         raise RnnlmError(f"{what}: --resume trains on the text the run's tokenizer and best "
                          f"checkpoint were made with; start a new run for new text")
@@ -221,8 +230,9 @@ def _moved_files(run_dir: Path, src: dict, corpus, valid) -> list[str]:
         raise RnnlmError(f"--valid: {run_dir} holds its validation text out of the corpus; it "
                          f"has no --valid file to move")
     if any(moved.values()) and src.get("sha256") is None:
+        where = " and ".join(f"{src[key]}" for key, path in moved.items() if path is not None)
         raise RnnlmError(f"{run_dir} was made before runs kept their corpus's SHA-256, so a "
-                         f"moved corpus cannot be checked: copy it back to {src['corpus']}")
+                         f"moved file cannot be checked: copy it back to {where}")
     for key, what, option in (("corpus", "corpus", ""), ("valid", "--valid file", "--valid ")):
         if moved[key] is not None:
             src[key] = runs.absolute_if_path(moved[key])
@@ -356,7 +366,7 @@ def _check_tensorboard() -> None:
 
 
 def _fit(out: Path, config, tok, model_cfg, train_cfg, train_ids, valid_text, initial_epoch,
-         tensorboard, quiet, new, weight_drop_if_long=0.0) -> LM:
+         tensorboard, quiet, new, weight_drop_if_long=0.0, epoch_saved=None) -> LM:
     import keras
 
     from rnnlm import training
@@ -365,7 +375,8 @@ def _fit(out: Path, config, tok, model_cfg, train_cfg, train_ids, valid_text, in
     # the dropout layers' random streams of a new or resumed run (drawn when they are built).
     keras.utils.set_random_seed(train_cfg.seed if new else train_cfg.seed + initial_epoch)
     model, optimizer = _compiled_model(model_cfg, train_cfg)
-    writer = runs.RunWriter(out, optimizer_arrays=lambda: training.optimizer_arrays(optimizer))
+    writer = runs.RunWriter(out, optimizer_arrays=lambda: training.optimizer_arrays(optimizer),
+                            epoch_saved=epoch_saved)
     if new:
         writer.start(config, tok)
     else:
@@ -395,10 +406,6 @@ def _fit(out: Path, config, tok, model_cfg, train_cfg, train_ids, valid_text, in
             raise RnnlmError(f"{e}; the new run was not kept") from None
         raise RnnlmError(f"{e}; {out} keeps its last good epoch") from None
     except KeyboardInterrupt:
-        if new and not runs.has_saved_epoch(out):
-            shutil.rmtree(out)  # nothing a --resume could continue from
-            raise TrainingInterrupted("interrupted before the first epoch ended; the new run "
-                                      "was not kept") from None
         writer.save_last(model)
         left = (initial_epoch + train_cfg.epochs - writer.state["epochs_done"]
                 if train_cfg.epochs is not None else 0)

@@ -66,8 +66,7 @@ def train_classifier(data, out=None, *, valid=None, test=None, valid_fraction=0.
     if train.kind != "text":  # an option of text classifiers would silently do nothing here
         text_only = {"--tokenizer": tokenizer, "--vocab-size": vocab_size,
                      "--max-vocab": max_vocab, "--min-freq": min_freq,
-                     "--embedding-dim": embedding_dim, "--embedding-dropout": embedding_dropout or None,
-                     "--text-column": text_column}
+                     "--embedding-dropout": embedding_dropout or None, "--text-column": text_column}
         given = [name for name, value in text_only.items() if value is not None]
         if given:
             raise RnnlmError(f"{given[0]} is an option for text, and {data} holds numeric "
@@ -107,8 +106,9 @@ def train_classifier(data, out=None, *, valid=None, test=None, valid_fraction=0.
     }
     from rnnlm.classify_training import fit
 
-    with runs.set_aside(out, force):
-        fit(out, run_config, config, tok, inputs, targets, from_lm, quiet)
+    with runs.SetAside(out, force) as earlier:
+        fit(out, run_config, config, tok, inputs, targets, from_lm, quiet,
+            epoch_saved=earlier.release)
     clf = load_classifier(out)
     _final_metrics(clf, out, inputs, targets)
     return clf

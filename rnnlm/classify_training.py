@@ -76,7 +76,7 @@ class EpochRecord(keras.callbacks.Callback):
 
 
 def fit(out: Path, run_config: dict, config, tok, inputs: dict, targets: dict, from_lm,
-        quiet: bool) -> None:
+        quiet: bool, epoch_saved=None) -> None:
     from rnnlm.models.classifier import SequenceClassifier
     from rnnlm.training import ProgressBar
 
@@ -92,7 +92,7 @@ def fit(out: Path, run_config: dict, config, tok, inputs: dict, targets: dict, f
                               shuffle=False, fixed_length=fixed)
                 if len(inputs.get("valid", ())) else None)  # an empty set cannot be evaluated
     steps = int(train_ds.cardinality())
-    run = ClassifierRun(out)
+    run = ClassifierRun(out, epoch_saved=epoch_saved)
     run.start(run_config, tok)
     freeze = t["freeze_epochs"]
     phases = ([(0, freeze, True)] if freeze else []) + [(freeze, t["epochs"], False)]

@@ -292,11 +292,10 @@ def generate(
 
 
 def _write_stream(lm, prompt: str, options) -> None:
-    """The prompt, then the continuation as it is made. The first piece is asked for before
-    the prompt is written: a warning about the prompt comes on its own line, not inside it."""
+    """The prompt, then the continuation as it is made. lm.stream warns about the prompt when
+    it is called, so the warning comes on its own line, before the prompt is written."""
     pieces = lm.stream(prompt, **options)
-    first = next(pieces, "")
-    sys.stdout.write(prompt + first)
+    sys.stdout.write(prompt)
     sys.stdout.flush()
     for piece in pieces:
         sys.stdout.write(piece)

@@ -13,8 +13,8 @@ id) and the run's tokenizer files beside the SavedModel.
 """
 from __future__ import annotations
 
+import secrets
 import shutil
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -45,8 +45,8 @@ def _sampling_loop(model, forbidden_bias, byte_classes=None):
                   tf.debugging.assert_positive(length, "length must be >= 1")]
         if not greedy:
             checks.append(tf.debugging.assert_positive(temperature, "temperature must be > 0"))
-        with tf.control_dependencies(checks):
-            token_ids = tf.identity(token_ids)
+        with tf.control_dependencies(checks):  # everything after reads its inputs through them
+            token_ids, length = tf.identity(token_ids), tf.identity(length)
         logits, states = model.prefill(token_ids[None, :], tf.shape(token_ids)[:1])
         out = tf.TensorArray(tf.int32, size=length)
         if byte_classes is not None:
@@ -106,7 +106,7 @@ def export_saved_model(lm, out: str | Path, force: bool = False) -> Path:
     # A folder of its own beside --out (mkdtemp: never one that was there before), renamed
     # into place once whole.
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-export-", dir=out.parent))
+    tmp = _new_folder_beside(out)
     try:
         # Traced with Keras's own step loop, not cuDNN: a SavedModel traced on a GPU would
         # otherwise hold cuDNN ops, which have no CPU kernel, and load only where a GPU is.
@@ -126,6 +126,18 @@ def export_saved_model(lm, out: str | Path, force: bool = False) -> Path:
         shutil.rmtree(out)
     tmp.rename(out)
     return out
+
+
+def _new_folder_beside(out: Path) -> Path:
+    """A folder made for this export (never one that was there), with the usual permissions:
+    mkdtemp's 0700 would leave the export unreadable to a server running as another user."""
+    while True:
+        tmp = out.with_name(f".{out.name}.tmp-export-{secrets.token_hex(4)}")
+        try:
+            tmp.mkdir()
+            return tmp
+        except FileExistsError:
+            continue
 
 
 def check_export_dir(out: Path, force: bool) -> None:

@@ -7,7 +7,10 @@ prompt, decoding pieces while streaming, and stop strings.
 from __future__ import annotations
 
 import inspect
+import numbers
 import os
+
+import numpy as np
 
 from rnnlm.errors import RnnlmError
 
@@ -41,6 +44,11 @@ def _named(option: str) -> str:
     return f"--{option.replace('_', '-')} ({option}=)"
 
 
+def _integer(value) -> bool:
+    """An int or a NumPy integer (np.arange gives those), not a bool or a float."""
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
 def _stop_start_at_end(text: str, stops: list[str]) -> int:
     """The length of the longest end of ``text`` that a stop string begins with (0: none)."""
     return max((k for stop in stops for k in range(min(len(stop) - 1, len(text)), 0, -1)
@@ -69,15 +77,14 @@ class Generator:
 
         try:
             for name, value in (("length", length), ("num_samples", num_samples)):
-                if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                if not _integer(value) or value < 1:
                     raise ValueError(f"{_named(name)} must be an integer >= 1, got {value!r}")
             # The sampler's key is 64 bits: a larger seed would wrap onto a smaller one.
-            if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)
-                                     or not -2 ** 63 <= seed < 2 ** 64):
+            if seed is not None and (not _integer(seed) or not -2 ** 63 <= seed < 2 ** 64):
                 raise ValueError(f"{_named('seed')} must be an integer in [-2**63, 2**64), "
                                  f"got {seed!r}")
             stops = [stop] if isinstance(stop, str) else stop
-            if stops is not None and (not isinstance(stops, (list, tuple))
+            if stops is not None and (not isinstance(stops, (list, tuple, np.ndarray))
                                       or not all(isinstance(s, str) for s in stops)):
                 raise ValueError(f"{_named('stop')} must be a string or a list of strings, "
                                  f"got {stop!r}")
@@ -122,7 +129,7 @@ class Generator:
     def _known_stops(self, stop) -> list[str]:
         """Stop strings in the normal form the model writes (a stop typed as Korean jamo must
         still match the syllables the model emits, as a prompt does)."""
-        stops = [stop] if isinstance(stop, str) else list(stop or ())
+        stops = [stop] if isinstance(stop, str) else list(stop) if stop is not None else []
         return [self.tokenizer.encode_known_form(s)[0] if s else s for s in stops]
 
     def _continuation(self, prompt_ids, new_ids, prompt: str = "") -> str:
@@ -158,7 +165,8 @@ class Generator:
         stops = self._known_stops(options.get("stop"))
         if isinstance(run["sampler"], BeamSampler):
             run.pop("seed")
-        result = self.decoder.generate([ids], num_samples=num_samples, log_probs=log_probs, **run)
+        result = self.decoder.generate([ids], num_samples=int(num_samples), log_probs=log_probs,
+                                       **run)
         samples = []
         for row in range(result.token_ids.shape[0]):
             made = result.token_ids[row, :int(result.num_tokens[row])]
@@ -217,16 +225,23 @@ class Generator:
         shown = text = ""
         for chunk in self.decoder.stream([ids], chunk_size=STREAM_CHUNK, log_probs=False, **run):
             new.extend(int(i) for i in chunk.token_ids[0])
-            # Byte pieces of a character the next chunk completes are held back, and so is an
-            # end of the text that may be the start of a stop string: what is shown is never
-            # taken back, and the whole stream is the text generate() returns.
-            text, stopped = truncate_at_stop(
-                self._continuation(ids, new[:self._whole_characters(new)], prompt), stops)
+            # What is shown is never taken back, and the whole stream is the text generate()
+            # returns. So held back until the next chunk decides: the byte pieces of a
+            # character not yet complete, an end that may begin a stop string, and a word
+            # tokenizer's last token with the space before it (it spaces an apostrophe by
+            # the word after it: "don" "'" "t" is "don't", "don" "'" is "don '"). The text
+            # both with and without the last token holds is final.
+            text = self._continuation(ids, new[:self._whole_characters(new)], prompt)
+            if not self.tokenizer.lossless:
+                text = os.path.commonprefix([text, self._continuation(ids, new[:-1], prompt)])
+            text, stopped = truncate_at_stop(text, stops)
             ready = text if stopped else text[:len(text) - _stop_start_at_end(text, stops)]
             if ready.startswith(shown) and len(ready) > len(shown):
                 yield ready[len(shown):]
                 shown = ready
             if stopped:
                 return
-        if text.startswith(shown) and len(text) > len(shown):  # no stop came: the rest
+        text = truncate_at_stop(self._continuation(ids, new[:self._whole_characters(new)], prompt),
+                                stops)[0]
+        if text.startswith(shown) and len(text) > len(shown):  # the end: all that was held back
             yield text[len(shown):]

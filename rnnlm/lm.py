@@ -117,9 +117,10 @@ class LM:
         return self._gen().generate(prompt, length=length, num_samples=num_samples, **options)
 
     def stream(self, prompt: str = "", length: int = 200, **options):
-        """Yield pieces of generated text as they are produced."""
+        """An iterator of pieces of generated text, yielded as they are produced. A warning
+        about the prompt comes at the call, before the first piece is asked for."""
         self._warn_about_prompt(prompt)
-        yield from self._gen().stream(prompt, length=length, **options)
+        return self._gen().stream(prompt, length=length, **options)
 
     # --- files -------------------------------------------------------------------------------
     def save(self, directory: str | Path) -> Path:

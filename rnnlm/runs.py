@@ -115,28 +115,41 @@ def has_saved_epoch(run_dir: Path) -> bool:
     return (Path(run_dir) / "model.weights.h5").exists()
 
 
-@contextlib.contextmanager
-def set_aside(out: Path, replace: bool):
-    """--force: the earlier run in ``out`` is moved aside while the new one is made, deleted
-    once the block ends with the new run holding a finished epoch, and put back if it ends
-    without one (bad input found while building, a loss that turned NaN, Ctrl-C in the first
-    epoch): nothing already saved is lost to a run that never came to be."""
-    if not (replace and out.exists()):
-        yield
-        return
-    aside = Path(tempfile.mkdtemp(prefix=f".{out.name}.replaced-", dir=out.parent))
-    out.rename(aside / out.name)
-    try:
-        yield
-    except BaseException:
-        if not has_saved_epoch(out):
-            shutil.rmtree(out, ignore_errors=True)
-            (aside / out.name).rename(out)
-            aside.rmdir()
-            raise
-        shutil.rmtree(aside, ignore_errors=True)
-        raise
-    shutil.rmtree(aside, ignore_errors=True)
+class SetAside:
+    """--force: the earlier run in ``out`` is moved aside while the new one is made. It is
+    deleted once the new run has saved an epoch (``release``, called then by the RunWriter),
+    and put back if the new one ends without one (bad input found while building, a loss
+    that turned NaN, Ctrl-C in the first epoch): nothing already saved is lost to a run that
+    never came to be. A process killed meanwhile leaves it in ``.OUT.replaced-*`` beside."""
+
+    def __init__(self, out: Path, replace: bool):
+        self.out, self.replace = Path(out), replace
+        self.aside: Path | None = None
+
+    def __enter__(self) -> "SetAside":
+        if self.replace and self.out.exists():
+            self.aside = Path(tempfile.mkdtemp(prefix=f".{self.out.name}.replaced-",
+                                               dir=self.out.parent))
+            self.out.rename(self.aside / self.out.name)
+        return self
+
+    @property
+    def holds_earlier_run(self) -> bool:
+        return self.aside is not None
+
+    def release(self) -> None:
+        if self.aside is not None:
+            shutil.rmtree(self.aside, ignore_errors=True)
+            self.aside = None
+
+    def __exit__(self, error_type, error, traceback) -> bool:
+        if self.aside is not None and error_type is not None and not has_saved_epoch(self.out):
+            shutil.rmtree(self.out, ignore_errors=True)
+            (self.aside / self.out.name).rename(self.out)
+            self.aside.rmdir()
+            self.aside = None
+        self.release()
+        return False
 
 
 def check_can_create_dir(path: Path, option: str) -> None:
@@ -211,9 +224,10 @@ def interrupts_deferred():
 class RunWriter:
     """Writes a run's files as training goes: config once, then checkpoints every epoch."""
 
-    def __init__(self, run_dir: Path, optimizer_arrays=None):
+    def __init__(self, run_dir: Path, optimizer_arrays=None, epoch_saved=None):
         self.dir = Path(run_dir)
         self.optimizer_arrays = optimizer_arrays  # callable → {name: array}, for --resume
+        self.epoch_saved = epoch_saved  # called after each saved epoch (SetAside.release)
         state = read_json(self.dir / "state.json") if (self.dir / "state.json").exists() else {}
         self.state = {"epochs_done": 0, "best_val_loss": None, "best_epoch": None,
                       "train_seconds": 0.0, **state}
@@ -246,6 +260,8 @@ class RunWriter:
     def end_epoch(self, model, record: dict, save_last: bool = True) -> None:
         with interrupts_deferred():
             self._end_epoch(model, record, save_last)
+        if self.epoch_saved is not None:
+            self.epoch_saved()
 
     def _end_epoch(self, model, record: dict, save_last: bool) -> None:
         from rnnlm.curves import plot_curves

@@ -23,8 +23,12 @@ def import_quietly() -> None:
     if "tensorflow" in sys.modules:
         return
     sys.stderr.flush()
-    saved = os.dup(2)
-    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:  # a process without a file descriptor 2 (some daemons) imports it plainly
+        saved = os.dup(2)
+        devnull = os.open(os.devnull, os.O_WRONLY)
+    except OSError:
+        import tensorflow  # noqa: F401
+        return
     try:
         os.dup2(devnull, 2)
         import tensorflow  # noqa: F401

@@ -51,6 +51,24 @@ def test_a_stream_keeps_a_replacement_character_the_model_writes(tmp_path):
     assert "\ufffd" in lm.generate("ab", length=9, sampler="greedy")
 
 
+def test_a_word_model_streams_the_text_generate_returns(tmp_path, monkeypatch):
+    """A word tokenizer spaces a token by the one after it ("don" "'" "t" → "don't"): a chunk
+    that ends on "'" must not show a space the next chunk takes back (the stream went quiet)."""
+    from rnnlm import generation
+
+    corpus = tmp_path / "words.txt"
+    corpus.write_text("we don't care . it's here , isn't it ?\n" * 40, encoding="utf-8")
+    lm = rnnlm.train(str(corpus), out=tmp_path / "run", tokenizer="word", lr=0.05,
+                     **{**TINY, "seq_len": 8, "epochs": 3})
+    for chunk in (1, 2, 3):
+        monkeypatch.setattr(generation, "STREAM_CHUNK", chunk)
+        for seed in range(4):
+            options = dict(length=24, seed=seed, temperature=1.5)
+            text = lm.generate("we", **options)
+            assert "".join(lm.stream("we", **options)) == text, (chunk, seed, text)
+    assert "'" in lm.generate("we", length=24, sampler="greedy")
+
+
 def test_the_end_that_may_begin_a_stop_string():
     from rnnlm.generation import _stop_start_at_end
 

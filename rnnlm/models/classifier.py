@@ -16,6 +16,7 @@ Pooling turns (B, T, D) sequences into one (B, D') vector per example, ignoring 
 from __future__ import annotations
 
 import dataclasses
+import numbers
 from dataclasses import dataclass, field
 
 import keras
@@ -61,7 +62,7 @@ class ClassifierConfig:
         if min(units) < 1 or min(self.dense or [1]) < 1:
             raise RnnlmError("units and dense sizes must be >= 1")
         if self.vocabulary_size and (isinstance(self.embedding_dim, bool) or not isinstance(
-                self.embedding_dim, int) or self.embedding_dim < 1):
+                self.embedding_dim, numbers.Integral) or self.embedding_dim < 1):
             raise RnnlmError(f"embedding_dim must be an integer >= 1, got {self.embedding_dim!r}")
         if bool(self.vocabulary_size) == bool(self.input_dim):
             raise RnnlmError("give exactly one of vocabulary_size (text) or input_dim (features)")

@@ -146,6 +146,8 @@ class Tokenizer(ABC):
             return sum(1 for i in ids if i == UNK_ID or i in self.byte_pieces)
 
         ids = list(self.encode(text))
+        if text.isascii():  # the same in every normal form: nothing to try (most English text)
+            return text, ids
         missing = unknown(ids)
         for form in ("NFC", "NFD") if missing else ():
             other = unicodedata.normalize(form, text)
