@@ -77,6 +77,13 @@ def test_the_end_that_may_begin_a_stop_string():
     assert _stop_start_at_end("and the", ["s wi", ""]) == 0
 
 
+def test_numpy_integers_and_arrays_are_options_like_any_other(lm):
+    """np.arange gives NumPy integers: they are integers to generate as well."""
+    expected = lm.generate("the ", length=8, seed=2, num_samples=2, stop=["\n"])
+    assert lm.generate("the ", length=np.int64(8), seed=np.int64(2), num_samples=np.int32(2),
+                       stop=np.array(["\n"])) == expected
+
+
 def test_greedy_and_beam_width_one_agree(lm):
     greedy = lm.generate("빠른 ", length=25, sampler="greedy")
     assert greedy == lm.generate("빠른 ", length=25, sampler="beam", beam_width=1)
