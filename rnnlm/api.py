@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import dataclasses
+import shlex
 import shutil
 import warnings
 from pathlib import Path
@@ -238,8 +239,8 @@ def _moved_files(run_dir: Path, src: dict, corpus, valid) -> list[str]:
             src[key] = runs.absolute_if_path(moved[key])
         elif src.get(key) and Path(src[key]).is_absolute() and not Path(src[key]).exists():
             raise RnnlmError(f"{src[key]}, the {what} of {run_dir}, is not there any more: if it "
-                             f"moved, give its new path (rnnlm train --resume {run_dir} "
-                             f"{option}NEW_PATH)")
+                             f"moved, give its new path (rnnlm train --resume "
+                             f"{shlex.quote(str(run_dir))} {option}NEW_PATH)")
     return [str(path) for path in moved.values() if path is not None]
 
 
@@ -387,31 +388,43 @@ def _fit(out: Path, config, tok, model_cfg, train_cfg, train_ids, valid_text, in
                 model.load_weights(checkpoint / "last.weights.h5")
             training.load_optimizer(optimizer, model, checkpoint / "last.optimizer.npz")
         except Exception as e:
-            raise RnnlmError(f"cannot resume {out}: its checkpoint in {checkpoint} is damaged "
-                             f"({type(e).__name__}: {e})") from None
-        runs.write_json(out / "config.json", config)  # records the new training options
+            first = (str(e).strip().splitlines() or [""])[0]
+            raise RnnlmError(f"cannot resume {out}: its checkpoint in {checkpoint} does not "
+                             f"load into the model config.json describes (damaged, or the "
+                             f"config edited?): {type(e).__name__}: {first}") from None
+        # The new training options, kept once this fit saves an epoch with them (or Ctrl-C
+        # saves its checkpoint); a resume that fails before puts the run's own back.
+        previous_config = (out / "config.json").read_bytes()
+        runs.write_json(out / "config.json", config)
     valid_ids, valid_chars = None, 0
     if len(valid_text) > 1:  # a --valid file typed as jamo is read as the syllables trained on
         valid_text, valid_ids = tok.encode_known_form(valid_text)
         valid_chars = tok.scored_characters(valid_text, valid_ids)
         valid_ids = data.compact(valid_ids) if len(valid_ids) >= 2 else None
+    saved_this_fit = []
+    writer.epoch_saved = lambda: (saved_this_fit.append(True), epoch_saved and epoch_saved())
     try:
         training.fit(model, writer, train_ids, valid_ids, valid_chars, train_cfg,
                      initial_epoch=initial_epoch,
                      tensorboard_dir=out / "tensorboard" if tensorboard else None, quiet=quiet,
                      weight_drop_if_long=weight_drop_if_long)
-    except training.TrainingDiverged as e:
-        if new and not runs.has_saved_epoch(out):
-            shutil.rmtree(out)  # not one epoch to keep: leave no half-made run behind
-            raise RnnlmError(f"{e}; the new run was not kept") from None
-        raise RnnlmError(f"{e}; {out} keeps its last good epoch") from None
     except KeyboardInterrupt:
         writer.save_last(model)
         left = (initial_epoch + train_cfg.epochs - writer.state["epochs_done"]
                 if train_cfg.epochs is not None else 0)
         more = f" --epochs {left}" if left > 0 else ""  # --resume alone trains a whole --epochs
-        raise TrainingInterrupted(f"interrupted; last checkpoint saved in {out} "
-                                  f"(continue with: rnnlm train --resume {out}{more})") from None
+        raise TrainingInterrupted(f"interrupted; last checkpoint saved in {out} (continue "
+                                  f"with: rnnlm train --resume {shlex.quote(str(out))}{more})") from None
+    except Exception as e:
+        if not new and not saved_this_fit:  # nothing trained with the new options was kept
+            runs.write_atomic(out / "config.json",
+                              lambda tmp: Path(tmp).write_bytes(previous_config))
+        if not isinstance(e, training.TrainingDiverged):
+            raise
+        if new and not runs.has_saved_epoch(out):
+            shutil.rmtree(out)  # not one epoch to keep: leave no half-made run behind
+            raise RnnlmError(f"{e}; the new run was not kept") from None
+        raise RnnlmError(f"{e}; {out} keeps its last good epoch") from None
     return load(out)
 
 

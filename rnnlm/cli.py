@@ -104,6 +104,12 @@ def import_tensorflow_quietly() -> None:
         tf_logs.import_quietly()
 
 
+def one_line(message: str) -> str:
+    """An error from a library (h5py's "file write failed ...", Keras's lists of objects) can
+    run over several lines; the user gets one."""
+    return " ".join(message.split())
+
+
 def user_errors(command):
     """Bad input → one line on stderr and exit code 2 (no traceback); Ctrl-C → exit 130."""
     @functools.wraps(command)
@@ -115,7 +121,7 @@ def user_errors(command):
                 import_tensorflow_quietly()
             return command(*args, **kwargs)
         except RnnlmError as e:
-            typer.echo(f"error: {e}", err=True)
+            typer.echo(f"error: {one_line(str(e))}", err=True)
             raise typer.Exit(2)
         except KeyboardInterrupt:
             typer.echo("interrupted", err=True)
@@ -128,7 +134,7 @@ def user_errors(command):
             if VERBOSE["on"]:
                 raise
             where = f": {e.filename}" if e.filename else ""
-            typer.echo(f"error: {e.strerror or e}{where}", err=True)
+            typer.echo(f"error: {one_line(str(e.strerror or e))}{where}", err=True)
             raise typer.Exit(2)
         except Exception as e:
             if VERBOSE["on"] or type(e).__name__ == "Exit":

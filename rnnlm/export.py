@@ -119,20 +119,24 @@ def export_saved_model(lm, out: str | Path, force: bool = False) -> Path:
             for name in ("tokenizer.json", "tokenizer.model", "config.json"):
                 if (lm.run_dir / name).exists():
                     shutil.copy(lm.run_dir / name, tmp / name)
+        if out.exists():  # the earlier export goes only once the new one is in its place
+            old = _new_folder_beside(out, "replaced")
+            out.rename(old / out.name)
+            tmp.rename(out)
+            shutil.rmtree(old)
+        else:
+            tmp.rename(out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    if out.exists():
-        shutil.rmtree(out)
-    tmp.rename(out)
     return out
 
 
-def _new_folder_beside(out: Path) -> Path:
+def _new_folder_beside(out: Path, what: str = "tmp-export") -> Path:
     """A folder made for this export (never one that was there), with the usual permissions:
     mkdtemp's 0700 would leave the export unreadable to a server running as another user."""
     while True:
-        tmp = out.with_name(f".{out.name}.tmp-export-{secrets.token_hex(4)}")
+        tmp = out.with_name(f".{out.name}.{what}-{secrets.token_hex(4)}")
         try:
             tmp.mkdir()
             return tmp
@@ -146,6 +150,9 @@ def check_export_dir(out: Path, force: bool) -> None:
     from rnnlm import runs
 
     runs.check_can_create_dir(out, "--out")
+    if out.is_symlink():  # --force would replace the link, not the export it points to
+        raise RnnlmError(f"--out {out} is a symbolic link; give the folder it points to "
+                         f"({out.resolve()})")
     if not out.is_dir() or not any(out.iterdir()):
         return
     if not is_export(out):

@@ -50,10 +50,15 @@ def write_json(path: Path, data) -> None:
 
 
 def read_json(path: Path) -> dict:
+    """A JSON object from a run's file; anything else (a list, a number, broken text) is one
+    line naming the file."""
     try:
-        return json.loads(Path(path).read_text(encoding="utf-8"))
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
     except (OSError, ValueError) as e:
         raise RnnlmError(f"cannot read {path}: {e}") from None
+    if not isinstance(data, dict):
+        raise RnnlmError(f"{path} is damaged: it holds a JSON {type(data).__name__}, not an object")
+    return data
 
 
 def save_weights(model, path: Path) -> None:
@@ -93,6 +98,20 @@ def check_new_run_dir(out: Path, force: bool, resumable: bool = True) -> None:
     if not force:
         how = "--resume to continue it or --force" if resumable else "--force"
         raise RnnlmError(f"--out {out} is already a run; use {how} to replace it")
+    extra = sorted(entry.name for entry in out.iterdir() if entry.name not in RUN_ENTRIES)
+    if extra:  # --force deletes the folder: never with a file of the user's in it
+        raise RnnlmError(f"--out {out} is a run with other files added to it "
+                         f"({', '.join(extra[:5])}); --force replaces only a run's own files: "
+                         f"move them, or choose a new directory")
+    if Path.cwd().resolve().is_relative_to(out.resolve()):
+        raise RnnlmError(f"--out {out} is the folder you are in (or holds it): --force cannot "
+                         f"replace it; run from another folder")
+
+
+# What a run directory holds (RunWriter, ClassifierRun, the tokenizers, --tensorboard).
+RUN_ENTRIES = {"config.json", "tokenizer.json", "tokenizer.model", "model.weights.h5",
+               "backbone.weights.h5", "checkpoints", "history.json", "history.csv",
+               "state.json", "curves.png", "tensorboard", "metrics.json", "confusion.png"}
 
 
 def load_run_weights(model, run_dir: Path, tokenizer=None, vocabulary_size: int = 0) -> None:
@@ -117,13 +136,14 @@ def has_saved_epoch(run_dir: Path) -> bool:
 
 class SetAside:
     """--force: the earlier run in ``out`` is moved aside while the new one is made. It is
-    deleted once the new run has saved an epoch (``release``, called then by the RunWriter),
-    and put back if the new one ends without one (bad input found while building, a loss
-    that turned NaN, Ctrl-C in the first epoch): nothing already saved is lost to a run that
-    never came to be. A process killed meanwhile leaves it in ``.OUT.replaced-*`` beside."""
+    deleted once the new run has saved a whole epoch (``release``, which the RunWriter calls
+    after the epoch's last file is written), and put back if the new one ends before that (bad
+    input found while building, a loss that turned NaN, a full disk, Ctrl-C in the first
+    epoch): nothing already saved is lost to a run that never came to be. A process killed
+    meanwhile leaves it in ``.OUT.replaced-*`` beside, which ``read_config`` then points to."""
 
     def __init__(self, out: Path, replace: bool):
-        self.out, self.replace = Path(out), replace
+        self.out, self.replace = Path(out).absolute(), replace
         self.aside: Path | None = None
 
     def __enter__(self) -> "SetAside":
@@ -143,7 +163,7 @@ class SetAside:
             self.aside = None
 
     def __exit__(self, error_type, error, traceback) -> bool:
-        if self.aside is not None and error_type is not None and not has_saved_epoch(self.out):
+        if self.aside is not None and error_type is not None:  # no whole epoch was saved
             shutil.rmtree(self.out, ignore_errors=True)
             (self.aside / self.out.name).rename(self.out)
             self.aside.rmdir()
@@ -152,10 +172,19 @@ class SetAside:
         return False
 
 
+def set_aside_copies(out: Path) -> list[Path]:
+    """Earlier runs that a --force run killed before its first epoch left beside ``out``."""
+    out = Path(out).absolute()
+    return sorted(p / out.name for p in out.parent.glob(f".{out.name}.replaced-*")
+                  if (p / out.name).is_dir())
+
+
 def check_can_create_dir(path: Path, option: str) -> None:
     """One line now for a directory that could not be made or written later: a file in its
     place or on its way, or a parent this user cannot write."""
     path = Path(path).absolute()
+    if path.is_symlink() and not path.exists():
+        raise RnnlmError(f"{option} {path} is a symbolic link to nothing; give a real folder")
     if path.exists() and not path.is_dir():
         raise RnnlmError(f"{option} {path} exists and is not a directory")
     existing = next(p for p in (path, *path.parents) if p.exists())
@@ -186,6 +215,9 @@ def read_config(run_dir: Path, need_weights: bool = True) -> dict:
     if not (run_dir / "config.json").exists():
         raise RnnlmError(f"{run_dir} is not an rnnlm run (no config.json)")
     config = read_json(run_dir / "config.json")
+    if not isinstance(config, dict) or not isinstance(config.get("model"), dict):
+        raise RnnlmError(f"{run_dir}/config.json is damaged: it is not a run's configuration "
+                         f"(a JSON object with its model)")
     version = config.get("format_version")
     if not isinstance(version, int):
         raise RnnlmError(f"{run_dir}/config.json has no format_version; not an rnnlm run")
@@ -196,8 +228,12 @@ def read_config(run_dir: Path, need_weights: bool = True) -> dict:
     if config.get("tokenizer", {}) is not None and not (run_dir / "tokenizer.json").exists():
         raise RnnlmError(f"{run_dir} is incomplete: tokenizer.json is missing")
     if need_weights and not (run_dir / "model.weights.h5").exists():
-        raise RnnlmError(f"{run_dir} is incomplete: model.weights.h5 is missing "
-                         f"(training never finished an epoch; continue with --resume)")
+        resumable = (run_dir / "checkpoints" / "last.weights.h5").exists()
+        earlier = set_aside_copies(run_dir)
+        raise RnnlmError(
+            f"{run_dir} is incomplete: model.weights.h5 is missing (training never finished an "
+            f"epoch; " + ("continue with --resume)" if resumable else "start it again with --force)")
+            + (f"; the run it was to replace is in {earlier[-1]}" if earlier else ""))
     return config
 
 
@@ -231,8 +267,11 @@ class RunWriter:
         state = read_json(self.dir / "state.json") if (self.dir / "state.json").exists() else {}
         self.state = {"epochs_done": 0, "best_val_loss": None, "best_epoch": None,
                       "train_seconds": 0.0, **state}
-        self.history = (read_json(self.dir / "history.json")["epochs"]
+        self.history = (read_json(self.dir / "history.json").get("epochs")
                         if (self.dir / "history.json").exists() else [])
+        if not isinstance(self.history, list) or not all(isinstance(e, dict) for e in self.history):
+            raise RnnlmError(f"{self.dir}/history.json is damaged: its epochs are not a list of "
+                             f"records")
 
     def start(self, config: dict, tokenizer) -> None:
         self.dir.mkdir(parents=True, exist_ok=True)

@@ -465,6 +465,83 @@ def test_the_python_api_keeps_tensorflow_s_log_lines_off_the_terminal(trained_ru
     assert noise == [], done.stderr  # no absl/oneDNN/CUDA lines
 
 
+def test_force_never_deletes_a_file_of_the_user_s_in_a_run(trained_run, tmp_path):
+    import shutil
+
+    corpus, run = trained_run
+    copy = tmp_path / "run"
+    shutil.copytree(run, copy)
+    notes = copy / "my-notes.txt"
+    shutil.copy(corpus, notes)
+    code, output = invoke("train", notes, "--out", copy, "--force", *TINY_MODEL)
+    assert code == 2 and "a run with other files added to it (my-notes.txt)" in output, output
+    assert notes.read_text(encoding="utf-8") == corpus.read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize("name, content, message", [
+    ("config.json", "[1, 2]", "config.json is damaged"),
+    ("config.json", '{"format_version": 1, "kind": "language_model"}', "config.json is damaged"),
+    ("state.json", "[1, 2]", "state.json is damaged"),
+    ("history.json", '{"epochs": "x"}', "history.json is damaged"),
+])
+def test_a_run_file_of_the_wrong_shape_is_one_line(trained_run, tmp_path, name, content, message):
+    import shutil
+
+    _, run = trained_run
+    copy = tmp_path / "run"
+    shutil.copytree(run, copy)
+    (copy / name).write_text(content)
+    for command in (["info", copy], ["train", "--resume", copy, "--epochs", "1"]):
+        code, output = invoke(*command)
+        if name in ("history.json",) and command[0] == "info":
+            continue  # info does not read the history
+        assert code == 2 and message in output and len(output.strip().splitlines()) == 1, output
+
+
+def test_a_resume_that_fails_before_an_epoch_keeps_the_run_s_own_options(trained_run, tmp_path,
+                                                                          monkeypatch):
+    import shutil
+
+    from rnnlm import training
+    from rnnlm.errors import RnnlmError
+
+    _, run = trained_run
+    copy = tmp_path / "run"
+    shutil.copytree(run, copy)
+    before = (copy / "config.json").read_bytes()
+
+    def failing_fit(*args, **kwargs):
+        raise RnnlmError("the disk is full")
+
+    monkeypatch.setattr(training, "fit", failing_fit)
+    code, output = invoke("train", "--resume", copy, "--epochs", "1", "--lr", "0.5")
+    assert code == 2 and "the disk is full" in output
+    assert (copy / "config.json").read_bytes() == before
+
+
+def test_a_forced_run_that_fails_at_its_first_save_puts_the_earlier_run_back(
+        trained_run, tmp_path, monkeypatch):
+    """A full disk in the middle of the first epoch's files: model.weights.h5 may be written
+    already, the rest not; the earlier run must come back all the same."""
+    import shutil
+
+    from rnnlm import runs
+
+    corpus, run = trained_run
+    copy = tmp_path / "run"
+    shutil.copytree(run, copy)
+    kept = {p.relative_to(copy): p.read_bytes() for p in copy.rglob("*") if p.is_file()}
+
+    def disk_full(self, model):
+        raise OSError(28, "No space left on device\n(h5py, on two lines)")
+
+    monkeypatch.setattr(runs.RunWriter, "save_last", disk_full)
+    code, output = invoke("train", corpus, "--out", copy, "--force", *TINY_MODEL)
+    assert code == 2 and "error: No space left on device (h5py, on two lines)" in output, output
+    assert {p.relative_to(copy): p.read_bytes() for p in copy.rglob("*") if p.is_file()} == kept
+    assert [p.name for p in tmp_path.iterdir()] == ["run"]
+
+
 def test_info_on_a_file_says_it_is_a_file(tiny_corpus):
     code, output = invoke("info", tiny_corpus)
     assert code == 2 and "is a file, not a run directory" in output
