@@ -141,7 +141,9 @@ def train(corpus: str | None = None, out: str | Path | None = None, *, tokenizer
     _check_warmup(train_cfg, len(train_ids))
     config = {"kind": "language_model", "source": source, "tokenizer": tok.config(),
               "model": to_dict(model_cfg), "train": to_dict(train_cfg)}
-    with runs.SetAside(out, force) as earlier:
+    # Locked before the earlier run is moved aside (SetAside locks the new folder): a second
+    # command on this --out meanwhile is refused, whichever folder it finds there.
+    with runs.locked(out), runs.SetAside(out, force) as earlier:
         try:
             return _fit(out, config, tok, model_cfg, train_cfg, train_ids, valid_text,
                         initial_epoch=0, tensorboard=tensorboard, quiet=quiet, new=True,
@@ -217,9 +219,10 @@ def resume(run_dir: str | Path, *, epochs: int | None = None, time_limit: float 
     train_cfg = _batch_within_windows(train_cfg, train_ids, quiet)
     state = runs.read_json(run_dir / "state.json")
     config["train"] = to_dict(train_cfg)
-    return _fit(run_dir, config, tok, model_cfg, train_cfg, train_ids, valid_text,
-                initial_epoch=state.get("epochs_done", 0), tensorboard=tensorboard,
-                quiet=quiet, new=False)
+    with runs.locked(run_dir):
+        return _fit(run_dir, config, tok, model_cfg, train_cfg, train_ids, valid_text,
+                    initial_epoch=state.get("epochs_done", 0), tensorboard=tensorboard,
+                    quiet=quiet, new=False)
 
 
 def _moved_files(run_dir: Path, src: dict, corpus, valid) -> list[str]:

@@ -134,6 +134,33 @@ def has_saved_epoch(run_dir: Path) -> bool:
     return (Path(run_dir) / "model.weights.h5").exists()
 
 
+@contextlib.contextmanager
+def locked(run_dir: Path):
+    """The run to itself while a command writes it: a second training or resume of the same
+    folder is refused at once, rather than mixing its files with this one's. An advisory lock
+    (flock) on the folder itself, which the system drops when the process ends, however it
+    ends: a killed run never leaves a stale lock. The folder is made if it is not there."""
+    fd = _lock(Path(run_dir))
+    try:
+        yield
+    finally:
+        os.close(fd)  # closing the descriptor drops the lock
+
+
+def _lock(run_dir: Path) -> int:
+    import fcntl
+
+    run_dir.mkdir(parents=True, exist_ok=True)
+    fd = os.open(run_dir, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise RnnlmError(f"{run_dir} is being written by another rnnlm command (a training or "
+                         f"a --resume of it); wait for that to end") from None
+    return fd
+
+
 class SetAside:
     """--force: the earlier run in ``out`` is moved aside while the new one is made. It is
     deleted once the new run has saved a whole epoch (``release``, which the RunWriter calls
@@ -145,12 +172,14 @@ class SetAside:
     def __init__(self, out: Path, replace: bool):
         self.out, self.replace = Path(out).absolute(), replace
         self.aside: Path | None = None
+        self.new_folder_lock: int | None = None
 
     def __enter__(self) -> "SetAside":
-        if self.replace and self.out.exists():
+        if self.replace and self.out.exists() and any(self.out.iterdir()):
             self.aside = Path(tempfile.mkdtemp(prefix=f".{self.out.name}.replaced-",
                                                dir=self.out.parent))
             self.out.rename(self.aside / self.out.name)
+            self.new_folder_lock = _lock(self.out)  # the new folder is as locked as the old
         return self
 
     @property
@@ -163,6 +192,8 @@ class SetAside:
             self.aside = None
 
     def __exit__(self, error_type, error, traceback) -> bool:
+        if self.new_folder_lock is not None:
+            os.close(self.new_folder_lock)
         if self.aside is not None and error_type is not None:  # no whole epoch was saved
             shutil.rmtree(self.out, ignore_errors=True)
             (self.aside / self.out.name).rename(self.out)

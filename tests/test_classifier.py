@@ -422,15 +422,13 @@ def test_a_forced_run_that_fails_before_its_first_epoch_gives_the_old_run_back(t
     (run / "model.weights.h5").write_bytes(b"old")
     with pytest.raises(KeyboardInterrupt):
         with runs.SetAside(run, replace=True) as earlier:
-            assert earlier.holds_earlier_run and not run.exists()
-            run.mkdir()
+            assert earlier.holds_earlier_run and list(run.iterdir()) == []  # a new, locked one
             (run / "config.json").write_text("{}")
             raise KeyboardInterrupt
     assert [p.name for p in run.iterdir()] == ["model.weights.h5"]
     assert (run / "model.weights.h5").read_bytes() == b"old"
     with pytest.raises(KeyboardInterrupt):  # interrupted after a saved epoch: the new run stays
         with runs.SetAside(run, replace=True) as earlier:
-            run.mkdir()
             (run / "model.weights.h5").write_bytes(b"new")
             earlier.release()  # what the RunWriter calls after the epoch is saved
             assert [p.name for p in tmp_path.iterdir()] == ["run"]  # gone at once

@@ -542,6 +542,26 @@ def test_a_forced_run_that_fails_at_its_first_save_puts_the_earlier_run_back(
     assert [p.name for p in tmp_path.iterdir()] == ["run"]
 
 
+def test_a_run_being_written_is_not_written_by_a_second_command(trained_run, tmp_path):
+    """Two trainings of one --out mixed their files into a run no command could load."""
+    import shutil
+
+    from rnnlm import runs
+
+    corpus, run = trained_run
+    copy = tmp_path / "run"
+    shutil.copytree(run, copy)
+    before = {p.relative_to(copy): p.read_bytes() for p in copy.rglob("*") if p.is_file()}
+    with runs.locked(copy):  # as a training of it holds it
+        for command in (["train", "--resume", copy, "--epochs", "1"],
+                        ["train", corpus, "--out", copy, "--force", *TINY_MODEL]):
+            code, output = invoke(*command)
+            assert code == 2 and "is being written by another rnnlm command" in output, output
+        assert invoke("generate", copy, "--length", "3")[0] == 0  # reading it is fine
+    assert {p.relative_to(copy): p.read_bytes() for p in copy.rglob("*") if p.is_file()} == before
+    assert invoke("train", "--resume", copy, "--epochs", "1")[0] == 0  # free again
+
+
 def test_info_on_a_file_says_it_is_a_file(tiny_corpus):
     code, output = invoke("info", tiny_corpus)
     assert code == 2 and "is a file, not a run directory" in output
