@@ -294,7 +294,8 @@ class RunWriter:
     def __init__(self, run_dir: Path, optimizer_arrays=None, epoch_saved=None):
         self.dir = Path(run_dir)
         self.optimizer_arrays = optimizer_arrays  # callable → {name: array}, for --resume
-        self.epoch_saved = epoch_saved  # called after each saved epoch (SetAside.release)
+        self.epoch_saved = epoch_saved  # called after each whole saved epoch (SetAside.release)
+        self._last_pending = False
         state = read_json(self.dir / "state.json") if (self.dir / "state.json").exists() else {}
         self.state = {"epochs_done": 0, "best_val_loss": None, "best_epoch": None,
                       "train_seconds": 0.0, **state}
@@ -326,10 +327,19 @@ class RunWriter:
             write_atomic(self.dir / "checkpoints" / "last.optimizer.npz",
                          lambda tmp: np.savez(open(tmp, "wb"), **arrays))
         write_json(self.dir / "state.json", self.state)
+        if self._last_pending:  # the epoch end left its last checkpoint to this call (--ema)
+            self._last_pending = False
+            self._whole_epoch_saved()
 
     def end_epoch(self, model, record: dict, save_last: bool = True) -> None:
         with interrupts_deferred():
             self._end_epoch(model, record, save_last)
+        if save_last:
+            self._whole_epoch_saved()
+        else:
+            self._last_pending = True
+
+    def _whole_epoch_saved(self) -> None:
         if self.epoch_saved is not None:
             self.epoch_saved()
 

@@ -510,3 +510,21 @@ def test_cli_trains_with_every_lever(tiny_corpus, tmp_path):
     assert config["model"]["weight_drop"] == 0.2
     history = json.loads((run / "history.json").read_text())["epochs"]
     assert len(history) == 2 and history[-1]["lr"] < 2e-3
+
+
+def test_a_whole_epoch_is_saved_only_with_its_last_checkpoint(tmp_path, monkeypatch):
+    """--force's earlier run goes when the new run's epoch is whole: with --ema the last
+    checkpoint is written after the epoch's other files, by a separate save_last."""
+    from rnnlm import runs
+
+    saved = []
+    monkeypatch.setattr(runs.RunWriter, "_end_epoch", lambda self, model, record, last: None)
+    monkeypatch.setattr(runs, "save_weights", lambda model, path: None)
+    writer = runs.RunWriter(tmp_path, epoch_saved=lambda: saved.append(True))
+    writer.end_epoch(None, {}, save_last=False)  # averaged weights kept; last still to write
+    assert saved == []
+    writer.save_last(None)
+    assert saved == [True]
+    writer.end_epoch(None, {}, save_last=True)
+    writer.save_last(None)  # Ctrl-C's save after a whole epoch completes nothing more
+    assert saved == [True, True]
