@@ -144,6 +144,11 @@ def eval_streams(ids: np.ndarray, batch_size: int, seq_len: int):
     return x.reshape(rows, length), y.reshape(rows, length)
 
 
+def stream_length(num_tokens: int, batch_size: int) -> int:
+    """Targets per stream when ``num_tokens`` ids are cut into ``batch_size`` contiguous streams."""
+    return (num_tokens - 1) // batch_size
+
+
 def stream_windows(ids: np.ndarray, batch_size: int, seq_len: int):
     """Stateful (TBPTT) training layout, as char-rnn and PyTorch's word_language_model use::
 
@@ -156,7 +161,7 @@ def stream_windows(ids: np.ndarray, batch_size: int, seq_len: int):
     Returns (x, y) int32 arrays (B, L) with y = x shifted by one token; only the last
     (len(ids) - 1) % B targets are left out. Cut into windows by ``stream_dataset``.
     """
-    per_stream = (len(ids) - 1) // batch_size
+    per_stream = stream_length(len(ids), batch_size)
     if per_stream < 1:
         raise RnnlmError(f"the training text has {len(ids)} tokens, too few for --batch-size "
                          f"{batch_size} streams; use a longer corpus or a smaller --batch-size")

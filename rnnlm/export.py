@@ -13,12 +13,12 @@ id) and the run's tokenizer files beside the SavedModel.
 """
 from __future__ import annotations
 
-import secrets
 import shutil
 from pathlib import Path
 
 import numpy as np
 
+from rnnlm import runs
 from rnnlm.errors import RnnlmError
 
 FORMATS = ("saved_model",)
@@ -103,10 +103,9 @@ def export_saved_model(lm, out: str | Path, force: bool = False) -> Path:
         token_ids, length, 1.0, 0, greedy=True), input_signature=[ids_spec, scalar(tf.int32)])
     if tokenizer.kind == "char":
         _add_text_endpoints(archive, loop, vocab, tokenizer)
-    # A folder of its own beside --out (mkdtemp: never one that was there before), renamed
-    # into place once whole.
+    # A folder of its own beside --out, renamed into place once whole.
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = _new_folder_beside(out)
+    tmp = runs.new_folder_beside(out, "tmp-export")
     try:
         # Traced with Keras's own step loop, not cuDNN: a SavedModel traced on a GPU would
         # otherwise hold cuDNN ops, which have no CPU kernel, and load only where a GPU is.
@@ -120,7 +119,7 @@ def export_saved_model(lm, out: str | Path, force: bool = False) -> Path:
                 if (lm.run_dir / name).exists():
                     shutil.copy(lm.run_dir / name, tmp / name)
         if out.exists():  # the earlier export goes only once the new one is in its place
-            old = _new_folder_beside(out, "replaced")
+            old = runs.new_folder_beside(out, "replaced")
             out.rename(old / out.name)
             tmp.rename(out)
             shutil.rmtree(old)
@@ -132,23 +131,9 @@ def export_saved_model(lm, out: str | Path, force: bool = False) -> Path:
     return out
 
 
-def _new_folder_beside(out: Path, what: str = "tmp-export") -> Path:
-    """A folder made for this export (never one that was there), with the usual permissions:
-    mkdtemp's 0700 would leave the export unreadable to a server running as another user."""
-    while True:
-        tmp = out.with_name(f".{out.name}.{what}-{secrets.token_hex(4)}")
-        try:
-            tmp.mkdir()
-            return tmp
-        except FileExistsError:
-            continue
-
-
 def check_export_dir(out: Path, force: bool) -> None:
     """--force replaces an earlier export, and nothing else: not a run (the run being exported
     included) and not a folder of the user's own files."""
-    from rnnlm import runs
-
     runs.check_can_create_dir(out, "--out")
     if out.is_symlink():  # --force would replace the link, not the export it points to
         raise RnnlmError(f"--out {out} is a symbolic link; give the folder it points to "

@@ -181,7 +181,9 @@ class Generator:
                 log_prob = float(result.token_log_probs[row, :len(new)].sum())
                 score = log_prob
                 if isinstance(run["sampler"], BeamSampler):  # its length penalty, as it ranks
-                    score = log_prob / ((5.0 + len(new)) / 6.0) ** run["sampler"].alpha
+                    from rnnlm.samplers.beam import length_penalty
+
+                    score = log_prob / float(length_penalty(len(new), run["sampler"].alpha))
             samples.append({"text": text, "log_prob": log_prob, "score": score,
                             "num_tokens": int(len(new)), "stopped": stopped})
         return samples

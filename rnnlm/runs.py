@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import secrets
 import shutil
 import signal
 import tempfile
@@ -161,6 +162,20 @@ def _lock(run_dir: Path) -> int:
     return fd
 
 
+def new_folder_beside(path: Path, what: str) -> Path:
+    """``.NAME.WHAT-xxxxxxxx`` made beside ``path``: never a folder that was there before, and
+    with the usual permissions (mkdtemp's 0700 would leave an export unreadable to a server
+    running as another user)."""
+    path = Path(path)
+    while True:
+        folder = path.with_name(f".{path.name}.{what}-{secrets.token_hex(4)}")
+        try:
+            folder.mkdir()
+            return folder
+        except FileExistsError:
+            continue
+
+
 class SetAside:
     """--force: the earlier run in ``out`` is moved aside while the new one is made. It is
     deleted once the new run has saved a whole epoch (``release``, which the RunWriter calls
@@ -176,8 +191,7 @@ class SetAside:
 
     def __enter__(self) -> "SetAside":
         if self.replace and self.out.exists() and any(self.out.iterdir()):
-            self.aside = Path(tempfile.mkdtemp(prefix=f".{self.out.name}.replaced-",
-                                               dir=self.out.parent))
+            self.aside = new_folder_beside(self.out, "replaced")
             self.out.rename(self.aside / self.out.name)
             self.new_folder_lock = _lock(self.out)  # the new folder is as locked as the old
         return self

@@ -190,6 +190,7 @@ class EpochEnd(keras.callbacks.Callback):
         # --stateful: each stream's length; its last window is shorter when seq_len does not
         # divide it, and tokens/s counts the tokens that window holds.
         self.stream_length, self.batches_done = stream_length, 0
+        self.stream_windows = -(-stream_length // seq_len) if stream_length else None
 
     def on_epoch_begin(self, epoch, logs=None):
         self.epoch_started = time.perf_counter()
@@ -198,8 +199,8 @@ class EpochEnd(keras.callbacks.Callback):
     def on_train_batch_end(self, batch, logs=None):
         window = self.seq_len
         if self.stream_length is not None:  # the windows of the streams, one pass after another
-            windows = -(-self.stream_length // self.seq_len)
-            window = min(window, self.stream_length - (self.batches_done % windows) * self.seq_len)
+            start = (self.batches_done % self.stream_windows) * self.seq_len
+            window = min(window, self.stream_length - start)
         self.batches_done += 1
         self.tokens_this_epoch += self.batch_size * window
 
@@ -462,7 +463,7 @@ def fit(model, run, train_ids, valid_ids, valid_chars, train_cfg, initial_epoch=
         early_stop.replay(run.history)
     # EpochEnd first: it validates and adds val_loss to the epoch's logs, which the schedule's
     # plateau, early stopping and the progress bar's last line read after it.
-    stream_length = (len(train_ids) - 1) // train_cfg.batch_size if stateful else None
+    stream_length = data.stream_length(len(train_ids), train_cfg.batch_size) if stateful else None
     callbacks = [EpochEnd(run, valid_ids, valid_chars, train_cfg.batch_size, train_cfg.seq_len,
                           limit, precision=chosen, stream_length=stream_length),
                  ProgressBar(steps, last_epoch, disable=quiet), limit, schedule]
