@@ -207,3 +207,23 @@ def test_jit_compiled_step_matches(lstm):
     jitted = Decoder(lstm.prefill_fn, lstm.next_fn, jit_compile=True)
     kw = dict(max_new_tokens=8, sampler="top_k", seed=3, num_samples=2)
     np.testing.assert_array_equal(jitted.generate([[2, 3]], **kw).token_ids, lstm.generate([[2, 3]], **kw).token_ids)
+
+
+def test_wide_vocabulary_draws_in_the_loop(monkeypatch):
+    """A word-sized vocabulary: the loop keeps the static width so the sampler takes the
+    softmax-and-search draw (samplers.base.categorical), which still never emits pad or <unk>
+    and streams the same ids as one shot."""
+    from rnnlm.samplers import base
+    vocab = base.LARGE_VOCABULARY + 7
+    table = np.random.default_rng(4).normal(size=(vocab, vocab)).astype(np.float32)
+    table[:, :2] = 12.0  # pad and <unk> the best everywhere: forbidden all the same
+    traced = []
+    real = base.inverse_cdf_draw
+    monkeypatch.setattr(base, "inverse_cdf_draw", lambda *a: traced.append(1) or real(*a))
+    decoder = bigram(table)
+    kw = dict(sampler=get_sampler("random", temperature=2.0), max_new_tokens=12, seed=2, num_samples=16)
+    whole = decoder.generate([[2]], **kw)
+    assert traced
+    assert not np.isin(whole.token_ids, [0, 1]).any() and len(np.unique(whole.token_ids)) > 100
+    ids = np.concatenate([c.token_ids for c in decoder.stream([[2]], chunk_size=5, **kw)], axis=1)
+    np.testing.assert_array_equal(ids, whole.token_ids)

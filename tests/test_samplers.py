@@ -111,3 +111,64 @@ def test_ngram_ban_that_leaves_nothing_is_dropped():
     bias = lp.forbidden_bias(4, (0, 1, 2))  # 3 is the only allowed id
     out = lp.process(tf.zeros([1, 4]), ctx, bias, ngram=2).numpy()
     assert np.isfinite(out[0, 3])
+
+
+# The large-vocabulary draw (softmax and a two-level search) against the distribution it samples.
+def draw_counts(logits, draws=40_000, seed=5):
+    from rnnlm.samplers.base import inverse_cdf_draw
+    from rnnlm.samplers.base import make_seed
+    ids = inverse_cdf_draw(tf.constant(rows(logits, draws)), make_seed(seed)).numpy()
+    return np.bincount(ids, minlength=len(logits)) / draws
+
+
+def test_large_vocabulary_draw_follows_the_softmax():
+    # 10 blocks of 10 (plus a padded one): mass spread over block edges, a ragged last block
+    logits = RNG.normal(size=101).astype(np.float32) * 1.5
+    probs = np.exp(logits - logits.max())
+    probs /= probs.sum()
+    freq = draw_counts(logits)
+    # 40,000 draws: a frequency's standard error is sqrt(p(1-p)/n) <= 0.0025
+    assert np.abs(freq - probs).max() < 5 * np.sqrt(probs * (1 - probs) / 40_000).max()
+    assert np.corrcoef(freq, probs)[0, 1] > 0.99
+
+
+def test_large_vocabulary_draw_never_picks_a_minus_inf_token():
+    logits = np.full(100, -np.inf, np.float32)
+    alive = [0, 9, 10, 55, 99]  # the first and last token, both sides of a block edge
+    logits[alive] = [0.0, -1.0, 3.0, -2.0, 1.0]
+    freq = draw_counts(logits)
+    assert set(np.flatnonzero(freq)) == set(alive)
+    one = np.full(100, -np.inf, np.float32)
+    one[37] = 0.0
+    assert set(np.flatnonzero(draw_counts(one, draws=500))) == {37}
+    # a nearly one-hot row (low temperature): the best token, whatever the rounding
+    assert set(np.flatnonzero(draw_counts(logits * 1e4, draws=500))) == {10}
+
+
+def test_large_vocabulary_draw_rows_are_independent():
+    from rnnlm.samplers.base import categorical, make_seed
+    wide = RNG.normal(size=(8, 5000)).astype(np.float32)
+    first = categorical(tf.constant(wide), make_seed(3)).numpy()
+    other = wide.copy()
+    other[1:] = RNG.normal(size=(7, 5000))
+    assert categorical(tf.constant(other), make_seed(3)).numpy()[0] == first[0]
+    more = np.concatenate([wide, wide])  # a larger batch draws the same for the rows it shares
+    np.testing.assert_array_equal(categorical(tf.constant(more), make_seed(3)).numpy()[:8], first)
+
+
+def test_categorical_picks_its_draw_by_the_width():
+    from rnnlm.samplers import base
+    calls = []
+    real = base.inverse_cdf_draw
+    try:
+        base.inverse_cdf_draw = lambda *a: calls.append(1) or real(*a)
+        base.categorical(tf.zeros([2, 65]), base.make_seed(0))
+        assert not calls
+        base.categorical(tf.zeros([2, base.LARGE_VOCABULARY]), base.make_seed(0))
+        assert calls
+        # a dynamic width (top-k's k) decides in the graph
+        f = tf.function(lambda x: base.categorical(x, base.make_seed(0)),
+                        input_signature=[tf.TensorSpec([None, None], tf.float32)])
+        assert f(tf.zeros([2, 65])).shape == (2,) and f(tf.zeros([2, 5000])).shape == (2,)
+    finally:
+        base.inverse_cdf_draw = real

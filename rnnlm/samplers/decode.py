@@ -134,7 +134,9 @@ class Decoder:
         if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:
             raise ValueError(f"chunk_size must be an integer >= 1 (got {chunk_size!r})")
         params = {k: tf.constant(v) for k, v in sampler.get_params().items()}
-        switches = (*switches, bool(log_probs))
+        # The vocabulary size is part of the trace so the sampler sees a static width (samplers
+        # pick their draw by it: base.categorical); the loop's arguments are relaxed to None.
+        switches = (int(logits.shape[1]), *switches, bool(log_probs))
         loop_fn = self._sample_loop(sampler, *switches)
         start_len = ctx.length.numpy()
         carry = _Loop(logits, states, ctx, tf.zeros(tf.shape(ctx.length), tf.bool), tf.constant(0))
@@ -150,12 +152,13 @@ class Decoder:
                 yield Generation(ids, lps, total, carry.ctx.length.numpy() - start_len, total)
         return chunks(carry)
 
-    def _sample_loop(self, sampler, use_penalty, ngram, whole_chars, log_probs):
+    def _sample_loop(self, sampler, vocab_size, use_penalty, ngram, whole_chars, log_probs):
         def run(carry, num_steps, key, params, penalty, eos_id, bias, classes):
             byte_classes = classes if whole_chars else None
             utf8_bias = utf8.state_bias(classes, bias) if whole_chars else None
 
             def body(i, c, ids_ta, lp_ta):
+                c.logits.set_shape([None, vocab_size])
                 logits = lp.process(c.logits, c.ctx, bias, penalty if use_penalty else None, ngram,
                                     utf8_bias)
                 tok = tf.where(c.done, self.pad_id, sampler.sample(logits, step_seed(key, c.step), params))
