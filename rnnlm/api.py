@@ -158,14 +158,15 @@ def train(corpus: str | None = None, out: str | Path | None = None, *, tokenizer
 
 def resume(run_dir: str | Path, *, epochs: int | None = None, time_limit: float | None = None,
            corpus: str | Path | None = None, valid: str | Path | None = None,
-           tensorboard=False, quiet=True, **changes) -> LM:
+           data_dir: str | Path | None = None, tensorboard=False, quiet=True, **changes) -> LM:
     """Continue a run from its last checkpoint (weights, optimizer state, epoch count, tokenizer).
 
     ``epochs`` is how many *more* epochs to train (default: until ``time_limit`` is spent when
     one is given, else the run's own --epochs, or 10 if it trained until its time limit).
     Architecture options in ``changes`` must equal the run's; training options may change.
-    ``corpus`` and ``valid`` give new paths for the run's own files when they have moved: the
-    text must be the same (its SHA-256 is checked), and the run reads it from there on.
+    ``corpus`` and ``valid`` give new paths for the run's own files when they have moved, and
+    ``data_dir`` the new place of the mirror a corpus by name was read from: the text must be
+    the same (its SHA-256 is checked), and the run reads it from there on.
     """
     run_dir = Path(run_dir)
     config = runs.read_config(run_dir, need_weights=False)
@@ -201,7 +202,7 @@ def resume(run_dir: str | Path, *, epochs: int | None = None, time_limit: float 
         train_cfg.random_offsets = False
     train_cfg.validate()
     src = config["source"]
-    moved = _moved_files(run_dir, src, corpus, valid)
+    moved = _moved_files(run_dir, src, corpus, valid) + _moved_mirror(run_dir, src, data_dir)
     text = corpora.resolve(src["corpus"], src.get("data_dir"), src.get("encoding", "utf-8"))
     train_text, valid_text = _split(text, src.get("valid"), train_cfg.valid_fraction,
                                     src.get("encoding", "utf-8"))
@@ -245,6 +246,26 @@ def _moved_files(run_dir: Path, src: dict, corpus, valid) -> list[str]:
                              f"moved, give its new path (rnnlm train --resume "
                              f"{shlex.quote(str(run_dir))} {option}NEW_PATH)")
     return [str(path) for path in moved.values() if path is not None]
+
+
+def _moved_mirror(run_dir: Path, src: dict, data_dir) -> list[str]:
+    """As _moved_files, for the --data-dir a corpus by name was read from."""
+    if data_dir is not None:
+        if src["corpus"] not in corpora.cards():
+            raise RnnlmError(f"--data-dir: {run_dir} trains on {src['corpus']}, not on a corpus "
+                             f"by name read from a mirror; if its file moved, give its new path "
+                             f"(rnnlm train --resume {shlex.quote(str(run_dir))} NEW_PATH)")
+        if src.get("sha256") is None:
+            raise RnnlmError(f"{run_dir} was made before runs kept their corpus's SHA-256, so a "
+                             f"moved mirror cannot be checked: put it back at {src.get('data_dir')}")
+        corpora.data_dir(data_dir)  # a folder that is there
+        src["data_dir"] = runs.absolute_if_path(data_dir)
+        return [str(data_dir)]
+    if src.get("data_dir") and not Path(src["data_dir"]).is_dir():
+        raise RnnlmError(f"{src['data_dir']}, the --data-dir of {run_dir}, is not there any "
+                         f"more: if it moved, give its new place (rnnlm train --resume "
+                         f"{shlex.quote(str(run_dir))} --data-dir NEW_DIR)")
+    return []
 
 
 def _check_kept_options(run_dir: Path, config: dict, train_cfg: TrainConfig, changes: dict):

@@ -221,16 +221,16 @@ def train(
         early_stopping=early_stopping, precision=precision, optimizer=optimizer, ema=ema).items()
         if v is not None}
     if resume is not None:
-        # The run's split and directory are its own: say so rather than ignore them. CORPUS
-        # and --valid are the run's own files at a new place (their SHA-256 is checked).
-        where = {"--out": out, "--data-dir": data_dir, "--encoding": encoding,
+        # The run's split and directory are its own: say so rather than ignore them. CORPUS,
+        # --valid and --data-dir are the run's own files at a new place (SHA-256 checked).
+        where = {"--out": out, "--encoding": encoding,
                  "--force": force or None}
         for name, value in where.items():
             if value is not None:
                 raise RnnlmError(f"--resume trains on the run's own corpus, split and directory "
                                  f"(see its config.json): drop {name}")
         lm = api.resume(resume, epochs=epochs, time_limit=time_limit, corpus=corpus, valid=valid,
-                        tensorboard=tensorboard, quiet=False, tokenizer=tokenizer, **options)
+                        data_dir=data_dir, tensorboard=tensorboard, quiet=False, tokenizer=tokenizer, **options)
     else:
         if epochs is not None:
             options["epochs"] = epochs

@@ -136,6 +136,30 @@ def test_resume_finds_a_moved_corpus_at_the_path_given(tmp_path):
     assert invoke("train", "--resume", run, "--epochs", "1")[0] == 0  # and from there on
 
 
+def test_resume_finds_a_moved_mirror_at_the_data_dir_given(tmp_path):
+    from tests.conftest import TINY_TEXT
+
+    mirror = tmp_path / "mirror"
+    (mirror / "tinyshakespeare").mkdir(parents=True)
+    (mirror / "tinyshakespeare" / "input.txt").write_text(TINY_TEXT, encoding="utf-8")
+    run = tmp_path / "run"
+    assert invoke("train", "tinyshakespeare", "--data-dir", mirror, "--out", run, *TINY_MODEL)[0] == 0
+    moved = mirror.rename(tmp_path / "moved")
+    before = (run / "config.json").read_text()
+    code, output = invoke("train", "--resume", run, "--epochs", "1")
+    assert code == 2 and len(output.strip().splitlines()) == 1, output
+    assert f"{mirror}, the --data-dir of {run}, is not there any more" in output
+    assert f"rnnlm train --resume {run} --data-dir NEW_DIR" in output
+    assert (run / "config.json").read_text() == before
+    code, output = invoke("train", "--resume", run, "--data-dir", moved, "--epochs", "1")
+    assert code == 0, output
+    assert json.loads((run / "config.json").read_text())["source"]["data_dir"] == str(moved)
+    assert invoke("train", "--resume", run, "--epochs", "1")[0] == 0  # and from there on
+    (moved / "tinyshakespeare" / "input.txt").write_text(TINY_TEXT[::-1], encoding="utf-8")
+    code, output = invoke("train", "--resume", run, "--data-dir", moved, "--epochs", "1")
+    assert code == 2 and "is not the text" not in output and "are not the text" in output, output
+
+
 def test_resume_accepts_the_run_s_own_values_of_what_it_keeps(trained_run, tmp_path):
     import shutil
 
