@@ -405,6 +405,8 @@ def _fit(out: Path, config, tok, model_cfg, train_cfg, train_ids, valid_text, in
     if new:
         writer.start(config, tok)
     else:
+        writer.state["resumed_at_epoch"] = initial_epoch  # for info: config.json keeps the
+        # last call's --epochs only, and early stopping may have ended it sooner
         checkpoint = out / "checkpoints"
         try:  # h5py, numpy and zipfile raise many types for a damaged file; one line for all
             with warnings.catch_warnings():  # the optimizer's state comes from its own file

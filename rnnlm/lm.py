@@ -141,6 +141,7 @@ class LM:
                 "train": self.config["train"], "layers": layer_table(self.model),
                 "total_parameters": int(self.model.count_params()),
                 "epochs_done": state.get("epochs_done"), "best": state.get("best", {}),
+                "resumed_at_epoch": state.get("resumed_at_epoch"),
                 "train_seconds": state.get("train_seconds")}
 
 
@@ -167,9 +168,11 @@ def format_info(details: dict) -> str:
     train = dict(details["train"])
     if train.get("precision") == "auto" and best.get("precision"):  # what auto meant there
         train["precision"] = f"auto (trained in {best['precision']})"
-    done = details.get("epochs_done") or 0
-    if train.get("epochs") is not None and done > train["epochs"]:  # the config keeps the last call's
-        train["epochs"] = f"{train['epochs']} in the last --resume, {done} in all"
+    done, resumed = details.get("epochs_done") or 0, details.get("resumed_at_epoch")
+    if train.get("epochs") is not None and resumed is not None:  # the config keeps the last call's
+        train["epochs"] = f"{done - resumed} of {train['epochs']} in the last --resume, {done} in all"
+    elif train.get("epochs") is not None and done > train["epochs"]:  # runs resumed before rnnlm
+        train["epochs"] = f"{train['epochs']} in the last --resume, {done} in all"  # kept resumed_at_epoch
     source = details.get("source") or {}
     corpus = source.get("corpus", "?")
     if source.get("valid"):  # validation read from its own file: no fraction was held out

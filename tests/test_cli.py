@@ -399,7 +399,15 @@ def test_info_names_the_validation_file_and_the_epochs_of_every_call(tiny_corpus
     code, output = invoke("info", run)
     assert code == 0, output
     assert f"validation {valid}" in output and "valid_fraction" not in output
-    assert "epochs 2 in the last --resume, 3 in all" in output
+    assert "epochs 2 of 2 in the last --resume, 3 in all" in output
+    # a resume that ended before its --epochs (early stopping, the clock, Ctrl-C) says so
+    state = json.loads((run / "state.json").read_text())
+    state["epochs_done"] = 4
+    (run / "state.json").write_text(json.dumps(state))
+    config = json.loads((run / "config.json").read_text())
+    config["train"]["epochs"] = 5
+    (run / "config.json").write_text(json.dumps(config))
+    assert "epochs 3 of 5 in the last --resume, 4 in all" in invoke("info", run)[1]
 
 
 def test_a_sentencepiece_vocabulary_smaller_than_asked_is_said(tiny_corpus, tmp_path):
