@@ -162,19 +162,20 @@ class Decoder:
                 logits = lp.process(c.logits, c.ctx, bias, penalty if use_penalty else None, ngram,
                                     utf8_bias)
                 tok = tf.where(c.done, self.pad_id, sampler.sample(logits, step_seed(key, c.step), params))
-                logp = (tf.gather(tf.nn.log_softmax(c.logits), tok, batch_dims=1) if log_probs
-                        else tf.zeros(tf.shape(tok), tf.float32))
+                if log_probs:  # (without them, no per-step ops at all: a batch-1 step is ~200 µs)
+                    logp = tf.gather(tf.nn.log_softmax(c.logits), tok, batch_dims=1)
+                    lp_ta = lp_ta.write(i, tf.where(c.done, 0.0, logp))
                 ctx = lp.append(c.ctx, tok, ~c.done, track_history=ngram > 0, track_seen=use_penalty,
                                 byte_classes=byte_classes)
-                lp_ta = lp_ta.write(i, tf.where(c.done, 0.0, logp))
                 logits, states = self.next_fn(tok, c.states)
                 c = _Loop(logits, tuple(states), ctx, c.done | (tok == eos_id), c.step + 1)
                 return i + 1, c, ids_ta.write(i, tok), lp_ta
             tas = (tf.TensorArray(tf.int32, num_steps), tf.TensorArray(tf.float32, num_steps))
             i, carry, ids_ta, lp_ta = tf.while_loop(
                 lambda i, c, *_: (i < num_steps) & ~tf.reduce_all(c.done), body, (0, carry) + tas)
-            steps = tf.range(i)
-            return carry, tf.transpose(ids_ta.gather(steps)), tf.transpose(lp_ta.gather(steps))
+            ids = tf.transpose(ids_ta.gather(tf.range(i)))
+            lps = tf.transpose(lp_ta.gather(tf.range(i))) if log_probs else tf.zeros(tf.shape(ids))
+            return carry, ids, lps
         return run
 
     def _beam(self, sampler, token_ids, lengths, max_new_tokens, num_samples, eos_id, penalty, ngram):
