@@ -18,6 +18,7 @@ from rnnlm.config import (ModelConfig, TokenizerConfig, TrainConfig, check_token
                           from_dict, to_dict)
 from rnnlm.errors import RnnlmError
 from rnnlm.lm import LM
+from rnnlm.seeding import keeps_user_random_state, seed_everything
 from rnnlm.tokenizers import build_tokenizer, load_tokenizer
 
 # CLI/API option name → tokenizer option name, per tokenizer kind.
@@ -47,6 +48,7 @@ class TrainingInterrupted(Exception):
     """Ctrl-C during training; the last checkpoint was saved before this was raised."""
 
 
+@keeps_user_random_state
 def train(corpus: str | None = None, out: str | Path | None = None, *, tokenizer="char",
           cell="lstm", layers=None, units=None, embedding_dim=None, dropout=None, seq_len=None,
           batch_size=None, epochs=None, lr=None, clipnorm=None, seed=0, valid_fraction=0.1,
@@ -156,6 +158,7 @@ def train(corpus: str | None = None, out: str | Path | None = None, *, tokenizer
             raise
 
 
+@keeps_user_random_state
 def resume(run_dir: str | Path, *, epochs: int | None = None, time_limit: float | None = None,
            corpus: str | Path | None = None, valid: str | Path | None = None,
            data_dir: str | Path | None = None, tensorboard=False, quiet=True, **changes) -> LM:
@@ -392,13 +395,11 @@ def _check_tensorboard() -> None:
 
 def _fit(out: Path, config, tok, model_cfg, train_cfg, train_ids, valid_text, initial_epoch,
          tensorboard, quiet, new, weight_drop_if_long=0.0, epoch_saved=None) -> LM:
-    import keras
-
     from rnnlm import training
 
     # Seeded before the layers are built: the seed chooses a new run's initial weights, and
     # the dropout layers' random streams of a new or resumed run (drawn when they are built).
-    keras.utils.set_random_seed(train_cfg.seed if new else train_cfg.seed + initial_epoch)
+    seed_everything(train_cfg.seed if new else train_cfg.seed + initial_epoch)
     model, optimizer = _compiled_model(model_cfg, train_cfg)
     writer = runs.RunWriter(out, optimizer_arrays=lambda: training.optimizer_arrays(optimizer),
                             epoch_saved=epoch_saved)

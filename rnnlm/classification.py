@@ -23,6 +23,7 @@ from rnnlm import runs
 from rnnlm.classify_metrics import classification_metrics, format_metrics
 from rnnlm.config import check_positive, check_tokenizer_options, describe_train
 from rnnlm.errors import RnnlmError
+from rnnlm.seeding import check_seed, keeps_user_random_state
 from rnnlm.tokenizers import build_tokenizer, load_tokenizer
 
 KIND = "classifier"
@@ -36,6 +37,7 @@ class Prediction(NamedTuple):
     probability: float
 
 
+@keeps_user_random_state
 def train_classifier(data, out=None, *, valid=None, test=None, valid_fraction=0.1,
                      text_column=None, label_column=None, header=True, data_dir=None,
                      encoding="utf-8", tokenizer=None, vocab_size=None, max_vocab=None,
@@ -48,7 +50,7 @@ def train_classifier(data, out=None, *, valid=None, test=None, valid_fraction=0.
     from rnnlm.models.classifier import ClassifierConfig, check_options
 
     _check_train_options(epochs, batch_size, lr, valid_fraction, max_len, freeze_epochs, from_lm,
-                         max_train, clipnorm)
+                         max_train, clipnorm, seed)
     check_options(cell=cell, pooling=pooling, merge_mode=merge_mode, dropout=dropout,
                   bidirectional=bidirectional)
     tok_options = {"vocab_size": vocab_size, "max_vocab": max_vocab, "min_freq": min_freq}
@@ -171,7 +173,7 @@ def _tokenizer_and_architecture(train, from_lm, tokenizer, tok_options, arch, bi
 
 
 def _check_train_options(epochs, batch_size, lr, valid_fraction, max_len, freeze_epochs, from_lm,
-                         max_train=None, clipnorm=None):
+                         max_train=None, clipnorm=None, seed=0):
     for name, value in (("epochs", epochs), ("batch_size", batch_size), ("max_len", max_len)):
         check_positive(name, value, integer=True)
     check_positive("lr", lr)  # a NaN or infinite rate would train, and save, a run of NaNs
@@ -183,6 +185,7 @@ def _check_train_options(epochs, batch_size, lr, valid_fraction, max_len, freeze
     if not 0 <= freeze_epochs <= epochs:
         raise RnnlmError(f"--freeze-epochs (freeze_epochs=) must be in [0, --epochs {epochs}], "
                          f"got {freeze_epochs}")
+    check_seed(seed)
     if max_train is not None and max_train < 1:
         raise RnnlmError(f"--max-train (max_train=) must be > 0, got {max_train}")
 

@@ -22,6 +22,7 @@ from rnnlm import runs
 from rnnlm.classify_metrics import plot_curves
 from rnnlm.config import FORMAT_VERSION
 from rnnlm.errors import RnnlmError
+from rnnlm.seeding import seed_everything
 from rnnlm.tokenizers import load_tokenizer
 
 
@@ -81,7 +82,7 @@ def fit(out: Path, run_config: dict, config, tok, inputs: dict, targets: dict, f
     from rnnlm.training import ProgressBar
 
     t = run_config["train"]
-    keras.utils.set_random_seed(t["seed"])
+    seed_everything(t["seed"])
     model = SequenceClassifier(config).build_for_inference()
     if from_lm is not None:
         transfer_from_lm(model, from_lm, tok)

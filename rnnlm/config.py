@@ -132,8 +132,9 @@ class TrainConfig:
         for name in ("lr", "clipnorm"):
             check_positive(name, getattr(self, name))
         check_positive("epochs", self.epochs, allow_none=True, integer=True)
-        if isinstance(self.seed, bool) or not isinstance(self.seed, numbers.Integral):
-            raise RnnlmError(f"seed must be an integer, got {self.seed!r}")
+        from rnnlm.seeding import check_seed
+
+        self.seed = check_seed(self.seed)
         if self.epochs is None and not self.time_limit:
             raise RnnlmError("give epochs, a time limit, or both: without either a run "
                              "would never end")

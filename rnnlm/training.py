@@ -20,6 +20,7 @@ from tqdm.auto import tqdm
 from rnnlm import data, defaults
 from rnnlm.errors import RnnlmError
 from rnnlm.models.precision import set_training_precision
+from rnnlm.seeding import seed_everything
 
 LN2 = math.log(2.0)
 # Keras's fit takes a number of epochs; a run until its time limit gets one it never reaches.
@@ -424,7 +425,7 @@ def fit(model, run, train_ids, valid_ids, valid_chars, train_cfg, initial_epoch=
 
     ``weight_drop_if_long``: the recipe's weight drop, which this run gets only if it is long
     enough (WeightDropIfLong); the rate decided is written into the run's config."""
-    keras.utils.set_random_seed(train_cfg.seed + initial_epoch)
+    seed_everything(train_cfg.seed + initial_epoch)
     requested = train_cfg.precision
     chosen = set_training_precision(model, requested)
     if requested == "auto" and chosen != "float32" and not quiet:

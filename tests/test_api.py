@@ -279,6 +279,8 @@ def test_evaluate_counts_the_unknown_tokens(lm):
     (dict(lr=float("nan")), "lr must be > 0"),
     (dict(units="16"), "units must be > 0"),
     (dict(seed="0"), "seed must be an integer"),
+    (dict(seed=-1), r"seed must be in \[0, 2\*\*32 - 1\], got -1"),  # NumPy's generator's range
+    (dict(seed=2 ** 32), r"seed must be in \[0, 2\*\*32 - 1\]"),
     (dict(word_mode="whitespace"), "not an option of the char tokenizer"),
     (dict(optimizer="sgd", lr_schedule="plateau", valid_fraction=0.0), "validation loss"),
     (dict(early_stopping=2, valid_fraction=0.0), "validation loss"),
@@ -442,3 +444,42 @@ def test_evaluate_reproduces_the_run_s_validation_loss_and_knows_ptb_s_unk(tmp_p
     assert lm.evaluate(valid)["loss"] == pytest.approx(best["val_loss"], rel=1e-5)
     assert lm.evaluate("the <unk> cat sat\n")["unknown_tokens"] == 0
     assert lm.evaluate("the zebra cat sat\n")["unknown_tokens"] == 1
+
+
+def test_training_leaves_the_user_s_random_state_and_dtype_policy_alone(tmp_path):
+    """Keras's set_random_seed reseeds NumPy and Python for the whole process, and a global
+    dtype policy would cast rnnlm's layers: neither may reach into the user's program."""
+    import random
+
+    import keras
+
+    corpus = tmp_path / "tiny.txt"
+    corpus.write_text(TINY_TEXT, encoding="utf-8")
+    np.random.seed(123)
+    random.seed(5)
+    expected = (np.random.rand(), random.random())
+    np.random.seed(123)
+    random.seed(5)
+    plain = rnnlm.train(str(corpus), out=tmp_path / "plain", **TINY)
+    assert (np.random.rand(), random.random()) == expected
+    previous = keras.config.dtype_policy()
+    keras.mixed_precision.set_global_policy("mixed_bfloat16")
+    try:
+        mixed = rnnlm.train(str(corpus), out=tmp_path / "mixed", **TINY)
+        assert keras.config.dtype_policy().name == "mixed_bfloat16"  # the user's, still
+        assert {layer.dtype_policy.name for layer in mixed.model._flatten_layers()} == {"float32"}
+        loaded = rnnlm.load(tmp_path / "plain")
+        assert loaded.evaluate(TINY_TEXT)["loss"] == plain.evaluate(TINY_TEXT)["loss"]
+        assert loaded.generate("the", length=30, seed=3) == plain.generate("the", length=30, seed=3)
+    finally:
+        keras.config.set_dtype_policy(previous)
+    for a, b in zip(plain.model.weights, mixed.model.weights):  # the same run, to the bit
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+
+
+def test_a_run_seeded_at_the_top_of_the_range_resumes(tmp_path):
+    corpus = tmp_path / "tiny.txt"
+    corpus.write_text(TINY_TEXT, encoding="utf-8")
+    rnnlm.train(str(corpus), out=tmp_path / "run", **{**TINY, "seed": 2 ** 32 - 1})
+    # the resume seeds with seed + epochs done, past 2**32 - 1: it wraps round
+    assert rnnlm.resume(tmp_path / "run", epochs=1).info()["epochs_done"] == 2

@@ -406,7 +406,8 @@ def test_classify_train_force_replaces_its_run_from_the_command_line(reviews, tm
     kept = {p.name: p.read_bytes() for p in run.iterdir() if p.is_file()}
     for bad, message in ((["--embedding-dim", "0"], "embedding_dim must be an integer >= 1"),
                          (["--lr", "nan"], "lr must be > 0"), (["--lr", "inf"], "lr must be > 0"),
-                         (["--clipnorm", "-1"], "clipnorm must be > 0")):
+                         (["--clipnorm", "-1"], "clipnorm must be > 0"),
+                         (["--seed", "4294967296"], "seed must be in [0, 2**32 - 1]")):
         one_line_error(*invoke(*args, *bad, "--force"), message)
         assert {p.name: p.read_bytes() for p in run.iterdir() if p.is_file()} == kept
     assert [p.name for p in tmp_path.iterdir()] == ["run"]  # nothing set aside is left over

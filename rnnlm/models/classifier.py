@@ -25,6 +25,7 @@ import numpy as np
 from rnnlm.config import check_cell, check_merge_mode, from_dict
 from rnnlm.errors import RnnlmError
 from rnnlm.models.backbone import STATES_PER_LAYER, Backbone, per_layer_units
+from rnnlm.models.precision import float32_layers
 
 POOLINGS = ("last", "mean", "max", "concat", "flatten")
 
@@ -104,6 +105,7 @@ def _merge(a, b, mode: str):
 class SequenceClassifier(keras.Model):
     """Call: token ids (B, T) int (pad id 0) or features (B, T, F) float → probabilities (B, C)."""
 
+    @float32_layers
     def __init__(self, config: ClassifierConfig, **kwargs):
         super().__init__(**kwargs)
         self.config = config.validate()
@@ -123,6 +125,7 @@ class SequenceClassifier(keras.Model):
         self.head = keras.layers.Dense(config.num_classes, activation="softmax",
                                        dtype="float32", name="output")
 
+    @float32_layers
     def build_for_inference(self):
         """Create all weights with a dummy call (needed before load_weights)."""
         steps = self.config.sequence_length or 2

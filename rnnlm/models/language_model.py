@@ -16,6 +16,7 @@ from rnnlm.models.backbone import Backbone, sequence_dropout
 
 @keras.saving.register_keras_serializable(package="rnnlm")
 class LanguageModel(keras.Model):
+    @precision.float32_layers
     def __init__(self, config: ModelConfig, **kwargs):
         super().__init__(**kwargs)
         self.config = config.validate()
@@ -34,6 +35,7 @@ class LanguageModel(keras.Model):
             self.head = Logits(config.vocabulary_size, name="logits")
         self.carried = None  # CarriedState while training with --stateful (TBPTT)
 
+    @precision.float32_layers
     def build_for_inference(self):
         """Create all weights with a dummy call (needed before load_weights)."""
         self(tf.ones((1, 2), dtype="int32"))

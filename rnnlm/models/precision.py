@@ -19,6 +19,24 @@ import tensorflow as tf
 _GPU = {}
 
 
+def float32_layers(method):
+    """Decorator for the methods that create a model's layers (``__init__``, and the first call
+    that builds them): they are float32 whatever global dtype policy the user's own code set
+    (``keras.mixed_precision.set_global_policy("mixed_bfloat16")`` would otherwise cast them,
+    and change what a run computes). rnnlm chooses its training precision itself, per matmul."""
+    @functools.wraps(method)
+    def wrapped(*args, **kwargs):
+        import keras
+
+        previous = keras.config.dtype_policy()
+        keras.config.set_dtype_policy("float32")
+        try:
+            return method(*args, **kwargs)
+        finally:
+            keras.config.set_dtype_policy(previous)
+    return wrapped
+
+
 def gpu_visible() -> bool:
     if "any" not in _GPU:
         _GPU["any"] = bool(tf.config.list_logical_devices("GPU"))

@@ -1,0 +1,51 @@
+"""The training seed: its range, and the process-wide random state it must not take over.
+
+Keras seeds a run's initial weights, dropout masks and window order through
+``keras.utils.set_random_seed``, which also reseeds Python's ``random`` and NumPy's global
+generator: a notebook that drew ``np.random.rand()`` after ``rnnlm.train`` would draw what
+``np.random.seed(0)`` gives. ``keeps_user_random_state`` puts those two back afterwards.
+"""
+from __future__ import annotations
+
+import functools
+import numbers
+import random
+
+from rnnlm.errors import RnnlmError
+
+# NumPy's MT19937, which set_random_seed seeds, takes 32 bits.
+MAX_SEED = 2 ** 32 - 1
+
+
+def check_seed(seed, option: str = "seed") -> int:
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
+        raise RnnlmError(f"{option} must be an integer, got {seed!r}")
+    if not 0 <= seed <= MAX_SEED:
+        raise RnnlmError(f"{option} must be in [0, 2**32 - 1], got {seed}")
+    return int(seed)
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Keras, TensorFlow, NumPy and Python. A resumed run seeds with seed + epochs done,
+    which may pass 2**32 - 1: it wraps round instead of failing."""
+    import keras
+
+    keras.utils.set_random_seed(int(seed) % (MAX_SEED + 1))
+
+
+def keeps_user_random_state(fn):
+    """Decorator: Python's and NumPy's global random state are as the caller left them after
+    ``fn`` (TensorFlow's global seed is left set, as Keras's own set_random_seed leaves it)."""
+    @functools.wraps(fn)
+    def wrapped(*args, **kwargs):
+        import numpy as np
+
+        python_state, numpy_state = random.getstate(), np.random.get_state()
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            random.setstate(python_state)
+            np.random.set_state(numpy_state)
+    return wrapped
+
+
