@@ -31,6 +31,7 @@ def _sampling_loop(model, forbidden_bias, byte_classes=None):
     import tensorflow as tf
 
     from rnnlm.samplers import utf8
+    from rnnlm.samplers.base import TEMPERATURE_RANGE
 
     vocabulary_size = int(forbidden_bias.shape[0])
 
@@ -43,8 +44,11 @@ def _sampling_loop(model, forbidden_bias, byte_classes=None):
                   tf.debugging.assert_less(token_ids, vocabulary_size,
                                            f"token_ids must be < {vocabulary_size}, the vocabulary size"),
                   tf.debugging.assert_positive(length, "length must be >= 1")]
-        if not greedy:
-            checks.append(tf.debugging.assert_positive(temperature, "temperature must be > 0"))
+        if not greedy:  # (a tiny one overflows the logits: the draw returns an id out of range)
+            low, high = TEMPERATURE_RANGE
+            checks += [tf.debugging.assert_positive(temperature, "temperature must be > 0"),
+                       tf.debugging.assert_greater_equal(temperature, low, f"temperature must be >= {low:g}"),
+                       tf.debugging.assert_less_equal(temperature, high, f"temperature must be <= {high:g}")]
         with tf.control_dependencies(checks):  # everything after reads its inputs through them
             token_ids, length = tf.identity(token_ids), tf.identity(length)
         logits, states = model.prefill(token_ids[None, :], tf.shape(token_ids)[:1])

@@ -18,6 +18,11 @@ from rnnlm.errors import RnnlmError
 # host sync); at 16 it doubled the time of a batch-1 char stream against generate() (bench/
 # generate.py), at 64 a chunk is still only tens of milliseconds of text on a 2-core CPU.
 STREAM_CHUNK = 64
+# generate() with a stop string decodes in chunks of this many tokens and ends once every
+# sample has met one (at most one chunk past it), instead of running out the whole length.
+STOP_CHECK_CHUNK = 256
+# The decoder keeps room for every new token in each sample's history from the start.
+MAX_LENGTH = 1_000_000
 
 
 def choose_sampler(sampler=None, temperature=None, top_k=None, top_p=None, beam_width=None):
@@ -79,6 +84,9 @@ class Generator:
             for name, value in (("length", length), ("num_samples", num_samples)):
                 if not _integer(value) or value < 1:
                     raise ValueError(f"{_named(name)} must be an integer >= 1, got {value!r}")
+            if length > MAX_LENGTH:
+                raise ValueError(f"{_named('length')} must be at most {MAX_LENGTH:,} tokens a "
+                                 f"call, got {length:,}")
             # The sampler's key is 64 bits: a larger seed would wrap onto a smaller one.
             if seed is not None and (not _integer(seed) or not -2 ** 63 <= seed < 2 ** 64):
                 raise ValueError(f"{_named('seed')} must be an integer in [-2**63, 2**64), "
@@ -165,8 +173,11 @@ class Generator:
         stops = self._known_stops(options.get("stop"))
         if isinstance(run["sampler"], BeamSampler):
             run.pop("seed")
-        result = self.decoder.generate([ids], num_samples=int(num_samples), log_probs=log_probs,
-                                       **run)
+        if stops and not isinstance(run["sampler"], BeamSampler):
+            result = self._until_stopped(ids, prompt, stops, int(num_samples), log_probs, run)
+        else:
+            result = self.decoder.generate([ids], num_samples=int(num_samples),
+                                           log_probs=log_probs, **run)
         samples = []
         for row in range(result.token_ids.shape[0]):
             made = result.token_ids[row, :int(result.num_tokens[row])]
@@ -187,6 +198,37 @@ class Generator:
             samples.append({"text": text, "log_prob": log_prob, "score": score,
                             "num_tokens": int(len(new)), "stopped": stopped})
         return samples
+
+    def _until_stopped(self, ids, prompt: str, stops: list[str], num_samples: int,
+                       log_probs: bool, run: dict):
+        """Decoder.generate's result, decoded in chunks until every sample has met a stop
+        string: the same ids as far as they go (the loop draws step t from the seed and t)."""
+        from rnnlm.samplers import truncate_at_stop
+
+        chunks = []
+        for chunk in self.decoder.stream([ids], chunk_size=STOP_CHECK_CHUNK,
+                                         num_samples=num_samples, log_probs=log_probs, **run):
+            chunks.append(chunk)
+            made = np.concatenate([c.token_ids for c in chunks], axis=1)
+            if all(n < made.shape[1]  # ended (eos) before this chunk's end
+                   or truncate_at_stop(self._settled_text(ids, row[:n], prompt), stops)[1]
+                   for row, n in zip(made, chunk.num_tokens)):
+                break
+        return chunks[-1]._replace(  # log_prob, num_tokens and score are running totals
+            token_ids=np.concatenate([c.token_ids for c in chunks], axis=1),
+            token_log_probs=np.concatenate([c.token_log_probs for c in chunks], axis=1))
+
+    def _settled_text(self, ids, new, prompt: str) -> str:
+        """The continuation of ``new`` that more tokens cannot change: without the byte pieces
+        of a character not yet complete, and, for a word tokenizer, without the space before
+        the last token (it spaces an apostrophe by the word after it: "don" "'" "t" is
+        "don't", "don" "'" is "don '"). The text both with and without the last token holds
+        is final."""
+        new = list(new)
+        text = self._continuation(ids, new[:self._whole_characters(new)], prompt)
+        if not self.tokenizer.lossless:
+            text = os.path.commonprefix([text, self._continuation(ids, new[:-1], prompt)])
+        return text
 
     def _whole_characters(self, new_ids) -> int:
         """How many of ``new_ids`` to keep: a sample that reached its length in the middle of
@@ -228,15 +270,9 @@ class Generator:
         for chunk in self.decoder.stream([ids], chunk_size=STREAM_CHUNK, log_probs=False, **run):
             new.extend(int(i) for i in chunk.token_ids[0])
             # What is shown is never taken back, and the whole stream is the text generate()
-            # returns. So held back until the next chunk decides: the byte pieces of a
-            # character not yet complete, an end that may begin a stop string, and a word
-            # tokenizer's last token with the space before it (it spaces an apostrophe by
-            # the word after it: "don" "'" "t" is "don't", "don" "'" is "don '"). The text
-            # both with and without the last token holds is final.
-            text = self._continuation(ids, new[:self._whole_characters(new)], prompt)
-            if not self.tokenizer.lossless:
-                text = os.path.commonprefix([text, self._continuation(ids, new[:-1], prompt)])
-            text, stopped = truncate_at_stop(text, stops)
+            # returns. So held back until the next chunk decides: what _settled_text leaves
+            # out, and an end that may begin a stop string.
+            text, stopped = truncate_at_stop(self._settled_text(ids, new, prompt), stops)
             ready = text if stopped else text[:len(text) - _stop_start_at_end(text, stops)]
             if ready.startswith(shown) and len(ready) > len(shown):
                 yield ready[len(shown):]

@@ -82,6 +82,14 @@ def test_numpy_integers_and_arrays_are_options_like_any_other(lm):
     expected = lm.generate("the ", length=8, seed=2, num_samples=2, stop=["\n"])
     assert lm.generate("the ", length=np.int64(8), seed=np.int64(2), num_samples=np.int32(2),
                        stop=np.array(["\n"])) == expected
+    # and NumPy floats, for every numeric option; a k past the vocabulary keeps it all
+    options = dict(top_p=0.5, top_k=5, temperature=0.8, repetition_penalty=1.2, no_repeat_ngram=2)
+    as_numpy = dict(top_p=np.float32(0.5), top_k=np.int64(5), temperature=np.float64(0.8),
+                    repetition_penalty=np.float32(1.2), no_repeat_ngram=np.int8(2))
+    assert lm.generate("the ", length=8, seed=2, **as_numpy) == lm.generate("the ", length=8, seed=2, **options)
+    assert lm.generate("the ", length=8, seed=2, top_k=2 ** 40) == lm.generate("the ", length=8, seed=2, top_k=10 ** 6)
+    assert lm.generate("the ", length=8, sampler="beam", beam_width=np.int64(3)) == \
+        lm.generate("the ", length=8, sampler="beam", beam_width=3)
 
 
 def test_greedy_and_beam_width_one_agree(lm):
@@ -175,6 +183,9 @@ def test_export_round_trip_gives_the_same_greedy_text(lm, tmp_path):
             (lambda: served.generate(prompt=tf.constant("the "), length=tf.constant(5),
                                      temperature=tf.constant(-1.0), seed=tf.constant(1)),
              "temperature must be > 0"),
+            (lambda: served.generate(prompt=tf.constant("the "), length=tf.constant(5),
+                                     temperature=tf.constant(1e-30), seed=tf.constant(1)),
+             "temperature must be >= 1e-06"),
             (lambda: served.greedy(prompt=tf.constant("the "), length=tf.constant(-1)),
              "length must be >= 1"),
             (lambda: served.greedy_ids(token_ids=tf.constant([], tf.int32), length=tf.constant(3)),
@@ -483,3 +494,25 @@ def test_a_run_seeded_at_the_top_of_the_range_resumes(tmp_path):
     rnnlm.train(str(corpus), out=tmp_path / "run", **{**TINY, "seed": 2 ** 32 - 1})
     # the resume seeds with seed + epochs done, past 2**32 - 1: it wraps round
     assert rnnlm.resume(tmp_path / "run", epochs=1).info()["epochs_done"] == 2
+
+
+def test_generate_with_a_stop_string_ends_once_every_sample_met_one(lm, monkeypatch):
+    from rnnlm import generation
+
+    def run(**options):
+        return lm.generate_detailed("the ", seed=4, num_samples=3, **options)
+    whole = run(length=300, stop=" o")  # the first chunk holds all 300 tokens
+    monkeypatch.setattr(generation, "STOP_CHECK_CHUNK", 7)
+    chunked = run(length=300, stop=" o")  # in chunks of 7: the same samples and figures
+    assert [s["stopped"] for s in whole] == [False, False, True]  # and ones that run to the end
+    for a, b in zip(chunked, whole):
+        assert a == {**b, "log_prob": pytest.approx(b["log_prob"]), "score": pytest.approx(b["score"])}
+    chunks = []
+    decoder = lm._gen().decoder
+    real = decoder.stream
+    monkeypatch.setattr(decoder, "stream", lambda *a, **k: (chunks.append(c) or c for c in real(*a, **k)))
+    monkeypatch.setattr(generation, "STOP_CHECK_CHUNK", 64)
+    samples = run(length=generation.MAX_LENGTH, stop=" ")
+    assert all(s["stopped"] and " " not in s["text"] for s in samples) and len(chunks) < 10
+    with pytest.raises(rnnlm.RnnlmError, match="--length \\(length=\\) must be at most 1,000,000"):
+        lm.generate("the ", length=generation.MAX_LENGTH + 1)

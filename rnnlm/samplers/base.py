@@ -6,24 +6,44 @@ temperature, k or p between calls never retraces; only the sampler's class is pa
 """
 
 import math
+import numbers
 
 import tensorflow as tf
 
+# Logits divided by a temperature below this overflow float32 for large logits (the draw then
+# returns an id past the vocabulary); above the upper one every token is equally likely anyway.
+TEMPERATURE_RANGE = (1e-6, 1e6)
+
+
+def is_integer(value) -> bool:
+    """An int or a NumPy integer, not a bool."""
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def is_real(value) -> bool:
+    """A finite int or float, NumPy's included, not a bool."""
+    return (isinstance(value, numbers.Real) and not isinstance(value, bool)
+            and math.isfinite(value))
+
 
 def check_temperature(temperature):
-    if not (isinstance(temperature, (int, float)) and math.isfinite(temperature) and temperature > 0):
+    if not (is_real(temperature) and temperature > 0):
         raise ValueError(f"temperature must be > 0 (got {temperature!r})")
+    low, high = TEMPERATURE_RANGE
+    if not low <= temperature <= high:
+        raise ValueError(f"temperature must be in [{low:g}, {high:g}] (got {temperature!r}; the "
+                         f"greedy sampler takes the most likely token every step)")
     return float(temperature)
 
 
 def check_top_k(k):
-    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+    if not is_integer(k) or k < 1:
         raise ValueError(f"top_k must be an integer >= 1 (got {k!r})")
-    return k
+    return int(min(k, 2 ** 31 - 1))  # a k past the vocabulary keeps it all; int32 in the graph
 
 
 def check_top_p(p):
-    if not (isinstance(p, (int, float)) and 0 < p <= 1):
+    if not (is_real(p) and 0 < p <= 1):
         raise ValueError(f"top_p must be in (0, 1] (got {p!r})")
     return float(p)
 

@@ -12,12 +12,11 @@ continuations, the W best of the W * V per prompt survive, and states / context 
 log-probs are reordered to their parents with one tf.gather.
 """
 
-import math
-
 import tensorflow as tf
 
 from rnnlm.samplers import logits_processors as lp
 from rnnlm.samplers import utf8
+from rnnlm.samplers.base import is_integer, is_real
 
 
 class BeamSampler:
@@ -25,11 +24,11 @@ class BeamSampler:
     stochastic = False
 
     def __init__(self, beam_width=4, alpha=0.6):
-        if isinstance(beam_width, bool) or not isinstance(beam_width, int) or beam_width < 1:
+        if not is_integer(beam_width) or beam_width < 1:
             raise ValueError(f"beam_width must be an integer >= 1 (got {beam_width!r})")
-        if not (isinstance(alpha, (int, float)) and math.isfinite(alpha) and alpha >= 0):
+        if not (is_real(alpha) and alpha >= 0):
             raise ValueError(f"alpha must be >= 0 (got {alpha!r})")
-        self.beam_width, self.alpha = beam_width, float(alpha)
+        self.beam_width, self.alpha = int(beam_width), float(alpha)
 
     def get_params(self):
         return {"beam_width": self.beam_width, "alpha": self.alpha}

@@ -9,26 +9,33 @@ They need the sequence so far, kept as a ``Context``:
 """
 
 import collections
-import math
 
 import tensorflow as tf
 
 from rnnlm.samplers import utf8
+from rnnlm.samplers.base import is_integer, is_real
 
 NEG_INF = -float("inf")
 Context = collections.namedtuple("Context", ["history", "length", "seen", "utf8"])
 
 
+# The ban compares each n-gram's tokens one by one in the traced graph: n = 1000 took 16 s to
+# trace and 10**6 never finished. Bans are short in practice (2 to 4).
+MAX_NGRAM = 100
+
+
 def check_repetition_penalty(penalty):
-    if not (isinstance(penalty, (int, float)) and math.isfinite(penalty) and penalty > 0):
+    if not (is_real(penalty) and penalty > 0):
         raise ValueError(f"repetition_penalty must be > 0 (got {penalty!r}; 1.0 disables it)")
     return float(penalty)
 
 
 def check_ngram_size(n):
-    if isinstance(n, bool) or not isinstance(n, int) or n < 0:
+    if not is_integer(n) or n < 0:
         raise ValueError(f"no_repeat_ngram must be an integer >= 0 (got {n!r}; 0 disables it)")
-    return n
+    if n > MAX_NGRAM:
+        raise ValueError(f"no_repeat_ngram must be at most {MAX_NGRAM} (got {n})")
+    return int(n)
 
 
 def forbidden_bias(vocab_size, forbidden_ids):
