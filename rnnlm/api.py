@@ -103,8 +103,11 @@ def train(corpus: str | None = None, out: str | Path | None = None, *, tokenizer
         _check_weight_drop_device()
     if data_dir is not None:  # checked when given, whether or not this corpus is read from it
         corpora.data_dir(data_dir)
+    if corpus is not None:
+        runs.as_path(corpus, "the corpus (a file or a corpus name)")
+    out = runs.as_path(out, "out") if out is not None else None
     text = corpora.resolve(corpus, data_dir, encoding)
-    out = Path(out) if out is not None else Path("runs") / text.name
+    out = out if out is not None else Path("runs") / text.name
     runs.check_new_run_dir(out, force)
     if tensorboard:
         _check_tensorboard()
@@ -171,7 +174,7 @@ def resume(run_dir: str | Path, *, epochs: int | None = None, time_limit: float 
     ``data_dir`` the new place of the mirror a corpus by name was read from: the text must be
     the same (its SHA-256 is checked), and the run reads it from there on.
     """
-    run_dir = Path(run_dir)
+    run_dir = runs.as_path(run_dir, "the run directory")
     config = runs.read_config(run_dir, need_weights=False)
     _check_language_model(run_dir, config, "--resume")
     if tensorboard:
@@ -479,7 +482,7 @@ def load(run_dir: str | Path, command: str | None = None) -> LM:
     line a classifier run gets instead of an AttributeError later."""
     from rnnlm.models.language_model import LanguageModel
 
-    run_dir = Path(run_dir)
+    run_dir = runs.as_path(run_dir, "the run directory")
     config = runs.read_config(run_dir)
     if command is not None:
         _check_language_model(run_dir, config, command)

@@ -59,7 +59,8 @@ def train_classifier(data, out=None, *, valid=None, test=None, valid_fraction=0.
     # language model's tokenizer is checked instead.)
     if from_lm is None and kind in TOKENIZER_OPTIONS:
         check_tokenizer_options(kind, tok_options, TOKENIZER_OPTIONS[kind])
-    out = Path(out) if out is not None else Path("runs") / f"classify-{Path(str(data)).stem}"
+    runs.as_path(data, "the data (a file, a folder or a corpus name)")
+    out = runs.as_path(out, "out") if out is not None else Path("runs") / f"classify-{Path(str(data)).stem}"
     runs.check_new_run_dir(out, force, resumable=False)  # classifiers have no --resume
     read = dict(text_column=text_column, label_column=label_column, header=header,
                 data_dir=data_dir, encoding=encoding)
@@ -126,8 +127,9 @@ def _read_sets(data, valid, test, valid_fraction, max_train, seed, read: dict) -
     if len(classes) < 2:
         raise RnnlmError(f"the training data has only one class ({classes[0]!r}); "
                          f"a classifier needs at least two")
+    read_file = _card_columns(data, read)
     if valid is not None:
-        valid_set = cdata.read_dataset(valid, "valid", **read)
+        valid_set = cdata.read_dataset(valid, "valid", **read_file)
     elif valid_fraction > 0:
         examples = len(train)
         train, valid_set = cdata.split_validation(train, valid_fraction, seed)
@@ -139,7 +141,7 @@ def _read_sets(data, valid, test, valid_fraction, max_train, seed, read: dict) -
                 f"validation file with --valid, or --valid-fraction 0 to train without validation")
     else:
         valid_set = None
-    test_set = cdata.read_dataset(test, "test", **read) if test is not None else None
+    test_set = cdata.read_dataset(test, "test", **read_file) if test is not None else None
     sets = {name: s for name, s in (("train", train), ("valid", valid_set), ("test", test_set))
             if s is not None}
     for name, s in sets.items():
@@ -148,6 +150,19 @@ def _read_sets(data, valid, test, valid_fraction, max_train, seed, read: dict) -
         if s.kind != train.kind:
             raise RnnlmError(f"the {name} data is {s.kind} data but the training data is {train.kind}")
     return sets
+
+
+def _card_columns(data, read: dict) -> dict:
+    """read_dataset options for a --valid or --test file: with the training card's columns
+    when training read a card (NSMC's own test file has its "document" column) and no
+    columns were given, as classify eval reads a file for a run trained on a card."""
+    from rnnlm import corpora
+
+    if Path(str(data)).expanduser().exists():
+        return read
+    card = corpora.cards().get(str(data)) or {}
+    return {**read, **{key: card.get(key) for key in ("text_column", "label_column")
+                       if read.get(key) is None and card.get(key) is not None}}
 
 
 def _tokenizer_and_architecture(train, from_lm, tokenizer, tok_options, arch, bidirectional):
@@ -236,7 +251,11 @@ class Classifier:
         return self.config["train"].get("max_len")
 
     def _inputs(self, data):
+        if data is None:
+            raise RnnlmError("nothing to classify: give a text, a list of texts or an array")
         if self.tokenizer is not None:
+            if not isinstance(data, str) and not hasattr(data, "__iter__"):
+                raise RnnlmError("this classifier reads text: give strings")
             texts = [data] if isinstance(data, str) else list(data)
             if not texts:
                 raise RnnlmError("nothing to classify: no texts given")
@@ -282,7 +301,11 @@ class Classifier:
         if split not in ("train", "valid", "test"):
             raise RnnlmError(f"split must be train, valid or test, got {split!r}")
         if isinstance(data, tuple):
+            if len(data) != 2:
+                raise RnnlmError(f"give data as (inputs, labels), a pair; got {len(data)} items")
             inputs, labels = self._inputs(data[0]), list(data[1])
+            if len(labels) != len(inputs):
+                raise RnnlmError(f"{len(inputs)} inputs but {len(labels)} labels")
         else:
             examples = data if isinstance(data, cdata.Examples) else \
                 cdata.read_dataset(data, split, **self._read_defaults(data, read_options))
@@ -349,6 +372,7 @@ class Classifier:
         return classification_metrics(y, probabilities, self.classes, seconds)
 
     def _probabilities(self, inputs, batch_size: int) -> np.ndarray:
+        check_positive("batch_size", batch_size, integer=True)
         if not len(inputs):  # Keras's predict fails on an empty dataset with an internal error
             raise RnnlmError("nothing to classify: no inputs given")
         fixed = self.config["model"]["sequence_length"] if self.tokenizer is not None else None
@@ -393,15 +417,20 @@ def _data_files(source: dict) -> str:
 
 def format_classifier_info(details: dict) -> str:
     m, t, best = details["model"], details.get("tokenizer"), details.get("best") or {}
-    reads = (f"{t['kind']} tokenizer {t['options']}, vocabulary {details['vocabulary_size']}, "
+    options = "".join(f", {key} {value}" for key, value in (t or {}).get("options", {}).items()
+                      if value is not None)  # as the language model's info writes them
+    reads = (f"{t['kind']} tokenizer{options}, vocabulary {details['vocabulary_size']}, "
              f"max_len {details['train'].get('max_len')}" if t else
              f"numeric sequences, {m['input_dim']} features per step, {m['sequence_length']} steps")
     bi = f"bidirectional ({m['merge_mode']}) " if m["bidirectional"] else ""
+    dropouts = "".join(f", {name} {m[key]:g}" for key, name in
+                       (("embedding_dropout", "embedding dropout"),) if m.get(key))
+    dropouts += ", one dropout mask per sequence" if m.get("locked_dropout") else ""
     lines = [f"run          {details['run_dir']}  (classifier, format {details['format_version']})",
              f"data         {_data_files(details.get('source') or {})}",
              f"input        {reads}",
              f"model        {bi}{m['cell']} × {m['num_layers']} layers, units {m['units']}, "
-             f"pooling {m['pooling']}, dense {m['dense']}, dropout {m['dropout']}",
+             f"pooling {m['pooling']}, dense {m['dense']}, dropout {m['dropout']}{dropouts}",
              f"classes      {len(details['classes'])}: {', '.join(map(str, details['classes'][:20]))}",
              f"training     {describe_train(details['train'])}", "",
              f"{'layer':<16}{'type':<26}{'output':>8}{'params':>12}"]
@@ -422,7 +451,7 @@ def load_classifier(run_dir) -> Classifier:
     """Rebuild a trained classifier from its run directory (config → layers → weights)."""
     from rnnlm.models.classifier import ClassifierConfig, SequenceClassifier
 
-    run_dir = Path(run_dir)
+    run_dir = runs.as_path(run_dir, "the run directory")
     config = runs.read_config(run_dir)
     if config.get("kind") != KIND:
         raise RnnlmError(f"{run_dir} is a {config.get('kind', 'language_model')} run, "

@@ -308,14 +308,19 @@ def label_list(labels: list) -> list:
     return sorted(str(v) for v in distinct)
 
 
-def encode_labels(labels: list, classes: list, where: str) -> np.ndarray:
+def encode_labels(labels, classes: list, where: str) -> np.ndarray:
+    """Class ids of ``labels``. A label is read as the classes are: "3" (an .npz of strings, a
+    string given in Python) is class 3 of a run whose classes are integers, as in a CSV."""
     index = {c: i for i, c in enumerate(classes)}
     if classes and isinstance(classes[0], str):
         labels = [str(v) for v in labels]
-    unknown = sorted({str(v) for v in labels if v not in index})
+    else:
+        labels = [_label_value(v) if isinstance(v, str) else v for v in labels]
+    unknown = sorted({repr(v.item() if isinstance(v, np.generic) else v)
+                      for v in labels if v not in index})
     if unknown:
         raise RnnlmError(f"{where} has labels the model was not trained on: "
-                         f"{', '.join(unknown[:10])} (known: {', '.join(map(str, classes))})")
+                         f"{', '.join(unknown[:10])} (known: {', '.join(map(repr, classes))})")
     return np.array([index[v] for v in labels], dtype=np.int32)
 
 

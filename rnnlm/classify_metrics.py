@@ -38,10 +38,43 @@ def classification_metrics(y_true: np.ndarray, probabilities: np.ndarray, classe
         "confusion": confusion.tolist(),
     }
     if k == 2:
-        result.update(positive_label=classes[1], tpr=float(recall[1]), tnr=float(recall[0]))
+        pos = _positive_index(classes)
+        result.update(positive_label=classes[pos], tpr=float(recall[pos]),
+                      tnr=float(recall[1 - pos]))
     if seconds is not None:
         result["ms_per_sample"] = 1000.0 * seconds / max(n, 1)
     return result
+
+
+# Labels that name the positive (or the negative) class of a binary task; "긍정" and "부정"
+# are NSMC-style Korean sentiment labels, which sort the other way round.
+POSITIVE_NAMES = {"1", "true", "yes", "pos", "positive", "긍정"}
+NEGATIVE_NAMES = {"0", "false", "no", "neg", "negative", "부정"}
+
+
+def _positive_index(classes: list) -> int:
+    """Which of two classes TPR is reported for: the one named positive (or not named
+    negative), else the second in sorted order (1 of 0/1)."""
+    names = [str(c).strip().lower() for c in classes]
+    for i in (0, 1):
+        if names[i] in POSITIVE_NAMES or names[1 - i] in NEGATIVE_NAMES:
+            return i
+    return 1
+
+
+def _display_width(text: str) -> int:
+    """Terminal columns: Hangul and other wide characters take two."""
+    import unicodedata
+
+    return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
+
+
+def _left(text: str, width: int) -> str:
+    return text + " " * max(width - _display_width(text), 0)
+
+
+def _right(text: str, width: int) -> str:
+    return " " * max(width - _display_width(text), 0) + text
 
 
 def _ratio(a, b):
@@ -51,7 +84,7 @@ def _ratio(a, b):
 
 def format_metrics(m: dict) -> str:
     labels = [str(v) for v in m["labels"]]
-    width = max(9, *(len(v) + 2 for v in labels))
+    width = max(9, *(_display_width(v) + 2 for v in labels))
     lines = [f"accuracy {m['accuracy']:.4f}   macro-F1 {m['macro_f1']:.4f}   "
              f"loss {m['loss']:.4f}   ({m['examples']} examples)"]
     if "tpr" in m:
@@ -60,12 +93,12 @@ def format_metrics(m: dict) -> str:
         lines.append(f"inference {m['ms_per_sample']:.3f} ms per sample (batched)")
     lines += ["", f"{'label':<{width}}{'precision':>10}{'recall':>10}{'f1':>10}{'support':>10}"]
     for row in m["per_class"]:
-        lines.append(f"{str(row['label']):<{width}}{row['precision']:>10.4f}{row['recall']:>10.4f}"
-                     f"{row['f1']:>10.4f}{row['support']:>10}")
+        lines.append(f"{_left(str(row['label']), width)}{row['precision']:>10.4f}"
+                     f"{row['recall']:>10.4f}{row['f1']:>10.4f}{row['support']:>10}")
     lines += ["", "confusion (rows: true, columns: predicted)",
-              " " * width + "".join(f"{v:>{width}}" for v in labels)]
+              " " * width + "".join(_right(v, width) for v in labels)]
     for label, row in zip(labels, m["confusion"]):
-        lines.append(f"{label:<{width}}" + "".join(f"{c:>{width}}" for c in row))
+        lines.append(_left(label, width) + "".join(f"{c:>{width}}" for c in row))
     return "\n".join(lines)
 
 
@@ -131,8 +164,9 @@ def _font_with(labels: list[str]):
 
     if covers(font_manager.findfont(font_manager.FontProperties())):
         return None
-    return next((font.name for font in font_manager.fontManager.ttflist if covers(font.fname)),
-                False)
+    # Not the "Last Resort" fonts (matplotlib ships one): they map every code point, to a box.
+    return next((font.name for font in font_manager.fontManager.ttflist
+                 if "last resort" not in font.name.lower() and covers(font.fname)), False)
 
 
 def _pyplot():

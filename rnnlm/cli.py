@@ -91,6 +91,7 @@ def quiet_tensorflow() -> None:
     from rnnlm import tf_logs
 
     tf_logs.quiet_levels()
+    tf_logs.drop_internal_retracing_warnings()
     import warnings
 
     warnings.filterwarnings("ignore", module="keras")

@@ -19,6 +19,8 @@ from rnnlm.errors import RnnlmError
 CELL_NAMES = ("simple_rnn", "lstm", "gru")
 TOLERANCE = 1e-5
 _CHECK_BATCH, _CHECK_TIMESTEPS = 3, 7  # random input for --numpy; timesteps if left as None
+# --numpy runs the input through Keras and NumPy: 10^8 steps asked for 6.7 GiB at once.
+MAX_CHECK_TIMESTEPS = 10_000
 
 _KERAS_CLASS = {"simple_rnn": "SimpleRNN", "lstm": "LSTM", "gru": "GRU"}
 _FORMULAS = {  # per direction: symbolic form, and a function filling the numbers in
@@ -45,8 +47,8 @@ def normalize_cell(cell: str) -> str:
 def _ints(value, what):
     """An int, a list of ints, or a comma-separated string such as "64,64,32"."""
     if isinstance(value, str):
-        parts = [p.strip() for p in value.split(",") if p.strip()]
-        try:
+        parts = [p.strip() for p in value.split(",")]
+        try:  # (an empty part, as in ",10,30", is not a number either)
             return [None if p.lower() == "none" else int(p) for p in parts]
         except ValueError:
             raise RnnlmError(f"{what} must be comma-separated integers; got {value!r}") from None
@@ -228,6 +230,9 @@ def explain(cell: str, units, input_shape, return_sequences: bool = False,
         raise RnnlmError(f"dense units must be >= 1; got {dense}")
 
     _check_size(cell, units, input_shape[1], reset_after, bidirectional, merge_mode)
+    if numpy_check and (input_shape[0] or 0) > MAX_CHECK_TIMESTEPS:
+        raise RnnlmError(f"--numpy checks on {input_shape[0]:,} timesteps of input: at most "
+                         f"{MAX_CHECK_TIMESTEPS:,} (the shapes and counts do not depend on it)")
     inputs, keras_layers, returned, (head, head_out) = _build(
         cell, units, input_shape, return_sequences, return_state, bidirectional, merge_mode,
         reset_after, dense)

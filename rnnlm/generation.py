@@ -113,6 +113,9 @@ class Generator:
             if chosen == "beam" and num_samples != 1:
                 raise ValueError(f"beam search is deterministic: {_named('num_samples')} must "
                                  f"be 1")
+            if chosen == "greedy" and num_samples != 1:
+                raise ValueError(f"greedy decoding is deterministic: {_named('num_samples')} "
+                                 f"must be 1 (its samples would all be the same)")
             logits_processors.check_repetition_penalty(
                 1.0 if repetition_penalty is None else repetition_penalty)
             logits_processors.check_ngram_size(no_repeat_ngram or 0)
@@ -205,14 +208,17 @@ class Generator:
         string: the same ids as far as they go (the loop draws step t from the seed and t)."""
         from rnnlm.samplers import truncate_at_stop
 
-        chunks = []
+        chunks, finished = [], set()  # the rows that met a stop (or ended) need no more reading
         for chunk in self.decoder.stream([ids], chunk_size=STOP_CHECK_CHUNK,
                                          num_samples=num_samples, log_probs=log_probs, **run):
             chunks.append(chunk)
             made = np.concatenate([c.token_ids for c in chunks], axis=1)
-            if all(n < made.shape[1]  # ended (eos) before this chunk's end
-                   or truncate_at_stop(self._settled_text(ids, row[:n], prompt), stops)[1]
-                   for row, n in zip(made, chunk.num_tokens)):
+            finished |= {i for i, (row, n) in enumerate(zip(made, chunk.num_tokens))
+                         if i not in finished and (
+                             n < made.shape[1]  # ended (eos) before this chunk's end
+                             or truncate_at_stop(self._settled_text(ids, row[:n], prompt),
+                                                 stops)[1])}
+            if len(finished) == len(made):
                 break
         return chunks[-1]._replace(  # log_prob, num_tokens and score are running totals
             token_ids=np.concatenate([c.token_ids for c in chunks], axis=1),
@@ -253,18 +259,24 @@ class Generator:
         return low
 
     def stream(self, prompt: str = "", **options):
-        """Yield continuation text as chunks of tokens are produced (stop strings honoured)."""
-        from rnnlm.samplers import BeamSampler, truncate_at_stop
+        """An iterator of continuation text, yielded as chunks of tokens are produced (stop
+        strings honoured). The options and the prompt are checked here, at the call."""
+        from rnnlm.samplers import BeamSampler
 
         if options.pop("num_samples", 1) != 1:
             raise RnnlmError("stream yields one sample as it is made; for several, use "
                              "generate(..., num_samples=N)")
         run = self._run_options(options)
         if isinstance(run["sampler"], BeamSampler):  # beam search only knows its best at the end
-            yield self.generate(prompt, **options)[0]["text"]
-            return
-        ids = self.prompt_ids(prompt)
-        stops = self._known_stops(options.get("stop"))
+            def whole_beam():
+                yield self.generate(prompt, **options)[0]["text"]
+            return whole_beam()
+        return self._stream(self.prompt_ids(prompt), prompt, self._known_stops(options.get("stop")),
+                            run)
+
+    def _stream(self, ids, prompt: str, stops: list[str], run: dict):
+        from rnnlm.samplers import truncate_at_stop
+
         new: list[int] = []
         shown = text = ""
         for chunk in self.decoder.stream([ids], chunk_size=STREAM_CHUNK, log_probs=False, **run):

@@ -55,13 +55,14 @@ class LM:
         return {**result, "unknown_tokens": self._unknown_tokens(text, ids)}
 
     def _unknown_tokens(self, text: str, ids) -> int:
-        """Tokens of ``text`` read as <unk> because the vocabulary lacks them. A corpus's own
-        "<unk>" words (PTB's, whose rare words are already replaced) are not counted: the
-        vocabulary holds them, and a warning about them would be about every PTB file."""
-        unknown = int(np.sum(ids == UNK_ID))
+        """Scored tokens of ``text`` (all but the first, as in ``tokens``) read as <unk>
+        because the vocabulary lacks them. A corpus's own "<unk>" words (PTB's, whose rare
+        words are already replaced) are not counted: the vocabulary holds them, and a warning
+        about them would be about every PTB file."""
+        unknown = int(np.sum(ids[1:] == UNK_ID))
         tokenize = getattr(self.tokenizer, "tokenize", None)  # the word tokenizer's words
         if unknown and tokenize is not None:
-            unknown -= sum(1 for token in tokenize(text) if token == UNK)
+            unknown -= sum(1 for token in tokenize(text)[1:] if token == UNK)
         return unknown
 
     def score(self, text: str) -> list[tuple[str, float]]:

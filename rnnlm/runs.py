@@ -247,9 +247,18 @@ def absolute_if_path(name_or_path) -> str | None:
     return str(Path(name_or_path).expanduser().resolve())
 
 
+def as_path(value, what: str) -> Path:
+    """A path given in Python: a str or a pathlib.Path (os.PathLike), not bytes or None, which
+    pathlib would refuse with a TypeError."""
+    if not isinstance(value, (str, os.PathLike)) or isinstance(value, bytes):
+        raise RnnlmError(f"{what} must be a path (a str or pathlib.Path), got "
+                         f"{type(value).__name__}")
+    return Path(value)
+
+
 def read_config(run_dir: Path, need_weights: bool = True) -> dict:
     """config.json of a run, after checking the directory is complete and of a known format."""
-    run_dir = Path(run_dir)
+    run_dir = as_path(run_dir, "the run directory")
     if run_dir.exists() and not run_dir.is_dir():
         raise RnnlmError(f"{run_dir} is a file, not a run directory")
     if not run_dir.is_dir():
@@ -390,7 +399,7 @@ def _write_csv(path, rows: list[dict]) -> None:
 
 def copy_run(run_dir: Path | None, directory: str | Path, what: str = "model") -> Path:
     """Copy a whole run directory (LM.save, Classifier.save); never into a non-empty one."""
-    directory = Path(directory)
+    directory = as_path(directory, "the directory to save to")
     if run_dir is None:
         raise RnnlmError(f"this {what} has no run directory to save from")
     if directory.resolve() != Path(run_dir).resolve():

@@ -7,14 +7,18 @@ TF_CPP_MIN_LOG_LEVEL yourself (0 shows everything), or ``rnnlm --verbose``, keep
 """
 from __future__ import annotations
 
+import logging
 import os
 import sys
 
 
+LEVELS = ("TF_CPP_MIN_LOG_LEVEL", "ABSL_MIN_LOG_LEVEL")
+
+
 def quiet_levels() -> None:
     """The C++ log levels, for a TensorFlow not imported yet (it reads them once)."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    os.environ.setdefault("ABSL_MIN_LOG_LEVEL", "3")
+    for name in LEVELS:
+        os.environ.setdefault(name, "3")
 
 
 def import_quietly() -> None:
@@ -38,10 +42,37 @@ def import_quietly() -> None:
         os.close(devnull)
 
 
+class _InternalRetracing(logging.Filter):
+    """Drops TensorFlow's "N out of the last N calls to <function ...> triggered tf.function
+    retracing" for functions that rnnlm and Keras make themselves: the decoder's loop for each
+    sampler, a loaded classifier's predict function. They trace once per kind, by design, and
+    the user cannot act on the warning; their own functions' warnings still show."""
+
+    OURS = ("Decoder.", "rnnlm", "make_predict_function", "make_test_function",
+            "make_train_function", "one_step_on_data")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        return not ("triggered tf.function retracing" in message
+                    and any(name in message for name in self.OURS))
+
+
+def drop_internal_retracing_warnings() -> None:
+    logger = logging.getLogger("tensorflow")
+    if not any(isinstance(f, _InternalRetracing) for f in logger.filters):
+        logger.addFilter(_InternalRetracing())
+
+
 def quiet_for_the_api() -> None:
     """What ``import rnnlm`` users get before the first name that needs TensorFlow: the CLI's
     quiet, unless they chose a log level themselves or imported TensorFlow already."""
+    drop_internal_retracing_warnings()
     if "tensorflow" in sys.modules or "TF_CPP_MIN_LOG_LEVEL" in os.environ:
         return
+    ours = [name for name in LEVELS if name not in os.environ]
     quiet_levels()
-    import_quietly()
+    try:
+        import_quietly()
+    finally:  # read by now: the user's own subprocesses should not inherit them
+        for name in ours:
+            os.environ.pop(name, None)

@@ -266,7 +266,14 @@ def test_the_api_refuses_what_would_be_silently_wrong(lm):
     for call, message in ((lambda: lm.generate(b"the", length=5), "must be a str"),
                           (lambda: lm.evaluate(b"the lazy dog"), "must be a str"),
                           (lambda: lm.evaluate(TINY_TEXT, batch_size=0), "batch_size"),
-                          (lambda: list(lm.stream("the", length=5, num_samples=2)), "one sample"),
+                          (lambda: lm.stream("the", length=5, num_samples=2), "one sample"),
+                          (lambda: lm.stream("the", temperature=-1), "temperature must be > 0"),
+                          (lambda: lm.generate("the", sampler="greedy", num_samples=2),
+                           "greedy decoding is deterministic"),
+                          (lambda: rnnlm.load(None), "the run directory must be a path"),
+                          (lambda: lm.save(None), "the directory to save to must be a path"),
+                          (lambda: rnnlm.train(b"tiny.txt"), "the corpus .* must be a path"),
+                          (lambda: rnnlm.train_classifier(b"x.csv"), "the data .* must be a path"),
                           (lambda: lm.generate("the", sampler="greedy", temperature=0.5),
                            r"\(temperature=\) is an option"),
                           (lambda: lm.generate("the", beam_width=8), r"\(beam_width=\) is an"),
@@ -283,6 +290,9 @@ def test_the_api_refuses_what_would_be_silently_wrong(lm):
 def test_evaluate_counts_the_unknown_tokens(lm):
     assert lm.evaluate(TINY_TEXT)["unknown_tokens"] == 0
     assert lm.evaluate("the ✨✨ fox")["unknown_tokens"] == 2
+    # of the tokens scored: the first is read, not predicted (as in "tokens")
+    figures = lm.evaluate("✨✨✨ fox")
+    assert figures["unknown_tokens"] == 2 and figures["tokens"] == 6
 
 
 @pytest.mark.parametrize("options, message", [
@@ -516,3 +526,23 @@ def test_generate_with_a_stop_string_ends_once_every_sample_met_one(lm, monkeypa
     assert all(s["stopped"] and " " not in s["text"] for s in samples) and len(chunks) < 10
     with pytest.raises(rnnlm.RnnlmError, match="--length \\(length=\\) must be at most 1,000,000"):
         lm.generate("the ", length=generation.MAX_LENGTH + 1)
+
+
+def test_rnnlm_s_own_retracing_warnings_stay_off_the_terminal(lm, caplog):
+    """Each sampler kind traces its own decoding loop once: TensorFlow warns "5 out of the
+    last 5 calls ... triggered tf.function retracing" about them, which the user cannot act on;
+    a warning about the user's own function still shows."""
+    import logging
+
+    caplog.set_level(logging.WARNING)
+    for options in ({}, {"top_k": 5}, {"top_p": 0.9}, {"top_p": 0.9, "top_k": 5},
+                    {"repetition_penalty": 1.2}, {"no_repeat_ngram": 2}, {"sampler": "greedy"},
+                    {"sampler": "beam"}, {"no_repeat_ngram": 3, "repetition_penalty": 1.1}):
+        lm.generate("the", length=3, **options)
+    assert "retracing" not in caplog.text
+    tf_logger = logging.getLogger("tensorflow")
+    tf_logger.warning("5 out of the last 5 calls to <function Decoder._sample_loop.<locals>.run "
+                      "at 0x7f> triggered tf.function retracing.")
+    tf_logger.warning("5 out of the last 5 calls to <function my_step at 0x7f> triggered "
+                      "tf.function retracing.")
+    assert "Decoder" not in caplog.text and "my_step" in caplog.text

@@ -180,9 +180,12 @@ def test_cli_text_train_and_predict(reviews, tmp_path):
     code, output = invoke("classify", "train", reviews, "--out", run, "--tokenizer", "char",
                           "--cell", "simple_rnn", "--units", "8", "--embedding-dim", "4",
                           "--epochs", "1", "--bidirectional", "--pooling", "max", "--dense", "4",
-                          "--test", reviews)
+                          "--embedding-dropout", "0.1", "--locked-dropout", "--test", reviews)
     assert code == 0, output
     assert "--- test ---" in output and "macro-F1" in output and "(120 examples)" in output
+    code, output = invoke("info", run)
+    assert code == 0 and "input        char tokenizer, vocabulary" in output, output
+    assert "embedding dropout 0.1, one dropout mask per sequence" in output and "{" not in output
     code, output = invoke("classify", "predict", run, "the plot was great")
     assert code == 0, output
     label, probability = output.strip().split("\t")
@@ -495,6 +498,10 @@ def test_korean_labels_never_draw_as_missing_glyphs(tmp_path):
     assert not [w for w in caught if "missing from" in str(w.message)]
     assert (tmp_path / "confusion.png").stat().st_size > 1000
     assert _font_with(["pos", "neg"]) is None  # Latin labels keep the default font
+    # matplotlib ships "Last Resort High-Efficiency", which maps every character to a box:
+    # it counts as no font (it was chosen, and the labels drawn as boxes, without a warning)
+    font = _font_with(["긍정", "부정"])
+    assert font is False or "last resort" not in font.lower(), font
 
 
 @pytest.mark.parametrize("kind", ["char", "word"])
@@ -513,3 +520,68 @@ def test_korean_typed_as_jamo_reads_as_its_syllables(kind):
                              (nfc, unicodedata.normalize("NFD", nfc)))
     assert UNK_ID not in syllables
     assert syllables.tolist() == jamo.tolist()
+
+
+def test_the_positive_label_and_korean_labels_in_the_tables():
+    import numpy as np
+
+    from rnnlm.classify_metrics import _display_width, classification_metrics, format_metrics
+
+    y = np.array([0, 0, 0, 1, 1])
+    probs = np.array([[.9, .1], [.8, .2], [.3, .7], [.4, .6], [.9, .1]])
+    for classes, positive in ((["긍정", "부정"], "긍정"), ([0, 1], 1), (["neg", "pos"], "pos"),
+                              (["bad", "no"], "bad"), (["a", "b"], "b")):
+        m = classification_metrics(y, probs, classes)
+        i = classes.index(positive)
+        assert m["positive_label"] == positive
+        assert m["tpr"] == m["per_class"][i]["recall"] and m["tnr"] == m["per_class"][1 - i]["recall"]
+    table = format_metrics(classification_metrics(y, probs, ["긍정", "부정"])).splitlines()
+    rows = table[table.index("") + 1:table.index("", table.index("") + 1)]  # label table
+    confusion = table[table.index("confusion (rows: true, columns: predicted)") + 1:]
+    for block in (rows, confusion):
+        assert len({_display_width(line) for line in block}) == 1, block
+
+
+def test_valid_and_test_files_of_a_card_run_are_read_with_its_columns(tmp_path):
+    from rnnlm.classification import _card_columns
+
+    read = {"text_column": None, "label_column": None, "header": True, "encoding": "utf-8"}
+    assert _card_columns("nsmc", read) == {**read, "text_column": "document", "label_column": "label"}
+    assert _card_columns("nsmc", {**read, "text_column": "review"})["text_column"] == "review"
+    own = tmp_path / "own.tsv"
+    own.write_text("text\tlabel\nok\t1\n", encoding="utf-8")
+    assert _card_columns(own, read) == read  # a file of the user's: the columns given, or none
+
+
+def test_nsmc_s_own_test_file_as_test(data_mirror, tmp_path):
+    head = (data_mirror / "nsmc" / "ratings_test.txt").read_text(encoding="utf-8").split("\n")[:201]
+    test = tmp_path / "nsmc_test200.txt"
+    test.write_text("\n".join(head) + "\n", encoding="utf-8")
+    code, output = invoke("classify", "train", "nsmc", "--data-dir", data_mirror, "--max-train", "300",
+                          "--tokenizer", "char", "--units", "8", "--embedding-dim", "4", "--epochs", "1",
+                          "--max-len", "40", "--test", test, "--out", tmp_path / "run")
+    assert code == 0, output
+    assert json.loads((tmp_path / "run" / "metrics.json").read_text())["test"]["examples"] == 200
+
+
+def test_the_classifier_api_refuses_what_would_fail_inside(column_run, numeric_run):
+    from rnnlm.classification import load_classifier
+
+    clf, _ = column_run
+    texts = ["good film", "bad film", "good film", "bad film"]
+    for call, message in ((lambda: clf.evaluate((texts, [1, 0])), "4 inputs but 2 labels"),
+                          (lambda: clf.evaluate((texts,)), r"give data as \(inputs, labels\)"),
+                          (lambda: clf.predict(texts, batch_size=0), "batch_size must be > 0"),
+                          (lambda: clf.predict(None), "nothing to classify"),
+                          (lambda: clf.predict(3), "reads text: give strings"),
+                          (lambda: clf.evaluate((texts, [1, 0, 7, 1])),
+                           r"labels the model was not trained on: 7 \(known: 0, 1\)")):
+        with pytest.raises(RnnlmError, match=message):
+            call()
+    # labels given as strings are read as a table's are: "1" is class 1 of an integer run
+    assert clf.evaluate((texts, ["0", "1", "0", "1"]))["examples"] == 4
+    numeric = load_classifier(numeric_run)
+    x = np.zeros((3, 6, 5), "float32")
+    assert numeric.evaluate((x, ["2", "7", "7"]))["examples"] == 3  # an .npz of strings
+    with pytest.raises(RnnlmError, match=r"not trained on: 'seven', 3 \(known: 2, 7\)"):
+        numeric.evaluate((x, ["2", "3", "seven"]))

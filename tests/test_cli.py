@@ -487,11 +487,15 @@ def test_the_python_api_keeps_tensorflow_s_log_lines_off_the_terminal(trained_ru
     _, run = trained_run
     env = {k: v for k, v in os.environ.items() if k not in ("TF_CPP_MIN_LOG_LEVEL",
                                                           "ABSL_MIN_LOG_LEVEL")}
-    script = (f"import rnnlm; lm = rnnlm.load({str(run)!r}); "
-              f"print(lm.generate('the', length=5, seed=1))")
+    script = (f"import os, rnnlm; lm = rnnlm.load({str(run)!r}); "
+              f"print(lm.generate('the', length=5, seed=1)); "
+              f"print('levels', os.environ.get('TF_CPP_MIN_LOG_LEVEL'), "
+              f"os.environ.get('ABSL_MIN_LOG_LEVEL'))")
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
                           env=env, timeout=300)
     assert done.returncode == 0 and done.stdout.strip(), done.stderr
+    # and the levels it set to import TensorFlow quietly are not left for the user's subprocesses
+    assert done.stdout.strip().splitlines()[-1] == "levels None None", done.stdout
     noise = [line for line in done.stderr.splitlines()
              if line[:5] in ("I0000", "W0000", "E0000") or "absl::InitializeLog" in line]
     assert noise == [], done.stderr  # no absl/oneDNN/CUDA lines

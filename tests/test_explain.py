@@ -147,6 +147,10 @@ def test_cell_names_are_case_insensitive(name):
         (dict(cell="lstm", units=4, input_shape=(2, 3), reset_after=False), "gru"),
         # 40 billion weights: refused before Keras tries to allocate them
         (dict(cell="lstm", units=100_000, input_shape=(10, 30)), "more than explain builds"),
+        (dict(cell="lstm", units=4, input_shape=",10,30"), "comma-separated integers"),
+        (dict(cell="lstm", units=4, input_shape="10,30,"), "comma-separated integers"),
+        (dict(cell="simple_rnn", units=4, input_shape="100000000,3", numpy_check=True),
+         "at most 10,000"),
     ],
 )
 def test_bad_options_raise_value_error(kwargs, message):

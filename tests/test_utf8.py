@@ -20,8 +20,9 @@ def walk(data: bytes) -> int:
     return state
 
 
-@pytest.mark.parametrize("char", ["a", "é", "\xa0", "¿", "가", "한", "힣", "\u0800", "\ud7ff", "\ue000",
-                                  "\uffff", "😀", "\U00010000", "\U0010ffff"])
+@pytest.mark.parametrize("char", ["a", "é", "\xa0", "¿", "가", "한", "힣", "\u0800", "\ud7ff", "\uf900",
+                                  "\uff01", "\uffff", "😀", "\U00010000", "\U000e0100", "\U000efffd",
+                                  "\U0010ffff"])
 def test_every_character_s_bytes_are_accepted_and_end_whole(char):
     data = char.encode("utf-8")
     assert walk(data) == utf8.ANY
@@ -34,6 +35,14 @@ def test_bytes_that_are_not_utf8_are_refused(data):
     with pytest.raises(UnicodeDecodeError):
         data.decode("utf-8")
     assert walk(data) == -1
+
+
+@pytest.mark.parametrize("char", ["\ue000", "\uefff", "\uf000", "\uf541", "\uf8ff", "\U000c0000",
+                                  "\U000dffff", "\U000f0000", "\U000ffffd"])
+def test_private_use_and_unassigned_planes_are_refused(char):
+    """Valid UTF-8 that is never text: shown as an empty box (U+F541 came out of a Korean
+    SentencePiece model). The characters around them stay."""
+    assert walk(char.encode("utf-8")) == -1
 
 
 @pytest.mark.parametrize("char", ["\x80", "\x90", "\x9f"])
