@@ -411,6 +411,7 @@ def _fit(out: Path, config, tok, model_cfg, train_cfg, train_ids, valid_text, in
     else:
         writer.state["resumed_at_epoch"] = initial_epoch  # for info: config.json keeps the
         # last call's --epochs only, and early stopping may have ended it sooner
+        best_damaged = _forget_a_damaged_best(out, model, writer)
         checkpoint = out / "checkpoints"
         try:  # h5py, numpy and zipfile raise many types for a damaged file; one line for all
             with warnings.catch_warnings():  # the optimizer's state comes from its own file
@@ -422,6 +423,9 @@ def _fit(out: Path, config, tok, model_cfg, train_cfg, train_ids, valid_text, in
             raise RnnlmError(f"cannot resume {out}: its checkpoint in {checkpoint} does not "
                              f"load into the model config.json describes (damaged, or the "
                              f"config edited?): {type(e).__name__}: {first}") from None
+        if best_damaged and not quiet:
+            print(f"warning: {out}/model.weights.h5 (the best epoch's weights) does not load; "
+                  f"this resume's first epoch replaces it", flush=True)
         # The new training options, kept once this fit saves an epoch with them (or Ctrl-C
         # saves its checkpoint); a resume that fails before puts the run's own back.
         previous_config = (out / "config.json").read_bytes()
@@ -456,6 +460,19 @@ def _fit(out: Path, config, tok, model_cfg, train_cfg, train_ids, valid_text, in
             raise RnnlmError(f"{e}; the new run was not kept") from None
         raise RnnlmError(f"{e}; {out} keeps its last good epoch") from None
     return load(out)
+
+
+def _forget_a_damaged_best(out: Path, model, writer) -> bool:
+    """A resume goes on from checkpoints/; the best epoch's model.weights.h5 is only replaced
+    by a better epoch. If it no longer loads (a disk error, a copy cut short), this resume's
+    first epoch replaces it whatever its loss, so the run ends loadable; its figures go too.
+    (Tried before the checkpoint is loaded into ``model``.) True when it was damaged."""
+    try:
+        runs.load_run_weights(model, out)
+    except RnnlmError:
+        writer.state.update(best_val_loss=None, best_epoch=None, best={})
+        return True
+    return False
 
 
 def _compiled_model(model_cfg, train_cfg):

@@ -337,6 +337,29 @@ def test_resume_refuses_a_damaged_checkpoint_and_changes_nothing(trained_run, tm
     assert {path: path.read_bytes() for path in copy.rglob("*") if path.is_file()} == before
 
 
+def test_resume_replaces_a_damaged_best_epoch_whatever_its_loss(trained_run, tmp_path):
+    """model.weights.h5 is replaced only by a better epoch; one that no longer loads would stay
+    (and every generate fail) unless the resume's first epoch replaces it."""
+    import shutil
+
+    import rnnlm
+
+    _, run = trained_run
+    copy = tmp_path / "damaged"
+    shutil.copytree(run, copy)
+    best = copy / "model.weights.h5"
+    best.write_bytes(best.read_bytes()[:500])
+    state = json.loads((copy / "state.json").read_text())
+    state["best_val_loss"] = 0.0  # no epoch could beat it
+    (copy / "state.json").write_text(json.dumps(state))
+    code, output = invoke("train", "--resume", copy, "--epochs", "1")
+    assert code == 0, output
+    assert "model.weights.h5 (the best epoch's weights) does not load" in output
+    assert rnnlm.load(copy).generate("the", length=5, seed=1)  # loadable again
+    state = json.loads((copy / "state.json").read_text())
+    assert state["best_epoch"] == state["epochs_done"] and state["best_val_loss"] > 0
+
+
 def test_resume_finds_the_corpus_from_any_directory(tmp_path, monkeypatch):
     (tmp_path / "here").mkdir()
     (tmp_path / "elsewhere").mkdir()
