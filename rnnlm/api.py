@@ -263,7 +263,8 @@ def _moved_mirror(run_dir: Path, src: dict, data_dir) -> list[str]:
                              f"(rnnlm train --resume {shlex.quote(str(run_dir))} NEW_PATH)")
         if src.get("sha256") is None:
             raise RnnlmError(f"{run_dir} was made before runs kept their corpus's SHA-256, so a "
-                             f"moved mirror cannot be checked: put it back at {src.get('data_dir')}")
+                             f"moved mirror cannot be checked: put it back at "
+                             f"{src.get('data_dir')}")
         corpora.data_dir(data_dir)  # a folder that is there
         src["data_dir"] = runs.absolute_if_path(data_dir)
         return [str(data_dir)]

@@ -21,9 +21,9 @@ import numpy as np
 from rnnlm import classify_data as cdata
 from rnnlm import runs
 from rnnlm.classify_metrics import classification_metrics, format_metrics
-from rnnlm.config import check_positive, check_tokenizer_options, describe_train
+from rnnlm.config import check_positive, check_seed, check_tokenizer_options, describe_train
 from rnnlm.errors import RnnlmError
-from rnnlm.seeding import check_seed, keeps_user_random_state
+from rnnlm.seeding import keeps_user_random_state
 from rnnlm.tokenizers import build_tokenizer, load_tokenizer
 
 KIND = "classifier"
@@ -60,7 +60,8 @@ def train_classifier(data, out=None, *, valid=None, test=None, valid_fraction=0.
     if from_lm is None and kind in TOKENIZER_OPTIONS:
         check_tokenizer_options(kind, tok_options, TOKENIZER_OPTIONS[kind])
     runs.as_path(data, "the data (a file, a folder or a corpus name)")
-    out = runs.as_path(out, "out") if out is not None else Path("runs") / f"classify-{Path(str(data)).stem}"
+    out = (runs.as_path(out, "out") if out is not None
+           else Path("runs") / f"classify-{Path(str(data)).stem}")
     runs.check_new_run_dir(out, force, resumable=False)  # classifiers have no --resume
     read = dict(text_column=text_column, label_column=label_column, header=header,
                 data_dir=data_dir, encoding=encoding)
@@ -127,9 +128,9 @@ def _read_sets(data, valid, test, valid_fraction, max_train, seed, read: dict) -
     if len(classes) < 2:
         raise RnnlmError(f"the training data has only one class ({classes[0]!r}); "
                          f"a classifier needs at least two")
-    read_file = _card_columns(data, read)
+    card = None if Path(str(data)).expanduser().exists() else data  # training read a card
     if valid is not None:
-        valid_set = cdata.read_dataset(valid, "valid", **read_file)
+        valid_set = cdata.read_like_a_card(valid, "valid", card, read)
     elif valid_fraction > 0:
         examples = len(train)
         train, valid_set = cdata.split_validation(train, valid_fraction, seed)
@@ -141,7 +142,7 @@ def _read_sets(data, valid, test, valid_fraction, max_train, seed, read: dict) -
                 f"validation file with --valid, or --valid-fraction 0 to train without validation")
     else:
         valid_set = None
-    test_set = cdata.read_dataset(test, "test", **read_file) if test is not None else None
+    test_set = cdata.read_like_a_card(test, "test", card, read) if test is not None else None
     sets = {name: s for name, s in (("train", train), ("valid", valid_set), ("test", test_set))
             if s is not None}
     for name, s in sets.items():
@@ -150,19 +151,6 @@ def _read_sets(data, valid, test, valid_fraction, max_train, seed, read: dict) -
         if s.kind != train.kind:
             raise RnnlmError(f"the {name} data is {s.kind} data but the training data is {train.kind}")
     return sets
-
-
-def _card_columns(data, read: dict) -> dict:
-    """read_dataset options for a --valid or --test file: with the training card's columns
-    when training read a card (NSMC's own test file has its "document" column) and no
-    columns were given, as classify eval reads a file for a run trained on a card."""
-    from rnnlm import corpora
-
-    if Path(str(data)).expanduser().exists():
-        return read
-    card = corpora.cards().get(str(data)) or {}
-    return {**read, **{key: card.get(key) for key in ("text_column", "label_column")
-                       if read.get(key) is None and card.get(key) is not None}}
 
 
 def _tokenizer_and_architecture(train, from_lm, tokenizer, tok_options, arch, bidirectional):
@@ -377,7 +365,10 @@ class Classifier:
             raise RnnlmError("nothing to classify: no inputs given")
         fixed = self.config["model"]["sequence_length"] if self.tokenizer is not None else None
         ds = cdata.dataset(inputs, None, batch_size, shuffle=False, fixed_length=fixed)
-        probabilities = self.model.predict(ds, verbose=0)
+        from rnnlm.tf_logs import no_retracing_warnings
+
+        with no_retracing_warnings():  # a process that loads several classifiers: Keras's own
+            probabilities = self.model.predict(ds, verbose=0)
         out = np.empty_like(probabilities)
         out[cdata.batch_order(inputs, batch_size)] = probabilities  # undo the length sort
         return out

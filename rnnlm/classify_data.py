@@ -61,6 +61,21 @@ class Examples:
                         None if self.x is None else self.x[index], self.source)
 
 
+def read_like_a_card(source, split: str, card, read: dict) -> Examples:
+    """A --valid or --test file of a run trained on a corpus card (``card``, else None): read
+    with the card's columns when no columns were given and the file has them (NSMC's own test
+    file, with its "document" column), else with the columns given or the default names."""
+    card = (corpora.cards().get(str(card)) if card is not None else None) or {}
+    with_card = {**read, **{key: card[key] for key in ("text_column", "label_column")
+                            if read.get(key) is None and card.get(key) is not None}}
+    if with_card != read:
+        try:
+            return read_dataset(source, split, **with_card)
+        except MissingColumn:
+            pass
+    return read_dataset(source, split, **read)
+
+
 def read_dataset(source: str | Path, split: str = "train", text_column=None, label_column=None,
                  header: bool = True, data_dir: str | None = None, encoding: str = "utf-8",
                  need_labels: bool = True) -> Examples:
@@ -150,9 +165,13 @@ def _column(path, names: list[str], wanted, default: str, option: str) -> int:
         raise RnnlmError(f"{path} has no header: give the {default} column as a 0-based index "
                          f"({how})")
     if wanted not in names:
-        raise RnnlmError(f"{default} column '{wanted}' not in {path} (columns: "
-                         f"{', '.join(names)}); give the {default} column ({how})")
+        raise MissingColumn(f"{default} column '{wanted}' not in {path} (columns: "
+                            f"{', '.join(names)}); give the {default} column ({how})")
     return names.index(wanted)
+
+
+class MissingColumn(RnnlmError):
+    """A column named for a table is not in its header."""
 
 
 def _label_value(raw: str):

@@ -46,27 +46,35 @@ def classification_metrics(y_true: np.ndarray, probabilities: np.ndarray, classe
     return result
 
 
-# Labels that name the positive (or the negative) class of a binary task; "긍정" and "부정"
-# are NSMC-style Korean sentiment labels, which sort the other way round.
-POSITIVE_NAMES = {"1", "true", "yes", "pos", "positive", "긍정"}
-NEGATIVE_NAMES = {"0", "false", "no", "neg", "negative", "부정"}
+# Text labels that name the positive (or the negative) class of a binary task; "긍정" and
+# "부정" are Korean sentiment labels, which sort the other way round.
+POSITIVE_NAMES = {"true", "yes", "pos", "positive", "긍정"}
+NEGATIVE_NAMES = {"false", "no", "neg", "negative", "부정"}
 
 
 def _positive_index(classes: list) -> int:
-    """Which of two classes TPR is reported for: the one named positive (or not named
-    negative), else the second in sorted order (1 of 0/1)."""
-    names = [str(c).strip().lower() for c in classes]
-    for i in (0, 1):
-        if names[i] in POSITIVE_NAMES or names[1 - i] in NEGATIVE_NAMES:
-            return i
+    """Which of two classes (sorted) TPR is reported for: of numbers, the larger (1 of 0/1,
+    2 of Yelp's and Amazon's 1/2); of text, the one named positive (or beside one named
+    negative), else the second."""
+    if any(isinstance(c, str) for c in classes):
+        names = [str(c).strip().lower() for c in classes]
+        for i in (0, 1):
+            if names[i] in POSITIVE_NAMES or names[1 - i] in NEGATIVE_NAMES:
+                return i
     return 1
 
 
 def _display_width(text: str) -> int:
-    """Terminal columns: Hangul and other wide characters take two."""
+    """Terminal columns: Hangul and other wide characters take two; combining marks and the
+    vowels and final consonants of jamo-spelt (NFD) Hangul, which join the character before
+    them, none."""
     import unicodedata
 
-    return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
+    def width(c: str) -> int:
+        if unicodedata.category(c) in ("Mn", "Me", "Cf") or "\u1160" <= c <= "\u11ff":
+            return 0
+        return 2 if unicodedata.east_asian_width(c) in "WF" else 1
+    return sum(map(width, text))
 
 
 def _left(text: str, width: int) -> str:

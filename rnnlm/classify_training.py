@@ -23,6 +23,7 @@ from rnnlm.classify_metrics import plot_curves
 from rnnlm.config import FORMAT_VERSION
 from rnnlm.errors import RnnlmError
 from rnnlm.seeding import seed_everything
+from rnnlm.tf_logs import no_retracing_warnings
 from rnnlm.tokenizers import load_tokenizer
 
 
@@ -104,10 +105,11 @@ def fit(out: Path, run_config: dict, config, tok, inputs: dict, targets: dict, f
         optimizer = keras.optimizers.Adam(learning_rate=t["lr"], clipnorm=t["clipnorm"])
         model.compile(optimizer=optimizer, loss=keras.losses.SparseCategoricalCrossentropy(),
                       metrics=["accuracy"])
-        model.fit(train_ds, validation_data=valid_ds, epochs=stop, initial_epoch=start,
-                  callbacks=[ProgressBar(steps, t["epochs"], disable=quiet),
-                             EpochRecord(run, len(targets["train"]), frozen)],
-                  shuffle=False, verbose=0)  # the dataset reshuffles itself every epoch
+        with no_retracing_warnings():  # Keras's own, as each new model makes its functions
+            model.fit(train_ds, validation_data=valid_ds, epochs=stop, initial_epoch=start,
+                      callbacks=[ProgressBar(steps, t["epochs"], disable=quiet),
+                                 EpochRecord(run, len(targets["train"]), frozen)],
+                      shuffle=False, verbose=0)  # the dataset reshuffles itself every epoch
     model.backbone.trainable = True
 
 

@@ -231,7 +231,8 @@ def train(
                 raise RnnlmError(f"--resume trains on the run's own corpus, split and directory "
                                  f"(see its config.json): drop {name}")
         lm = api.resume(resume, epochs=epochs, time_limit=time_limit, corpus=corpus, valid=valid,
-                        data_dir=data_dir, tensorboard=tensorboard, quiet=False, tokenizer=tokenizer, **options)
+                        data_dir=data_dir, tensorboard=tensorboard, quiet=False,
+                        tokenizer=tokenizer, **options)
     else:
         if epochs is not None:
             options["epochs"] = epochs

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from rnnlm.errors import RnnlmError
+from rnnlm.seeding import MAX_SEED
 
 FORMAT_VERSION = 1
 CELLS = ("simple_rnn", "lstm", "gru")
@@ -20,6 +21,26 @@ LR_SCHEDULES = ("none", "cosine", "wsd", "plateau")
 PRECISIONS = ("auto", "float32", "bfloat16")
 OPTIMIZERS = ("adam", "sgd")
 MERGE_MODES = ("concat", "sum", "ave", "mul")  # how Bidirectional joins its two directions
+
+
+def is_integer(value) -> bool:
+    """An int or a NumPy integer (np.arange gives those), not a bool."""
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def is_real(value) -> bool:
+    """A finite int or float, NumPy's included, not a bool."""
+    return (isinstance(value, numbers.Real) and not isinstance(value, bool)
+            and math.isfinite(value))
+
+
+def check_seed(seed) -> int:
+    """A training seed: NumPy's generator, which Keras seeds with it, takes 32 bits."""
+    if not is_integer(seed):
+        raise RnnlmError(f"seed must be an integer, got {seed!r}")
+    if not 0 <= seed <= MAX_SEED:
+        raise RnnlmError(f"seed must be in [0, 2**32 - 1], got {seed}")
+    return int(seed)
 
 
 def check_positive(name: str, value, allow_none: bool = False, integer: bool = False) -> None:
@@ -132,8 +153,6 @@ class TrainConfig:
         for name in ("lr", "clipnorm"):
             check_positive(name, getattr(self, name))
         check_positive("epochs", self.epochs, allow_none=True, integer=True)
-        from rnnlm.seeding import check_seed
-
         self.seed = check_seed(self.seed)
         if self.epochs is None and not self.time_limit:
             raise RnnlmError("give epochs, a time limit, or both: without either a run "

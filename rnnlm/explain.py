@@ -19,8 +19,9 @@ from rnnlm.errors import RnnlmError
 CELL_NAMES = ("simple_rnn", "lstm", "gru")
 TOLERANCE = 1e-5
 _CHECK_BATCH, _CHECK_TIMESTEPS = 3, 7  # random input for --numpy; timesteps if left as None
-# --numpy runs the input through Keras and NumPy: 10^8 steps asked for 6.7 GiB at once.
+# --numpy runs random input through Keras and NumPy: 10^8 steps asked for 6.7 GiB at once.
 MAX_CHECK_TIMESTEPS = 10_000
+MAX_CHECK_VALUES = 10_000_000  # timesteps × features of one sequence
 
 _KERAS_CLASS = {"simple_rnn": "SimpleRNN", "lstm": "LSTM", "gru": "GRU"}
 _FORMULAS = {  # per direction: symbolic form, and a function filling the numbers in
@@ -230,9 +231,11 @@ def explain(cell: str, units, input_shape, return_sequences: bool = False,
         raise RnnlmError(f"dense units must be >= 1; got {dense}")
 
     _check_size(cell, units, input_shape[1], reset_after, bidirectional, merge_mode)
-    if numpy_check and (input_shape[0] or 0) > MAX_CHECK_TIMESTEPS:
-        raise RnnlmError(f"--numpy checks on {input_shape[0]:,} timesteps of input: at most "
-                         f"{MAX_CHECK_TIMESTEPS:,} (the shapes and counts do not depend on it)")
+    steps = input_shape[0] or _CHECK_TIMESTEPS
+    if numpy_check and (steps > MAX_CHECK_TIMESTEPS or steps * input_shape[1] > MAX_CHECK_VALUES):
+        raise RnnlmError(f"--numpy checks on random input of {steps:,} × {input_shape[1]:,}: at "
+                         f"most {MAX_CHECK_TIMESTEPS:,} timesteps and {MAX_CHECK_VALUES:,} values "
+                         f"(the shapes and counts do not depend on them)")
     inputs, keras_layers, returned, (head, head_out) = _build(
         cell, units, input_shape, return_sequences, return_state, bidirectional, merge_mode,
         reset_after, dense)

@@ -47,8 +47,10 @@ def _sampling_loop(model, forbidden_bias, byte_classes=None):
         if not greedy:  # (a tiny one overflows the logits: the draw returns an id out of range)
             low, high = TEMPERATURE_RANGE
             checks += [tf.debugging.assert_positive(temperature, "temperature must be > 0"),
-                       tf.debugging.assert_greater_equal(temperature, low, f"temperature must be >= {low:g}"),
-                       tf.debugging.assert_less_equal(temperature, high, f"temperature must be <= {high:g}")]
+                       tf.debugging.assert_greater_equal(temperature, low,
+                                                         f"temperature must be >= {low:g}"),
+                       tf.debugging.assert_less_equal(temperature, high,
+                                                      f"temperature must be <= {high:g}")]
         with tf.control_dependencies(checks):  # everything after reads its inputs through them
             token_ids, length = tf.identity(token_ids), tf.identity(length)
         logits, states = model.prefill(token_ids[None, :], tf.shape(token_ids)[:1])

@@ -7,19 +7,21 @@ prompt, decoding pieces while streaming, and stop strings.
 from __future__ import annotations
 
 import inspect
-import numbers
 import os
 
 import numpy as np
 
+from rnnlm.config import is_integer
 from rnnlm.errors import RnnlmError
 
 # Tokens per compiled call while streaming. Each call has a fixed cost (dispatch, loop set-up,
 # host sync); at 16 it doubled the time of a batch-1 char stream against generate() (bench/
 # generate.py), at 64 a chunk is still only tens of milliseconds of text on a 2-core CPU.
 STREAM_CHUNK = 64
-# generate() with a stop string decodes in chunks of this many tokens and ends once every
-# sample has met one (at most one chunk past it), instead of running out the whole length.
+STREAM_MAX_CHUNK = 1024  # and growing to this: each chunk re-reads all the text so far
+# generate() with a stop string decodes in chunks, from this many tokens and doubling, and
+# ends once every sample has met one, instead of running out the whole length: it reads the
+# text a logarithmic number of times and decodes at most about twice the tokens it needed.
 STOP_CHECK_CHUNK = 256
 # The decoder keeps room for every new token in each sample's history from the start.
 MAX_LENGTH = 1_000_000
@@ -47,11 +49,6 @@ def choose_sampler(sampler=None, temperature=None, top_k=None, top_p=None, beam_
 def _named(option: str) -> str:
     """An option as both the command line and Python spell it: --top-k (top_k=)."""
     return f"--{option.replace('_', '-')} ({option}=)"
-
-
-def _integer(value) -> bool:
-    """An int or a NumPy integer (np.arange gives those), not a bool or a float."""
-    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 
 def _stop_start_at_end(text: str, stops: list[str]) -> int:
@@ -82,13 +79,13 @@ class Generator:
 
         try:
             for name, value in (("length", length), ("num_samples", num_samples)):
-                if not _integer(value) or value < 1:
+                if not is_integer(value) or value < 1:
                     raise ValueError(f"{_named(name)} must be an integer >= 1, got {value!r}")
             if length > MAX_LENGTH:
                 raise ValueError(f"{_named('length')} must be at most {MAX_LENGTH:,} tokens a "
                                  f"call, got {length:,}")
             # The sampler's key is 64 bits: a larger seed would wrap onto a smaller one.
-            if seed is not None and (not _integer(seed) or not -2 ** 63 <= seed < 2 ** 64):
+            if seed is not None and (not is_integer(seed) or not -2 ** 63 <= seed < 2 ** 64):
                 raise ValueError(f"{_named('seed')} must be an integer in [-2**63, 2**64), "
                                  f"got {seed!r}")
             stops = [stop] if isinstance(stop, str) else stop
@@ -210,6 +207,7 @@ class Generator:
 
         chunks, finished = [], set()  # the rows that met a stop (or ended) need no more reading
         for chunk in self.decoder.stream([ids], chunk_size=STOP_CHECK_CHUNK,
+                                         max_chunk_size=run["max_new_tokens"],
                                          num_samples=num_samples, log_probs=log_probs, **run):
             chunks.append(chunk)
             made = np.concatenate([c.token_ids for c in chunks], axis=1)
@@ -267,19 +265,20 @@ class Generator:
             raise RnnlmError("stream yields one sample as it is made; for several, use "
                              "generate(..., num_samples=N)")
         run = self._run_options(options)
+        ids, stops = self.prompt_ids(prompt), self._known_stops(options.get("stop"))
         if isinstance(run["sampler"], BeamSampler):  # beam search only knows its best at the end
             def whole_beam():
                 yield self.generate(prompt, **options)[0]["text"]
             return whole_beam()
-        return self._stream(self.prompt_ids(prompt), prompt, self._known_stops(options.get("stop")),
-                            run)
+        return self._stream(ids, prompt, stops, run)
 
     def _stream(self, ids, prompt: str, stops: list[str], run: dict):
         from rnnlm.samplers import truncate_at_stop
 
         new: list[int] = []
         shown = text = ""
-        for chunk in self.decoder.stream([ids], chunk_size=STREAM_CHUNK, log_probs=False, **run):
+        for chunk in self.decoder.stream([ids], chunk_size=STREAM_CHUNK, log_probs=False,
+                                         max_chunk_size=STREAM_MAX_CHUNK, **run):
             new.extend(int(i) for i in chunk.token_ids[0])
             # What is shown is never taken back, and the whole stream is the text generate()
             # returns. So held back until the next chunk decides: what _settled_text leaves

@@ -170,10 +170,11 @@ def format_info(details: dict) -> str:
     if train.get("precision") == "auto" and best.get("precision"):  # what auto meant there
         train["precision"] = f"auto (trained in {best['precision']})"
     done, resumed = details.get("epochs_done") or 0, details.get("resumed_at_epoch")
-    if train.get("epochs") is not None and resumed is not None:  # the config keeps the last call's
-        train["epochs"] = f"{done - resumed} of {train['epochs']} in the last --resume, {done} in all"
-    elif train.get("epochs") is not None and done > train["epochs"]:  # runs resumed before rnnlm
-        train["epochs"] = f"{train['epochs']} in the last --resume, {done} in all"  # kept resumed_at_epoch
+    epochs = train.get("epochs")  # config.json keeps the last call's --epochs
+    if epochs is not None and resumed is not None:
+        train["epochs"] = f"{done - resumed} of {epochs} in the last --resume, {done} in all"
+    elif epochs is not None and done > epochs:  # resumed before runs kept resumed_at_epoch
+        train["epochs"] = f"{epochs} in the last --resume, {done} in all"
     source = details.get("source") or {}
     corpus = source.get("corpus", "?")
     if source.get("valid"):  # validation read from its own file: no fraction was held out

@@ -1,4 +1,4 @@
-"""The training seed: its range, and the process-wide random state it must not take over.
+"""The training seed: its 32-bit range, and the global random state it must not take over.
 
 Keras seeds a run's initial weights, dropout masks and window order through
 ``keras.utils.set_random_seed``, which also reseeds Python's ``random`` and NumPy's global
@@ -8,21 +8,10 @@ generator: a notebook that drew ``np.random.rand()`` after ``rnnlm.train`` would
 from __future__ import annotations
 
 import functools
-import numbers
 import random
-
-from rnnlm.errors import RnnlmError
 
 # NumPy's MT19937, which set_random_seed seeds, takes 32 bits.
 MAX_SEED = 2 ** 32 - 1
-
-
-def check_seed(seed, option: str = "seed") -> int:
-    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
-        raise RnnlmError(f"{option} must be an integer, got {seed!r}")
-    if not 0 <= seed <= MAX_SEED:
-        raise RnnlmError(f"{option} must be in [0, 2**32 - 1], got {seed}")
-    return int(seed)
 
 
 def seed_everything(seed: int) -> None:

@@ -7,6 +7,7 @@ TF_CPP_MIN_LOG_LEVEL yourself (0 shows everything), or ``rnnlm --verbose``, keep
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import sys
@@ -42,25 +43,42 @@ def import_quietly() -> None:
         os.close(devnull)
 
 
-class _InternalRetracing(logging.Filter):
+class _Retracing(logging.Filter):
     """Drops TensorFlow's "N out of the last N calls to <function ...> triggered tf.function
-    retracing" for functions that rnnlm and Keras make themselves: the decoder's loop for each
-    sampler, a loaded classifier's predict function. They trace once per kind, by design, and
-    the user cannot act on the warning; their own functions' warnings still show."""
+    retracing" (about the functions named ``names``; all of them without). rnnlm's decoding
+    loop traces once per sampler kind, by design, and a user cannot act on the warning."""
 
-    OURS = ("Decoder.", "rnnlm", "make_predict_function", "make_test_function",
-            "make_train_function", "one_step_on_data")
+    def __init__(self, names=()):
+        super().__init__()
+        self.names = names
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
         return not ("triggered tf.function retracing" in message
-                    and any(name in message for name in self.OURS))
+                    and (not self.names or any(name in message for name in self.names)))
+
+
+_DECODER = _Retracing(names=("Decoder.", "build_beam_search"))
 
 
 def drop_internal_retracing_warnings() -> None:
+    """For the whole process: the warnings about rnnlm's decoding loops only (a user's own
+    functions' warnings still show)."""
     logger = logging.getLogger("tensorflow")
-    if not any(isinstance(f, _InternalRetracing) for f in logger.filters):
-        logger.addFilter(_InternalRetracing())
+    if _DECODER not in logger.filters:
+        logger.addFilter(_DECODER)
+
+
+@contextlib.contextmanager
+def no_retracing_warnings():
+    """Around rnnlm's own Keras calls (a classifier's predict, a training's fit): each new
+    model makes its own predict and train functions, which Keras counts as retracing."""
+    logger, quiet = logging.getLogger("tensorflow"), _Retracing()
+    logger.addFilter(quiet)
+    try:
+        yield
+    finally:
+        logger.removeFilter(quiet)
 
 
 def quiet_for_the_api() -> None:

@@ -21,6 +21,7 @@ from rnnlm import data, defaults
 from rnnlm.errors import RnnlmError
 from rnnlm.models.precision import set_training_precision
 from rnnlm.seeding import seed_everything
+from rnnlm.tf_logs import no_retracing_warnings
 
 LN2 = math.log(2.0)
 # Keras's fit takes a number of epochs; a run until its time limit gets one it never reaches.
@@ -486,9 +487,10 @@ def fit(model, run, train_ids, valid_ids, valid_chars, train_cfg, initial_epoch=
     if tensorboard_dir is not None:
         callbacks.append(keras.callbacks.TensorBoard(log_dir=str(tensorboard_dir)))
     try:
-        model.fit(dataset, epochs=last_epoch or UNTIL_STOPPED, initial_epoch=initial_epoch,
-                  steps_per_epoch=steps, callbacks=callbacks,
-                  shuffle=False, verbose=0)  # the dataset orders its own windows (data.py)
+        with no_retracing_warnings():  # the second training in one process: Keras's own
+            model.fit(dataset, epochs=last_epoch or UNTIL_STOPPED, initial_epoch=initial_epoch,
+                      steps_per_epoch=steps, callbacks=callbacks,
+                      shuffle=False, verbose=0)  # the dataset orders its own windows (data.py)
     finally:
         model.carried = None
     if early_stop is not None and early_stop.stopped and not quiet:

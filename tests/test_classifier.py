@@ -529,8 +529,8 @@ def test_the_positive_label_and_korean_labels_in_the_tables():
 
     y = np.array([0, 0, 0, 1, 1])
     probs = np.array([[.9, .1], [.8, .2], [.3, .7], [.4, .6], [.9, .1]])
-    for classes, positive in ((["긍정", "부정"], "긍정"), ([0, 1], 1), (["neg", "pos"], "pos"),
-                              (["bad", "no"], "bad"), (["a", "b"], "b")):
+    for classes, positive in ((["긍정", "부정"], "긍정"), ([0, 1], 1), ([1, 2], 2), ([-1, 1], 1),
+                              (["neg", "pos"], "pos"), (["bad", "no"], "bad"), (["a", "b"], "b")):
         m = classification_metrics(y, probs, classes)
         i = classes.index(positive)
         assert m["positive_label"] == positive
@@ -540,17 +540,23 @@ def test_the_positive_label_and_korean_labels_in_the_tables():
     confusion = table[table.index("confusion (rows: true, columns: predicted)") + 1:]
     for block in (rows, confusion):
         assert len({_display_width(line) for line in block}) == 1, block
+    import unicodedata
+    assert _display_width(unicodedata.normalize("NFD", "긍정")) == 4 == _display_width("긍정")
+    assert _display_width("café") == 4 == _display_width(unicodedata.normalize("NFD", "café"))
 
 
 def test_valid_and_test_files_of_a_card_run_are_read_with_its_columns(tmp_path):
-    from rnnlm.classification import _card_columns
+    from rnnlm.classify_data import read_like_a_card
 
     read = {"text_column": None, "label_column": None, "header": True, "encoding": "utf-8"}
-    assert _card_columns("nsmc", read) == {**read, "text_column": "document", "label_column": "label"}
-    assert _card_columns("nsmc", {**read, "text_column": "review"})["text_column"] == "review"
-    own = tmp_path / "own.tsv"
-    own.write_text("text\tlabel\nok\t1\n", encoding="utf-8")
-    assert _card_columns(own, read) == read  # a file of the user's: the columns given, or none
+    nsmc_like = tmp_path / "nsmc_like.txt"  # NSMC's own format: id, document, label
+    nsmc_like.write_text("id\tdocument\tlabel\n1\t재밌다\t1\n2\t별로\t0\n", encoding="utf-8")
+    own = tmp_path / "own.tsv"  # the user's own, with the default names
+    own.write_text("text\tlabel\nok\t1\nbad\t0\n", encoding="utf-8")
+    assert read_like_a_card(nsmc_like, "test", "nsmc", read).texts == ["재밌다", "별로"]
+    assert read_like_a_card(own, "test", "nsmc", read).texts == ["ok", "bad"]
+    with pytest.raises(RnnlmError, match="text column 'text' not in"):  # not a card run
+        read_like_a_card(nsmc_like, "test", None, read)
 
 
 def test_nsmc_s_own_test_file_as_test(data_mirror, tmp_path):

@@ -200,6 +200,14 @@ def test_truncate_at_stop():
     assert truncate_at_stop("Hello.\n\nNext", ["\n\n", "Ne"]) == ("Hello.", True)
     assert truncate_at_stop("abc", "x") == ("abc", False)
     assert truncate_at_stop("abc", []) == ("abc", False)
+    # overlapping stops: the one complete first decides, so a text cut short gives the same cut
+    text, stops = "so the cat sat", ["e", "the ", "at s", "t sat"]
+    assert truncate_at_stop(text, stops) == ("so th", True)
+    first = next(k for k in range(len(text) + 1) if truncate_at_stop(text[:k], stops)[1])
+    for k in range(first, len(text) + 1):
+        assert truncate_at_stop(text[:k], stops) == ("so th", True)
+    assert truncate_at_stop("a cat sat", ["at s", "t sat"]) == ("a c", True)  # ends first
+    assert truncate_at_stop("xabc", ["bc", "abc"]) == ("x", True)  # same end: the longer
     assert truncate_at_stop("abcab", ["b", ""]) == ("a", True)
 
 

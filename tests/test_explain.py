@@ -150,7 +150,9 @@ def test_cell_names_are_case_insensitive(name):
         (dict(cell="lstm", units=4, input_shape=",10,30"), "comma-separated integers"),
         (dict(cell="lstm", units=4, input_shape="10,30,"), "comma-separated integers"),
         (dict(cell="simple_rnn", units=4, input_shape="100000000,3", numpy_check=True),
-         "at most 10,000"),
+         "at most 10,000 timesteps"),
+        (dict(cell="lstm", units=1, input_shape="10000,10000000", numpy_check=True),
+         "and 10,000,000 values"),
     ],
 )
 def test_bad_options_raise_value_error(kwargs, message):

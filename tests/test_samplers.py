@@ -176,3 +176,20 @@ def test_categorical_picks_its_draw_by_the_width():
         assert f(tf.zeros([2, 65])).shape == (2,) and f(tf.zeros([2, 5000])).shape == (2,)
     finally:
         base.inverse_cdf_draw = real
+
+
+def test_large_vocabulary_draw_resolves_tiny_probabilities(monkeypatch):
+    """The search is float64, as stateless_categorical is: a token of probability ~1e-13 has
+    an interval that a float32 u (on a grid of 2**-23) could never land in."""
+    from rnnlm.samplers.base import inverse_cdf_draw, make_seed
+
+    logits = np.zeros((1, 100), np.float32)
+    logits[0, 1] = -30.0  # p ≈ 9e-14 beside 99 tokens of ~1/99
+    probs = tf.nn.softmax(logits)
+    # the total as the draw sums it (10 blocks of 10), so u lands where the draw places it
+    total = float(tf.reduce_sum(tf.cast(tf.reduce_sum(tf.reshape(probs, [1, 10, 10]), 2), tf.float64)))
+    p = probs.numpy().astype(np.float64)[0]
+    middle = (p[0] + p[1] / 2) / total  # the middle of token 1's interval, in block 0
+    monkeypatch.setattr(tf.random, "stateless_uniform",
+                        lambda shape, seed, dtype=tf.float32: tf.fill(shape, tf.constant(middle, dtype)))
+    assert inverse_cdf_draw(tf.constant(logits), make_seed(0)).numpy().tolist() == [1]

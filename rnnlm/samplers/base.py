@@ -5,25 +5,13 @@ options travel into the compiled decoding loop as *tensors* (``get_params``), so
 temperature, k or p between calls never retraces; only the sampler's class is part of the trace.
 """
 
-import math
-import numbers
-
 import tensorflow as tf
+
+from rnnlm.config import is_integer, is_real
 
 # Logits divided by a temperature below this overflow float32 for large logits (the draw then
 # returns an id past the vocabulary); above the upper one every token is equally likely anyway.
 TEMPERATURE_RANGE = (1e-6, 1e6)
-
-
-def is_integer(value) -> bool:
-    """An int or a NumPy integer, not a bool."""
-    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
-
-
-def is_real(value) -> bool:
-    """A finite int or float, NumPy's included, not a bool."""
-    return (isinstance(value, numbers.Real) and not isinstance(value, bool)
-            and math.isfinite(value))
 
 
 def check_temperature(temperature):
@@ -94,18 +82,21 @@ def inverse_cdf_draw(logits, seed):
     cumulative probabilities, first among blocks of ~sqrt(V) tokens, then inside the chosen block
     (a full cumsum over V is as slow as the draw it replaces). A token of probability 0 (-inf
     logit) spans an empty interval, so it is never chosen; the clamps keep float rounding at an
-    interval's ends from landing past the last token (or before the first) that has mass."""
+    interval's ends from landing past the last token (or before the first) that has mass.
+    The search runs in float64, as the op it replaces does: a float32 u lies on a grid of
+    2**-23, which would make every token's chance a multiple of that. Only the ~sqrt(V) block
+    sums and the chosen block are float64; the softmax over V stays float32."""
     rows, vocab = tf.shape(logits)[0], tf.shape(logits)[1]
     width = tf.cast(tf.math.ceil(tf.sqrt(tf.cast(vocab, tf.float32))), tf.int32)
     n_blocks = (vocab + width - 1) // width
     probs = tf.pad(tf.nn.softmax(logits), [[0, 0], [0, n_blocks * width - vocab]])
     blocks = tf.reshape(probs, [rows, n_blocks, width])
-    mass = tf.reduce_sum(blocks, axis=2)
+    mass = tf.cast(tf.reduce_sum(blocks, axis=2), tf.float64)
     upto = tf.cumsum(mass, axis=1)
-    u = tf.random.stateless_uniform([rows], seed) * upto[:, -1]
+    u = tf.random.stateless_uniform([rows], seed, dtype=tf.float64) * upto[:, -1]
     block = tf.reduce_sum(tf.cast(upto <= u[:, None], tf.int32), axis=1)
     block = tf.minimum(block, _last_true(mass > 0))
-    inside = tf.gather(blocks, block, batch_dims=1)
+    inside = tf.cast(tf.gather(blocks, block, batch_dims=1), tf.float64)
     rest = u - (tf.gather(upto, block, batch_dims=1) - tf.gather(mass, block, batch_dims=1))
     column = tf.reduce_sum(tf.cast(tf.cumsum(inside, axis=1) <= rest[:, None], tf.int32), axis=1)
     column = tf.clip_by_value(column, tf.argmax(inside > 0, axis=1, output_type=tf.int32),

@@ -16,7 +16,7 @@ import tensorflow as tf
 
 from rnnlm.samplers import logits_processors as lp
 from rnnlm.samplers import utf8
-from rnnlm.samplers.base import is_integer, is_real
+from rnnlm.config import is_integer, is_real
 
 
 class BeamSampler:

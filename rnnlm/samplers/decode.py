@@ -120,10 +120,12 @@ class Decoder:
 
     def stream(self, token_ids, lengths=None, *, sampler="greedy", max_new_tokens=100, chunk_size=16,
                num_samples=1, seed=0, eos_id=None, repetition_penalty=1.0, no_repeat_ngram_size=0,
-               log_probs=True):
+               log_probs=True, max_chunk_size=None):
         """Iterator of Generation chunks: ids (B, <= chunk_size) per chunk; log_prob, num_tokens and
         score are running totals. Stops after max_new_tokens or when every row emitted eos.
-        log_probs=False: as in ``generate``."""
+        log_probs=False: as in ``generate``. max_chunk_size: each chunk twice the one before,
+        up to it (a caller that reads all the text so far after each chunk then reads it a
+        bounded number of times, not once per chunk_size tokens)."""
         from rnnlm.samplers import get_sampler
         sampler = get_sampler(sampler)
         if isinstance(sampler, BeamSampler):
@@ -142,9 +144,10 @@ class Decoder:
         carry = _Loop(logits, states, ctx, tf.zeros(tf.shape(ctx.length), tf.bool), tf.constant(0))
 
         def chunks(carry):
-            produced, total = 0, np.zeros(start_len.shape, np.float32)
+            produced, total, size = 0, np.zeros(start_len.shape, np.float32), chunk_size
             while produced < max_new_tokens and not carry.done.numpy().all():
-                n = tf.constant(min(chunk_size, max_new_tokens - produced))
+                n = tf.constant(min(size, max_new_tokens - produced))
+                size = min(2 * size, max_chunk_size) if max_chunk_size else size
                 args = (carry, n, key, params, penalty, eos, bias, classes)
                 carry, ids, lps = self._function((type(sampler), *switches), loop_fn, args)
                 ids, lps = ids.numpy(), lps.numpy()

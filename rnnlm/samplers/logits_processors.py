@@ -13,7 +13,7 @@ import collections
 import tensorflow as tf
 
 from rnnlm.samplers import utf8
-from rnnlm.samplers.base import is_integer, is_real
+from rnnlm.config import is_integer, is_real
 
 NEG_INF = -float("inf")
 Context = collections.namedtuple("Context", ["history", "length", "seen", "utf8"])

@@ -38,8 +38,11 @@ def as_prompt_batch(token_ids, lengths=None, pad_id=0):
 
 
 def truncate_at_stop(text, stops):
-    """Cut ``text`` before the earliest stop string -> (text, stopped). Empty stops are ignored.
-    For streaming, run it on the whole decoded text so far (a stop may span two chunks)."""
+    """Cut ``text`` before the stop string that is complete first (the one whose end comes
+    earliest; of two ending together, the longer) -> (text, stopped). Empty stops are ignored.
+    So the cut is where generation would have stopped, whatever text follows: with stops "e"
+    and "the ", "the " is cut at its "e", as when the text ended there. For streaming, run it
+    on the whole decoded text so far (a stop may span two chunks)."""
     stops = [stops] if isinstance(stops, str) else list(stops or ())
-    hits = [i for i in (text.find(s) for s in stops if s) if i >= 0]
-    return (text[:min(hits)], True) if hits else (text, False)
+    hits = [(i + len(s), i) for s in stops if s for i in [text.find(s)] if i >= 0]
+    return (text[:min(hits)[1]], True) if hits else (text, False)

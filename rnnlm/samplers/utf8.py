@@ -15,8 +15,9 @@ the state of a UTF-8 validator, and only the tokens that keep the bytes valid ma
            the tokenizer never samples the bytes of the C0 controls
     EF     A4–BF: EF 80–A3 is U+F000–U+F8FF, private use (and the lead byte EE, U+E000–
            U+EFFF, is all private use: never sampled)
-    F3     A0–AF (plane 14: tags, variation selectors), then two more: F3 80–9F are planes 12
-           and 13, unassigned, and F3 B0–BF plane 15, private use
+    F3     A0–AF (plane 14: tags and variation selectors at its start, the rest unassigned
+           but let through), then two more: F3 80–9F are planes 12 and 13, unassigned, and
+           F3 B0–BF plane 15, private use
 
 Private-use and unassigned code points are valid UTF-8 but never text: a model that writes
 them only shows empty boxes (the tokenizer forbids the lead bytes of planes 4–11 and 16).
