@@ -364,8 +364,12 @@ def _trained_tokenizer(tok_cfg: TokenizerConfig, train_text: str, quiet: bool):
     tok = build_tokenizer(tok_cfg.kind, **tok_cfg.options).train(train_text)
     asked = getattr(tok, "vocab_size", None)  # SentencePiece's is a bound: a small text has fewer
     if not quiet and asked and tok.vocabulary_size < asked:
+        sample = getattr(tok, "max_chars", None)
+        why = (f"SentencePiece trains on a sample of {sample:,} of the text's {len(train_text):,} "
+               f"characters, and the sample holds no more" if sample and len(train_text) > sample
+               else "the text holds no more")
         print(f"sentencepiece vocabulary: {tok.vocabulary_size:,} pieces, fewer than --vocab-size "
-              f"{asked:,} (the text holds no more)", flush=True)
+              f"{asked:,} ({why})", flush=True)
     return tok
 
 
@@ -469,7 +473,9 @@ def _forget_a_damaged_best(out: Path, model, writer) -> bool:
     first epoch replaces it whatever its loss, so the run ends loadable; its figures go too.
     (Tried before the checkpoint is loaded into ``model``.) True when it was damaged."""
     try:
-        runs.load_run_weights(model, out)
+        with warnings.catch_warnings():  # the optimizer's state comes from its own file
+            warnings.filterwarnings("ignore", "Skipping variable loading for optimizer")
+            runs.load_run_weights(model, out)
     except RnnlmError:
         writer.state.update(best_val_loss=None, best_epoch=None, best={})
         return True

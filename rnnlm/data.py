@@ -135,13 +135,23 @@ def eval_streams(ids: np.ndarray, batch_size: int, seq_len: int):
     targets = len(ids) - 1
     if targets < 1:
         raise RnnlmError("the evaluation text has fewer than two tokens")
-    rows = max(1, min(batch_size, targets // seq_len))
-    length = -(-targets // rows)
-    length = -(-length // seq_len) * seq_len
+    rows, length = _eval_layout(targets, batch_size, seq_len)
     x = np.zeros(rows * length, np.int32)
     y = np.zeros(rows * length, np.int32)
     x[:targets], y[:targets] = ids[:-1], ids[1:]
     return x.reshape(rows, length), y.reshape(rows, length)
+
+
+def _eval_layout(targets: int, batch_size: int, seq_len: int) -> tuple[int, int]:
+    """(rows, length) of eval_streams: at most batch_size rows, each a multiple of seq_len."""
+    rows = max(1, min(batch_size, targets // seq_len))
+    length = -(-targets // rows)
+    return rows, -(-length // seq_len) * seq_len
+
+
+def eval_windows(num_tokens: int, batch_size: int, seq_len: int) -> int:
+    """How many windows (steps) evaluating ``num_tokens`` ids takes (training.evaluate_ids)."""
+    return _eval_layout(max(num_tokens - 1, 1), batch_size, seq_len)[1] // seq_len
 
 
 def stream_length(num_tokens: int, batch_size: int) -> int:

@@ -102,6 +102,10 @@ class ProgressBar(keras.callbacks.Callback):
             self.bar.set_postfix(loss=f"{float(logs['loss']):.4f}")
 
     def on_epoch_end(self, epoch, logs=None):
+        # The epoch's last line comes after validation: its time would count as the last
+        # batches' (an ETA of 116 hours after a long validation), so it keeps the elapsed
+        # time and leaves out the rate and the time to go.
+        self.bar.bar_format = "{l_bar}{bar}| {n_fmt}/{total_fmt} [{elapsed}{postfix}]"
         if logs and "val_bpc" in logs:
             self.bar.set_postfix(loss=f"{logs['loss']:.4f}", val_loss=f"{logs['val_loss']:.4f}",
                                  val_bpc=f"{logs['val_bpc']:.3f}")
@@ -109,15 +113,34 @@ class ProgressBar(keras.callbacks.Callback):
 
 
 class TimeLimit(keras.callbacks.Callback):
-    """Stop mid-epoch when the budget is spent, keeping back the time validation will need."""
+    """Stop mid-epoch when the budget is spent, keeping back the time validation will need.
 
-    def __init__(self, seconds: float | None, started: float):
+    That is the last validation's time once one has run. Before, it is estimated from the
+    training pace: a validation window (batch × seq-len tokens, forward only but in float32)
+    took 0.8 to 0.93 of a training step in the bench, so it is counted as one. Without the
+    estimate, a 30-second run on a 20 MB corpus trained its 30 seconds and then spent five
+    minutes validating its 2 MB tail."""
+
+    def __init__(self, seconds: float | None, started: float, validation_windows: int = 0):
         super().__init__()
         self.seconds, self.started, self.reserve = seconds, started, 0.0
+        self.validation_windows, self.measured = validation_windows, False
         self.hit = False
+        self._first_step = None  # (time, batches) at the end of the first step, which traced
+
+    def validated(self, seconds: float) -> None:
+        self.reserve, self.measured = seconds, True
 
     def on_train_batch_end(self, batch, logs=None):
-        if self.seconds and time.perf_counter() - self.started + self.reserve >= self.seconds:
+        now = time.perf_counter()
+        if not self.measured and self.validation_windows:
+            if self._first_step is None:
+                self._first_step, self._steps = now, 0
+            else:
+                self._steps += 1
+                step_seconds = (now - self._first_step) / self._steps
+                self.reserve = self.validation_windows * step_seconds
+        if self.seconds and now - self.started + self.reserve >= self.seconds:
             self.hit = True
             self.model.stop_training = True
 
@@ -182,7 +205,8 @@ class EpochEnd(keras.callbacks.Callback):
     """Validation, checkpoints, history and curves at the end of every (possibly partial) epoch."""
 
     def __init__(self, run, valid_ids, valid_chars, batch_size, seq_len, time_limit: TimeLimit,
-                 precision: str = "float32", stream_length: int | None = None):
+                 precision: str = "float32", stream_length: int | None = None,
+                 first_window: int = 0):
         super().__init__()
         self.run, self.valid_ids, self.valid_chars = run, valid_ids, valid_chars
         self.precision = precision  # the matmul dtype this machine trained in (auto resolved)
@@ -191,7 +215,7 @@ class EpochEnd(keras.callbacks.Callback):
         self.tokens_this_epoch = 0
         # --stateful: each stream's length; its last window is shorter when seq_len does not
         # divide it, and tokens/s counts the tokens that window holds.
-        self.stream_length, self.batches_done = stream_length, 0
+        self.stream_length, self.batches_done = stream_length, first_window
         self.stream_windows = -(-stream_length // seq_len) if stream_length else None
 
     def on_epoch_begin(self, epoch, logs=None):
@@ -221,7 +245,7 @@ class EpochEnd(keras.callbacks.Callback):
                 started = time.perf_counter()
                 ev = evaluate_ids(self.model, self.valid_ids, self.valid_chars,
                                   self.batch_size, self.seq_len)
-                self.time_limit.reserve = time.perf_counter() - started
+                self.time_limit.validated(time.perf_counter() - started)
                 record.update(ev.as_dict("val_"))
                 logs.update({k: record[k] for k in ("val_loss", "val_perplexity", "val_bpc")})
             record["elapsed_seconds"] = time.perf_counter() - self.time_limit.started  # this fit
@@ -388,10 +412,17 @@ class EarlyStop(keras.callbacks.Callback):
 
 
 class ResetCarried(keras.callbacks.Callback):
-    """--stateful: every epoch starts its streams from zero states."""
+    """--stateful: every pass starts its streams from zero states (at window 0; a --resume that
+    goes on from the middle of a pass starts there from zeros too)."""
 
-    def on_epoch_begin(self, epoch, logs=None):
-        self.model.carried.reset()
+    def __init__(self, windows_per_pass: int, first_window: int):
+        super().__init__()
+        self.windows_per_pass, self.window = windows_per_pass, first_window
+
+    def on_train_batch_begin(self, batch, logs=None):
+        if self.window % self.windows_per_pass == 0:
+            self.model.carried.reset()
+        self.window += 1
 
 
 def optimizer_arrays(optimizer) -> dict:
@@ -448,8 +479,15 @@ def fit(model, run, train_ids, valid_ids, valid_chars, train_cfg, initial_epoch=
     # every epoch, and that sometimes stalled ~10 s before an epoch's first batch. Repeated,
     # with steps_per_epoch equal to one pass, epochs still start at window 0 of the streams.
     dataset = dataset.repeat()
+    # The streams go on where the run left them: a run cut by --time-limit mid-pass and
+    # resumed started again at window 0, so short sessions on a big corpus only ever saw its
+    # first few percent. (Shuffled windows need nothing: each epoch draws its own order.)
+    first_window = int(model.optimizer.iterations.numpy()) % steps_per_pass if stateful else 0
+    if first_window:
+        dataset = dataset.skip(first_window)
     started = time.perf_counter()
-    limit = TimeLimit(train_cfg.time_limit, started)
+    limit = TimeLimit(train_cfg.time_limit, started, validation_windows=0 if valid_ids is None
+                      else data.eval_windows(len(valid_ids), train_cfg.batch_size, train_cfg.seq_len))
     # epochs None: until the time limit (TimeLimit stops it); the step plan is then unbounded,
     # so the schedules' progress and the weight-drop decision go by the clock alone.
     planned_steps = math.inf if train_cfg.epochs is None else train_cfg.epochs * steps
@@ -467,10 +505,11 @@ def fit(model, run, train_ids, valid_ids, valid_chars, train_cfg, initial_epoch=
     # plateau, early stopping and the progress bar's last line read after it.
     stream_length = data.stream_length(len(train_ids), train_cfg.batch_size) if stateful else None
     callbacks = [EpochEnd(run, valid_ids, valid_chars, train_cfg.batch_size, train_cfg.seq_len,
-                          limit, precision=chosen, stream_length=stream_length),
+                          limit, precision=chosen, stream_length=stream_length,
+                          first_window=first_window),
                  ProgressBar(steps, last_epoch, disable=quiet), limit, schedule]
     if stateful:
-        callbacks.insert(0, ResetCarried())
+        callbacks.insert(0, ResetCarried(steps_per_pass, first_window))
     if weight_drop_if_long:
         def decided(rate, message):
             if rate:

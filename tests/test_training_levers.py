@@ -125,15 +125,15 @@ def test_stateful_training_carries_the_state_from_window_to_window():
     dataset = data.stream_dataset(ids, seq_len=4, batch_size=2)
     model.carried = CarriedState(model, 2)
     seen = []
+    windows = list(dataset)
 
     class Record(keras.callbacks.Callback):
         def on_train_batch_end(self, batch, logs=None):
             seen.append([v.numpy().copy() for v in model.carried.variables])
 
     model.fit(dataset, epochs=2, verbose=0,
-              callbacks=[training.ResetCarried(), Record()])
+              callbacks=[training.ResetCarried(len(windows), 0), Record()])
     model.carried = None
-    windows = list(dataset)
     assert len(seen) == 2 * len(windows)
     for epoch in range(2):  # reset at every epoch: both epochs reproduce the same chain
         states = None
@@ -531,3 +531,81 @@ def test_a_whole_epoch_is_saved_only_with_its_last_checkpoint(tmp_path, monkeypa
     writer.end_epoch(None, {}, save_last=True)
     writer.save_last(None)  # Ctrl-C's save after a whole epoch completes nothing more
     assert saved == [True, True]
+
+
+def test_the_time_limit_keeps_back_the_first_validation_before_it_has_run(monkeypatch):
+    """Until a validation has been timed, its time is estimated from the training pace (a
+    window as a training step): a 20 MB corpus's first validation once ran five minutes past
+    a 30-second --time-limit."""
+    from rnnlm import training
+
+    clock = {"now": 0.0}
+    monkeypatch.setattr(training.time, "perf_counter", lambda: clock["now"])
+
+    class Model:
+        stop_training = False
+
+    def run(limit, step_ends):
+        limit.set_model(Model())
+        for t in step_ends:
+            clock["now"] = t
+            limit.on_train_batch_end(0)
+            if limit.model.stop_training:
+                return t
+    steps = [5.0 + i for i in range(200)]  # the first step traces (5 s), then 1 s a step
+    assert run(training.TimeLimit(100.0, 0.0, validation_windows=30), steps) == 70.0
+    assert run(training.TimeLimit(100.0, 0.0), steps) == 100.0  # no validation text
+    limit = training.TimeLimit(100.0, 0.0, validation_windows=30)
+    limit.validated(2.0)  # once one has run, its own time counts
+    assert run(limit, steps) == 98.0
+
+
+def test_a_stateful_resume_goes_on_where_the_streams_stopped(tmp_path, monkeypatch):
+    """A run cut mid-pass (here by --steps-per-epoch; --time-limit alike) resumes at the next
+    window of its streams, not at window 0, and the states reset where a pass begins."""
+    import rnnlm
+    from tests.conftest import TINY_TEXT
+
+    corpus = tmp_path / "tiny.txt"
+    corpus.write_text(TINY_TEXT, encoding="utf-8")
+    run = tmp_path / "run"
+    options = dict(units=8, embedding_dim=4, seq_len=4, batch_size=2, stateful=True)
+    rnnlm.train(str(corpus), out=run, epochs=1, steps_per_epoch=7, **options)
+    first = []
+    real = data.stream_dataset
+
+    def spied(ids, seq_len, batch_size):  # the first window each fit trains on
+        windows = list(real(ids, seq_len, batch_size))
+        first.append(windows)
+        return real(ids, seq_len, batch_size)
+    monkeypatch.setattr(data, "stream_dataset", spied)
+    starts = []
+    real_reset = training.ResetCarried.__init__
+    monkeypatch.setattr(training.ResetCarried, "__init__",
+                        lambda self, per_pass, window: starts.append((per_pass, window)) or
+                        real_reset(self, per_pass, window))
+    rnnlm.resume(run, epochs=1, steps_per_epoch=7)
+    assert starts == [(len(first[0]), 7)]  # the 8th window: 7 were trained before
+    resets = training.ResetCarried(6, 2)
+    resets.set_model(type("M", (), {"carried": type("C", (), {"reset": lambda s: hits.append(1)})()})())
+    hits = []
+    for _ in range(8):
+        resets.on_train_batch_begin(0)
+    assert len(hits) == 1  # windows 2..9 of 6 a pass: one pass start, at window 6
+
+
+def test_an_epoch_s_last_progress_line_has_no_rate_or_time_to_go(monkeypatch):
+    """It is drawn after validation, whose time would count as the last batches'."""
+    import io
+
+    buffer = io.StringIO()
+    real = training.tqdm
+    monkeypatch.setattr(training, "tqdm", lambda **options: real(file=buffer, **options))
+    bar = training.ProgressBar(10, 2)
+    bar.on_epoch_begin(0)
+    for batch in range(4):
+        bar.on_train_batch_end(batch, {"loss": 1.0})
+    bar.on_epoch_end(0, {"loss": 1.0, "val_loss": 2.0, "val_bpc": 3.0})
+    last = buffer.getvalue().split("\r")[-1]
+    assert "4/10 [00:00, loss=1.0000" in last and "val_bpc=3.000" in last
+    assert "<" not in last and "batch/s" not in last and "s/batch" not in last

@@ -63,3 +63,24 @@ def test_the_seed_chooses_the_initial_weights(tiny_corpus, tmp_path):
     weights = [lm.model.get_weights() for lm in runs]
     assert all(np.array_equal(x, y) for x, y in zip(weights[0], weights[1]))
     assert not all(np.array_equal(x, y) for x, y in zip(weights[0], weights[2]))
+
+
+def test_weight_files_hold_the_weights_and_not_the_optimizer_state(tmp_path):
+    """Keras's save_weights on a compiled model writes Adam's moments too (each file three
+    times the weights); the run keeps them once, in checkpoints/last.optimizer.npz."""
+    import h5py
+
+    import rnnlm
+    from tests.conftest import TINY_TEXT
+
+    corpus = tmp_path / "tiny.txt"
+    corpus.write_text(TINY_TEXT, encoding="utf-8")
+    run = tmp_path / "run"
+    lm = rnnlm.train(str(corpus), out=run, units=16, embedding_dim=8, seq_len=16, batch_size=8,
+                     epochs=1, optimizer="adam")
+    for name in ("model.weights.h5", "checkpoints/best.weights.h5", "checkpoints/last.weights.h5"):
+        with h5py.File(run / name, "r") as f:
+            assert "optimizer" not in f, name
+    weights_bytes = sum(w.numpy().nbytes for w in lm.model.weights)
+    assert (run / "model.weights.h5").stat().st_size < 1.5 * weights_bytes + 50_000
+    assert rnnlm.resume(run, epochs=1).info()["epochs_done"] == 2  # and the run goes on from them
