@@ -126,7 +126,8 @@ class TimeLimit(keras.callbacks.Callback):
         self.seconds, self.started, self.reserve = seconds, started, 0.0
         self.validation_windows, self.measured = validation_windows, False
         self.hit = False
-        self._first_step = None  # (time, batches) at the end of the first step, which traced
+        self._first_step, self._steps = None, 0  # the pace from the end of the first step,
+        # which also traced and compiled the train function
 
     def validated(self, seconds: float) -> None:
         self.reserve, self.measured = seconds, True
@@ -135,7 +136,7 @@ class TimeLimit(keras.callbacks.Callback):
         now = time.perf_counter()
         if not self.measured and self.validation_windows:
             if self._first_step is None:
-                self._first_step, self._steps = now, 0
+                self._first_step = now
             else:
                 self._steps += 1
                 step_seconds = (now - self._first_step) / self._steps
