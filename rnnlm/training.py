@@ -121,10 +121,12 @@ class TimeLimit(keras.callbacks.Callback):
     estimate, a 30-second run on a 20 MB corpus trained its 30 seconds and then spent five
     minutes validating its 2 MB tail."""
 
-    def __init__(self, seconds: float | None, started: float, validation_windows: int = 0):
+    def __init__(self, seconds: float | None, started: float, validation_windows: int = 0,
+                 too_long=None):
         super().__init__()
         self.seconds, self.started, self.reserve = seconds, started, 0.0
         self.validation_windows, self.measured = validation_windows, False
+        self.too_long = too_long  # called once with the estimate when it exceeds the budget
         self.hit = False
         self._first_step, self._steps = None, 0  # the pace from the end of the first step,
         # which also traced and compiled the train function
@@ -141,6 +143,9 @@ class TimeLimit(keras.callbacks.Callback):
                 self._steps += 1
                 step_seconds = (now - self._first_step) / self._steps
                 self.reserve = self.validation_windows * step_seconds
+                if self.seconds and self.reserve > self.seconds and self.too_long is not None:
+                    self.too_long(self.reserve)  # the run cannot end in time: say so, once
+                    self.too_long = None
         if self.seconds and now - self.started + self.reserve >= self.seconds:
             self.hit = True
             self.model.stop_training = True
@@ -487,8 +492,15 @@ def fit(model, run, train_ids, valid_ids, valid_chars, train_cfg, initial_epoch=
     if first_window:
         dataset = dataset.skip(first_window)
     started = time.perf_counter()
+    def too_long(seconds):
+        if not quiet:
+            tqdm.write(f"warning: validating the {len(valid_ids):,} held-out tokens will take "
+                       f"~{seconds:,.0f} s at this pace, longer than --time-limit "
+                       f"{train_cfg.time_limit:g} s: the run will end late; give a smaller "
+                       f"--valid-fraction (or a --valid file)")
     limit = TimeLimit(train_cfg.time_limit, started, validation_windows=0 if valid_ids is None
-                      else data.eval_windows(len(valid_ids), train_cfg.batch_size, train_cfg.seq_len))
+                      else data.eval_windows(len(valid_ids), train_cfg.batch_size, train_cfg.seq_len),
+                      too_long=too_long)
     # epochs None: until the time limit (TimeLimit stops it); the step plan is then unbounded,
     # so the schedules' progress and the weight-drop decision go by the clock alone.
     planned_steps = math.inf if train_cfg.epochs is None else train_cfg.epochs * steps

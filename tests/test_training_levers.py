@@ -558,6 +558,10 @@ def test_the_time_limit_keeps_back_the_first_validation_before_it_has_run(monkey
     limit = training.TimeLimit(100.0, 0.0, validation_windows=30)
     limit.validated(2.0)  # once one has run, its own time counts
     assert run(limit, steps) == 98.0
+    said = []  # a validation longer than the whole budget: said once, at the first estimate
+    assert run(training.TimeLimit(100.0, 0.0, validation_windows=300, too_long=said.append),
+               steps) == 6.0
+    assert said == [300.0]
 
 
 def test_a_stateful_resume_goes_on_where_the_streams_stopped(tmp_path, monkeypatch):
