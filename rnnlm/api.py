@@ -7,6 +7,7 @@
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import shlex
 import shutil
@@ -419,8 +420,7 @@ def _fit(out: Path, config, tok, model_cfg, train_cfg, train_ids, valid_text, in
         best_damaged = _forget_a_damaged_best(out, model, writer)
         checkpoint = out / "checkpoints"
         try:  # h5py, numpy and zipfile raise many types for a damaged file; one line for all
-            with warnings.catch_warnings():  # the optimizer's state comes from its own file
-                warnings.filterwarnings("ignore", "Skipping variable loading for optimizer")
+            with _optimizer_state_elsewhere():
                 model.load_weights(checkpoint / "last.weights.h5")
             training.load_optimizer(optimizer, model, checkpoint / "last.optimizer.npz")
         except Exception as e:
@@ -467,14 +467,22 @@ def _fit(out: Path, config, tok, model_cfg, train_cfg, train_ids, valid_text, in
     return load(out)
 
 
+@contextlib.contextmanager
+def _optimizer_state_elsewhere():
+    """Weights loaded into the compiled model hold no optimizer state (runs.save_weights leaves
+    it out; it comes from checkpoints/last.optimizer.npz): Keras's warning about it is noise."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "Skipping variable loading for optimizer")
+        yield
+
+
 def _forget_a_damaged_best(out: Path, model, writer) -> bool:
     """A resume goes on from checkpoints/; the best epoch's model.weights.h5 is only replaced
     by a better epoch. If it no longer loads (a disk error, a copy cut short), this resume's
     first epoch replaces it whatever its loss, so the run ends loadable; its figures go too.
     (Tried before the checkpoint is loaded into ``model``.) True when it was damaged."""
     try:
-        with warnings.catch_warnings():  # the optimizer's state comes from its own file
-            warnings.filterwarnings("ignore", "Skipping variable loading for optimizer")
+        with _optimizer_state_elsewhere():
             runs.load_run_weights(model, out)
     except RnnlmError:
         writer.state.update(best_val_loss=None, best_epoch=None, best={})

@@ -128,9 +128,8 @@ def _read_sets(data, valid, test, valid_fraction, max_train, seed, read: dict) -
     if len(classes) < 2:
         raise RnnlmError(f"the training data has only one class ({classes[0]!r}); "
                          f"a classifier needs at least two")
-    card = None if Path(str(data)).expanduser().exists() else data  # training read a card
     if valid is not None:
-        valid_set = cdata.read_like_a_card(valid, "valid", card, read)
+        valid_set = cdata.read_like_a_card(valid, "valid", data, read)
     elif valid_fraction > 0:
         examples = len(train)
         train, valid_set = cdata.split_validation(train, valid_fraction, seed)
@@ -142,7 +141,7 @@ def _read_sets(data, valid, test, valid_fraction, max_train, seed, read: dict) -
                 f"validation file with --valid, or --valid-fraction 0 to train without validation")
     else:
         valid_set = None
-    test_set = cdata.read_like_a_card(test, "test", card, read) if test is not None else None
+    test_set = cdata.read_like_a_card(test, "test", data, read) if test is not None else None
     sets = {name: s for name, s in (("train", train), ("valid", valid_set), ("test", test_set))
             if s is not None}
     for name, s in sets.items():
@@ -330,12 +329,7 @@ class Classifier:
         source = self.config.get("source") or {}
         if source.get(key) is not None:
             return source[key]
-        data = source.get("data")
-        if data is None or Path(str(data)).expanduser().exists():
-            return None
-        from rnnlm import corpora
-
-        return (corpora.cards().get(str(data)) or {}).get(key)
+        return cdata.card_columns(source.get("data")).get(key)
 
     def _read_defaults(self, data, options: dict) -> dict:
         """read_dataset options with the run's columns filled in for a file (a corpus card

@@ -61,13 +61,22 @@ class Examples:
                         None if self.x is None else self.x[index], self.source)
 
 
-def read_like_a_card(source, split: str, card, read: dict) -> Examples:
-    """A --valid or --test file of a run trained on a corpus card (``card``, else None): read
-    with the card's columns when no columns were given and the file has them (NSMC's own test
-    file, with its "document" column), else with the columns given or the default names."""
-    card = (corpora.cards().get(str(card)) if card is not None else None) or {}
-    with_card = {**read, **{key: card[key] for key in ("text_column", "label_column")
-                            if read.get(key) is None and card.get(key) is not None}}
+def card_columns(data) -> dict:
+    """{"text_column": ..., "label_column": ...} of the corpus card ``data`` names; {} for a
+    file or folder (which may share a card's name), or None."""
+    if data is None or Path(str(data)).expanduser().exists():
+        return {}
+    card = corpora.cards().get(str(data)) or {}
+    return {key: card[key] for key in ("text_column", "label_column") if card.get(key) is not None}
+
+
+def read_like_a_card(source, split: str, trained_on, read: dict) -> Examples:
+    """A --valid or --test file of a run trained on ``trained_on`` (its data): read with the
+    card's columns when it is a corpus card, no columns were given and the file has them
+    (NSMC's own test file, with its "document" column), else with the columns given or the
+    default names."""
+    with_card = {**read, **{key: value for key, value in card_columns(trained_on).items()
+                            if read.get(key) is None}}
     if with_card != read:
         try:
             return read_dataset(source, split, **with_card)

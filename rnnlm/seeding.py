@@ -36,5 +36,3 @@ def keeps_user_random_state(fn):
             random.setstate(python_state)
             np.random.set_state(numpy_state)
     return wrapped
-
-
