@@ -21,6 +21,7 @@ from rnnlm.errors import RnnlmError
 from rnnlm.lm import LM
 from rnnlm.seeding import keeps_user_random_state, seed_everything
 from rnnlm.tokenizers import build_tokenizer, load_tokenizer
+from rnnlm.tokenizers.base import text_pieces
 
 # CLI/API option name → tokenizer option name, per tokenizer kind.
 TOKENIZER_OPTIONS = {
@@ -119,7 +120,7 @@ def train(corpus: str | None = None, out: str | Path | None = None, *, tokenizer
     train_text, valid_text = _split(text, valid, valid_fraction, encoding)
     source["sha256"] = _texts_sha256(train_text, valid_text)
     tok = _trained_tokenizer(tok_cfg, train_text, quiet)
-    train_ids = data.compact(tok.encode(train_text))
+    train_ids = data.encode_corpus(tok, train_text)
     train_cfg = _batch_within_windows(train_cfg, train_ids, quiet)
     recipe["batch_size"] = train_cfg.batch_size  # the recipe line says the batch it trains with
     choice, passes = None, ""
@@ -223,7 +224,7 @@ def resume(run_dir: str | Path, *, epochs: int | None = None, time_limit: float 
                          f"checkpoint were made with; start a new run for new text")
     _check_needs_validation(train_cfg, valid_text)
     tok = load_tokenizer(run_dir)
-    train_ids = data.compact(tok.encode(train_text))
+    train_ids = data.encode_corpus(tok, train_text)
     train_cfg = _batch_within_windows(train_cfg, train_ids, quiet)
     state = runs.read_json(run_dir / "state.json")
     config["train"] = to_dict(train_cfg)
@@ -309,8 +310,15 @@ _TRAIN_FIELDS = {field.name for field in dataclasses.fields(TrainConfig)}
 def _texts_sha256(train_text: str, valid_text: str) -> str:
     """The run's training and validation text, as --resume must find them again."""
     import hashlib
+    import itertools
 
-    return hashlib.sha256(f"{train_text}\0{valid_text}".encode("utf-8")).hexdigest()
+    # The digest of f"{train_text}\0{valid_text}" in UTF-8, a piece at a time: whole, the
+    # joined text and its UTF-8 were two more copies of the corpus.
+    digest = hashlib.sha256()
+    for piece in itertools.chain(text_pieces(train_text, anywhere=True), ["\0"],
+                                 text_pieces(valid_text, anywhere=True)):
+        digest.update(piece.encode("utf-8"))
+    return digest.hexdigest()
 
 
 def _check_validation(valid_text: str, tok, valid_fraction: float, valid: str | None) -> None:

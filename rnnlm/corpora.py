@@ -54,7 +54,7 @@ def read_text(path: str | os.PathLike, encoding: str = "utf-8") -> str:
             data = gzip.decompress(data)
         except (OSError, EOFError, zlib.error) as e:  # not gzip, truncated, or damaged
             raise RnnlmError(f"cannot read {path} as gzip: {e}") from None
-    if not data.strip():
+    if not data or data.isspace():  # data.strip() would copy the whole file to find out
         raise RnnlmError(f"{path} is empty")
     if b"\x00" in data[:65536] and encoding.lower().replace("-", "") in ("utf8", "ascii"):
         raise RnnlmError(f"{path} looks like a binary file (it contains NUL bytes), not text")

@@ -26,7 +26,19 @@ from rnnlm.errors import RnnlmError
 def compact(ids) -> np.ndarray:
     """Store ids in the smallest integer type that holds them (no one-hot anywhere)."""
     ids = np.asarray(ids)
-    return ids.astype(np.uint16 if ids.size == 0 or ids.max() < 2**16 else np.int32)
+    return ids.astype(np.uint16 if ids.size == 0 or ids.max() < 2**16 else np.int32, copy=False)
+
+
+def encode_corpus(tok, text: str) -> np.ndarray:
+    """``compact(tok.encode(text))``, a piece of the text at a time (tokenizers.text_pieces):
+    encoding a 50 MB corpus whole held its ids as a Python list and NumPy's int64 copy of it,
+    16 bytes a character, 800 MB for 100 MB of ids."""
+    from rnnlm.tokenizers.base import text_pieces
+
+    dtype = np.uint16 if tok.vocabulary_size <= 2**16 else np.int32
+    pieces = [np.asarray(tok.encode(piece), dtype)
+              for piece in text_pieces(text, anywhere=tok.encodes_anywhere)]
+    return np.concatenate(pieces) if pieces else np.zeros(0, dtype)
 
 
 def split_text(text: str, valid_fraction: float) -> tuple[str, str]:
@@ -58,8 +70,8 @@ def checked_num_windows(ids: np.ndarray, seq_len: int) -> int:
 def training_windows(ids: np.ndarray, seq_len: int) -> np.ndarray:
     """(num_windows, seq_len + 1) windows with stride seq_len; raises if not even one fits."""
     count = checked_num_windows(ids, seq_len)
-    starts = np.arange(count)[:, None] * seq_len
-    return ids[starts + np.arange(seq_len + 1)[None, :]]
+    # A view of ids (an index array of the windows would be 8 bytes a token).
+    return np.lib.stride_tricks.sliding_window_view(np.asarray(ids), seq_len + 1)[::seq_len][:count]
 
 
 def lm_dataset(ids: np.ndarray, seq_len: int, batch_size: int, seed: int = 0, shuffle=True,
@@ -98,7 +110,7 @@ def offset_windows(ids: np.ndarray, seq_len: int, batch_size: int, seed: int = 0
     import tensorflow as tf
 
     checked_num_windows(ids, seq_len)  # the windows themselves are cut per pass, below
-    tokens = tf.constant(np.asarray(ids, np.int32))
+    tokens = tf.constant(compact(ids))  # uint16 for most vocabularies; _to_xy casts each batch
     last_start = len(ids) - 1 - seq_len  # a window needs seq_len + 1 tokens
     offsets = min(seq_len, last_start + 1)  # every pass has at least one window
 
@@ -171,14 +183,23 @@ def stream_windows(ids: np.ndarray, batch_size: int, seq_len: int):
     Returns (x, y) int32 arrays (B, L) with y = x shifted by one token; only the last
     (len(ids) - 1) % B targets are left out. Cut into windows by ``stream_dataset``.
     """
+    rows = stream_rows(ids, batch_size)
+    return rows[:, :-1].astype(np.int32), rows[:, 1:].astype(np.int32)
+
+
+def stream_rows(ids: np.ndarray, batch_size: int) -> np.ndarray:
+    """The streams as (B, L + 1) compact ids, row r's last id the first of row r + 1 (or the
+    one after the last target): x and y of stream_windows are its columns [0, L) and [1, L],
+    one array of the corpus's size, where the two int32 arrays were four."""
     per_stream = stream_length(len(ids), batch_size)
     if per_stream < 1:
         raise RnnlmError(f"the training text has {len(ids)} tokens, too few for --batch-size "
                          f"{batch_size} streams; use a longer corpus or a smaller --batch-size")
-    used = per_stream * batch_size
-    x = np.asarray(ids[:used], np.int32).reshape(batch_size, per_stream)
-    y = np.asarray(ids[1:used + 1], np.int32).reshape(batch_size, per_stream)
-    return x, y
+    ids = compact(ids)
+    rows = np.empty((batch_size, per_stream + 1), ids.dtype)
+    rows[:, :-1] = ids[:batch_size * per_stream].reshape(batch_size, per_stream)
+    rows[:, -1] = ids[per_stream::per_stream][:batch_size]  # the first id of the next row
+    return rows
 
 
 def stream_dataset(ids: np.ndarray, seq_len: int, batch_size: int):
@@ -186,13 +207,13 @@ def stream_dataset(ids: np.ndarray, seq_len: int, batch_size: int):
     window of an epoch is shorter when seq_len does not divide the stream length."""
     import tensorflow as tf
 
-    x, y = stream_windows(ids, batch_size, seq_len)
-    length = x.shape[1]
-    x, y = tf.constant(x), tf.constant(y)
+    rows = tf.constant(stream_rows(ids, batch_size))
+    length = rows.shape[1] - 1
     starts = tf.data.Dataset.range(0, length, seq_len)
 
     def window(start):
         end = tf.minimum(start + seq_len, length)
-        return x[:, start:end], y[:, start:end]
+        return (tf.cast(rows[:, start:end], tf.int32),
+                tf.cast(rows[:, start + 1:end + 1], tf.int32))
 
     return starts.map(window, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)

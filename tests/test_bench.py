@@ -49,3 +49,20 @@ def test_a_failed_threads_child_passes_its_reason_up(bench_train, monkeypatch):
     monkeypatch.setattr(bench_train.subprocess, "run", lambda *args, **kwargs: failed)
     with pytest.raises(SystemExit, match="threads 2x2: .*AttributeError: no attribute '_loss'"):
         bench_train.thread_settings(["char"], rounds=1, windows=1)
+
+
+def test_corpus_bench_encodes_both_ways_and_trains(monkeypatch, tmp_path):
+    """bench/corpus.py's variants, in this process on a small corpus: the whole-text and the
+    piecewise encodings count the same tokens, and the real run trains."""
+    monkeypatch.syspath_prepend(str(BENCH))
+    spec = importlib.util.spec_from_file_location("bench_corpus", BENCH / "corpus.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    corpora = {kind: str(module.make_corpus(kind, 0.3, tmp_path)) for kind in ("char", "word")}
+    for kind, corpus in corpora.items():
+        whole, pieces = (module.child(kind, variant, corpus, str(tmp_path))
+                         for variant in ("encode_whole", "encode_pieces"))
+        assert whole["tokens"] == pieces["tokens"] > 10_000
+        assert whole["peak_above_import_mib"] >= 0 and whole["seconds"] > 0
+    run = module.child("char", "train_5_steps", corpora["char"], str(tmp_path))
+    assert (tmp_path / "char_train_5_steps" / "model.weights.h5").exists() and run["seconds"] > 0

@@ -249,3 +249,44 @@ def test_saved_tokenizer_files_are_readable_like_the_run_s_other_files(sp, tmp_p
     other = stat.S_IMODE((tmp_path / "other.txt").stat().st_mode)
     for name in ("tokenizer.json", "tokenizer.model"):
         assert stat.S_IMODE((tmp_path / name).stat().st_mode) == other == 0o644
+
+
+# ----------------------------------------------------------------------------- pieces
+@pytest.mark.parametrize("size", [1, 7, 64])
+def test_text_pieces_cut_after_newlines_and_join_to_the_text(size):
+    from rnnlm.tokenizers.base import text_pieces
+
+    for text in [CORPUS, "no newline at all " * 9, "\n\n\n", "a\n", ""]:
+        pieces = list(text_pieces(text, size))
+        assert "".join(pieces) == text
+        assert all(p.endswith("\n") for p in pieces[:-1])  # a line is never cut
+        assert all(len(p) >= size for p in pieces[:-1])
+        anywhere = list(text_pieces(text, size, anywhere=True))
+        assert "".join(anywhere) == text and all(len(p) == size for p in anywhere[:-1])
+
+
+@pytest.mark.parametrize("size", [1, 5, 300])
+def test_a_corpus_encoded_in_pieces_has_the_whole_texts_ids(sp, size, monkeypatch):
+    """data.encode_corpus encodes a piece at a time (memory); the ids must be encode's."""
+    import numpy as np
+
+    from rnnlm import data
+    from rnnlm.tokenizers import base
+
+    texts = [CORPUS + "unseen ∑ 漢字 e\u0301 Ωmega\n\n  tail without newline",
+             "one line, no newline, é\u0301 안녕"] + SAMPLES
+    monkeypatch.setattr(base, "PIECE_CHARS", size)
+    for tok in _all_trained(sp):
+        for text in texts:
+            ids = data.encode_corpus(tok, text)
+            assert ids.dtype == np.uint16
+            assert ids.tolist() == tok.encode(text), (tok.kind, text[:30])
+
+
+def test_word_vocabulary_trained_in_pieces_is_the_whole_texts(monkeypatch):
+    """Word training counts a piece at a time: the same counts and first-appearance order."""
+    from rnnlm.tokenizers import base
+
+    whole = build_tokenizer("word").train(CORPUS).vocabulary()
+    monkeypatch.setattr(base, "PIECE_CHARS", 3)
+    assert build_tokenizer("word").train(CORPUS).vocabulary() == whole

@@ -93,6 +93,8 @@ def test_streams_are_contiguous_and_cover_the_corpus():
     assert x.shape == (4, 25)
     np.testing.assert_array_equal(x.reshape(-1), ids[:100])  # row r continues where r-1 ends
     np.testing.assert_array_equal(y, x + 1)  # next-token targets
+    rows = data.stream_rows(ids, batch_size=4)  # what the dataset holds: ids at their own width
+    assert rows.dtype == np.uint16 and rows.shape == (4, 26)
     windows = list(data.stream_dataset(ids, seq_len=5, batch_size=4))
     assert len(windows) == 5
     np.testing.assert_array_equal(np.concatenate([w[0].numpy() for w in windows], 1), x)

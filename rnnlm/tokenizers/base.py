@@ -12,7 +12,7 @@ import tempfile
 import unicodedata
 from abc import ABC, abstractmethod
 from collections import Counter
-from typing import Any, ClassVar, Iterable
+from typing import Any, ClassVar, Iterable, Iterator
 
 from rnnlm.errors import RnnlmError
 
@@ -47,6 +47,28 @@ def as_texts(texts: Iterable[str] | str) -> Iterable[str]:
     return [texts] if isinstance(texts, str) else texts
 
 
+# A corpus is read a piece at a time where a whole-text list would cost most (its ids, or its
+# words): a Python list holds 8 bytes per item, and ids need 2. Every kind reads a text line by
+# line (a char reads each character alone), so the pieces' tokens are the whole text's.
+PIECE_CHARS = 1 << 20
+
+
+def text_pieces(text: str, size: int | None = None, anywhere: bool = False) -> Iterator[str]:
+    """``text`` as consecutive pieces of about ``size`` characters (default PIECE_CHARS), each
+    ending just after a newline, so a line is never cut (a line longer than ``size`` is one
+    piece); ``anywhere``: pieces of exactly ``size`` (the last one shorter), for a tokenizer
+    that reads each character alone."""
+    size = max(1, size or PIECE_CHARS)
+    start = 0
+    while start < len(text):
+        end = start + size
+        if not anywhere and end < len(text):
+            newline = text.find("\n", end - 1)
+            end = len(text) if newline < 0 else newline + 1
+        yield text[start:end]
+        start = end
+
+
 def check_min(name: str, value: Any, minimum: int, why: str = "", allow_none: bool = True) -> None:
     if value is None and allow_none:
         return
@@ -59,6 +81,8 @@ class Tokenizer(ABC):
 
     kind: ClassVar[str]
     lossless: ClassVar[bool] = False  # decode(encode(s)) == s for text made of known symbols
+    # encode(a + b) == encode(a) + encode(b) wherever a ends: text_pieces may cut a line.
+    encodes_anywhere: ClassVar[bool] = False
 
     @abstractmethod
     def train(self, texts: Iterable[str] | str) -> "Tokenizer":

@@ -16,6 +16,7 @@ class CharTokenizer(VocabularyTokenizer):
 
     kind = "char"
     lossless = True
+    encodes_anywhere = True
 
     def _unknown_first_length(self, text: str) -> int:
         return 1  # one character, as every token

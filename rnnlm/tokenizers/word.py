@@ -15,7 +15,8 @@ from collections import Counter
 from typing import Iterable, Iterator
 
 from rnnlm.errors import RnnlmError
-from rnnlm.tokenizers.base import PAD, PAD_ID, UNK, VocabularyTokenizer, as_texts, check_min
+from rnnlm.tokenizers.base import (PAD, PAD_ID, UNK, VocabularyTokenizer, as_texts, check_min,
+                                   text_pieces)
 
 EOS = "<eos>"
 NEWLINE = "\n"
@@ -102,7 +103,8 @@ class WordTokenizer(VocabularyTokenizer):
     def train(self, texts: Iterable[str] | str) -> "WordTokenizer":
         counts: Counter = Counter()  # insertion order = first appearance, the tie-break
         for text in as_texts(texts):
-            counts.update(self.tokenize(text))
+            for piece in text_pieces(text):  # a 100 MB corpus is ~20M words: never one list
+                counts.update(self.tokenize(piece))
         self._learn(counts, self.max_vocab, self.min_freq, reserved=self._reserved)
         return self
 
