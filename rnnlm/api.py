@@ -53,7 +53,7 @@ class TrainingInterrupted(Exception):
 @keeps_user_random_state
 def train(corpus: str | None = None, out: str | Path | None = None, *, tokenizer="char",
           cell="lstm", layers=None, units=None, embedding_dim=None, dropout=None, seq_len=None,
-          batch_size=None, epochs=None, lr=None, clipnorm=None, seed=0, valid_fraction=0.1,
+          batch_size=None, epochs=None, lr=None, clipnorm=None, seed=0, valid_fraction=None,
           valid: str | None = None, time_limit: float | None = None,
           steps_per_epoch: int | None = None, max_vocab=None, min_freq=None, vocab_size=None,
           word_mode=None, sp_model_type=None, data_dir=None, encoding="utf-8",
@@ -67,7 +67,10 @@ def train(corpus: str | None = None, out: str | Path | None = None, *, tokenizer
     from the tokenizer's recipe (defaults.py). ``epochs=None``: until ``time_limit`` is spent
     when one is given, else 10. Tokenizer options left as None take the tokenizer's defaults
     (min_freq 1, vocab_size 8000, word_mode "words", sp_model_type "unigram"); one that is not
-    an option of ``tokenizer`` is refused."""
+    an option of ``tokenizer`` is refused. ``valid_fraction``: the tail held out for
+    validation (0.1 when not given; refused for a corpus with validation text of its own)."""
+    fraction_given = valid_fraction is not None
+    valid_fraction = 0.1 if valid_fraction is None else valid_fraction
     options = dict(max_vocab=max_vocab, min_freq=min_freq, vocab_size=vocab_size,
                    word_mode=word_mode, sp_model_type=sp_model_type)
     tok_cfg = TokenizerConfig(tokenizer).validate()
@@ -109,6 +112,9 @@ def train(corpus: str | None = None, out: str | Path | None = None, *, tokenizer
         runs.as_path(corpus, "the corpus (a file or a corpus name)")
     out = runs.as_path(out, "out") if out is not None else None
     text = corpora.resolve(corpus, data_dir, encoding)
+    if fraction_given and valid is None and text.valid is not None:  # else it would be ignored
+        raise RnnlmError(f"the corpus {text.name} comes with its own validation text, so "
+                         f"nothing is held out of it: drop --valid-fraction")
     out = out if out is not None else Path("runs") / text.name
     runs.check_new_run_dir(out, force)
     if tensorboard:
@@ -150,7 +156,7 @@ def train(corpus: str | None = None, out: str | Path | None = None, *, tokenizer
               "model": to_dict(model_cfg), "train": to_dict(train_cfg)}
     # Locked before the earlier run is moved aside (SetAside locks the new folder): a second
     # command on this --out meanwhile is refused, whichever folder it finds there.
-    with runs.locked(out), runs.SetAside(out, force) as earlier:
+    with runs.new_run(out, force) as earlier:
         try:
             return _fit(out, config, tok, model_cfg, train_cfg, train_ids, valid_text,
                         initial_epoch=0, tensorboard=tensorboard, quiet=quiet, new=True,
@@ -300,7 +306,8 @@ def _check_kept_options(run_dir: Path, config: dict, train_cfg: TrainConfig, cha
         else:
             raise RnnlmError(f"unknown option {key!r} for --resume")
         if value != kept:
-            shown = f"{kept:g}" if isinstance(kept, float) else kept
+            shown = (f"{kept:g}" if isinstance(kept, float) else "not set" if kept is None
+                     else kept)
             raise RnnlmError(f"--resume keeps the run's {flag} ({shown} in {run_dir}): {why}")
 
 
@@ -440,32 +447,29 @@ def _fit(out: Path, config, tok, model_cfg, train_cfg, train_ids, valid_text, in
             print(f"warning: {out}/model.weights.h5 (the best epoch's weights) does not load; "
                   f"this resume's first epoch replaces it", flush=True)
         # The new training options, kept once this fit saves an epoch with them (or Ctrl-C
-        # saves its checkpoint); a resume that fails before puts the run's own back.
-        previous_config = (out / "config.json").read_bytes()
-        runs.write_json(out / "config.json", config)
+        # saves its checkpoint); a resume that ends before leaves the run's own.
+        writer.resume_with(config)
     valid_ids, valid_chars = None, 0
     if len(valid_text) > 1:  # a --valid file typed as jamo is read as the syllables trained on
         valid_text, valid_ids = tok.encode_known_form(valid_text)
         valid_chars = tok.scored_characters(valid_text, valid_ids)
         valid_ids = data.compact(valid_ids) if len(valid_ids) >= 2 else None
-    saved_this_fit = []
-    writer.epoch_saved = lambda: (saved_this_fit.append(True), epoch_saved and epoch_saved())
     try:
         training.fit(model, writer, train_ids, valid_ids, valid_chars, train_cfg,
                      initial_epoch=initial_epoch,
                      tensorboard_dir=out / "tensorboard" if tensorboard else None, quiet=quiet,
                      weight_drop_if_long=weight_drop_if_long)
     except KeyboardInterrupt:
-        writer.save_last(model)
+        try:
+            writer.save_last(model)
+        except KeyboardInterrupt:  # pressed again while it was written: it was finished first
+            pass
         left = (initial_epoch + train_cfg.epochs - writer.state["epochs_done"]
                 if train_cfg.epochs is not None else 0)
         more = f" --epochs {left}" if left > 0 else ""  # --resume alone trains a whole --epochs
         raise TrainingInterrupted(f"interrupted; last checkpoint saved in {out} (continue "
                                   f"with: rnnlm train --resume {shlex.quote(str(out))}{more})") from None
     except Exception as e:
-        if not new and not saved_this_fit:  # nothing trained with the new options was kept
-            runs.write_atomic(out / "config.json",
-                              lambda tmp: Path(tmp).write_bytes(previous_config))
         if not isinstance(e, training.TrainingDiverged):
             raise
         if new and not runs.has_saved_epoch(out):

@@ -110,7 +110,7 @@ def train_classifier(data, out=None, *, valid=None, test=None, valid_fraction=0.
     }
     from rnnlm.classify_training import fit
 
-    with runs.locked(out), runs.SetAside(out, force) as earlier:
+    with runs.new_run(out, force, resumable=False) as earlier:
         fit(out, run_config, config, tok, inputs, targets, from_lm, quiet,
             epoch_saved=earlier.release)
     clf = load_classifier(out)

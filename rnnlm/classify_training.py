@@ -37,8 +37,7 @@ class ClassifierRun(runs.RunWriter):
         if tokenizer is not None:
             tokenizer.save(self.dir)
 
-    def end_epoch(self, model, record: dict) -> None:
-        super().end_epoch(model, record)
+    def plot(self) -> None:
         plot_curves(self.history, self.dir / "curves.png")
 
 

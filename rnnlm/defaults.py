@@ -45,7 +45,9 @@ class ModelChoice:
                 f"{self._small_corpus(train_tokens)}")
 
     def _small_corpus(self, train_tokens: int) -> str:
-        if self.parameters <= PARAMETERS_PER_TOKEN * train_tokens:
+        # Only the smallest size can be over the rule (the wider model has a rule of its own).
+        smallest = (self.num_layers, self.units) == LADDER[0] and self.weight_drop is None
+        if not smallest or self.parameters <= PARAMETERS_PER_TOKEN * train_tokens:
             return ""
         return (f"; the smallest size, yet over {PARAMETERS_PER_TOKEN:g} parameters per training "
                 f"token: expect it to overfit, or give a smaller --units")

@@ -124,17 +124,33 @@ def export_saved_model(lm, out: str | Path, force: bool = False) -> Path:
             for name in ("tokenizer.json", "tokenizer.model", "config.json"):
                 if (lm.run_dir / name).exists():
                     shutil.copy(lm.run_dir / name, tmp / name)
-        if out.exists():  # the earlier export goes only once the new one is in its place
-            old = runs.new_folder_beside(out, "replaced")
-            out.rename(old / out.name)
-            tmp.rename(out)
-            shutil.rmtree(old)
-        else:
-            tmp.rename(out)
+        with runs.interrupts_deferred():  # Ctrl-C between the renames lost the earlier export
+            _put_in_place(tmp, out)
+    except (OSError, tf.errors.OpError) as e:  # a full disk: TensorFlow's errors are pages long
+        shutil.rmtree(tmp, ignore_errors=True)
+        first = (str(getattr(e, "message", "") or e).strip().splitlines() or [type(e).__name__])[0]
+        raise RnnlmError(f"cannot write the export {out}: {first}") from None
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return out
+
+
+def _put_in_place(tmp: Path, out: Path) -> None:
+    """The new export at ``out``; an earlier one there goes only once the new one is in its
+    place, and comes back if the new one cannot be put there."""
+    if not out.exists():
+        tmp.rename(out)
+        return
+    old = runs.new_folder_beside(out, "replaced")
+    out.rename(old / out.name)
+    try:
+        tmp.rename(out)
+    except BaseException:
+        (old / out.name).rename(out)
+        old.rmdir()
+        raise
+    shutil.rmtree(old, ignore_errors=True)
 
 
 def check_export_dir(out: Path, force: bool) -> None:

@@ -14,6 +14,7 @@ Every file is written under a temporary name and renamed, so a crash never leave
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import os
 import secrets
@@ -46,8 +47,8 @@ def write_atomic(path: Path, write) -> None:
 
 
 def write_json(path: Path, data) -> None:
-    text = json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n"
-    write_atomic(path, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
+    text = _json_bytes(data)
+    write_atomic(path, lambda tmp: Path(tmp).write_bytes(text))
 
 
 def read_json(path: Path) -> dict:
@@ -62,25 +63,121 @@ def read_json(path: Path) -> dict:
     return data
 
 
-def save_weights(model, path: Path) -> None:
-    """The model's weights alone. On a compiled model Keras's save_weights writes the
-    optimizer's variables too: Adam's two moments made each of model.weights.h5, best and last
-    three times the weights (156 MB for 52 MB of weights), and a run keeps that state once, in
+class _WeightsBuffer(io.BytesIO):
+    """Keras's save_weights_only checks that the name ends in .weights.h5; its H5IOStore
+    writes into a BytesIO."""
+
+    def __str__(self) -> str:
+        return "in-memory.weights.h5"
+
+
+def weights_bytes(model) -> bytes:
+    """The model's weights alone, as the bytes of a .weights.h5 file, made in memory: h5py
+    writing to a full disk ended the process in a segmentation fault after a page of errors,
+    where writing these bytes fails as one OSError, and the file is written once for all the
+    names it is saved under. On a compiled model Keras's save_weights writes the optimizer's
+    variables too: Adam's two moments made each of model.weights.h5, best and last three times
+    the weights (156 MB for 52 MB of weights), and a run keeps that state once, in
     checkpoints/last.optimizer.npz."""
     optimizer = getattr(model, "optimizer", None)
+    try:
+        from keras.src.saving import saving_lib  # objects_to_skip: not in the public API
 
-    def write(tmp):
+        buffer = _WeightsBuffer()
+        saving_lib.save_weights_only(model, buffer, objects_to_skip=[optimizer] if optimizer else None)
+        return buffer.getvalue()
+    except (ImportError, AttributeError, TypeError):  # a Keras without it: everything, via a file
+        with tempfile.TemporaryDirectory() as folder:
+            path = os.path.join(folder, "model.weights.h5")
+            model.save_weights(path)
+            return Path(path).read_bytes()
+
+
+def save_weights(model, path: Path) -> None:
+    data = weights_bytes(model)
+    write_atomic(path, lambda tmp: Path(tmp).write_bytes(data))
+
+
+# A checkpoint's files are renamed into place after all of them are written; this journal
+# lists the renames while they happen (Commit).
+JOURNAL = ".commit.json"
+TEMPORARY = ".tmp-"  # the prefix of every file written before its rename
+
+
+class Commit:
+    """Files of one checkpoint saved as one. Each is written under a temporary name beside its
+    place; once all are written, a journal of the renames is written and they are done. A write
+    that fails (a full disk, a folder made read-only) removes the temporary files and leaves
+    the run's files as they were, with one line naming the file; a process killed between the
+    renames leaves the journal, and the next command that writes the run (or reads it, when no
+    one is writing it) finishes them (``finish_commit``). Without it a full disk at an epoch's
+    end left the weights of the new epoch beside the state of the one before, and a kill
+    between two renames could train an epoch twice or lose one from the history."""
+
+    def __init__(self, run_dir: Path):
+        self.dir = Path(run_dir)
+        self.staged: list[tuple[Path, Path]] = []  # (temporary, final)
+
+    def add(self, path: Path, data) -> None:
+        """``data``: the bytes to write, or ``write(tmp_path)``."""
+        path = Path(path)
+        tmp = path.with_name(f"{TEMPORARY}{secrets.token_hex(4)}-{path.name}")
+        self.staged.append((tmp, path))  # first: a failed write's half file is removed too
         try:
-            from keras.src.saving import saving_lib  # objects_to_skip: not in the public API
+            path.parent.mkdir(parents=True, exist_ok=True)
+            if isinstance(data, bytes):
+                tmp.write_bytes(data)
+            else:
+                data(str(tmp))
+        except BaseException as e:
+            self.discard()
+            if isinstance(e, OSError):
+                raise RnnlmError(f"cannot save {path}: {e.strerror or e}; the run's files are "
+                                 f"kept as they were before this checkpoint") from None
+            raise
 
-            saving_lib.save_weights_only(model, tmp, objects_to_skip=[optimizer] if optimizer else None)
-        except (ImportError, AttributeError, TypeError):  # a Keras without it: everything
-            model.save_weights(tmp)
-    write_atomic(path, write)
+    def commit(self) -> None:
+        journal = self.dir / JOURNAL
+        try:
+            write_json(journal, [[str(t.relative_to(self.dir)), str(f.relative_to(self.dir))]
+                                 for t, f in self.staged])
+        except OSError as e:
+            self.discard()
+            raise RnnlmError(f"cannot save {journal}: {e.strerror or e}; the run's files are "
+                             f"kept as they were before this checkpoint") from None
+        for tmp, final in self.staged:
+            os.replace(tmp, final)
+        journal.unlink()
+        self.staged = []
+
+    def discard(self) -> None:
+        for tmp, _ in self.staged:
+            tmp.unlink(missing_ok=True)
+        self.staged = []
 
 
-def copy_file(src: Path, dst: Path) -> None:
-    write_atomic(dst, lambda tmp: shutil.copyfile(src, tmp))
+def finish_commit(run_dir: Path) -> None:
+    """Finish the renames a killed process left in its journal, and remove the temporary files
+    of writes it never finished. Only with the run locked: no one else is writing it."""
+    run_dir = Path(run_dir)
+    journal = run_dir / JOURNAL
+    if journal.exists():
+        for tmp, final in read_json_list(journal):
+            if (run_dir / tmp).exists():
+                os.replace(run_dir / tmp, run_dir / final)
+        journal.unlink()
+    for folder in (run_dir, run_dir / "checkpoints"):
+        for stale in folder.glob(TEMPORARY + "*"):
+            if stale.is_file():
+                stale.unlink()
+
+
+def read_json_list(path: Path) -> list:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return []  # written atomically, so never half a journal; unreadable: nothing to finish
+    return data if isinstance(data, list) else []
 
 
 RUN_KINDS = ("language_model", "classifier")
@@ -112,7 +209,8 @@ def check_new_run_dir(out: Path, force: bool, resumable: bool = True) -> None:
     if not force:
         how = "--resume to continue it or --force" if resumable else "--force"
         raise RnnlmError(f"--out {out} is already a run; use {how} to replace it")
-    extra = sorted(entry.name for entry in out.iterdir() if entry.name not in RUN_ENTRIES)
+    extra = sorted(entry.name for entry in out.iterdir()
+                   if entry.name not in RUN_ENTRIES and not entry.name.startswith(TEMPORARY))
     if extra:  # --force deletes the folder: never with a file of the user's in it
         raise RnnlmError(f"--out {out} is a run with other files added to it "
                          f"({', '.join(extra[:5])}); --force replaces only a run's own files: "
@@ -125,7 +223,8 @@ def check_new_run_dir(out: Path, force: bool, resumable: bool = True) -> None:
 # What a run directory holds (RunWriter, ClassifierRun, the tokenizers, --tensorboard).
 RUN_ENTRIES = {"config.json", "tokenizer.json", "tokenizer.model", "model.weights.h5",
                "backbone.weights.h5", "checkpoints", "history.json", "history.csv",
-               "state.json", "curves.png", "tensorboard", "metrics.json", "confusion.png"}
+               "state.json", "curves.png", "tensorboard", "metrics.json", "confusion.png",
+               JOURNAL}
 
 
 def load_run_weights(model, run_dir: Path, tokenizer=None, vocabulary_size: int = 0) -> None:
@@ -156,6 +255,7 @@ def locked(run_dir: Path):
     ends: a killed run never leaves a stale lock. The folder is made if it is not there."""
     fd = _lock(Path(run_dir))
     try:
+        finish_commit(Path(run_dir))  # what a killed command left half done
         yield
     finally:
         os.close(fd)  # closing the descriptor drops the lock
@@ -173,6 +273,27 @@ def _lock(run_dir: Path) -> int:
         raise RnnlmError(f"{run_dir} is being written by another rnnlm command (a training or "
                          f"a --resume of it); wait for that to end") from None
     return fd
+
+
+def _finish_if_idle(run_dir: Path) -> None:
+    """A reader that finds a killed command's journal finishes it when no one is writing the
+    run (and it may): otherwise it reads the files as they are."""
+    try:
+        with locked(run_dir):
+            pass  # locked() finishes it
+    except (RnnlmError, OSError):
+        pass
+
+
+@contextlib.contextmanager
+def new_run(out: Path, force: bool, resumable: bool = True):
+    """A new run's folder to itself: locked, checked again under the lock (two commands given
+    the same new --out both pass check_new_run_dir before either has made it, and the second
+    then wrote into the first's finished run), and the earlier run set aside for --force."""
+    with locked(out):
+        check_new_run_dir(out, force, resumable)
+        with SetAside(out, force) as earlier:
+            yield earlier
 
 
 def new_folder_beside(path: Path, what: str) -> Path:
@@ -279,6 +400,8 @@ def read_config(run_dir: Path, need_weights: bool = True) -> dict:
     if (run_dir / "saved_model.pb").exists():
         raise RnnlmError(f"{run_dir} is an export (a TensorFlow SavedModel), not a run: load it "
                          f"with tf.saved_model.load, or give the run it was exported from")
+    if (run_dir / JOURNAL).exists():
+        _finish_if_idle(run_dir)
     if not (run_dir / "config.json").exists():
         raise RnnlmError(f"{run_dir} is not an rnnlm run (no config.json)")
     config = read_json(run_dir / "config.json")
@@ -325,13 +448,15 @@ def interrupts_deferred():
 
 
 class RunWriter:
-    """Writes a run's files as training goes: config once, then checkpoints every epoch."""
+    """Writes a run's files as training goes: config once, then a checkpoint every epoch (one
+    Commit each: every file of the epoch, or none)."""
 
     def __init__(self, run_dir: Path, optimizer_arrays=None, epoch_saved=None):
         self.dir = Path(run_dir)
         self.optimizer_arrays = optimizer_arrays  # callable → {name: array}, for --resume
         self.epoch_saved = epoch_saved  # called after each whole saved epoch (SetAside.release)
-        self._last_pending = False
+        self.pending_config: dict | None = None  # a resume's options, saved with its first checkpoint
+        self._pending: Commit | None = None  # an epoch whose last checkpoint save_last adds (--ema)
         state = read_json(self.dir / "state.json") if (self.dir / "state.json").exists() else {}
         self.state = {"epochs_done": 0, "best_val_loss": None, "best_epoch": None,
                       "train_seconds": 0.0, **state}
@@ -346,42 +471,55 @@ class RunWriter:
         write_json(self.dir / "config.json", {"format_version": FORMAT_VERSION, **config})
         tokenizer.save(self.dir)
 
+    def resume_with(self, config: dict) -> None:
+        """A resume's options go into config.json with the first checkpoint it saves: a resume
+        that ends before (bad input, a full disk, a kill) leaves the run's own."""
+        self.pending_config = config
+
     def record_model_option(self, key: str, value) -> None:
         """A model option decided while training (the recipe's weight drop): config.json keeps
         what the model trained with, and what --resume continues with."""
+        if self.pending_config is not None:
+            self.pending_config["model"][key] = value
+            return
         config = read_json(self.dir / "config.json")
         config["model"][key] = value
         write_json(self.dir / "config.json", config)
 
     def save_last(self, model) -> None:
-        """Weights, optimizer state and progress: what --resume (and Ctrl-C) need."""
-        save_weights(model, self.dir / "checkpoints" / "last.weights.h5")
-        if self.optimizer_arrays is not None:
-            import numpy as np
-
-            arrays = self.optimizer_arrays()
-            write_atomic(self.dir / "checkpoints" / "last.optimizer.npz",
-                         lambda tmp: np.savez(open(tmp, "wb"), **arrays))
-        write_json(self.dir / "state.json", self.state)
-        if self._last_pending:  # the epoch end left its last checkpoint to this call (--ema)
-            self._last_pending = False
+        """Weights, optimizer state and progress: what --resume (and Ctrl-C) need. A Ctrl-C
+        while they are written waits for them."""
+        with interrupts_deferred():
+            commit, self._pending = self._pending or Commit(self.dir), None
+            whole_epoch = bool(commit.staged)  # the epoch end left its last checkpoint to this (--ema)
+            self._stage_last(commit, model)
+            self._commit(commit)
+        if whole_epoch:
             self._whole_epoch_saved()
 
     def end_epoch(self, model, record: dict, save_last: bool = True) -> None:
         with interrupts_deferred():
-            self._end_epoch(model, record, save_last)
-        if save_last:
-            self._whole_epoch_saved()
-        else:
-            self._last_pending = True
+            commit = Commit(self.dir)
+            self._stage_epoch(commit, model, record)
+            if not save_last:  # the caller adds it from other weights (training.averaged_weights)
+                self._pending = commit
+                return
+            self._stage_last(commit, model)
+            self._commit(commit)
+        self._whole_epoch_saved()
 
     def _whole_epoch_saved(self) -> None:
         if self.epoch_saved is not None:
             self.epoch_saved()
+        self.plot()
 
-    def _end_epoch(self, model, record: dict, save_last: bool) -> None:
+    def plot(self) -> None:
+        """curves.png, after the checkpoint (a picture, not part of it)."""
         from rnnlm.curves import plot_curves
 
+        plot_curves(self.history, self.dir / "curves.png")
+
+    def _stage_epoch(self, commit: Commit, model, record: dict) -> None:
         self.history.append(record)
         self.state["epochs_done"] = record["epoch"]
         self.state["train_seconds"] += record.get("train_seconds", 0.0)
@@ -390,14 +528,34 @@ class RunWriter:
         if best is None or score < best or not (self.dir / "model.weights.h5").exists():
             self.state.update(best_val_loss=score, best_epoch=record["epoch"],
                               best=dict(record))
-            save_weights(model, self.dir / "checkpoints" / "best.weights.h5")
-            copy_file(self.dir / "checkpoints" / "best.weights.h5", self.dir / "model.weights.h5")
-            save_weights(model.backbone, self.dir / "backbone.weights.h5")
-        if save_last:  # else the caller saves it from other weights (training.averaged_weights)
-            self.save_last(model)
-        write_json(self.dir / "history.json", {"epochs": self.history})
-        write_atomic(self.dir / "history.csv", lambda tmp: _write_csv(tmp, self.history))
-        plot_curves(self.history, self.dir / "curves.png")
+            weights = weights_bytes(model)
+            commit.add(self.dir / "checkpoints" / "best.weights.h5", weights)
+            commit.add(self.dir / "model.weights.h5", weights)
+            commit.add(self.dir / "backbone.weights.h5", weights_bytes(model.backbone))
+        commit.add(self.dir / "history.json", _json_bytes({"epochs": self.history}))
+        commit.add(self.dir / "history.csv", lambda tmp: _write_csv(tmp, self.history))
+
+    def _stage_last(self, commit: Commit, model) -> None:
+        commit.add(self.dir / "checkpoints" / "last.weights.h5", weights_bytes(model))
+        if self.optimizer_arrays is not None:
+            import numpy as np
+
+            arrays = self.optimizer_arrays()
+            def write(tmp):
+                with open(tmp, "wb") as f:  # closed here: a full disk fails here, not later
+                    np.savez(f, **arrays)
+            commit.add(self.dir / "checkpoints" / "last.optimizer.npz", write)
+
+    def _commit(self, commit: Commit) -> None:
+        if self.pending_config is not None:
+            commit.add(self.dir / "config.json", _json_bytes(self.pending_config))
+        commit.add(self.dir / "state.json", _json_bytes(self.state))
+        commit.commit()
+        self.pending_config = None
+
+
+def _json_bytes(data) -> bytes:
+    return (json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n").encode("utf-8")
 
 
 def _write_csv(path, rows: list[dict]) -> None:

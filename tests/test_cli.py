@@ -6,6 +6,7 @@ import sys
 import pytest
 from typer.testing import CliRunner
 
+import rnnlm
 from rnnlm.cli import app
 from tests.conftest import TINY_MODEL
 
@@ -93,7 +94,7 @@ def test_resume_continues_the_epoch_count(trained_run, tmp_path):
     (["--seed", "7"], "--seed"),
     (["--valid-fraction", "0.2"], "--valid-fraction"),
     (["--tokenizer", "word"], "--tokenizer"),
-    (["--max-vocab", "10"], "--max-vocab"),
+    (["--max-vocab", "10"], "--max-vocab (not set in"),  # not "None"
     (["--vocab-size", "100"], "--vocab-size"),  # not an option of a char tokenizer
     (["--data-dir", "elsewhere"], "--data-dir"),
 ])
@@ -609,10 +610,10 @@ def test_a_forced_run_that_fails_at_its_first_save_puts_the_earlier_run_back(
     shutil.copytree(run, copy)
     kept = {p.relative_to(copy): p.read_bytes() for p in copy.rglob("*") if p.is_file()}
 
-    def disk_full(self, model):
+    def disk_full(self, commit, model):
         raise OSError(28, "No space left on device\n(h5py, on two lines)")
 
-    monkeypatch.setattr(runs.RunWriter, "save_last", disk_full)
+    monkeypatch.setattr(runs.RunWriter, "_stage_last", disk_full)
     code, output = invoke("train", corpus, "--out", copy, "--force", *TINY_MODEL)
     assert code == 2 and "error: No space left on device (h5py, on two lines)" in output, output
     assert {p.relative_to(copy): p.read_bytes() for p in copy.rglob("*") if p.is_file()} == kept
@@ -765,3 +766,189 @@ def test_early_stopping_says_so_and_epochs_show_their_validation_figures(tiny_co
                           "--lr-schedule", "none", "--early-stopping", "1")
     assert code == 0 and "stopped early" in output and "--early-stopping 1" in output, output
     assert "val_bpc=" in output  # the last line of each epoch's bar
+
+
+def _files(run):
+    return {p.relative_to(run): p.read_bytes() for p in run.rglob("*") if p.is_file()}
+
+
+def test_a_full_disk_at_an_epoch_end_leaves_the_run_as_it_was(trained_run, tmp_path, monkeypatch):
+    """Each file of an epoch is written before any is put in place: a full disk at the optimizer
+    state left the new epoch's weights beside the old epoch's state (and the resume's options
+    in config.json). Now nothing of the epoch is kept, nothing half written stays, one line."""
+    import shutil
+
+    import numpy as np
+
+    _, run = trained_run
+    copy = tmp_path / "run"
+    shutil.copytree(run, copy)
+    before = _files(copy)
+
+    def disk_full(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(np, "savez", disk_full)
+    code, output = invoke("train", "--resume", copy, "--epochs", "1", "--lr", "0.5")
+    errors = [line for line in output.splitlines() if "error:" in line]
+    assert code == 2 and len(errors) == 1 and "Traceback" not in output, output
+    assert "cannot save" in output and "last.optimizer.npz: No space left on device" in output
+    assert _files(copy) == before  # weights, state, history, config.json: all as they were
+
+
+def test_a_kill_between_the_renames_of_an_epoch_is_finished_by_the_next_command(
+        trained_run, tmp_path, monkeypatch):
+    """Killed after some of an epoch's files were renamed into place: the journal lets the next
+    command that writes the run put the rest in place, so weights, optimizer state, state and
+    history all say the same epoch (a kill there used to train an epoch twice, or lose one)."""
+    import shutil
+
+    from rnnlm import runs
+
+    _, run = trained_run
+    copy = tmp_path / "run"
+    shutil.copytree(run, copy)
+    real_replace, calls = runs.os.replace, []
+
+    class Killed(BaseException):
+        pass
+
+    def replace_then_die(src, dst):
+        calls.append(dst)
+        if len(calls) == 4:  # the journal, then two of the epoch's files
+            raise Killed
+        real_replace(src, dst)
+
+    monkeypatch.setattr(runs.os, "replace", replace_then_die)
+    with pytest.raises(Killed):
+        rnnlm.resume(copy, epochs=1)
+    monkeypatch.setattr(runs.os, "replace", real_replace)
+    assert (copy / runs.JOURNAL).exists()
+    state = json.loads((copy / "state.json").read_text())
+    assert state["epochs_done"] == 1  # state.json is renamed last: not in place yet
+    code, output = invoke("info", copy)  # a reader finds no one writing it: it finishes them
+    assert code == 0, output
+    assert not (copy / runs.JOURNAL).exists()
+    assert not [p for p in copy.rglob(".tmp-*")]
+    state = json.loads((copy / "state.json").read_text())
+    history = json.loads((copy / "history.json").read_text())["epochs"]
+    assert state["epochs_done"] == 2 and [e["epoch"] for e in history] == [1, 2]
+    assert rnnlm.resume(copy, epochs=1).info()["epochs_done"] == 3
+
+
+def test_a_resume_killed_before_its_first_epoch_leaves_config_json(trained_run, tmp_path,
+                                                                   monkeypatch):
+    """A resume's options are written with its first checkpoint: SIGKILL or SIGTERM before it
+    left them in config.json, and the next plain --resume trained with them."""
+    import shutil
+
+    from rnnlm import training
+
+    _, run = trained_run
+    copy = tmp_path / "run"
+    shutil.copytree(run, copy)
+    before = (copy / "config.json").read_bytes()
+
+    class Killed(BaseException):
+        pass
+
+    def killed_fit(*args, **kwargs):
+        assert (copy / "config.json").read_bytes() == before  # not written at the start
+        raise Killed
+
+    monkeypatch.setattr(training, "fit", killed_fit)
+    with pytest.raises(Killed):
+        rnnlm.resume(copy, epochs=1, lr=1e-5, batch_size=4)
+    assert (copy / "config.json").read_bytes() == before
+
+
+def test_a_new_run_is_checked_again_once_its_folder_is_locked(trained_run, tmp_path):
+    """Two trainings given one new --out both passed the first check before either made the
+    folder; the second then wrote into the run the first had finished."""
+    import shutil
+
+    from rnnlm import runs
+    from rnnlm.errors import RnnlmError
+
+    _, run = trained_run
+    copy = tmp_path / "run"
+    shutil.copytree(run, copy)  # the run the first command made meanwhile
+    before = _files(copy)
+    with pytest.raises(RnnlmError, match="is already a run"):
+        with runs.new_run(copy, force=False):
+            raise AssertionError("not reached")
+    assert _files(copy) == before
+
+
+def test_temporary_files_of_a_killed_command_are_removed_not_blamed(trained_run, tmp_path):
+    import shutil
+
+    _, run = trained_run
+    corpus = trained_run[0]
+    copy = tmp_path / "run"
+    shutil.copytree(run, copy)
+    (copy / ".tmp-1a2b3c4d-curves.png").write_bytes(b"half")
+    (copy / "checkpoints" / ".tmp-5e6f7a8b-last.weights.h5").write_bytes(b"half")
+    code, output = invoke("train", "--resume", copy, "--epochs", "1")
+    assert code == 0, output
+    assert not [p for p in copy.rglob(".tmp-*")]
+    (copy / ".tmp-1a2b3c4d-state.json").write_bytes(b"half")
+    code, output = invoke("train", corpus, "--out", copy, "--force", *TINY_MODEL)
+    assert code == 0, output  # --force: rnnlm's own leftovers are not the user's files
+
+
+def test_valid_fraction_is_refused_for_a_corpus_with_its_own_validation_text(tmp_path):
+    """ptb comes with ptb.valid.txt: --valid-fraction was recorded in config.json and ignored."""
+    from tests.conftest import TINY_TEXT
+
+    mirror = tmp_path / "mirror" / "ptb"
+    mirror.mkdir(parents=True)
+    for split in ("train", "valid", "test"):
+        (mirror / f"ptb.{split}.txt").write_text(TINY_TEXT, encoding="utf-8")
+    code, output = invoke("train", "ptb", "--data-dir", mirror.parent, "--out", tmp_path / "run",
+                          "--valid-fraction", "0.5", *TINY_MODEL)
+    assert code == 2 and "its own validation text" in output and "--valid-fraction" in output
+    assert not (tmp_path / "run").exists()
+
+
+def test_an_export_that_fails_keeps_the_earlier_one(trained_run, tmp_path, monkeypatch):
+    """A full disk while the SavedModel is written: one line, not TensorFlow's pages; and a
+    failure while the new export is put in place brings the earlier one back."""
+    import keras
+    import tensorflow as tf
+
+    from rnnlm import export
+
+    _, run = trained_run
+    out = tmp_path / "exported"
+    assert invoke("export", run, "--out", out)[0] == 0
+    before = _files(out)
+    real_archive = keras.export.ExportArchive
+
+    def archive_on_a_full_disk():  # ExportArchive() makes the backend's own subclass
+        archive = real_archive()
+
+        def disk_full(*args, **kwargs):
+            raise tf.errors.ResourceExhaustedError(None, None, "SaveV2: No space left\non device")
+        archive.write_out = disk_full
+        return archive
+
+    monkeypatch.setattr(keras.export, "ExportArchive", archive_on_a_full_disk)
+    code, output = invoke("export", run, "--out", out, "--force")
+    assert code == 2 and "cannot write the export" in output and "No space left" in output, output
+    assert "Traceback" not in output and len(output.strip().splitlines()) == 1, output
+    monkeypatch.setattr(keras.export, "ExportArchive", real_archive)
+    real_rename, calls = export.Path.rename, []
+
+    def rename_fails_once_aside(self, target):
+        calls.append(target)
+        if len(calls) == 2:  # the new export into place, after the earlier one went aside
+            raise OSError(5, "Input/output error")
+        return real_rename(self, target)
+
+    monkeypatch.setattr(export.Path, "rename", rename_fails_once_aside)
+    code, output = invoke("export", run, "--out", out, "--force")
+    assert code == 2, output
+    monkeypatch.setattr(export.Path, "rename", real_rename)
+    assert _files(out) == before  # the earlier export is where it was, whole
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["exported"]  # nothing left beside

@@ -149,6 +149,11 @@ def test_long_char_lstm_runs_on_a_cpu_get_the_wider_regularised_model():
     assert defaults.wider_for_long_runs(word, "word", "lstm", False, 887_521) is None
     assert defaults.wider_for_long_runs(base, "char", "lstm", False, 800_000) is None
     assert not defaults.long_enough_for_wider(15.9) and defaults.long_enough_for_wider(16)
+    # Its 2.6 parameters per token are within its own rule: the line does not call it the
+    # smallest size over 1.5 (as it once did).
+    sizes = dict.fromkeys(["num_layers", "units", "embedding_dim", "dropout", "tie_weights"])
+    _, message = defaults.fill_model_options(1_003_854, "char", "lstm", sizes, wider)
+    assert "1 × lstm 768" in message and "smallest" not in message and "overfit" not in message
 
 
 @pytest.fixture
