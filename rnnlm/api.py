@@ -17,7 +17,7 @@ from pathlib import Path
 from rnnlm import corpora, data, defaults, pace, runs
 from rnnlm.config import (ModelConfig, TokenizerConfig, TrainConfig, check_tokenizer_options,
                           from_dict, to_dict)
-from rnnlm.errors import RnnlmError
+from rnnlm.errors import RnnlmError, first_line
 from rnnlm.lm import LM
 from rnnlm.seeding import keeps_user_random_state, seed_everything
 from rnnlm.tokenizers import build_tokenizer, load_tokenizer
@@ -259,6 +259,12 @@ def _moved_files(run_dir: Path, src: dict, corpus, valid) -> list[str]:
             raise RnnlmError(f"{src[key]}, the {what} of {run_dir}, is not there any more: if it "
                              f"moved, give its new path (rnnlm train --resume "
                              f"{shlex.quote(str(run_dir))} {option}NEW_PATH)")
+        path = Path(src[key]) if src.get(key) else None
+        if path is not None and path.is_absolute() and path.exists() and not path.is_file():
+            # A pipe the run was trained from: reading it again would wait for a writer forever.
+            raise RnnlmError(f"{path}, the {what} of {run_dir}, is not a regular file (a pipe?): "
+                             f"--resume reads the text again; give it as a file (rnnlm train "
+                             f"--resume {shlex.quote(str(run_dir))} {option}FILE)")
     return [str(path) for path in moved.values() if path is not None]
 
 
@@ -439,10 +445,9 @@ def _fit(out: Path, config, tok, model_cfg, train_cfg, train_ids, valid_text, in
                 model.load_weights(checkpoint / "last.weights.h5")
             training.load_optimizer(optimizer, model, checkpoint / "last.optimizer.npz")
         except Exception as e:
-            first = (str(e).strip().splitlines() or [""])[0]
             raise RnnlmError(f"cannot resume {out}: its checkpoint in {checkpoint} does not "
                              f"load into the model config.json describes (damaged, or the "
-                             f"config edited?): {type(e).__name__}: {first}") from None
+                             f"config edited?): {type(e).__name__}: {first_line(e)}") from None
         if best_damaged and not quiet:
             print(f"warning: {out}/model.weights.h5 (the best epoch's weights) does not load; "
                   f"this resume's first epoch replaces it", flush=True)

@@ -21,7 +21,7 @@ from rnnlm import classify_data as cdata
 from rnnlm import runs
 from rnnlm.classify_metrics import plot_curves
 from rnnlm.config import FORMAT_VERSION
-from rnnlm.errors import RnnlmError
+from rnnlm.errors import RnnlmError, first_line
 from rnnlm.seeding import seed_everything
 from rnnlm.tf_logs import no_retracing_warnings
 from rnnlm.tokenizers import load_tokenizer
@@ -158,5 +158,4 @@ def transfer_from_lm(model, lm_dir, tokenizer) -> None:
     try:
         model.backbone.load_weights(path)
     except Exception as e:  # shape mismatches come as several exception types
-        first = (str(e).strip().splitlines() or [type(e).__name__])[0]
-        raise RnnlmError(f"cannot load {path} into this classifier: {first}") from None
+        raise RnnlmError(f"cannot load {path} into this classifier: {first_line(e)}") from None

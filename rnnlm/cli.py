@@ -2,18 +2,21 @@
 so ``rnnlm --help`` answers at once (TensorFlow takes seconds to import)."""
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import os
 import re
+import signal
 import sys
+import threading
 from pathlib import Path
 from typing import List, Optional
 
 import typer
 from typer.core import TyperGroup
 
-from rnnlm.defaults import RECIPES, WEIGHT_DROP_WHEN
+from rnnlm.defaults import RECIPES, WEIGHT_DROP_WHEN, WIDER
 
 # Click's UsageError, found through a public name: Typer ships its own copy of Click in newer
 # releases and depends on the click package in older ones.
@@ -111,22 +114,49 @@ def one_line(message: str) -> str:
     return " ".join(message.split())
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (kill, timeout, a container stopping) taken as Ctrl-C is: a training saves its
+    checkpoint and says how to go on, where the signal's default ended it on the spot."""
+
+
+@contextlib.contextmanager
+def sigterm_as_interrupt(received: dict):
+    """While a command runs, SIGTERM raises Terminated; ``received["code"]`` becomes its exit
+    code, 143 (128 + 15), where Ctrl-C's is 130."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def terminate(*_):
+        received["code"] = 128 + signal.SIGTERM
+        raise Terminated
+
+    previous = signal.signal(signal.SIGTERM, terminate)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def user_errors(command):
-    """Bad input → one line on stderr and exit code 2 (no traceback); Ctrl-C → exit 130."""
+    """Bad input → one line on stderr and exit code 2 (no traceback); Ctrl-C → exit 130
+    (SIGTERM, 143)."""
     @functools.wraps(command)
     def wrapper(*args, **kwargs):
         from rnnlm.errors import RnnlmError
 
+        signalled = {"code": 130}
         try:
-            if command.__name__ not in NO_TENSORFLOW:
-                import_tensorflow_quietly()
-            return command(*args, **kwargs)
+            with sigterm_as_interrupt(signalled):
+                if command.__name__ not in NO_TENSORFLOW:
+                    import_tensorflow_quietly()
+                return command(*args, **kwargs)
         except RnnlmError as e:
             typer.echo(f"error: {one_line(str(e))}", err=True)
             raise typer.Exit(2)
         except KeyboardInterrupt:
             typer.echo("interrupted", err=True)
-            raise typer.Exit(130)
+            raise typer.Exit(signalled["code"])
         except BrokenPipeError:  # `rnnlm generate ... | head`: the reader has all it wanted
             # Point stdout at /dev/null so Python's final flush does not raise a second time.
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
@@ -144,7 +174,7 @@ def user_errors(command):
 
             if isinstance(e, TrainingInterrupted):
                 typer.echo(str(e), err=True)
-                raise typer.Exit(130)
+                raise typer.Exit(signalled["code"])
             raise
     return wrapper
 
@@ -172,7 +202,7 @@ def train(
     layers: Optional[int] = typer.Option(None, help="Recurrent layers  [default: from the corpus size, with --units]"),
     units: Optional[int] = typer.Option(None, help="Units per layer  [default: from the corpus size]"),
     embedding_dim: Optional[int] = typer.Option(None, help="[default: 64 for char, else the last layer's units]"),
-    dropout: Optional[float] = typer.Option(None, help="Dropout between layers and before the output  [default: 0.25 char, 0.3 otherwise]"),
+    dropout: Optional[float] = typer.Option(None, help="Dropout between layers and before the output  [default: 0.25 char (0.3 for the wider model of a long run), 0.3 otherwise]"),
     seq_len: Optional[int] = typer.Option(None, help="Tokens per training window  [default: 100, 35 for word models]"),
     batch_size: Optional[int] = typer.Option(None, help="[default: 32, 20 for word models]"),
     epochs: Optional[int] = typer.Option(None, help="Epochs (with --resume: more epochs)  [default: until --time-limit is spent when it is given, else 10]"),
@@ -193,7 +223,7 @@ def train(
     tensorboard: bool = typer.Option(False, help="Also write TensorBoard logs into the run."),
     tie_weights: Optional[bool] = typer.Option(None, "--tie-weights/--no-tie-weights", help="Output layer shares the embedding matrix (+ projection if units != embedding dim)  [default: on for word and sentencepiece]"),
     embedding_dropout: Optional[float] = typer.Option(None, help="Dropout on the embeddings  [default: 0]"),
-    weight_drop: Optional[float] = typer.Option(None, help=f"LSTM: DropConnect on the recurrent weights while training, one mask per batch (AWD-LSTM)  [default: {RECIPES['char']['weight_drop']:g} for char models with {WEIGHT_DROP_WHEN}; else 0]"),
+    weight_drop: Optional[float] = typer.Option(None, help=f"LSTM: DropConnect on the recurrent weights while training, one mask per batch (AWD-LSTM)  [default: {RECIPES['char']['weight_drop']:g} for char models with {WEIGHT_DROP_WHEN} ({WIDER['weight_drop']:g} from the first step for the wider model of a long run); else 0]"),
     locked_dropout: Optional[bool] = typer.Option(None, "--locked-dropout/--no-locked-dropout", help="One dropout mask per sequence (variational)  [default: off for char models, on otherwise]"),
     stateful: Optional[bool] = typer.Option(None, "--stateful/--no-stateful", help="Truncated BPTT: batch-size contiguous streams, state carried between windows  [default: off for char models (shuffled windows), on otherwise]"),
     random_offsets: Optional[bool] = typer.Option(None, "--random-offsets/--no-random-offsets", help="Shuffled windows: move their grid to a random offset each pass, so every pass has new windows  [default: on for char models, off otherwise]"),

@@ -12,3 +12,16 @@ class RnnlmWarning(UserWarning):
     """Something the user may want to act on that does not stop the work (a prompt with words
     the model never saw). Python callers see it through ``warnings``; the CLI prints it as one
     ``warning:`` line."""
+
+
+def first_line(error: BaseException, limit: int = 300) -> str:
+    """The first line of an error from a library (Keras, h5py and TensorFlow write several),
+    for a one-line message: with the next line when it ends in a colon (Keras's "Example error
+    message for object <LSTMCell ...>:" says nothing alone), at most ``limit`` characters;
+    the error's type name when it has no text."""
+    text = getattr(error, "message", None) or str(error)
+    lines = [line.strip() for line in str(text).strip().splitlines() if line.strip()]
+    if not lines:
+        return type(error).__name__
+    line = lines[0] + (" " + lines[1] if lines[0].endswith(":") and len(lines) > 1 else "")
+    return line if len(line) <= limit else line[:limit - 1] + "…"

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from rnnlm import runs
-from rnnlm.errors import RnnlmError
+from rnnlm.errors import RnnlmError, first_line
 
 FORMATS = ("saved_model",)
 
@@ -128,8 +128,7 @@ def export_saved_model(lm, out: str | Path, force: bool = False) -> Path:
             _put_in_place(tmp, out)
     except (OSError, tf.errors.OpError) as e:  # a full disk: TensorFlow's errors are pages long
         shutil.rmtree(tmp, ignore_errors=True)
-        first = (str(getattr(e, "message", "") or e).strip().splitlines() or [type(e).__name__])[0]
-        raise RnnlmError(f"cannot write the export {out}: {first}") from None
+        raise RnnlmError(f"cannot write the export {out}: {first_line(e)}") from None
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

@@ -25,7 +25,7 @@ import threading
 from pathlib import Path
 
 from rnnlm.config import FORMAT_VERSION
-from rnnlm.errors import RnnlmError
+from rnnlm.errors import RnnlmError, first_line
 
 
 def write_atomic(path: Path, write) -> None:
@@ -236,10 +236,9 @@ def load_run_weights(model, run_dir: Path, tokenizer=None, vocabulary_size: int 
     try:
         model.load_weights(Path(run_dir) / "model.weights.h5")
     except Exception as e:  # h5py/keras raise many types, Keras's in several lines
-        first = (str(e).strip().splitlines() or [type(e).__name__])[0]
         raise RnnlmError(f"cannot load {run_dir}/model.weights.h5: the weights do not fit the "
                          f"model config.json describes (was it edited, or written by another "
-                         f"version?): {first}") from None
+                         f"version?): {first_line(e)}") from None
 
 
 def has_saved_epoch(run_dir: Path) -> bool:
@@ -429,22 +428,33 @@ def read_config(run_dir: Path, need_weights: bool = True) -> dict:
 
 @contextlib.contextmanager
 def interrupts_deferred():
-    """Hold Ctrl-C until the block ends, so a checkpoint is never cut off half-written.
+    """Hold Ctrl-C (and SIGTERM, where the CLI takes it as Ctrl-C) until the block ends, so a
+    checkpoint is never cut off half-written.
 
-    A SIGINT inside the block (say, while matplotlib's C extension is being imported) would
-    otherwise surface as whatever error that code raises; it is re-raised after the block.
+    A signal inside the block (say, while matplotlib's C extension is being imported) would
+    otherwise surface as whatever error that code raises; its handler runs after the block.
     """
     if threading.current_thread() is not threading.main_thread():
         yield
         return
     caught = []
-    previous = signal.signal(signal.SIGINT, lambda *_: caught.append(True))
+    held = (signal.SIGINT, signal.SIGTERM)
+    previous = {sig: signal.signal(sig, lambda number, frame: caught.append((number, frame)))
+                for sig in held}
     try:
         yield
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for sig in held:
+            signal.signal(sig, previous[sig])
     if caught:
-        raise KeyboardInterrupt
+        number, frame = caught[0]
+        handler = previous[number]
+        if callable(handler):  # Python's for SIGINT raises KeyboardInterrupt, the CLI's Terminated
+            handler(number, frame)
+        elif handler == signal.SIG_DFL and number == signal.SIGINT:
+            raise KeyboardInterrupt
+        elif handler == signal.SIG_DFL:  # SIGTERM's default: end the process, now the block is done
+            signal.raise_signal(number)
 
 
 class RunWriter:

@@ -513,6 +513,7 @@ def test_a_run_whose_files_do_not_belong_together_is_one_line(trained_run, tmp_p
                                                                          "--out", tmp_path / "x"]):
         code, output = invoke(*command)
         assert code == 2 and message in output and len(output.strip().splitlines()) == 1, output
+        assert not output.strip().endswith(":"), output  # Keras's first line ends in a colon
 
 
 def test_a_run_without_validation_says_what_its_best_epoch_was_judged_on(tiny_corpus, tmp_path):
@@ -952,3 +953,25 @@ def test_an_export_that_fails_keeps_the_earlier_one(trained_run, tmp_path, monke
     monkeypatch.setattr(export.Path, "rename", real_rename)
     assert _files(out) == before  # the earlier export is where it was, whole
     assert sorted(p.name for p in tmp_path.iterdir()) == ["exported"]  # nothing left beside
+
+
+def test_a_run_trained_from_a_pipe_is_resumed_from_a_file(tmp_path):
+    """--resume of a run whose corpus was a named pipe waited forever for a writer."""
+    import os
+    import threading
+
+    from tests.conftest import TINY_TEXT
+
+    fifo = tmp_path / "corpus.fifo"
+    os.mkfifo(fifo)
+    writer = threading.Thread(target=lambda: fifo.write_text(TINY_TEXT, encoding="utf-8"))
+    writer.start()
+    run = tmp_path / "run"
+    code, output = invoke("train", fifo, "--out", run, *TINY_MODEL)
+    writer.join()
+    assert code == 0, output
+    code, output = invoke("train", "--resume", run, "--epochs", "1")
+    assert code == 2 and "not a regular file" in output and "FILE" in output, output
+    corpus = tmp_path / "tiny.txt"
+    corpus.write_text(TINY_TEXT, encoding="utf-8")
+    assert invoke("train", "--resume", run, corpus, "--epochs", "1")[0] == 0

@@ -7,7 +7,7 @@ import time
 import warnings
 
 import numpy as np
-
+import pytest
 from typer.testing import CliRunner
 
 import rnnlm
@@ -33,7 +33,11 @@ def test_api_training_does_not_warn_about_shuffle(tiny_corpus, tmp_path):
     assert not [w for w in caught if "shuffle" in str(w.message)]
 
 
-def test_ctrl_c_saves_a_checkpoint_and_exits_130(tiny_corpus, tmp_path):
+@pytest.mark.parametrize("signal_number, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_ctrl_c_or_sigterm_saves_a_checkpoint_and_exits(tiny_corpus, tmp_path, signal_number,
+                                                        code):
+    """SIGTERM (kill, timeout, a container stopping) ended a training on the spot; it now
+    saves the checkpoint as Ctrl-C does."""
     run = tmp_path / "run"
     process = subprocess.Popen(
         [sys.executable, "-m", "rnnlm.cli", "train", str(tiny_corpus), "--out", str(run),
@@ -44,9 +48,9 @@ def test_ctrl_c_saves_a_checkpoint_and_exits_130(tiny_corpus, tmp_path):
     while not (run / "history.json").exists() and time.time() < deadline:
         time.sleep(0.5)
     assert (run / "history.json").exists(), "training never finished an epoch"
-    process.send_signal(signal.SIGINT)
+    process.send_signal(signal_number)
     _, stderr = process.communicate(timeout=60)
-    assert process.returncode == 130, stderr
+    assert process.returncode == code, stderr
     assert "checkpoint saved" in stderr and "Traceback" not in stderr
     state = json.loads((run / "state.json").read_text())
     assert state["epochs_done"] >= 1
@@ -84,3 +88,26 @@ def test_weight_files_hold_the_weights_and_not_the_optimizer_state(tmp_path):
     weights_bytes = sum(w.numpy().nbytes for w in lm.model.weights)
     assert (run / "model.weights.h5").stat().st_size < 1.5 * weights_bytes + 50_000
     assert rnnlm.resume(run, epochs=1).info()["epochs_done"] == 2  # and the run goes on from them
+
+
+def test_a_signal_while_a_checkpoint_is_written_waits_for_it(monkeypatch):
+    """Ctrl-C or SIGTERM inside interrupts_deferred is handled once the block is done: the
+    block's writes all happen, then the handler runs (KeyboardInterrupt, the CLI's Terminated)."""
+    import os
+
+    from rnnlm import runs
+    from rnnlm.cli import Terminated, sigterm_as_interrupt
+
+    done = []
+    with pytest.raises(KeyboardInterrupt):
+        with runs.interrupts_deferred():
+            os.kill(os.getpid(), signal.SIGINT)
+            done.append("after SIGINT")
+    received = {"code": 130}
+    with pytest.raises(Terminated), sigterm_as_interrupt(received):
+        with runs.interrupts_deferred():
+            os.kill(os.getpid(), signal.SIGTERM)
+            os.kill(os.getpid(), signal.SIGINT)  # the first signal is the one handled
+            done.append("after SIGTERM")
+    assert done == ["after SIGINT", "after SIGTERM"] and received["code"] == 143
+    assert signal.getsignal(signal.SIGTERM) == signal.SIG_DFL
