@@ -467,8 +467,9 @@ def _fit(out: Path, config, tok, model_cfg, train_cfg, train_ids, valid_text, in
     except KeyboardInterrupt:
         try:
             writer.save_last(model)
-        except KeyboardInterrupt:  # pressed again while it was written: it was finished first
-            pass
+        except KeyboardInterrupt:  # pressed again: waited for if the checkpoint was under way
+            if not writer.last_saved:
+                raise
         left = (initial_epoch + train_cfg.epochs - writer.state["epochs_done"]
                 if train_cfg.epochs is not None else 0)
         more = f" --epochs {left}" if left > 0 else ""  # --resume alone trains a whole --epochs
@@ -486,7 +487,7 @@ def _fit(out: Path, config, tok, model_cfg, train_cfg, train_ids, valid_text, in
 
 @contextlib.contextmanager
 def _optimizer_state_elsewhere():
-    """Weights loaded into the compiled model hold no optimizer state (runs.save_weights leaves
+    """Weights loaded into the compiled model hold no optimizer state (runs.weights_bytes leaves
     it out; it comes from checkpoints/last.optimizer.npz): Keras's warning about it is noise."""
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", "Skipping variable loading for optimizer")

@@ -113,8 +113,8 @@ def train_classifier(data, out=None, *, valid=None, test=None, valid_fraction=0.
     with runs.new_run(out, force, resumable=False) as earlier:
         fit(out, run_config, config, tok, inputs, targets, from_lm, quiet,
             epoch_saved=earlier.release)
-    clf = load_classifier(out)
-    _final_metrics(clf, out, inputs, targets)
+        clf = load_classifier(out)
+        _final_metrics(clf, out, inputs, targets)  # still locked: the run is still being written
     return clf
 
 

@@ -26,7 +26,11 @@ from rnnlm.errors import RnnlmError
 def compact(ids) -> np.ndarray:
     """Store ids in the smallest integer type that holds them (no one-hot anywhere)."""
     ids = np.asarray(ids)
-    return ids.astype(np.uint16 if ids.size == 0 or ids.max() < 2**16 else np.int32, copy=False)
+    return ids.astype(compact_dtype(ids.max() if ids.size else 0), copy=False)
+
+
+def compact_dtype(largest_id: int):
+    return np.uint16 if largest_id < 2**16 else np.int32
 
 
 def encode_corpus(tok, text: str) -> np.ndarray:
@@ -35,7 +39,7 @@ def encode_corpus(tok, text: str) -> np.ndarray:
     16 bytes a character, 800 MB for 100 MB of ids."""
     from rnnlm.tokenizers.base import text_pieces
 
-    dtype = np.uint16 if tok.vocabulary_size <= 2**16 else np.int32
+    dtype = compact_dtype(tok.vocabulary_size - 1)
     pieces = [np.asarray(tok.encode(piece), dtype)
               for piece in text_pieces(text, anywhere=tok.encodes_anywhere)]
     return np.concatenate(pieces) if pieces else np.zeros(0, dtype)

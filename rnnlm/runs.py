@@ -22,7 +22,7 @@ import shutil
 import signal
 import tempfile
 import threading
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from rnnlm.config import FORMAT_VERSION
 from rnnlm.errors import RnnlmError, first_line
@@ -93,34 +93,37 @@ def weights_bytes(model) -> bytes:
             return Path(path).read_bytes()
 
 
-def save_weights(model, path: Path) -> None:
-    data = weights_bytes(model)
-    write_atomic(path, lambda tmp: Path(tmp).write_bytes(data))
-
-
 # A checkpoint's files are renamed into place after all of them are written; this journal
 # lists the renames while they happen (Commit).
 JOURNAL = ".commit.json"
 TEMPORARY = ".tmp-"  # the prefix of every file written before its rename
+# What a Commit puts in place, relative to the run: a journal naming anything else is not
+# rnnlm's (a run folder from elsewhere could otherwise rename files anywhere).
+COMMITTED = frozenset({"config.json", "state.json", "history.json", "history.csv",
+                       "model.weights.h5", "backbone.weights.h5", "checkpoints/best.weights.h5",
+                       "checkpoints/last.weights.h5", "checkpoints/last.optimizer.npz"})
 
 
 class Commit:
     """Files of one checkpoint saved as one. Each is written under a temporary name beside its
-    place; once all are written, a journal of the renames is written and they are done. A write
-    that fails (a full disk, a folder made read-only) removes the temporary files and leaves
-    the run's files as they were, with one line naming the file; a process killed between the
-    renames leaves the journal, and the next command that writes the run (or reads it, when no
-    one is writing it) finishes them (``finish_commit``). Without it a full disk at an epoch's
-    end left the weights of the new epoch beside the state of the one before, and a kill
-    between two renames could train an epoch twice or lose one from the history."""
+    place and synced to the disk; once all are written, a journal of the renames is written
+    and they are done. A write that fails (a full disk, a folder made read-only) removes the
+    temporary files and leaves the run's files as they were, with one line naming the file; a
+    process killed between the renames leaves the journal, and the next command that writes the
+    run (or reads it, when no one is writing it) finishes them (``finish_commit``). Without it
+    a full disk at an epoch's end left the weights of the new epoch beside the state of the one
+    before, and a kill between two renames could train an epoch twice or lose one from the
+    history."""
 
     def __init__(self, run_dir: Path):
         self.dir = Path(run_dir)
         self.staged: list[tuple[Path, Path]] = []  # (temporary, final)
 
-    def add(self, path: Path, data) -> None:
-        """``data``: the bytes to write, or ``write(tmp_path)``."""
-        path = Path(path)
+    def add(self, name: str, data) -> None:
+        """``name``: one of COMMITTED; ``data``: the bytes to write, or ``write(tmp_path)``."""
+        if name not in COMMITTED:
+            raise ValueError(f"a checkpoint does not hold {name}")
+        path = self.dir / name
         tmp = path.with_name(f"{TEMPORARY}{secrets.token_hex(4)}-{path.name}")
         self.staged.append((tmp, path))  # first: a failed write's half file is removed too
         try:
@@ -129,6 +132,7 @@ class Commit:
                 tmp.write_bytes(data)
             else:
                 data(str(tmp))
+            _fsync(tmp)
         except BaseException as e:
             self.discard()
             if isinstance(e, OSError):
@@ -138,15 +142,21 @@ class Commit:
 
     def commit(self) -> None:
         journal = self.dir / JOURNAL
+        entries = [[str(t.relative_to(self.dir)), str(f.relative_to(self.dir))]
+                   for t, f in self.staged]
+        def write(tmp):
+            Path(tmp).write_bytes(_json_bytes(entries))
+            _fsync(tmp)
         try:
-            write_json(journal, [[str(t.relative_to(self.dir)), str(f.relative_to(self.dir))]
-                                 for t, f in self.staged])
+            write_atomic(journal, write)
         except OSError as e:
             self.discard()
             raise RnnlmError(f"cannot save {journal}: {e.strerror or e}; the run's files are "
                              f"kept as they were before this checkpoint") from None
         for tmp, final in self.staged:
             os.replace(tmp, final)
+        for folder in {final.parent for _, final in self.staged}:
+            _fsync(folder)  # the renames themselves on the disk before the journal goes
         journal.unlink()
         self.staged = []
 
@@ -156,14 +166,27 @@ class Commit:
         self.staged = []
 
 
+def _fsync(path) -> None:
+    """A file's bytes (or a folder's names) on the disk: a rename done before them can leave
+    the new name on an empty file after a power cut."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 def finish_commit(run_dir: Path) -> None:
     """Finish the renames a killed process left in its journal, and remove the temporary files
-    of writes it never finished. Only with the run locked: no one else is writing it."""
+    of writes it never finished. Only with the run locked (no one else is writing it), and only
+    in a run: a folder rnnlm did not make is left as it is."""
     run_dir = Path(run_dir)
+    if not is_run(run_dir):
+        return
     journal = run_dir / JOURNAL
     if journal.exists():
-        for tmp, final in read_json_list(journal):
-            if (run_dir / tmp).exists():
+        for tmp, final in _journal_entries(journal):
+            if (run_dir / tmp).is_file():
                 os.replace(run_dir / tmp, run_dir / final)
         journal.unlink()
     for folder in (run_dir, run_dir / "checkpoints"):
@@ -172,12 +195,23 @@ def finish_commit(run_dir: Path) -> None:
                 stale.unlink()
 
 
-def read_json_list(path: Path) -> list:
+def _journal_entries(journal: Path) -> list[tuple[str, str]]:
+    """The journal's renames that a Commit could have written: a temporary file beside one of
+    COMMITTED (the journal is written whole, so anything else is not rnnlm's)."""
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        entries = json.loads(journal.read_text(encoding="utf-8"))
     except (OSError, ValueError):
-        return []  # written atomically, so never half a journal; unreadable: nothing to finish
-    return data if isinstance(data, list) else []
+        return []
+    valid = []
+    for entry in entries if isinstance(entries, list) else []:
+        if not (isinstance(entry, list) and len(entry) == 2
+                and all(isinstance(name, str) for name in entry)):
+            continue
+        tmp, final = PurePosixPath(entry[0]), entry[1]
+        if (final in COMMITTED and tmp.parent == PurePosixPath(final).parent
+                and tmp.name.startswith(TEMPORARY) and tmp.name not in ("..", ".")):
+            valid.append((str(tmp), final))
+    return valid
 
 
 RUN_KINDS = ("language_model", "classifier")
@@ -334,9 +368,9 @@ class SetAside:
         return self.aside is not None
 
     def release(self) -> None:
-        if self.aside is not None:
-            shutil.rmtree(self.aside, ignore_errors=True)
-            self.aside = None
+        aside, self.aside = self.aside, None  # first: cut short, the new run is still kept
+        if aside is not None:
+            shutil.rmtree(aside, ignore_errors=True)
 
     def __exit__(self, error_type, error, traceback) -> bool:
         if self.new_folder_lock is not None:
@@ -399,10 +433,10 @@ def read_config(run_dir: Path, need_weights: bool = True) -> dict:
     if (run_dir / "saved_model.pb").exists():
         raise RnnlmError(f"{run_dir} is an export (a TensorFlow SavedModel), not a run: load it "
                          f"with tf.saved_model.load, or give the run it was exported from")
-    if (run_dir / JOURNAL).exists():
-        _finish_if_idle(run_dir)
     if not (run_dir / "config.json").exists():
         raise RnnlmError(f"{run_dir} is not an rnnlm run (no config.json)")
+    if (run_dir / JOURNAL).exists():  # before config.json is read: a kill may have left it
+        _finish_if_idle(run_dir)  # finish_commit leaves anything but a run alone
     config = read_json(run_dir / "config.json")
     if not isinstance(config, dict) or not isinstance(config.get("model"), dict):
         raise RnnlmError(f"{run_dir}/config.json is damaged: it is not a run's configuration "
@@ -437,24 +471,29 @@ def interrupts_deferred():
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    caught = []
-    held = (signal.SIGINT, signal.SIGTERM)
-    previous = {sig: signal.signal(sig, lambda number, frame: caught.append((number, frame)))
-                for sig in held}
+    caught: dict = {}
+    previous = {}
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        if signal.getsignal(sig) is not None:  # None: set from C, and could not be put back
+            previous[sig] = signal.signal(sig, lambda number, frame: caught.update({number: frame}))
     try:
         yield
     finally:
-        for sig in held:
-            signal.signal(sig, previous[sig])
-    if caught:
-        number, frame = caught[0]
-        handler = previous[number]
-        if callable(handler):  # Python's for SIGINT raises KeyboardInterrupt, the CLI's Terminated
-            handler(number, frame)
-        elif handler == signal.SIG_DFL and number == signal.SIGINT:
-            raise KeyboardInterrupt
-        elif handler == signal.SIG_DFL:  # SIGTERM's default: end the process, now the block is done
-            signal.raise_signal(number)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        # Handled even when the block failed (the user asked for it); SIGTERM before SIGINT.
+        for number in sorted(caught, key=lambda n: n != signal.SIGTERM)[:1]:
+            _handle(number, caught[number], previous[number])
+
+
+def _handle(number, frame, handler) -> None:
+    """What the handler in place before interrupts_deferred would have done."""
+    if callable(handler):  # Python's for SIGINT raises KeyboardInterrupt, the CLI's Terminated
+        handler(number, frame)
+    elif handler == signal.SIG_DFL and number == signal.SIGINT:
+        raise KeyboardInterrupt
+    elif handler == signal.SIG_DFL:  # SIGTERM's default: the process ends, its checkpoint whole
+        signal.raise_signal(number)
 
 
 class RunWriter:
@@ -467,6 +506,7 @@ class RunWriter:
         self.epoch_saved = epoch_saved  # called after each whole saved epoch (SetAside.release)
         self.pending_config: dict | None = None  # a resume's options, saved with its first checkpoint
         self._pending: Commit | None = None  # an epoch whose last checkpoint save_last adds (--ema)
+        self.last_saved = False  # a checkpoint of this process is whole on the disk
         state = read_json(self.dir / "state.json") if (self.dir / "state.json").exists() else {}
         self.state = {"epochs_done": 0, "best_val_loss": None, "best_epoch": None,
                       "train_seconds": 0.0, **state}
@@ -502,23 +542,37 @@ class RunWriter:
         with interrupts_deferred():
             commit, self._pending = self._pending or Commit(self.dir), None
             whole_epoch = bool(commit.staged)  # the epoch end left its last checkpoint to this (--ema)
-            self._stage_last(commit, model)
+            self._staged(commit, lambda: self._stage_last(commit, weights_bytes(model)))
             self._commit(commit)
-        if whole_epoch:
-            self._whole_epoch_saved()
+            self.last_saved = True
+            if whole_epoch:
+                self._whole_epoch_saved()
 
     def end_epoch(self, model, record: dict, save_last: bool = True) -> None:
         with interrupts_deferred():
             commit = Commit(self.dir)
-            self._stage_epoch(commit, model, record)
+            state, epochs = dict(self.state), len(self.history)
+
+            def stage():
+                weights = weights_bytes(model)  # one for the best, model and last files
+                self._stage_epoch(commit, model, record, weights)
+                if save_last:
+                    self._stage_last(commit, weights)
+            try:
+                self._staged(commit, stage)
+            except BaseException:  # nothing of the epoch was saved: nor is it counted
+                self.state, self.history = state, self.history[:epochs]
+                raise
             if not save_last:  # the caller adds it from other weights (training.averaged_weights)
                 self._pending = commit
                 return
-            self._stage_last(commit, model)
             self._commit(commit)
-        self._whole_epoch_saved()
+            self.last_saved = True
+            self._whole_epoch_saved()
 
     def _whole_epoch_saved(self) -> None:
+        """Inside the deferral: the earlier run --force replaces goes, and the picture is drawn
+        (a Ctrl-C in matplotlib's import would surface as its error)."""
         if self.epoch_saved is not None:
             self.epoch_saved()
         self.plot()
@@ -529,7 +583,15 @@ class RunWriter:
 
         plot_curves(self.history, self.dir / "curves.png")
 
-    def _stage_epoch(self, commit: Commit, model, record: dict) -> None:
+    @staticmethod
+    def _staged(commit: Commit, stage) -> None:
+        try:
+            stage()
+        except BaseException:  # weights or optimizer state that could not be made
+            commit.discard()
+            raise
+
+    def _stage_epoch(self, commit: Commit, model, record: dict, weights: bytes) -> None:
         self.history.append(record)
         self.state["epochs_done"] = record["epoch"]
         self.state["train_seconds"] += record.get("train_seconds", 0.0)
@@ -538,28 +600,28 @@ class RunWriter:
         if best is None or score < best or not (self.dir / "model.weights.h5").exists():
             self.state.update(best_val_loss=score, best_epoch=record["epoch"],
                               best=dict(record))
-            weights = weights_bytes(model)
-            commit.add(self.dir / "checkpoints" / "best.weights.h5", weights)
-            commit.add(self.dir / "model.weights.h5", weights)
-            commit.add(self.dir / "backbone.weights.h5", weights_bytes(model.backbone))
-        commit.add(self.dir / "history.json", _json_bytes({"epochs": self.history}))
-        commit.add(self.dir / "history.csv", lambda tmp: _write_csv(tmp, self.history))
+            commit.add("checkpoints/best.weights.h5", weights)
+            commit.add("model.weights.h5", weights)
+            commit.add("backbone.weights.h5", weights_bytes(model.backbone))
+        commit.add("history.json", _json_bytes({"epochs": self.history}))
+        commit.add("history.csv", lambda tmp: _write_csv(tmp, self.history))
 
-    def _stage_last(self, commit: Commit, model) -> None:
-        commit.add(self.dir / "checkpoints" / "last.weights.h5", weights_bytes(model))
+    def _stage_last(self, commit: Commit, weights: bytes) -> None:
+        commit.add("checkpoints/last.weights.h5", weights)
         if self.optimizer_arrays is not None:
             import numpy as np
 
             arrays = self.optimizer_arrays()
+
             def write(tmp):
                 with open(tmp, "wb") as f:  # closed here: a full disk fails here, not later
                     np.savez(f, **arrays)
-            commit.add(self.dir / "checkpoints" / "last.optimizer.npz", write)
+            commit.add("checkpoints/last.optimizer.npz", write)
 
     def _commit(self, commit: Commit) -> None:
         if self.pending_config is not None:
-            commit.add(self.dir / "config.json", _json_bytes(self.pending_config))
-        commit.add(self.dir / "state.json", _json_bytes(self.state))
+            commit.add("config.json", _json_bytes(self.pending_config))
+        commit.add("state.json", _json_bytes(self.state))
         commit.commit()
         self.pending_config = None
 

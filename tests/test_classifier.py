@@ -148,8 +148,8 @@ def language_model(reviews, tmp_path_factory):
     model = LanguageModel(config).build_for_inference()
     runs.RunWriter(run_dir).start({"kind": "language_model", "tokenizer": tok.config(),
                                    "model": to_dict(config)}, tok)
-    runs.save_weights(model, run_dir / "model.weights.h5")
-    runs.save_weights(model.backbone, run_dir / "backbone.weights.h5")
+    (run_dir / "model.weights.h5").write_bytes(runs.weights_bytes(model))
+    (run_dir / "backbone.weights.h5").write_bytes(runs.weights_bytes(model.backbone))
     return model, tok, run_dir
 
 

@@ -975,3 +975,37 @@ def test_a_run_trained_from_a_pipe_is_resumed_from_a_file(tmp_path):
     corpus = tmp_path / "tiny.txt"
     corpus.write_text(TINY_TEXT, encoding="utf-8")
     assert invoke("train", "--resume", run, corpus, "--epochs", "1")[0] == 0
+
+
+def test_a_journal_names_only_a_runs_own_files(trained_run, tmp_path):
+    """A run folder from elsewhere with a crafted .commit.json must not rename files outside
+    it (a plain `rnnlm info` finishes a journal), and a folder that is not a run keeps its own
+    .commit.json and .tmp- files."""
+    import shutil
+
+    from rnnlm import runs
+
+    _, run = trained_run
+    copy = tmp_path / "run"
+    shutil.copytree(run, copy)
+    victim = tmp_path / "victim.txt"
+    victim.write_text("mine")
+    (copy / ".tmp-payload").write_text("payload")
+    (copy / ".tmp-aaaa-state.json").write_text("{}")
+    (copy / runs.JOURNAL).write_text(json.dumps([
+        [".tmp-payload", str(victim)], [".tmp-payload", "../victim.txt"],
+        ["../.tmp-x", "state.json"], [".tmp-payload", "tokenizer.json"], "not a pair", [1, 2],
+        [".tmp-aaaa-state.json", "state.json"]]))
+    before = (copy / "tokenizer.json").read_bytes()
+    code, output = invoke("info", copy)
+    assert code == 0, output
+    assert victim.read_text() == "mine" and (copy / "tokenizer.json").read_bytes() == before
+    assert json.loads((copy / "state.json").read_text()) == {}  # the one entry that is rnnlm's
+    assert not (copy / runs.JOURNAL).exists() and not list(copy.glob(".tmp-*"))
+    mine = tmp_path / "project"
+    mine.mkdir()
+    (mine / runs.JOURNAL).write_text("[]")
+    (mine / ".tmp-notes").write_text("notes")
+    code, output = invoke("generate", mine)
+    assert code == 2 and "not an rnnlm run" in output
+    assert sorted(p.name for p in mine.iterdir()) == [runs.JOURNAL, ".tmp-notes"]

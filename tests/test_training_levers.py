@@ -523,10 +523,11 @@ def test_a_whole_epoch_is_saved_only_with_its_last_checkpoint(tmp_path, monkeypa
     from rnnlm import runs
 
     saved = []
-    monkeypatch.setattr(runs.RunWriter, "_stage_epoch",
-                        lambda self, commit, model, record: commit.add(tmp_path / "e", b"e"))
-    monkeypatch.setattr(runs.RunWriter, "_stage_last",
-                        lambda self, commit, model: commit.add(tmp_path / "l", b"l"))
+    monkeypatch.setattr(runs, "weights_bytes", lambda model: b"weights")
+    monkeypatch.setattr(runs.RunWriter, "_stage_epoch", lambda self, commit, model, record,
+                        weights: commit.add("history.json", b"{}"))
+    monkeypatch.setattr(runs.RunWriter, "_stage_last", lambda self, commit, weights:
+                        commit.add("checkpoints/last.weights.h5", weights))
     monkeypatch.setattr(runs.RunWriter, "plot", lambda self: None)
     writer = runs.RunWriter(tmp_path, epoch_saved=lambda: saved.append(True))
     writer.end_epoch(None, {}, save_last=False)  # averaged weights kept; last still to write

@@ -111,3 +111,17 @@ def test_a_signal_while_a_checkpoint_is_written_waits_for_it(monkeypatch):
             done.append("after SIGTERM")
     assert done == ["after SIGINT", "after SIGTERM"] and received["code"] == 143
     assert signal.getsignal(signal.SIGTERM) == signal.SIG_DFL
+
+
+def test_a_signal_during_a_failed_checkpoint_is_still_handled():
+    """A full disk while a checkpoint was written dropped the SIGTERM that came meanwhile:
+    the CLI then exited 2 and an API process kept running."""
+    import os
+
+    from rnnlm import runs
+    from rnnlm.cli import Terminated, sigterm_as_interrupt
+
+    with pytest.raises(Terminated), sigterm_as_interrupt({"code": 130}):
+        with runs.interrupts_deferred():
+            os.kill(os.getpid(), signal.SIGTERM)
+            raise OSError(28, "No space left on device")
