@@ -38,3 +38,12 @@ def save_results(path: Path, update: dict) -> dict:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(results, indent=2) + "\n")
     return results
+
+
+def report(update: dict, path: Path, no_save: bool, table) -> dict:
+    """A bench run's end: its JSON printed, merged into ``path`` (unless --no-save), and the
+    markdown table of everything ``path`` now holds. Returns the merged results."""
+    print(json.dumps(update, indent=2))
+    results = update if no_save else save_results(path, update)
+    print(table(results))
+    return results

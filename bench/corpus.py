@@ -14,7 +14,8 @@ runs in a process of its own, so each peak RSS is that variant's alone:
   windows with random offsets; word: stateful streams).
 
 Figures are the peak RSS above the RSS after TensorFlow's import (the peak is counted from
-there: /proc/self/clear_refs), in MiB, and the seconds the variant took. Results go to bench/results/corpus.json.
+there: /proc/self/clear_refs), in MiB, and the seconds the variant took. Results go to
+bench/results/corpus.json.
 """
 from __future__ import annotations
 
@@ -115,8 +116,8 @@ def table(results: dict) -> str:
         size = f"{kind}, {row['corpus_bytes'] / 2**20:.0f} MiB"
         for variant in VARIANTS:
             cell = row.get(variant, {})
-            lines.append(f"| {size} | {variant} | {cell.get('peak_above_import_mib', cell.get('error'))} "
-                         f"| {cell.get('seconds', '')} |")
+            peak = cell.get("peak_above_import_mib", cell.get("error"))
+            lines.append(f"| {size} | {variant} | {peak} | {cell.get('seconds', '')} |")
     return "\n".join(lines)
 
 
@@ -138,9 +139,7 @@ def main(argv=None):
         return
     update = {"corpus_memory": run(opts.kinds.split(","), opts.megabytes, opts.threads),
               "machine": common.machine_info(opts.threads)}
-    print(json.dumps(update, indent=2))
-    results = update if opts.no_save else common.save_results(RESULTS, update)
-    print(table(results))
+    common.report(update, RESULTS, opts.no_save, table)
 
 
 if __name__ == "__main__":

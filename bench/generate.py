@@ -503,9 +503,7 @@ def main(argv=None):
         key = f"threads={opts.threads or 'default'}"
         configs = {n: measure(n, opts) for n in opts.configs.split(",")}
         update = {"runs": {key: {"machine": common.machine_info(opts.threads), "configs": configs}}}
-    print(json.dumps(update, indent=2))
-    results = update if opts.no_save else common.save_results(RESULTS, update)
-    print(table(results))
+    common.report(update, RESULTS, opts.no_save, table)
 
 
 if __name__ == "__main__":

@@ -663,11 +663,9 @@ def main(argv=None):
     else:
         update = {"memory": memory(configs, opts.threads),
                   "memory_machine": common.machine_info(opts.threads)}
-    print(json.dumps(update, indent=2))
-    results = update if opts.no_save else common.save_results(RESULTS, update)
+    results = common.report(update, RESULTS, opts.no_save, table)
     if opts.command == "quality" and not opts.no_save:  # --no-save leaves bench/results alone
         plot_families(results["quality"])
-    print(table(results))
 
 
 if __name__ == "__main__":
