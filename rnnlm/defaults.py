@@ -8,7 +8,9 @@ largest stack on a short ladder whose recurrent parameters are at most 1.5 × th
 tokens ("about the same": tiny-shakespeare's 1.0M training characters get the 1.18M-parameter
 1 × 512 LSTM the issue's benchmark uses). A char LSTM run on a CPU that makes many passes over
 the data takes a wider model, regularised harder (wider_for_long_runs; rnnlm.pace counts the
-passes). Any option the user gives explicitly wins over what is chosen here.
+passes); a --time-limit too short to read the text 1.5 times at that size takes a smaller one
+(smaller_model; pace.MIN_PASSES). Any option the user gives explicitly wins over what is chosen
+here.
 
 Training recipe (bench/train.py quality runs, README "Training benchmarks"): every option left
 as None takes the value of the tokenizer's row in RECIPES.
@@ -111,12 +113,24 @@ def choose_model(train_tokens: int, tokenizer: str, cell: str = "lstm") -> Model
     check_cell(cell)
     chosen = None
     for layers, units in LADDER:
-        embedding = default_embedding_dim(tokenizer, units)
-        params = recurrent_parameters(cell, layers, units, embedding)
-        if chosen is None or params <= PARAMETERS_PER_TOKEN * train_tokens:
-            chosen = ModelChoice(layers, units, embedding, DROPOUT[tokenizer], tokenizer != "char",
-                                 params)
+        entry = _ladder_choice(layers, units, tokenizer, cell)
+        if chosen is None or entry.parameters <= PARAMETERS_PER_TOKEN * train_tokens:
+            chosen = entry
     return chosen
+
+
+def smaller_model(choice: ModelChoice, tokenizer: str, cell: str) -> ModelChoice | None:
+    """The ladder's entry below ``choice`` (None below the smallest, or off the ladder)."""
+    size = (choice.num_layers, choice.units)
+    if size not in LADDER or LADDER.index(size) == 0:
+        return None
+    return _ladder_choice(*LADDER[LADDER.index(size) - 1], tokenizer, cell)
+
+
+def _ladder_choice(layers: int, units: int, tokenizer: str, cell: str) -> ModelChoice:
+    embedding = default_embedding_dim(tokenizer, units)
+    return ModelChoice(layers, units, embedding, DROPOUT[tokenizer], tokenizer != "char",
+                       recurrent_parameters(cell, layers, units, embedding))
 
 
 # Between layers and before the output layer, one mask per sequence: the quality runs' values.

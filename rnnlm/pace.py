@@ -56,31 +56,69 @@ def affordable_passes(tokens_per_second: float, time_limit: float, train_tokens:
     return TRAINING_SHARE * time_limit * tokens_per_second / train_tokens
 
 
+# A size that cannot read the training text about 1.5 times within --time-limit is too big for
+# the budget, whatever the corpus's length affords: on PTB's text as characters (4.6M training
+# tokens, 5 minutes, AMX host, 2026-12-06) the size for the corpus, 2 × 512 (~1.0 pass at its
+# pace), ended at 1.100 nats/char; 1 × 512 (~1.8 passes) at 1.039; 1 × 256 (~4.5) at 1.083.
+MIN_PASSES = 1.5
+
+
 def choose_size(train_ids, tok, cell, sizes, model_options, train_cfg, on_gpu, compiled_model,
                 say=None) -> tuple[defaults.ModelChoice, str]:
     """The size for the corpus, or the wider one where the run makes enough passes over it
-    (with --time-limit, counted at the wider model's measured pace). Returns the choice and
-    the passes, as the printed line says them. ``compiled_model(config)``: a model compiled
-    as the run's will be; ``say``: where the line about measuring goes (None: nowhere)."""
+    (with --time-limit, counted at the wider model's measured pace), or, where --time-limit
+    affords fewer than MIN_PASSES passes of it, the largest smaller size that affords them.
+    Returns the choice and the passes, as the printed line says them. ``compiled_model(config)``:
+    a model compiled as the run's will be; ``say``: where the lines about measuring go."""
     kind, tokens = tok.config()["kind"], len(train_ids)
+    planned = planned_passes(train_cfg, tokens)
+
+    def budget_passes(choice) -> float:  # the passes --time-limit affords at its measured pace
+        if say:
+            say(f"measuring how fast {_name(choice)} trains here (a few steps), to count the "
+                f"passes that fit in --time-limit ...")
+        choice_sizes, _ = defaults.fill_model_options(tokens, kind, cell, sizes, choice)
+        options = (model_options if choice.weight_drop is None
+                   else {**model_options, "weight_drop": choice.weight_drop})
+        probe = ModelConfig(vocabulary_size=tok.vocabulary_size, **options,
+                            **choice_sizes).validate()
+        speed = training_tokens_per_second(compiled_model(probe), train_cfg, train_ids)
+        return affordable_passes(speed, train_cfg.time_limit, tokens)
+
     base = defaults.choose_model(tokens, kind, cell)
     wider = defaults.wider_for_long_runs(base, kind, cell, on_gpu, tokens)
-    if wider is None:
-        return base, ""
-    name = f"{wider.num_layers} × {wider.units}"
-    passes = planned_passes(train_cfg, tokens)
-    counted = f"{passes:.1f} passes"
-    if train_cfg.time_limit and defaults.long_enough_for_wider(passes):
-        if say:
-            say(f"measuring how fast {name} trains here (a few steps), to count the passes "
-                f"that fit in --time-limit ...")
-        wider_sizes, _ = defaults.fill_model_options(tokens, kind, cell, sizes, wider)
-        probe = ModelConfig(vocabulary_size=tok.vocabulary_size,
-                            **{**model_options, "weight_drop": wider.weight_drop},
-                            **wider_sizes).validate()
-        speed = training_tokens_per_second(compiled_model(probe), train_cfg, train_ids)
-        passes = min(passes, affordable_passes(speed, train_cfg.time_limit, tokens))
-        counted = f"~{passes:.1f} passes of {name} in --time-limit"
-    if defaults.long_enough_for_wider(passes):
-        return wider, f" and {counted} (≥ {defaults.WIDER_PASSES}: the wider model)"
-    return base, f" and {counted} (the wider {name} pays from {defaults.WIDER_PASSES})"
+    counted, base_fits = "", False  # base_fits: known to afford MIN_PASSES in --time-limit
+    if wider is not None:
+        passes, counted = planned, f"{planned:.1f} passes"
+        if train_cfg.time_limit and defaults.long_enough_for_wider(planned):
+            affordable = budget_passes(wider)
+            passes = min(planned, affordable)
+            counted = f"~{passes:.1f} passes of {_name(wider)} in --time-limit"
+            base_fits = affordable >= MIN_PASSES  # the base trains faster than the wider
+        if defaults.long_enough_for_wider(passes):
+            return wider, f" and {counted} (≥ {defaults.WIDER_PASSES}: the wider model)"
+        counted = f" and {counted} (the wider {_name(wider)} pays from {defaults.WIDER_PASSES})"
+    if not train_cfg.time_limit or base_fits:
+        return base, counted
+    return _within_budget(base, kind, cell, planned, budget_passes) or (base, counted)
+
+
+def _within_budget(base, kind, cell, planned, budget_passes):
+    """(the size, the line's passes) where --time-limit binds and affords fewer than MIN_PASSES
+    passes of ``base``: the first size down the ladder that affords them (or the smallest);
+    None where ``base`` affords them (or is the smallest)."""
+    choice, short = base, []
+    while (smaller := defaults.smaller_model(choice, kind, cell)) is not None:
+        passes = budget_passes(choice)
+        if passes >= MIN_PASSES or passes >= planned:  # enough, or --epochs ends it first
+            break
+        short.append(f"~{passes:.1f} passes of {_name(choice)}")
+        choice = smaller
+    if not short:
+        return None
+    return choice, (f" and only {', '.join(short)} in --time-limit (under {MIN_PASSES:g}: a "
+                    f"smaller size)")
+
+
+def _name(choice) -> str:
+    return f"{choice.num_layers} × {choice.units}"

@@ -29,3 +29,49 @@ def test_the_measured_pace_is_a_throwaway_models_training_speed():
     # It trained that copy (7 steps), so the measurement is of real training steps.
     assert int(model.optimizer.iterations.numpy()) == pace.WARMUP_STEPS + pace.TIMED_STEPS
     assert not all(np.array_equal(a, b) for a, b in zip(before, model.get_weights()))
+
+
+def test_a_time_limit_too_short_for_the_corpus_size_takes_a_smaller_one(monkeypatch):
+    """--time-limit binding at under MIN_PASSES passes of the size for the corpus: the first
+    size down the ladder that affords them. (On PTB's 4.6M characters in 5 minutes 2 × 512 at
+    ~1.0 pass ended at 1.100 nats/char, 1 × 512 at ~1.8 at 1.039.)"""
+    from types import SimpleNamespace
+
+    from rnnlm import defaults
+
+    class Tok:
+        vocabulary_size = 65
+
+        def config(self):
+            return {"kind": "char"}
+
+    ids = np.ones(1_003_854, np.uint16)  # tiny-shakespeare's size: 1 × 512 for the corpus
+    speeds = {768: 2_000, 512: 4_000, 256: 20_000, 128: 50_000}  # tokens/s, by width
+    measured = []
+
+    def speed(model, train_cfg, train_ids):
+        measured.append(model.units)
+        return speeds[model.units]
+
+    monkeypatch.setattr(pace, "training_tokens_per_second", speed)
+    sizes = dict.fromkeys(["num_layers", "units", "embedding_dim", "dropout", "tie_weights"])
+
+    def choose(**train):
+        config = TrainConfig(seq_len=100, batch_size=32, **train)
+        return pace.choose_size(ids, Tok(), "lstm", sizes, {}, config, False,
+                                lambda model_config: SimpleNamespace(units=model_config.units))
+
+    choice, line = choose(epochs=None, time_limit=300)  # 1 × 512: 0.9 × 300 × 4,000 / 1M ≈ 1.1
+    assert (choice.num_layers, choice.units) == (1, 256) and measured == [768, 512, 256]
+    assert "only ~1.1 passes of 1 × 512 in --time-limit (under 1.5: a smaller size)" in line
+    measured.clear()
+    speeds[512] = 40_000  # ~10.8 passes: the size for the corpus (the wider one measured first)
+    choice, line = choose(epochs=None, time_limit=300)
+    assert (choice.units, measured) == (512, [768, 512]) and "smaller" not in line
+    measured.clear()
+    speeds[512] = 4_000  # --epochs 1 ends the run before the clock: the corpus decides
+    choice, _ = choose(epochs=1, time_limit=300)
+    assert choice.units == 512 and measured == [512]
+    base = defaults.choose_model(1_003_854, "char")
+    assert defaults.smaller_model(base, "char", "lstm").units == 256
+    assert defaults.smaller_model(defaults.choose_model(10, "char"), "char", "lstm") is None
