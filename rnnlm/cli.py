@@ -123,7 +123,8 @@ class Terminated(KeyboardInterrupt):
 def sigterm_as_interrupt(received: dict):
     """While a command runs, SIGTERM raises Terminated; ``received["code"]`` becomes its exit
     code, 143 (128 + 15), where Ctrl-C's is 130."""
-    if threading.current_thread() is not threading.main_thread():
+    if (threading.current_thread() is not threading.main_thread()
+            or signal.getsignal(signal.SIGTERM) is None):  # None: set from C, not restorable
         yield
         return
 

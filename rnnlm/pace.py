@@ -59,7 +59,8 @@ def affordable_passes(tokens_per_second: float, time_limit: float, train_tokens:
 # A size that cannot read the training text about 1.5 times within --time-limit is too big for
 # the budget, whatever the corpus's length affords: on PTB's text as characters (4.6M training
 # tokens, 5 minutes, AMX host, 2026-12-06) the size for the corpus, 2 × 512 (~1.0 pass at its
-# pace), ended at 1.100 nats/char; 1 × 512 (~1.8 passes) at 1.039; 1 × 256 (~4.5) at 1.083.
+# pace), ended at 1.100 nats/char; 1 × 512 (~2.2 passes) at 1.039; 1 × 256 (~5) at 1.083. With
+# this rule the run took 1 × 512 and ended at 1.031.
 MIN_PASSES = 1.5
 
 
