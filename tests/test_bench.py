@@ -54,10 +54,15 @@ def test_a_failed_threads_child_passes_its_reason_up(bench_train, monkeypatch):
 def test_corpus_bench_encodes_both_ways_and_trains(monkeypatch, tmp_path):
     """bench/corpus.py's variants, in this process on a small corpus: the whole-text and the
     piecewise encodings count the same tokens, and the real run trains."""
+    from tests.conftest import TINY_TEXT
+
     monkeypatch.syspath_prepend(str(BENCH))
     spec = importlib.util.spec_from_file_location("bench_corpus", BENCH / "corpus.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
+    source = tmp_path / "source.txt"  # the bench's own sources are in the data mirror
+    source.write_text(TINY_TEXT, encoding="utf-8")
+    monkeypatch.setattr(module, "SOURCES", {"char": source, "word": source})
     corpora = {kind: str(module.make_corpus(kind, 0.3, tmp_path)) for kind in ("char", "word")}
     for kind, corpus in corpora.items():
         whole, pieces = (module.child(kind, variant, corpus, str(tmp_path))

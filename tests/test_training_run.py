@@ -33,6 +33,22 @@ def test_api_training_does_not_warn_about_shuffle(tiny_corpus, tmp_path):
     assert not [w for w in caught if "shuffle" in str(w.message)]
 
 
+def _signals_as_in_a_terminal():
+    """A test run in the background (`nohup ... &`) ignores SIGINT, and its children inherit
+    that (Python then installs no KeyboardInterrupt): the child gets the default back."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
+@pytest.fixture
+def python_sigint(monkeypatch):
+    """SIGINT raising KeyboardInterrupt in this process, as in a terminal, whatever the test
+    runner inherited."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
 @pytest.mark.parametrize("signal_number, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
 def test_ctrl_c_or_sigterm_saves_a_checkpoint_and_exits(tiny_corpus, tmp_path, signal_number,
                                                         code):
@@ -43,7 +59,8 @@ def test_ctrl_c_or_sigterm_saves_a_checkpoint_and_exits(tiny_corpus, tmp_path, s
         [sys.executable, "-m", "rnnlm.cli", "train", str(tiny_corpus), "--out", str(run),
          "--units", "8", "--seq-len", "8", "--batch-size", "2", "--epochs", "100000",
          "--steps-per-epoch", "2"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        preexec_fn=_signals_as_in_a_terminal)
     deadline = time.time() + 120
     while not (run / "history.json").exists() and time.time() < deadline:
         time.sleep(0.5)
@@ -90,7 +107,7 @@ def test_weight_files_hold_the_weights_and_not_the_optimizer_state(tmp_path):
     assert rnnlm.resume(run, epochs=1).info()["epochs_done"] == 2  # and the run goes on from them
 
 
-def test_a_signal_while_a_checkpoint_is_written_waits_for_it(monkeypatch):
+def test_a_signal_while_a_checkpoint_is_written_waits_for_it(python_sigint):
     """Ctrl-C or SIGTERM inside interrupts_deferred is handled once the block is done: the
     block's writes all happen, then the handler runs (KeyboardInterrupt, the CLI's Terminated)."""
     import os
