@@ -14,7 +14,7 @@ import shutil
 import warnings
 from pathlib import Path
 
-from rnnlm import corpora, data, defaults, pace, runs
+from rnnlm import checkpoints, corpora, data, defaults, pace, runs
 from rnnlm.config import (ModelConfig, TokenizerConfig, TrainConfig, check_tokenizer_options,
                           from_dict, to_dict)
 from rnnlm.errors import RnnlmError, first_line
@@ -431,8 +431,8 @@ def _fit(out: Path, config, tok, model_cfg, train_cfg, train_ids, valid_text, in
     # the dropout layers' random streams of a new or resumed run (drawn when they are built).
     seed_everything(train_cfg.seed if new else train_cfg.seed + initial_epoch)
     model, optimizer = _compiled_model(model_cfg, train_cfg)
-    writer = runs.RunWriter(out, optimizer_arrays=lambda: training.optimizer_arrays(optimizer),
-                            epoch_saved=epoch_saved)
+    writer = checkpoints.RunWriter(
+        out, optimizer_arrays=lambda: training.optimizer_arrays(optimizer), epoch_saved=epoch_saved)
     if new:
         writer.start(config, tok)
     else:
@@ -487,8 +487,8 @@ def _fit(out: Path, config, tok, model_cfg, train_cfg, train_ids, valid_text, in
 
 @contextlib.contextmanager
 def _optimizer_state_elsewhere():
-    """Weights loaded into the compiled model hold no optimizer state (runs.weights_bytes leaves
-    it out; it comes from checkpoints/last.optimizer.npz): Keras's warning about it is noise."""
+    """Weights loaded into the compiled model hold no optimizer state (weights_bytes leaves it
+    out; it comes from checkpoints/last.optimizer.npz): Keras's warning about it is noise."""
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", "Skipping variable loading for optimizer")
         yield

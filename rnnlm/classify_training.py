@@ -19,6 +19,7 @@ import keras
 
 from rnnlm import classify_data as cdata
 from rnnlm import runs
+from rnnlm.checkpoints import RunWriter
 from rnnlm.classify_metrics import plot_curves
 from rnnlm.config import FORMAT_VERSION
 from rnnlm.errors import RnnlmError, first_line
@@ -27,7 +28,7 @@ from rnnlm.tf_logs import no_retracing_warnings
 from rnnlm.tokenizers import load_tokenizer
 
 
-class ClassifierRun(runs.RunWriter):
+class ClassifierRun(RunWriter):
     """A RunWriter whose tokenizer may be absent (numeric sequences) and whose curves show
     accuracy as well as loss."""
 

@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from rnnlm import runs
+from rnnlm.checkpoints import interrupts_deferred
 from rnnlm.errors import RnnlmError, first_line
 
 FORMATS = ("saved_model",)
@@ -124,7 +125,7 @@ def export_saved_model(lm, out: str | Path, force: bool = False) -> Path:
             for name in ("tokenizer.json", "tokenizer.model", "config.json"):
                 if (lm.run_dir / name).exists():
                     shutil.copy(lm.run_dir / name, tmp / name)
-        with runs.interrupts_deferred():  # Ctrl-C between the renames lost the earlier export
+        with interrupts_deferred():  # Ctrl-C between the renames lost the earlier export
             _put_in_place(tmp, out)
     except (OSError, tf.errors.OpError) as e:  # a full disk: TensorFlow's errors are pages long
         shutil.rmtree(tmp, ignore_errors=True)

@@ -60,7 +60,8 @@ def affordable_passes(tokens_per_second: float, time_limit: float, train_tokens:
 # the budget, whatever the corpus's length affords: on PTB's text as characters (4.6M training
 # tokens, 5 minutes, AMX host, 2026-12-06) the size for the corpus, 2 × 512 (~1.0 pass at its
 # pace), ended at 1.100 nats/char; 1 × 512 (~2.2 passes) at 1.039; 1 × 256 (~5) at 1.083. With
-# this rule the run took 1 × 512 and ended at 1.031.
+# this rule the run took 1 × 512 and ended at 1.031. At 10 minutes it keeps 2 × 512 (~2 passes,
+# 1.023), and 1 × 512 (~4.4) ended at 0.983: not far enough yet (README, "A short budget").
 MIN_PASSES = 1.5
 
 

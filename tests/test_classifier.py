@@ -137,7 +137,7 @@ def test_labels_round_trip_and_load_dispatch(reviews, sequences, tmp_path):
 @pytest.fixture(scope="module")
 def language_model(reviews, tmp_path_factory):
     """A language model run as `rnnlm train` writes it (untrained weights are enough here)."""
-    from rnnlm import runs
+    from rnnlm import checkpoints
     from rnnlm.config import ModelConfig, to_dict
     from rnnlm.models.language_model import LanguageModel
     from rnnlm.tokenizers import build_tokenizer
@@ -146,10 +146,10 @@ def language_model(reviews, tmp_path_factory):
     tok = build_tokenizer("char").train(reviews.read_text(encoding="utf-8"))
     config = ModelConfig(vocabulary_size=tok.vocabulary_size, units=8, embedding_dim=4)
     model = LanguageModel(config).build_for_inference()
-    runs.RunWriter(run_dir).start({"kind": "language_model", "tokenizer": tok.config(),
+    checkpoints.RunWriter(run_dir).start({"kind": "language_model", "tokenizer": tok.config(),
                                    "model": to_dict(config)}, tok)
-    (run_dir / "model.weights.h5").write_bytes(runs.weights_bytes(model))
-    (run_dir / "backbone.weights.h5").write_bytes(runs.weights_bytes(model.backbone))
+    (run_dir / "model.weights.h5").write_bytes(checkpoints.weights_bytes(model))
+    (run_dir / "backbone.weights.h5").write_bytes(checkpoints.weights_bytes(model.backbone))
     return model, tok, run_dir
 
 

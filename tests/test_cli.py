@@ -604,7 +604,7 @@ def test_a_forced_run_that_fails_at_its_first_save_puts_the_earlier_run_back(
     already, the rest not; the earlier run must come back all the same."""
     import shutil
 
-    from rnnlm import runs
+    from rnnlm import checkpoints
 
     corpus, run = trained_run
     copy = tmp_path / "run"
@@ -614,7 +614,7 @@ def test_a_forced_run_that_fails_at_its_first_save_puts_the_earlier_run_back(
     def disk_full(self, commit, model):
         raise OSError(28, "No space left on device\n(h5py, on two lines)")
 
-    monkeypatch.setattr(runs.RunWriter, "_stage_last", disk_full)
+    monkeypatch.setattr(checkpoints.RunWriter, "_stage_last", disk_full)
     code, output = invoke("train", corpus, "--out", copy, "--force", *TINY_MODEL)
     assert code == 2 and "error: No space left on device (h5py, on two lines)" in output, output
     assert {p.relative_to(copy): p.read_bytes() for p in copy.rglob("*") if p.is_file()} == kept
@@ -804,12 +804,12 @@ def test_a_kill_between_the_renames_of_an_epoch_is_finished_by_the_next_command(
     history all say the same epoch (a kill there used to train an epoch twice, or lose one)."""
     import shutil
 
-    from rnnlm import runs
+    from rnnlm import checkpoints, runs
 
     _, run = trained_run
     copy = tmp_path / "run"
     shutil.copytree(run, copy)
-    real_replace, calls = runs.os.replace, []
+    real_replace, calls = checkpoints.os.replace, []
 
     class Killed(BaseException):
         pass
@@ -820,10 +820,10 @@ def test_a_kill_between_the_renames_of_an_epoch_is_finished_by_the_next_command(
             raise Killed
         real_replace(src, dst)
 
-    monkeypatch.setattr(runs.os, "replace", replace_then_die)
+    monkeypatch.setattr(checkpoints.os, "replace", replace_then_die)
     with pytest.raises(Killed):
         rnnlm.resume(copy, epochs=1)
-    monkeypatch.setattr(runs.os, "replace", real_replace)
+    monkeypatch.setattr(checkpoints.os, "replace", real_replace)
     assert (copy / runs.JOURNAL).exists()
     state = json.loads((copy / "state.json").read_text())
     assert state["epochs_done"] == 1  # state.json is renamed last: not in place yet

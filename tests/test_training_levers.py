@@ -520,16 +520,16 @@ def test_cli_trains_with_every_lever(tiny_corpus, tmp_path):
 def test_a_whole_epoch_is_saved_only_with_its_last_checkpoint(tmp_path, monkeypatch):
     """--force's earlier run goes when the new run's epoch is whole: with --ema the last
     checkpoint is written after the epoch's other files, by a separate save_last."""
-    from rnnlm import runs
+    from rnnlm import checkpoints
 
     saved = []
-    monkeypatch.setattr(runs, "weights_bytes", lambda model: b"weights")
-    monkeypatch.setattr(runs.RunWriter, "_stage_epoch", lambda self, commit, model, record,
+    monkeypatch.setattr(checkpoints, "weights_bytes", lambda model: b"weights")
+    monkeypatch.setattr(checkpoints.RunWriter, "_stage_epoch", lambda self, commit, model, record,
                         weights: commit.add("history.json", b"{}"))
-    monkeypatch.setattr(runs.RunWriter, "_stage_last", lambda self, commit, weights:
+    monkeypatch.setattr(checkpoints.RunWriter, "_stage_last", lambda self, commit, weights:
                         commit.add("checkpoints/last.weights.h5", weights))
-    monkeypatch.setattr(runs.RunWriter, "plot", lambda self: None)
-    writer = runs.RunWriter(tmp_path, epoch_saved=lambda: saved.append(True))
+    monkeypatch.setattr(checkpoints.RunWriter, "plot", lambda self: None)
+    writer = checkpoints.RunWriter(tmp_path, epoch_saved=lambda: saved.append(True))
     writer.end_epoch(None, {}, save_last=False)  # averaged weights kept; last still to write
     assert saved == []
     writer.save_last(None)
