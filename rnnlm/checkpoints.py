@@ -163,7 +163,7 @@ def _journal_entries(journal: Path) -> list[tuple[str, str]]:
             continue
         tmp, final = PurePosixPath(entry[0]), entry[1]
         if (final in COMMITTED and tmp.parent == PurePosixPath(final).parent
-                and tmp.name.startswith(TEMPORARY) and tmp.name not in ("..", ".")):
+                and tmp.name.startswith(TEMPORARY)):
             valid.append((str(tmp), final))
     return valid
 

@@ -26,14 +26,20 @@ from rnnlm.config import FORMAT_VERSION
 from rnnlm.errors import RnnlmError, first_line
 
 
+# A checkpoint's files are renamed into place after all of them are written; this journal
+# lists the renames while they happen (checkpoints.Commit).
+JOURNAL = ".commit.json"
+TEMPORARY = ".tmp-"  # the prefix of every file written before its rename
+
+
 def write_atomic(path: Path, write) -> None:
     """``write(tmp_path)`` then rename over ``path`` (same directory, so rename is atomic).
 
-    The temporary name keeps the final suffix because Keras insists on ``.weights.h5``.
+    The temporary name ends with the final name, so a leftover says what it was for.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix="-" + path.name)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=TEMPORARY, suffix="-" + path.name)
     os.close(fd)
     os.unlink(tmp)  # h5py refuses to open an existing empty file in some modes
     try:
@@ -63,12 +69,6 @@ def read_json(path: Path) -> dict:
     if not isinstance(data, dict):
         raise RnnlmError(f"{path} is damaged: it holds a JSON {type(data).__name__}, not an object")
     return data
-
-
-# A checkpoint's files are renamed into place after all of them are written; this journal
-# lists the renames while they happen (checkpoints.Commit).
-JOURNAL = ".commit.json"
-TEMPORARY = ".tmp-"  # the prefix of every file written before its rename
 
 
 RUN_KINDS = ("language_model", "classifier")
