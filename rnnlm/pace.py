@@ -56,20 +56,25 @@ def affordable_passes(tokens_per_second: float, time_limit: float, train_tokens:
     return TRAINING_SHARE * time_limit * tokens_per_second / train_tokens
 
 
-# A size that cannot read the training text about 1.5 times within --time-limit is too big for
-# the budget, whatever the corpus's length affords: on PTB's text as characters (4.6M training
-# tokens, 5 minutes, AMX host, 2026-12-06) the size for the corpus, 2 × 512 (~1.0 pass at its
-# pace), ended at 1.100 nats/char; 1 × 512 (~2.2 passes) at 1.039; 1 × 256 (~5) at 1.083. With
-# this rule the run took 1 × 512 and ended at 1.031. At 10 minutes it keeps 2 × 512 (~2 passes,
-# 1.023), and 1 × 512 (~4.4) ended at 0.983: not far enough yet (README, "A short budget").
-MIN_PASSES = 1.5
+# A size is too big for --time-limit, whatever the corpus's length affords, where the budget
+# trains it on fewer than about 3.2 tokens per recurrent parameter (the tokens at 0.9 of the
+# measured pace, as the rule counts them). Char LSTMs on tiny-shakespeare and PTB's text, 1 to
+# 10 minutes (README, "A short budget", has the table; AMX host, 2026-12-06): every size that
+# lost to the next one down got at most 2.9 (2 × 512 in 10 minutes of PTB: 1.023 nats/char
+# against 1 × 512's 0.983), every size that beat it at least 3.6 (1 × 512 in 2 minutes of
+# tiny-shakespeare: 1.471 against 1 × 256's 1.536); the wider model was level with 1 × 512 at
+# 3.4–3.5. Passes alone did not separate these runs (the rule before this one took 1.5 passes:
+# at 3 minutes of PTB it would have dropped 1 × 512 at ~1.4 passes for the worse 1 × 256): a
+# larger size needs more text read for its parameters, not more passes.
+MIN_TOKENS_PER_PARAMETER = 3.2
 
 
 def choose_size(train_ids, tok, cell, sizes, model_options, train_cfg, on_gpu, compiled_model,
                 say=None) -> tuple[defaults.ModelChoice, str]:
     """The size for the corpus, or the wider one where the run makes enough passes over it
     (with --time-limit, counted at the wider model's measured pace), or, where --time-limit
-    affords fewer than MIN_PASSES passes of it, the largest smaller size that affords them.
+    trains it on fewer than MIN_TOKENS_PER_PARAMETER tokens per recurrent parameter, the
+    largest smaller size it trains on that many.
     Returns the choice and the passes, as the printed line says them. ``compiled_model(config)``:
     a model compiled as the run's will be; ``say``: where the lines about measuring go."""
     kind, tokens = tok.config()["kind"], len(train_ids)
@@ -89,37 +94,45 @@ def choose_size(train_ids, tok, cell, sizes, model_options, train_cfg, on_gpu, c
 
     base = defaults.choose_model(tokens, kind, cell)
     wider = defaults.wider_for_long_runs(base, kind, cell, on_gpu, tokens)
-    counted, base_fits = "", False  # base_fits: known to afford MIN_PASSES in --time-limit
+    counted, base_fits = "", False  # base_fits: known to get enough tokens in --time-limit
     if wider is not None:
         passes, counted = planned, f"{planned:.1f} passes"
         if train_cfg.time_limit and defaults.long_enough_for_wider(planned):
             affordable = budget_passes(wider)
             passes = min(planned, affordable)
             counted = f"~{passes:.1f} passes of {_name(wider)} in --time-limit"
-            base_fits = affordable >= MIN_PASSES  # the base trains faster than the wider
+            # The base trains faster than the wider model and has fewer parameters.
+            base_fits = enough_tokens(affordable, tokens, wider)
         if defaults.long_enough_for_wider(passes):
             return wider, f" and {counted} (≥ {defaults.WIDER_PASSES}: the wider model)"
         counted = f" and {counted} (the wider {_name(wider)} pays from {defaults.WIDER_PASSES})"
     if not train_cfg.time_limit or base_fits:
         return base, counted
-    return _within_budget(base, kind, cell, planned, budget_passes) or (base, counted)
+    return _within_budget(base, kind, cell, planned, budget_passes, tokens) or (base, counted)
 
 
-def _within_budget(base, kind, cell, planned, budget_passes):
-    """(the size, the line's passes) where --time-limit binds and affords fewer than MIN_PASSES
-    passes of ``base``: the first size down the ladder that affords them (or the smallest);
-    None where ``base`` affords them (or is the smallest)."""
+def enough_tokens(passes: float, train_tokens: int, choice) -> bool:
+    """Whether ``passes`` over the training text train ``choice`` on enough tokens for its
+    recurrent parameters (MIN_TOKENS_PER_PARAMETER)."""
+    return passes * train_tokens >= MIN_TOKENS_PER_PARAMETER * choice.parameters
+
+
+def _within_budget(base, kind, cell, planned, budget_passes, tokens):
+    """(the size, the line's passes) where --time-limit binds and trains ``base`` on fewer than
+    MIN_TOKENS_PER_PARAMETER tokens per recurrent parameter: the first size down the ladder it
+    trains on that many (or the smallest); None where ``base`` gets them (or is the smallest)."""
     choice, short = base, []
     while (smaller := defaults.smaller_model(choice, kind, cell)) is not None:
         passes = budget_passes(choice)
-        if passes >= MIN_PASSES or passes >= planned:  # enough, or --epochs ends it first
+        if enough_tokens(passes, tokens, choice) or passes >= planned:  # or --epochs ends it
             break
-        short.append(f"~{passes:.1f} passes of {_name(choice)}")
+        short.append(f"~{passes:.1f} passes of {_name(choice)} "
+                     f"({passes * tokens / choice.parameters:.1f} tokens per parameter)")
         choice = smaller
     if not short:
         return None
-    return choice, (f" and only {', '.join(short)} in --time-limit (under {MIN_PASSES:g}: a "
-                    f"smaller size)")
+    return choice, (f" and only {', '.join(short)} in --time-limit (under "
+                    f"{MIN_TOKENS_PER_PARAMETER:g}: a smaller size)")
 
 
 def _name(choice) -> str:

@@ -32,9 +32,10 @@ def test_the_measured_pace_is_a_throwaway_models_training_speed():
 
 
 def test_a_time_limit_too_short_for_the_corpus_size_takes_a_smaller_one(monkeypatch):
-    """--time-limit binding at under MIN_PASSES passes of the size for the corpus: the first
-    size down the ladder that affords them. (On PTB's 4.6M characters in 5 minutes 2 × 512 at
-    ~1.0 pass ended at 1.100 nats/char, 1 × 512 at ~1.8 at 1.039.)"""
+    """--time-limit training the size for the corpus on under MIN_TOKENS_PER_PARAMETER tokens
+    per recurrent parameter: the first size down the ladder it trains on that many. (On
+    tiny-shakespeare in 1 minute 1 × 512 at 1.8 ended at 1.595 nats/char, 1 × 256 at 15 at
+    1.568; in 2 minutes 1 × 512 at 3.6 won.)"""
     from types import SimpleNamespace
 
     from rnnlm import defaults
@@ -63,7 +64,12 @@ def test_a_time_limit_too_short_for_the_corpus_size_takes_a_smaller_one(monkeypa
 
     choice, line = choose(epochs=None, time_limit=300)  # 1 × 512: 0.9 × 300 × 4,000 / 1M ≈ 1.1
     assert (choice.num_layers, choice.units) == (1, 256) and measured == [768, 512, 256]
-    assert "only ~1.1 passes of 1 × 512 in --time-limit (under 1.5: a smaller size)" in line
+    assert ("only ~1.1 passes of 1 × 512 (0.9 tokens per parameter) in --time-limit (under "
+            "3.2: a smaller size)") in line
+    measured.clear()
+    speeds[512] = 12_000  # ~3.2 passes, yet 2.7 tokens per parameter: passes alone are not it
+    choice, line = choose(epochs=None, time_limit=300)
+    assert choice.units == 256 and "(2.7 tokens per parameter)" in line
     measured.clear()
     speeds[512] = 40_000  # ~10.8 passes: the size for the corpus (the wider one measured first)
     choice, line = choose(epochs=None, time_limit=300)
