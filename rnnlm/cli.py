@@ -336,9 +336,14 @@ def _write_stream(lm, prompt: str, options) -> None:
     pieces = lm.stream(prompt, **options)
     sys.stdout.write(prompt)
     sys.stdout.flush()
-    for piece in pieces:
-        sys.stdout.write(piece)
+    try:
+        for piece in pieces:
+            sys.stdout.write(piece)
+            sys.stdout.flush()
+    except KeyboardInterrupt:  # the text's line ends before "interrupted" comes on stderr
+        sys.stdout.write("\n")
         sys.stdout.flush()
+        raise
     sys.stdout.write("\n")
 
 

@@ -414,6 +414,19 @@ def test_generate_warns_once_in_one_line_about_an_unknown_prompt(trained_run, ex
         assert output.index("warning: ") < output.index("✨✨ the")
 
 
+def test_ctrl_c_while_generating_ends_the_text_line_before_saying_interrupted(trained_run,
+                                                                           monkeypatch):
+    from rnnlm.lm import LM
+
+    def interrupted_stream(self, prompt="", **options):
+        yield " fox"
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(LM, "stream", interrupted_stream)
+    code, output = invoke("generate", trained_run[1], "--prompt", "the")
+    assert code == 130 and output.endswith("the fox\ninterrupted\n"), output
+
+
 def test_info_names_the_validation_file_and_the_epochs_of_every_call(tiny_corpus, tmp_path):
     valid = tmp_path / "valid.txt"
     valid.write_text(tiny_corpus.read_text(encoding="utf-8")[:400], encoding="utf-8")
