@@ -115,6 +115,8 @@ def train(corpus: str | None = None, out: str | Path | None = None, *, tokenizer
     if fraction_given and valid is None and text.valid is not None:  # else it would be ignored
         raise RnnlmError(f"the corpus {text.name} comes with its own validation text, so "
                          f"nothing is held out of it: drop --valid-fraction")
+    if valid is None and text.valid is not None:  # nothing is held out: config.json says so
+        train_cfg.valid_fraction = 0.0
     out = out if out is not None else Path("runs") / text.name
     runs.check_new_run_dir(out, force)
     if tensorboard:
@@ -122,7 +124,7 @@ def train(corpus: str | None = None, out: str | Path | None = None, *, tokenizer
     # Paths are kept absolute, so --resume finds the text from whatever directory it runs in.
     source = {"corpus": runs.absolute_if_path(corpus) or corpora.BUILTIN,
               "valid": runs.absolute_if_path(valid), "data_dir": runs.absolute_if_path(data_dir),
-              "encoding": encoding}
+              "encoding": encoding, "own_validation": valid is None and text.valid is not None}
     train_text, valid_text = _split(text, valid, valid_fraction, encoding)
     source["sha256"] = _texts_sha256(train_text, valid_text)
     tok = _trained_tokenizer(tok_cfg, train_text, quiet)

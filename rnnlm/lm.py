@@ -180,6 +180,9 @@ def format_info(details: dict) -> str:
     if source.get("valid"):  # validation read from its own file: no fraction was held out
         train.pop("valid_fraction", None)
         corpus += f", validation {source['valid']}"
+    elif source.get("own_validation"):  # a corpus card's validation split (PTB's valid.txt)
+        train.pop("valid_fraction", None)
+        corpus += ", validation its own"
     lines = [f"run          {details['run_dir']}  (format {details['format_version']})",
              f"corpus       {corpus}",
              f"tokenizer    {t['kind']}{options}, vocabulary {details['vocabulary_size']}",

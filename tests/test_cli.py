@@ -923,6 +923,14 @@ def test_valid_fraction_is_refused_for_a_corpus_with_its_own_validation_text(tmp
                           "--valid-fraction", "0.5", *TINY_MODEL)
     assert code == 2 and "its own validation text" in output and "--valid-fraction" in output
     assert not (tmp_path / "run").exists()
+    code, output = invoke("train", "ptb", "--data-dir", mirror.parent, "--out", tmp_path / "run",
+                          *TINY_MODEL)
+    assert code == 0, output
+    config = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert config["train"]["valid_fraction"] == 0 and config["source"]["own_validation"]
+    code, output = invoke("info", tmp_path / "run")
+    training = next(line for line in output.splitlines() if line.startswith("training"))
+    assert "corpus       ptb, validation its own" in output and "valid_fraction" not in training
 
 
 def test_an_export_that_fails_keeps_the_earlier_one(trained_run, tmp_path, monkeypatch):
