@@ -82,7 +82,7 @@ def fill_model_options(train_tokens: int, tokenizer: str, cell: str, given: dict
     options = dict(given)
     message = None
     if options["num_layers"] is None and options["units"] is None:
-        choice = choice or choose_model(train_tokens, tokenizer, cell)
+        choice = choice or choose_model(train_tokens, tokenizer, cell, given["embedding_dim"])
         options["num_layers"], options["units"] = choice.num_layers, choice.units
         if options["dropout"] is None:
             options["dropout"] = choice.dropout
@@ -105,30 +105,33 @@ def fill_model_options(train_tokens: int, tokenizer: str, cell: str, given: dict
     return options, message
 
 
-def choose_model(train_tokens: int, tokenizer: str, cell: str = "lstm") -> ModelChoice:
+def choose_model(train_tokens: int, tokenizer: str, cell: str = "lstm",
+                 embedding_dim: int | None = None) -> ModelChoice:
     """The largest ladder entry with recurrent parameters ≤ 1.5 × training tokens (at least the
-    smallest entry). Character models keep a 64-wide embedding; word and subword models use an
+    smallest entry), counted with ``embedding_dim`` where the user gives one. Character models keep a 64-wide embedding; word and subword models use an
     embedding as wide as the last layer, tied to the output layer (Press & Wolf), which halves
     the vocabulary-sized parameters and is measured in bench/train.py to help."""
     check_cell(cell)
     chosen = None
     for layers, units in LADDER:
-        entry = _ladder_choice(layers, units, tokenizer, cell)
+        entry = _ladder_choice(layers, units, tokenizer, cell, embedding_dim)
         if chosen is None or entry.parameters <= PARAMETERS_PER_TOKEN * train_tokens:
             chosen = entry
     return chosen
 
 
-def smaller_model(choice: ModelChoice, tokenizer: str, cell: str) -> ModelChoice | None:
+def smaller_model(choice: ModelChoice, tokenizer: str, cell: str,
+                  embedding_dim: int | None = None) -> ModelChoice | None:
     """The ladder's entry below ``choice`` (None below the smallest, or off the ladder)."""
     size = (choice.num_layers, choice.units)
     if size not in LADDER or LADDER.index(size) == 0:
         return None
-    return _ladder_choice(*LADDER[LADDER.index(size) - 1], tokenizer, cell)
+    return _ladder_choice(*LADDER[LADDER.index(size) - 1], tokenizer, cell, embedding_dim)
 
 
-def _ladder_choice(layers: int, units: int, tokenizer: str, cell: str) -> ModelChoice:
-    embedding = default_embedding_dim(tokenizer, units)
+def _ladder_choice(layers: int, units: int, tokenizer: str, cell: str,
+                   embedding_dim: int | None = None) -> ModelChoice:
+    embedding = embedding_dim or default_embedding_dim(tokenizer, units)
     return ModelChoice(layers, units, embedding, DROPOUT[tokenizer], tokenizer != "char",
                        recurrent_parameters(cell, layers, units, embedding))
 

@@ -74,13 +74,19 @@ def choose_size(train_ids, tok, cell, sizes, model_options, train_cfg, on_gpu, c
     """The size for the corpus, or the wider one where the run makes enough passes over it
     (with --time-limit, counted at the wider model's measured pace), or, where --time-limit
     trains it on fewer than MIN_TOKENS_PER_PARAMETER tokens per recurrent parameter, the
-    largest smaller size it trains on that many.
+    largest smaller size it trains on that many. Parameters are counted with the user's
+    --embedding-dim where one is given (``sizes``).
     Returns the choice and the passes, as the printed line says them. ``compiled_model(config)``:
     a model compiled as the run's will be; ``say``: where the lines about measuring go."""
     kind, tokens = tok.config()["kind"], len(train_ids)
     planned = planned_passes(train_cfg, tokens)
+    embedding = sizes.get("embedding_dim")
+    measured = {}
 
     def budget_passes(choice) -> float:  # the passes --time-limit affords at its measured pace
+        key = (choice.num_layers, choice.units)
+        if key in measured:
+            return measured[key]
         if say:
             say(f"measuring how fast {_name(choice)} trains here (a few steps), to count the "
                 f"passes that fit in --time-limit ...")
@@ -90,25 +96,36 @@ def choose_size(train_ids, tok, cell, sizes, model_options, train_cfg, on_gpu, c
         probe = ModelConfig(vocabulary_size=tok.vocabulary_size, **options,
                             **choice_sizes).validate()
         speed = training_tokens_per_second(compiled_model(probe), train_cfg, train_ids)
-        return affordable_passes(speed, train_cfg.time_limit, tokens)
+        measured[key] = affordable_passes(speed, train_cfg.time_limit, tokens)
+        return measured[key]
 
-    base = defaults.choose_model(tokens, kind, cell)
+    def line_passes(choice) -> str:  # the passes the run makes with ``choice``
+        if not train_cfg.time_limit or planned <= budget_passes(choice):
+            return f"{_figure(planned)} passes"
+        return f"~{_figure(budget_passes(choice))} passes of {_name(choice)} in --time-limit"
+
+    base = defaults.choose_model(tokens, kind, cell, embedding)
     wider = defaults.wider_for_long_runs(base, kind, cell, on_gpu, tokens)
-    counted, base_fits = "", False  # base_fits: known to get enough tokens in --time-limit
+    line = ""
     if wider is not None:
-        passes, counted = planned, f"{planned:.1f} passes"
-        if train_cfg.time_limit and defaults.long_enough_for_wider(planned):
-            affordable = budget_passes(wider)
-            passes = min(planned, affordable)
-            counted = f"~{passes:.1f} passes of {_name(wider)} in --time-limit"
-            # The base trains faster than the wider model and has fewer parameters.
-            base_fits = enough_tokens(affordable, tokens, wider)
-        if defaults.long_enough_for_wider(passes):
-            return wider, f" and {counted} (≥ {defaults.WIDER_PASSES}: the wider model)"
-        counted = f" and {counted} (the wider {_name(wider)} pays from {defaults.WIDER_PASSES})"
-    if not train_cfg.time_limit or base_fits:
-        return base, counted
-    return _within_budget(base, kind, cell, planned, budget_passes, tokens) or (base, counted)
+        pays = f"(the wider {_name(wider)} pays from {defaults.WIDER_PASSES})"
+        takes = f"(≥ {defaults.WIDER_PASSES}: the wider model)"
+        line = f" and {_figure(planned)} passes {pays}"
+        if defaults.long_enough_for_wider(planned):
+            if not train_cfg.time_limit:
+                return wider, f" and {line_passes(wider)} {takes}"
+            line = f" and {line_passes(base)} {pays}"
+            # The base trains faster than the wider model: where it makes too few passes for
+            # the wider one, so does the wider one, and a short budget measures one size fewer.
+            if defaults.long_enough_for_wider(budget_passes(base)):
+                if defaults.long_enough_for_wider(min(planned, budget_passes(wider))):
+                    return wider, f" and {line_passes(wider)} {takes}"
+                # The base's 16 passes give it far more than enough tokens per parameter.
+                return base, f" and {line_passes(wider)} {pays}"
+    if not train_cfg.time_limit:
+        return base, line
+    return _within_budget(base, kind, cell, planned, budget_passes, tokens, embedding) or (
+        base, line)
 
 
 def enough_tokens(passes: float, train_tokens: int, choice) -> bool:
@@ -117,22 +134,38 @@ def enough_tokens(passes: float, train_tokens: int, choice) -> bool:
     return passes * train_tokens >= MIN_TOKENS_PER_PARAMETER * choice.parameters
 
 
-def _within_budget(base, kind, cell, planned, budget_passes, tokens):
+def _within_budget(base, kind, cell, planned, budget_passes, tokens, embedding):
     """(the size, the line's passes) where --time-limit binds and trains ``base`` on fewer than
     MIN_TOKENS_PER_PARAMETER tokens per recurrent parameter: the first size down the ladder it
-    trains on that many (or the smallest); None where ``base`` gets them (or is the smallest)."""
-    choice, short = base, []
-    while (smaller := defaults.smaller_model(choice, kind, cell)) is not None:
-        passes = budget_passes(choice)
-        if enough_tokens(passes, tokens, choice) or passes >= planned:  # or --epochs ends it
+    trains on that many (or the smallest, unmeasured); None where ``base`` gets them (or is the
+    smallest). A size --epochs end before --time-limit does is kept: the clock does not bind."""
+    choice, short, why = base, [], ""
+    while True:
+        smaller = defaults.smaller_model(choice, kind, cell, embedding)
+        if smaller is None:
+            why = ", here the smallest"
             break
-        short.append(f"~{passes:.1f} passes of {_name(choice)} "
-                     f"({passes * tokens / choice.parameters:.1f} tokens per parameter)")
+        passes = budget_passes(choice)
+        if passes >= planned:
+            why = f"; --epochs end the run of {_name(choice)} before --time-limit"
+            break
+        if enough_tokens(passes, tokens, choice):
+            break
+        short.append(f"~{_figure(passes)} passes of {_name(choice)} "
+                     f"({_figure(passes * tokens / choice.parameters)} tokens per parameter)")
         choice = smaller
     if not short:
         return None
     return choice, (f" and only {', '.join(short)} in --time-limit (under "
-                    f"{MIN_TOKENS_PER_PARAMETER:g}: a smaller size)")
+                    f"{MIN_TOKENS_PER_PARAMETER:g}: a smaller size{why})")
+
+
+def _figure(count: float) -> str:
+    """A count as the printed line gives it: two significant digits under 1 (0.34, 0.0012),
+    one decimal up to a million (21.3), an exponent above (a --time-limit of 1e300)."""
+    if count < 1:
+        return f"{count:.2g}"
+    return f"{count:.1f}" if count < 1e6 else f"{count:.3g}"
 
 
 def _name(choice) -> str:

@@ -63,21 +63,49 @@ def test_a_time_limit_too_short_for_the_corpus_size_takes_a_smaller_one(monkeypa
                                 lambda model_config: SimpleNamespace(units=model_config.units))
 
     choice, line = choose(epochs=None, time_limit=300)  # 1 × 512: 0.9 × 300 × 4,000 / 1M ≈ 1.1
-    assert (choice.num_layers, choice.units) == (1, 256) and measured == [768, 512, 256]
-    assert ("only ~1.1 passes of 1 × 512 (0.9 tokens per parameter) in --time-limit (under "
+    # The base is measured first: at ~1.1 passes neither it nor the slower wider model makes
+    # the wider one's 16, so the wider one is not measured at all.
+    assert (choice.num_layers, choice.units) == (1, 256) and measured == [512, 256]
+    assert ("only ~1.1 passes of 1 × 512 (0.91 tokens per parameter) in --time-limit (under "
             "3.2: a smaller size)") in line
     measured.clear()
     speeds[512] = 12_000  # ~3.2 passes, yet 2.7 tokens per parameter: passes alone are not it
     choice, line = choose(epochs=None, time_limit=300)
     assert choice.units == 256 and "(2.7 tokens per parameter)" in line
     measured.clear()
-    speeds[512] = 40_000  # ~10.8 passes: the size for the corpus (the wider one measured first)
+    speeds[512] = 40_000  # ~10.8 passes: the size for the corpus, and too few for the wider
     choice, line = choose(epochs=None, time_limit=300)
-    assert (choice.units, measured) == (512, [768, 512]) and "smaller" not in line
+    assert (choice.units, measured) == (512, [512]) and "smaller" not in line
+    assert "~10.8 passes of 1 × 512 in --time-limit (the wider 1 × 768 pays from 16)" in line
+    measured.clear()
+    speeds[512], speeds[768] = 80_000, 60_000  # 21.5 and 16.1 passes: the wider model
+    choice, line = choose(epochs=None, time_limit=300)
+    assert (choice.units, measured) == (768, [512, 768])
+    assert "~16.1 passes of 1 × 768 in --time-limit (≥ 16: the wider model)" in line
+    measured.clear()
+    speeds[768] = 30_000  # the base makes 16 passes, the wider one 8.1: the base
+    choice, line = choose(epochs=None, time_limit=300)
+    assert (choice.units, measured) == (512, [512, 768])
+    assert "~8.1 passes of 1 × 768 in --time-limit (the wider 1 × 768 pays from 16)" in line
     measured.clear()
     speeds[512] = 4_000  # --epochs 1 ends the run before the clock: the corpus decides
     choice, _ = choose(epochs=1, time_limit=300)
     assert choice.units == 512 and measured == [512]
+    measured.clear()  # --epochs 2: 1 × 512 would not finish them, 1 × 256 does before the clock
+    choice, line = choose(epochs=2, time_limit=300)
+    assert choice.units == 256 and measured == [512, 256]
+    assert "a smaller size; --epochs end the run of 1 × 256 before --time-limit)" in line
+    measured.clear()
+    speeds[256] = 2_000  # 1.6 tokens per parameter: the smallest, not measured
+    choice, line = choose(epochs=None, time_limit=300)
+    assert choice.units == 128 and measured == [512, 256]
+    assert ("~0.54 passes of 1 × 256 (1.6 tokens per parameter) in --time-limit (under 3.2: a "
+            "smaller size, here the smallest)") in line
     base = defaults.choose_model(1_003_854, "char")
     assert defaults.smaller_model(base, "char", "lstm").units == 256
     assert defaults.smaller_model(defaults.choose_model(10, "char"), "char", "lstm") is None
+
+
+def test_the_line_gives_small_and_huge_counts_readably():
+    assert [pace._figure(x) for x in (0.0012, 0.34, 2.14, 21.3, 1e300)] == [
+        "0.0012", "0.34", "2.1", "21.3", "1e+300"]
