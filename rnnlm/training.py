@@ -160,7 +160,8 @@ class WeightDropIfLong(keras.callbacks.Callback):
     weight drop, and its pace (its validation and checkpoints included, so the estimate errs
     short) decides for the rest of the run. The pace is timed from the end of the first step,
     which also traced and compiled the train function: on a small corpus that alone can take
-    as long as the rest of the epoch. ``decided(rate, message)`` is called once."""
+    as long as the rest of the epoch (an epoch of one step, on a tiny corpus, leaves the
+    decision to the next epoch). ``decided(rate, message)`` is called once."""
 
     def __init__(self, rate: float, steps_per_pass: int, planned_steps: int,
                  time_limit: float | None, started: float, decided):
@@ -183,6 +184,8 @@ class WeightDropIfLong(keras.callbacks.Callback):
         steps_done = int(self.model.optimizer.iterations.numpy())  # a new run: all this fit's
         if self.done or not steps_done:
             return
+        if self.first_step is not None and steps_done <= self.first_step[1]:
+            return  # an epoch of one step, the one that traced: the next epoch gives the pace
         now = time.perf_counter()
         affordable = self.time_limit * steps_done / (now - self.started)
         if self.first_step is not None and steps_done > self.first_step[1]:

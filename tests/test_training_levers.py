@@ -337,6 +337,33 @@ def test_the_first_steps_tracing_time_is_not_counted_in_the_pace(monkeypatch):
     assert "~13.6 passes over the data fit in --time-limit" in message and rate == 0.15
 
 
+def test_an_epoch_of_one_step_leaves_the_decision_to_the_next(monkeypatch):
+    """A tiny corpus, one step a pass, 30 seconds: the first epoch is its one step, which
+    traced (4 s, 4.5 with validation). Counted from it, 6.7 passes fit (off); at the next
+    epoch's pace, after tracing, 2 + 25.4 s × 1/0.6 steps/s ≈ 44 (on)."""
+    clock = _Clock()
+    monkeypatch.setattr(training.time, "perf_counter", clock)
+    decisions = []
+    switch = training.WeightDropIfLong(0.15, steps_per_pass=1, planned_steps=10**9,
+                                       time_limit=30.0, started=0.0,
+                                       decided=lambda *d: decisions.append(d))
+    model = _RetracedModel()
+    switch.set_model(model)
+    switch.on_train_begin()
+    model.optimizer.iterations.assign(1)
+    clock.now = 4.0
+    switch.on_train_batch_end(0)
+    clock.now = 4.5
+    switch.on_epoch_begin(1)
+    assert decisions == []  # one step so far, the one that traced
+    model.optimizer.iterations.assign(2)
+    clock.now = 4.6
+    switch.on_epoch_begin(2)
+    rate, message = decisions[0]
+    assert rate == 0.15 and message.startswith("weight drop 0.15 from epoch 3")
+    assert "~44.3 passes over the data fit" in message
+
+
 def test_the_switched_on_weight_drop_trains_through_the_retraced_kernel(tiny_corpus, tmp_path,
                                                                         monkeypatch, capsys):
     traced = []
