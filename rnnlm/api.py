@@ -17,7 +17,7 @@ from pathlib import Path
 from rnnlm import checkpoints, corpora, data, defaults, pace, runs
 from rnnlm.config import (ModelConfig, TokenizerConfig, TrainConfig, check_tokenizer_options,
                           from_dict, to_dict)
-from rnnlm.errors import RnnlmError, first_line
+from rnnlm.errors import RnnlmError, RnnlmWarning, first_line
 from rnnlm.lm import LM
 from rnnlm.seeding import keeps_user_random_state, seed_everything
 from rnnlm.tokenizers import build_tokenizer, load_tokenizer
@@ -223,7 +223,13 @@ def resume(run_dir: str | Path, *, epochs: int | None = None, time_limit: float 
     train_text, valid_text = _split(text, src.get("valid"), train_cfg.valid_fraction,
                                     src.get("encoding", "utf-8"))
     saved = src.get("sha256")  # runs made before rnnlm kept it have none
-    if saved is not None and saved != _texts_sha256(train_text, valid_text):
+    if saved is None:  # nothing to check against: kept from now on, and the user is told
+        src["sha256"] = _texts_sha256(train_text, valid_text)
+        read = moved or [src[key] for key in ("corpus", "valid") if src.get(key)]
+        warnings.warn(f"{run_dir} was made before runs kept their corpus's SHA-256, so "
+                      f"{' and '.join(read)} cannot be checked against the text it trained "
+                      f"on; its SHA-256 is kept from now on", RnnlmWarning, stacklevel=2)
+    elif saved != _texts_sha256(train_text, valid_text):
         what = (f"the corpus and validation text read from {src['corpus']}"
                 f"{' and ' + src['valid'] if src.get('valid') else ''} are not the text "
                 f"{run_dir} began with" if moved else
@@ -244,17 +250,21 @@ def resume(run_dir: str | Path, *, epochs: int | None = None, time_limit: float 
 
 def _moved_files(run_dir: Path, src: dict, corpus, valid) -> list[str]:
     """Point ``src`` (the run's config) at the new paths of its corpus and --valid file, when
-    given; a recorded file that is gone gets a line saying how to give its new path. The
-    caller then checks the text against the run's SHA-256. Returns the new paths given."""
+    given; a recorded file that is gone, or recorded relative to a folder no one knows (runs
+    made before rnnlm kept absolute paths), gets a line saying how to give its path. The
+    caller then checks the text against the run's SHA-256 (or, for a run without one, keeps
+    it from now on). Returns the new paths given."""
     moved = {"corpus": corpus, "valid": valid}
     if valid is not None and not src.get("valid"):
         raise RnnlmError(f"--valid: {run_dir} holds its validation text out of the corpus; it "
                          f"has no --valid file to move")
-    if any(moved.values()) and src.get("sha256") is None:
-        where = " and ".join(f"{src[key]}" for key, path in moved.items() if path is not None)
-        raise RnnlmError(f"{run_dir} was made before runs kept their corpus's SHA-256, so a "
-                         f"moved file cannot be checked: copy it back to {where}")
     for key, what, option in (("corpus", "corpus", ""), ("valid", "--valid file", "--valid ")):
+        if moved[key] is None and _relative_path(src, key):
+            # Runs made before rnnlm kept absolute paths: relative to a folder no one recorded.
+            raise RnnlmError(f"{run_dir} was made before runs kept their files' absolute paths: "
+                             f"its {what} is {src[key]}, relative to the folder it was trained "
+                             f"from; give that file again (rnnlm train --resume "
+                             f"{shlex.quote(str(run_dir))} {option}PATH)")
         if moved[key] is not None:
             src[key] = runs.absolute_if_path(moved[key])
         elif src.get(key) and Path(src[key]).is_absolute() and not Path(src[key]).exists():
@@ -277,18 +287,29 @@ def _moved_mirror(run_dir: Path, src: dict, data_dir) -> list[str]:
             raise RnnlmError(f"--data-dir: {run_dir} trains on {src['corpus']}, not on a corpus "
                              f"by name read from a mirror; if its file moved, give its new path "
                              f"(rnnlm train --resume {shlex.quote(str(run_dir))} NEW_PATH)")
-        if src.get("sha256") is None:
-            raise RnnlmError(f"{run_dir} was made before runs kept their corpus's SHA-256, so a "
-                             f"moved mirror cannot be checked: put it back at "
-                             f"{src.get('data_dir')}")
         corpora.data_dir(data_dir)  # a folder that is there
         src["data_dir"] = runs.absolute_if_path(data_dir)
         return [str(data_dir)]
+    if _relative_path(src, "data_dir"):
+        raise RnnlmError(f"{run_dir} was made before runs kept their files' absolute paths: its "
+                         f"--data-dir is {src['data_dir']}, relative to the folder it was trained "
+                         f"from; give it again (rnnlm train --resume {shlex.quote(str(run_dir))} "
+                         f"--data-dir DIR)")
     if src.get("data_dir") and not Path(src["data_dir"]).is_dir():
         raise RnnlmError(f"{src['data_dir']}, the --data-dir of {run_dir}, is not there any "
                          f"more: if it moved, give its new place (rnnlm train --resume "
                          f"{shlex.quote(str(run_dir))} --data-dir NEW_DIR)")
     return []
+
+
+def _relative_path(src: dict, key: str) -> bool:
+    """Whether the run's ``key`` (corpus, valid, data_dir) is a path relative to an unknown
+    folder: recorded as typed by a run made before rnnlm kept absolute paths and SHA-256s
+    (a corpus by name is not a path)."""
+    value = src.get(key)
+    if not value or src.get("sha256") is not None or Path(value).is_absolute():
+        return False
+    return not (key == "corpus" and (value in corpora.cards() or value == corpora.BUILTIN))
 
 
 def _check_kept_options(run_dir: Path, config: dict, train_cfg: TrainConfig, changes: dict):

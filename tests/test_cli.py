@@ -137,6 +137,42 @@ def test_resume_finds_a_moved_corpus_at_the_path_given(tmp_path):
     assert invoke("train", "--resume", run, "--epochs", "1")[0] == 0  # and from there on
 
 
+def test_a_run_made_before_paths_and_digests_were_kept_resumes_once_given_its_text(
+        tmp_path, monkeypatch):
+    """Runs of rnnlm before 2026-12-06 kept the corpus as typed (a path relative to a folder
+    no one recorded) and no SHA-256: one resumed from elsewhere trained on whatever text.txt
+    was there. Now such a path must be given again; the text, unchecked, is said so, and its
+    SHA-256 is kept from then on."""
+    from tests.conftest import TINY_TEXT
+
+    trained_in, elsewhere = tmp_path / "project", tmp_path / "elsewhere"
+    trained_in.mkdir(), elsewhere.mkdir()
+    (trained_in / "text.txt").write_text(TINY_TEXT, encoding="utf-8")
+    (elsewhere / "text.txt").write_text("another text altogether\n" * 50, encoding="utf-8")
+    run = tmp_path / "run"
+    assert invoke("train", trained_in / "text.txt", "--out", run, *TINY_MODEL)[0] == 0
+    config = json.loads((run / "config.json").read_text())
+    del config["source"]["sha256"]
+    config["source"]["corpus"] = "text.txt"  # as the old runs kept it
+    (run / "config.json").write_text(json.dumps(config))
+    before = {p: p.read_bytes() for p in run.rglob("*") if p.is_file()}
+    monkeypatch.chdir(elsewhere)
+    code, output = invoke("train", "--resume", run, "--epochs", "1")
+    assert code == 2 and len(output.strip().splitlines()) == 1, output
+    assert ("was made before runs kept their files' absolute paths: its corpus is text.txt, "
+            "relative to the folder it was trained from") in output
+    assert f"(rnnlm train --resume {run} PATH)" in output
+    assert before == {p: p.read_bytes() for p in run.rglob("*") if p.is_file()}
+    code, output = invoke("train", trained_in / "text.txt", "--resume", run, "--epochs", "1")
+    assert code == 0, output
+    assert "warning: " in output and "cannot be checked against the text it trained on" in output
+    source = json.loads((run / "config.json").read_text())["source"]
+    assert source["corpus"] == str(trained_in / "text.txt") and len(source["sha256"]) == 64
+    (trained_in / "text.txt").write_text(TINY_TEXT[::-1], encoding="utf-8")
+    code, output = invoke("train", "--resume", run, "--epochs", "1")
+    assert code == 2 and "has changed since the run began" in output, output  # checked now
+
+
 def test_resume_finds_a_moved_mirror_at_the_data_dir_given(tmp_path):
     from tests.conftest import TINY_TEXT
 
