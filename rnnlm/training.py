@@ -111,6 +111,11 @@ class ProgressBar(keras.callbacks.Callback):
                                  val_bpc=f"{logs['val_bpc']:.3f}")
         self.bar.close()
 
+    def close(self):
+        """End an epoch's bar that training left unfinished (interrupted)."""
+        if self.bar is not None and not self.bar.disable:
+            self.bar.close()
+
 
 class TimeLimit(keras.callbacks.Callback):
     """Stop mid-epoch when the budget is spent, keeping back the time validation will need.
@@ -520,10 +525,10 @@ def fit(model, run, train_ids, valid_ids, valid_chars, train_cfg, initial_epoch=
     # EpochEnd first: it validates and adds val_loss to the epoch's logs, which the schedule's
     # plateau, early stopping and the progress bar's last line read after it.
     stream_length = data.stream_length(len(train_ids), train_cfg.batch_size) if stateful else None
+    progress = ProgressBar(steps, last_epoch, disable=quiet)
     callbacks = [EpochEnd(run, valid_ids, valid_chars, train_cfg.batch_size, train_cfg.seq_len,
                           limit, precision=chosen, stream_length=stream_length,
-                          first_window=first_window),
-                 ProgressBar(steps, last_epoch, disable=quiet), limit, schedule]
+                          first_window=first_window), progress, limit, schedule]
     if stateful:
         callbacks.insert(0, ResetCarried(steps_per_pass, first_window))
     if weight_drop_if_long:
@@ -548,6 +553,7 @@ def fit(model, run, train_ids, valid_ids, valid_chars, train_cfg, initial_epoch=
                       shuffle=False, verbose=0)  # the dataset orders its own windows (data.py)
     finally:
         model.carried = None
+        progress.close()  # Ctrl-C mid-epoch: what is said next starts a line of its own
     if early_stop is not None and early_stop.stopped and not quiet:
         print(f"stopped early: validation loss has not improved for {early_stop.patience} "
               f"epochs (--early-stopping {early_stop.patience})", flush=True)

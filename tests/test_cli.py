@@ -538,6 +538,9 @@ def test_ctrl_c_says_how_many_epochs_are_left_and_never_costs_the_old_run(
     code, output = invoke(*args[:3], tmp_path / "new", *args[4:])  # a new run: it can resume
     assert code == 130 and f"continue with: rnnlm train --resume {tmp_path / 'new'}" in output
     assert (tmp_path / "new" / "checkpoints" / "last.weights.h5").exists()
+    # the epoch's bar ends its line first: the message was written on the end of the bar
+    assert any(line.startswith("interrupted; last checkpoint saved")
+               for line in output.split("\n")), output  # not splitlines: the bar's \r
 
 
 @pytest.mark.parametrize("edit, message", [
