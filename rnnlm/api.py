@@ -113,8 +113,7 @@ def train(corpus: str | None = None, out: str | Path | None = None, *, tokenizer
     out = runs.as_path(out, "out") if out is not None else None
     text = corpora.resolve(corpus, data_dir, encoding)
     if fraction_given and valid is None and text.valid is not None:  # else it would be ignored
-        raise RnnlmError(f"the corpus {text.name} comes with its own validation text, so "
-                         f"nothing is held out of it: drop --valid-fraction")
+        raise _held_out_of_own_validation(text.name)
     if valid is None and text.valid is not None:  # nothing is held out: config.json says so
         train_cfg.valid_fraction = 0.0
     out = out if out is not None else Path("runs") / text.name
@@ -302,6 +301,12 @@ def _moved_mirror(run_dir: Path, src: dict, data_dir) -> list[str]:
     return []
 
 
+def _held_out_of_own_validation(name: str) -> RnnlmError:
+    """--valid-fraction for a corpus by name with its own validation text: it would be ignored."""
+    return RnnlmError(f"the corpus {name} comes with its own validation text, so nothing is "
+                      f"held out of it: drop --valid-fraction")
+
+
 def _relative_path(src: dict, key: str) -> bool:
     """Whether the run's ``key`` (corpus, valid, data_dir) is a path relative to an unknown
     folder: recorded as typed by a run made before rnnlm kept absolute paths and SHA-256s
@@ -317,6 +322,10 @@ def _check_kept_options(run_dir: Path, config: dict, train_cfg: TrainConfig, cha
     its optimizer state, seed, data split and tokenizer (the saved vocabulary)."""
     kind = config["tokenizer"]["kind"]
     saved = config["tokenizer"].get("options", {})
+    source = config.get("source", {})
+    if (changes.get("valid_fraction") is not None and not source.get("valid")
+            and corpora.has_own_validation(source.get("corpus"))):
+        raise _held_out_of_own_validation(source["corpus"])
     for key, value in changes.items():
         if value is None or key in (*ARCHITECTURE, *REGULARISERS, *RESUMABLE, "layers"):
             continue

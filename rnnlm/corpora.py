@@ -91,6 +91,12 @@ def cards() -> dict[str, dict]:
     return dict(sorted(found.items()))
 
 
+def has_own_validation(name) -> bool:
+    """Whether the corpus by this name comes with a validation split of its own (PTB)."""
+    card = cards().get(name) if isinstance(name, str) else None
+    return card is not None and "valid" in card.get("splits", {})
+
+
 def data_dir(explicit: str | None = None) -> Path | None:
     """The local mirror: --data-dir, else $RNNLM_DATA; a folder that is not there is an error,
     not a silent fall-back to downloading."""

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
+from rnnlm import corpora
 from rnnlm.config import describe_train
 from rnnlm.errors import RnnlmError, RnnlmWarning
 from rnnlm.tokenizers.base import UNK, UNK_ID
@@ -180,7 +181,8 @@ def format_info(details: dict) -> str:
     if source.get("valid"):  # validation read from its own file: no fraction was held out
         train.pop("valid_fraction", None)
         corpus += f", validation {source['valid']}"
-    elif source.get("own_validation"):  # a corpus card's validation split (PTB's valid.txt)
+    elif source.get("own_validation") or (  # a corpus card's validation split (PTB's)
+            "own_validation" not in source and corpora.has_own_validation(source.get("corpus"))):
         train.pop("valid_fraction", None)
         corpus += ", validation its own"
     lines = [f"run          {details['run_dir']}  (format {details['format_version']})",

@@ -970,6 +970,16 @@ def test_valid_fraction_is_refused_for_a_corpus_with_its_own_validation_text(tmp
     code, output = invoke("info", tmp_path / "run")
     training = next(line for line in output.splitlines() if line.startswith("training"))
     assert "corpus       ptb, validation its own" in output and "valid_fraction" not in training
+    # A run made before own_validation was kept (its config said valid_fraction 0.1)
+    del config["source"]["own_validation"]
+    config["train"]["valid_fraction"] = 0.1
+    (tmp_path / "run" / "config.json").write_text(json.dumps(config))
+    code, output = invoke("info", tmp_path / "run")
+    training = next(line for line in output.splitlines() if line.startswith("training"))
+    assert "corpus       ptb, validation its own" in output and "valid_fraction" not in training
+    for fraction in ("0.1", "0"):  # --resume: refused as in training, for the same reason
+        code, output = invoke("train", "--resume", tmp_path / "run", "--valid-fraction", fraction)
+        assert code == 2 and "comes with its own validation text" in output, output
 
 
 def test_an_export_that_fails_keeps_the_earlier_one(trained_run, tmp_path, monkeypatch):
