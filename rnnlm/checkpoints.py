@@ -232,7 +232,7 @@ class RunWriter:
     def resume_with(self, config: dict) -> None:
         """A resume's options go into config.json with the first checkpoint it saves: a resume
         that ends before (bad input, a full disk, a kill) leaves the run's own."""
-        self.pending_config = config
+        self.pending_config = {**config, "format_version": FORMAT_VERSION}  # what it holds now
 
     def record_model_option(self, key: str, value) -> None:
         """A model option decided while training (the recipe's weight drop): config.json keeps

@@ -14,7 +14,10 @@ from typing import Any
 from rnnlm.errors import RnnlmError
 from rnnlm.seeding import MAX_SEED
 
-FORMAT_VERSION = 1
+# A run's config.json format. 2 (2026-12-06): runs hold keys that rnnlm versions reading
+# format 1 refuse one by one ("unknown ModelConfig keys: weight_drop"); with 2 they say the
+# run is newer and to upgrade. Every version up to this one is read; a resume writes this one.
+FORMAT_VERSION = 2
 CELLS = ("simple_rnn", "lstm", "gru")
 TOKENIZERS = ("char", "word", "sentencepiece")
 LR_SCHEDULES = ("none", "cosine", "wsd", "plateau")

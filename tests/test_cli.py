@@ -330,6 +330,15 @@ def test_bad_run_directories(trained_run, tmp_path):
     (newer / "config.json").write_text(json.dumps(config))
     code, output = invoke("info", newer)
     assert code == 2 and "newer rnnlm" in output
+    older = tmp_path / "older"  # format 1: read, and a resume writes the format it now holds
+    shutil.copytree(run, older)
+    config["format_version"] = 1
+    (older / "config.json").write_text(json.dumps(config))
+    code, output = invoke("info", older)
+    assert code == 0 and "(format 1)" in output, output
+    assert invoke("train", "--resume", older, "--epochs", "1")[0] == 0
+    saved = json.loads((older / "config.json").read_text())["format_version"]
+    assert saved == rnnlm.config.FORMAT_VERSION == 2
 
 
 def test_language_model_commands_refuse_a_classifier_run(trained_run, tmp_path):
