@@ -217,6 +217,7 @@ def resume(run_dir: str | Path, *, epochs: int | None = None, time_limit: float 
         train_cfg.random_offsets = False
     train_cfg.validate()
     src = config["source"]
+    _check_relative_paths(run_dir, src, {"corpus": corpus, "valid": valid, "data_dir": data_dir})
     moved = _moved_files(run_dir, src, corpus, valid) + _moved_mirror(run_dir, src, data_dir)
     text = corpora.resolve(src["corpus"], src.get("data_dir"), src.get("encoding", "utf-8"))
     train_text, valid_text = _split(text, src.get("valid"), train_cfg.valid_fraction,
@@ -227,7 +228,8 @@ def resume(run_dir: str | Path, *, epochs: int | None = None, time_limit: float 
         read = moved or [src[key] for key in ("corpus", "valid") if src.get(key)]
         warnings.warn(f"{run_dir} was made before runs kept their corpus's SHA-256, so "
                       f"{' and '.join(read)} cannot be checked against the text it trained "
-                      f"on; its SHA-256 is kept from now on", RnnlmWarning, stacklevel=2)
+                      f"on; its SHA-256 is kept with the next checkpoint", RnnlmWarning,
+                      stacklevel=2)
     elif saved != _texts_sha256(train_text, valid_text):
         what = (f"the corpus and validation text read from {src['corpus']}"
                 f"{' and ' + src['valid'] if src.get('valid') else ''} are not the text "
@@ -249,8 +251,7 @@ def resume(run_dir: str | Path, *, epochs: int | None = None, time_limit: float 
 
 def _moved_files(run_dir: Path, src: dict, corpus, valid) -> list[str]:
     """Point ``src`` (the run's config) at the new paths of its corpus and --valid file, when
-    given; a recorded file that is gone, or recorded relative to a folder no one knows (runs
-    made before rnnlm kept absolute paths), gets a line saying how to give its path. The
+    given; a recorded file that is gone gets a line saying how to give its new path. The
     caller then checks the text against the run's SHA-256 (or, for a run without one, keeps
     it from now on). Returns the new paths given."""
     moved = {"corpus": corpus, "valid": valid}
@@ -258,12 +259,6 @@ def _moved_files(run_dir: Path, src: dict, corpus, valid) -> list[str]:
         raise RnnlmError(f"--valid: {run_dir} holds its validation text out of the corpus; it "
                          f"has no --valid file to move")
     for key, what, option in (("corpus", "corpus", ""), ("valid", "--valid file", "--valid ")):
-        if moved[key] is None and _relative_path(src, key):
-            # Runs made before rnnlm kept absolute paths: relative to a folder no one recorded.
-            raise RnnlmError(f"{run_dir} was made before runs kept their files' absolute paths: "
-                             f"its {what} is {src[key]}, relative to the folder it was trained "
-                             f"from; give that file again (rnnlm train --resume "
-                             f"{shlex.quote(str(run_dir))} {option}PATH)")
         if moved[key] is not None:
             src[key] = runs.absolute_if_path(moved[key])
         elif src.get(key) and Path(src[key]).is_absolute() and not Path(src[key]).exists():
@@ -289,11 +284,8 @@ def _moved_mirror(run_dir: Path, src: dict, data_dir) -> list[str]:
         corpora.data_dir(data_dir)  # a folder that is there
         src["data_dir"] = runs.absolute_if_path(data_dir)
         return [str(data_dir)]
-    if _relative_path(src, "data_dir"):
-        raise RnnlmError(f"{run_dir} was made before runs kept their files' absolute paths: its "
-                         f"--data-dir is {src['data_dir']}, relative to the folder it was trained "
-                         f"from; give it again (rnnlm train --resume {shlex.quote(str(run_dir))} "
-                         f"--data-dir DIR)")
+    if src["corpus"] not in corpora.cards():
+        return []  # a corpus read from a file never reads the --data-dir it was given
     if src.get("data_dir") and not Path(src["data_dir"]).is_dir():
         raise RnnlmError(f"{src['data_dir']}, the --data-dir of {run_dir}, is not there any "
                          f"more: if it moved, give its new place (rnnlm train --resume "
@@ -307,14 +299,29 @@ def _held_out_of_own_validation(name: str) -> RnnlmError:
                       f"held out of it: drop --valid-fraction")
 
 
-def _relative_path(src: dict, key: str) -> bool:
-    """Whether the run's ``key`` (corpus, valid, data_dir) is a path relative to an unknown
-    folder: recorded as typed by a run made before rnnlm kept absolute paths and SHA-256s
-    (a corpus by name is not a path)."""
-    value = src.get(key)
-    if not value or src.get("sha256") is not None or Path(value).is_absolute():
-        return False
-    return not (key == "corpus" and (value in corpora.cards() or value == corpora.BUILTIN))
+def _check_relative_paths(run_dir: Path, src: dict, given: dict) -> None:
+    """One line for a run made before rnnlm kept absolute paths and SHA-256s whose corpus,
+    --valid file or --data-dir was recorded as typed, relative to a folder no one recorded,
+    and is not given again: reading it from the current folder trained such runs on whatever
+    file had that name. The line gives the command with every one of them."""
+    mirrored = src.get("corpus") in corpora.cards()  # only a card's text is read from a mirror
+    by_name = mirrored or src.get("corpus") == corpora.BUILTIN
+    relative = {key: src[key] for key in ("corpus", "valid", "data_dir")
+                if src.get(key) and not Path(src[key]).is_absolute()
+                and not (key == "corpus" and by_name) and not (key == "data_dir" and not mirrored)}
+    if src.get("sha256") is not None or all(given[key] is not None for key in relative):
+        return
+    named = {"corpus": "its corpus", "valid": "its --valid file", "data_dir": "its --data-dir"}
+    again = {"corpus": "PATH" if given["corpus"] is None else shlex.quote(str(given["corpus"])),
+             "valid": "--valid FILE" if given["valid"] is None else
+             f"--valid {shlex.quote(str(given['valid']))}",
+             "data_dir": "--data-dir DIR" if given["data_dir"] is None else
+             f"--data-dir {shlex.quote(str(given['data_dir']))}"}
+    raise RnnlmError(
+        f"{run_dir} was made before runs kept their files' absolute paths: "
+        f"{' and '.join(f'{named[key]} {value}' for key, value in relative.items())}, relative "
+        f"to the folder it was trained from, must be given again (rnnlm train --resume "
+        f"{shlex.quote(str(run_dir))} {' '.join(again[key] for key in relative)})")
 
 
 def _check_kept_options(run_dir: Path, config: dict, train_cfg: TrainConfig, changes: dict):

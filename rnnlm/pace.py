@@ -124,8 +124,12 @@ def choose_size(train_ids, tok, cell, sizes, model_options, train_cfg, on_gpu, c
                 return base, f" and {line_passes(wider)} {pays}"
     if not train_cfg.time_limit:
         return base, line
-    return _within_budget(base, kind, cell, planned, budget_passes, tokens, embedding) or (
-        base, line)
+    smaller = _within_budget(base, kind, cell, planned, budget_passes, tokens, embedding)
+    if smaller is not None:
+        return smaller
+    if wider is not None and (base.num_layers, base.units) in measured:  # the clock may bind
+        line = f" and {line_passes(base)} {pays}"
+    return base, line
 
 
 def enough_tokens(passes: float, train_tokens: int, choice) -> bool:

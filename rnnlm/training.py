@@ -193,8 +193,8 @@ class WeightDropIfLong(keras.callbacks.Callback):
             return  # an epoch of one step, the one that traced: the next epoch gives the pace
         now = time.perf_counter()
         affordable = self.time_limit * steps_done / (now - self.started)
-        if self.first_step is not None and steps_done > self.first_step[1]:
-            since, steps = self.first_step  # the pace after tracing, for the time that is left
+        if self.first_step is not None:  # a step after it: the pace after tracing, for the
+            since, steps = self.first_step  # time that is left
             pace = (steps_done - steps) / max(now - since, 1e-9)
             affordable = steps_done + pace * max(self.time_limit - (now - self.started), 0.0)
         self._decide(min(self.planned_steps, affordable) / self.steps_per_pass, epoch + 1)

@@ -88,6 +88,11 @@ def test_a_time_limit_too_short_for_the_corpus_size_takes_a_smaller_one(monkeypa
     assert (choice.units, measured) == (512, [512, 768])
     assert "~8.1 passes of 1 × 768 in --time-limit (the wider 1 × 768 pays from 16)" in line
     measured.clear()
+    speeds[768], speeds[512] = 2_000, 40_000  # --epochs 10 plan 10 passes, the clock ends 1 ×
+    choice, line = choose(epochs=10, time_limit=120)  # 512 at ~4.3: the line says the clock's
+    assert choice.units == 512 and measured == [512]
+    assert "~4.3 passes of 1 × 512 in --time-limit (the wider 1 × 768 pays from 16)" in line
+    measured.clear()
     speeds[512] = 4_000  # --epochs 1 ends the run before the clock: the corpus decides
     choice, _ = choose(epochs=1, time_limit=300)
     assert choice.units == 512 and measured == [512]
@@ -109,3 +114,25 @@ def test_a_time_limit_too_short_for_the_corpus_size_takes_a_smaller_one(monkeypa
 def test_the_line_gives_small_and_huge_counts_readably():
     assert [pace._figure(x) for x in (0.0012, 0.34, 2.14, 21.3, 1e300)] == [
         "0.0012", "0.34", "2.1", "21.3", "1e+300"]
+
+
+def test_a_given_embedding_width_is_counted_in_every_size_measured(monkeypatch):
+    """--embedding-dim 512 on tiny-shakespeare: the size for the corpus is 1 × 256 (787,456
+    recurrent parameters, 1 × 512 would have 2.1M), and its tokens per parameter are counted
+    with them: 0.9 × 300 s × 2,000 tok/s / 787,456 = 0.69, where 64 wide would count 1.6."""
+    from types import SimpleNamespace
+
+    class Tok:
+        vocabulary_size = 65
+
+        def config(self):
+            return {"kind": "char"}
+
+    monkeypatch.setattr(pace, "training_tokens_per_second", lambda model, *_: 2_000)
+    sizes = dict(num_layers=None, units=None, embedding_dim=512, dropout=None,
+                 tie_weights=None)
+    config = TrainConfig(seq_len=100, batch_size=32, epochs=None, time_limit=300)
+    choice, line = pace.choose_size(np.ones(1_003_854, np.uint16), Tok(), "lstm", sizes, {},
+                                    config, False, lambda model_config: SimpleNamespace())
+    assert line.startswith(" and only ~0.54 passes of 1 × 256 (0.69 tokens per parameter) in")
+    assert (choice.units, choice.embedding_dim, choice.parameters) == (128, 512, 328_192)
