@@ -330,8 +330,7 @@ def _check_kept_options(run_dir: Path, config: dict, train_cfg: TrainConfig, cha
     kind = config["tokenizer"]["kind"]
     saved = config["tokenizer"].get("options", {})
     source = config.get("source", {})
-    if (changes.get("valid_fraction") is not None and not source.get("valid")
-            and corpora.has_own_validation(source.get("corpus"))):
+    if changes.get("valid_fraction") is not None and corpora.validates_on_its_own_split(source):
         raise _held_out_of_own_validation(source["corpus"])
     for key, value in changes.items():
         if value is None or key in (*ARCHITECTURE, *REGULARISERS, *RESUMABLE, "layers"):

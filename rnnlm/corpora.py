@@ -91,9 +91,14 @@ def cards() -> dict[str, dict]:
     return dict(sorted(found.items()))
 
 
-def has_own_validation(name) -> bool:
-    """Whether the corpus by this name comes with a validation split of its own (PTB)."""
-    card = cards().get(name) if isinstance(name, str) else None
+def validates_on_its_own_split(source: dict) -> bool:
+    """Whether a run (its config's ``source``) validated on its corpus's own validation split
+    (PTB's valid.txt), so that nothing was held out of the training text. Runs made before
+    ``own_validation`` was kept are judged by their corpus's card."""
+    if "own_validation" in source:
+        return bool(source["own_validation"])
+    name = source.get("corpus")
+    card = cards().get(name) if isinstance(name, str) and not source.get("valid") else None
     return card is not None and "valid" in card.get("splits", {})
 
 

@@ -181,8 +181,7 @@ def format_info(details: dict) -> str:
     if source.get("valid"):  # validation read from its own file: no fraction was held out
         train.pop("valid_fraction", None)
         corpus += f", validation {source['valid']}"
-    elif source.get("own_validation") or (  # a corpus card's validation split (PTB's)
-            "own_validation" not in source and corpora.has_own_validation(source.get("corpus"))):
+    elif corpora.validates_on_its_own_split(source):  # a corpus card's (PTB's valid.txt)
         train.pop("valid_fraction", None)
         corpus += ", validation its own"
     lines = [f"run          {details['run_dir']}  (format {details['format_version']})",
