@@ -114,7 +114,6 @@ def choose_size(train_ids, tok, cell, sizes, model_options, train_cfg, on_gpu, c
         if defaults.long_enough_for_wider(planned):
             if not train_cfg.time_limit:
                 return wider, f" and {line_passes(wider)} {takes}"
-            line = f" and {line_passes(base)} {pays}"
             # The base trains faster than the wider model: where it makes too few passes for
             # the wider one, so does the wider one, and a short budget measures one size fewer.
             if defaults.long_enough_for_wider(budget_passes(base)):
