@@ -71,3 +71,19 @@ def test_corpus_bench_encodes_both_ways_and_trains(monkeypatch, tmp_path):
         assert whole["peak_above_import_mib"] >= 0 and whole["seconds"] > 0
     run = module.child("char", "train_5_steps", corpora["char"], str(tmp_path))
     assert (tmp_path / "char_train_5_steps" / "model.weights.h5").exists() and run["seconds"] > 0
+
+
+def test_short_budget_bench_trains_its_rows_and_counts_tokens_per_parameter(
+        monkeypatch, tmp_path, tiny_corpus):
+    """bench/short_budget.py on a row of its own: a real `rnnlm train --time-limit` process,
+    then the run read back (its tokens trained over the size's recurrent parameters)."""
+    monkeypatch.syspath_prepend(str(BENCH))
+    spec = importlib.util.spec_from_file_location("bench_short_budget", BENCH / "short_budget.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    monkeypatch.setattr(module, "ROWS", {"tiny": ([str(tiny_corpus)], 3, [(1, 16)])})
+    monkeypatch.setattr(module, "RESULTS", tmp_path / "short_budget.json")
+    results = module.main(["--rows", "tiny", "--out-dir", str(tmp_path / "runs")])
+    run = results["rows"]["tiny"]["tiny-1x16"]
+    assert run["size"] == "1 × 16" and run["recurrent_parameters"] == 4 * 16 * (64 + 17)
+    assert run["tokens_trained"] > 0 and run["tokens_per_parameter"] > 0 and run["best"] > 0
