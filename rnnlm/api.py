@@ -112,9 +112,10 @@ def train(corpus: str | None = None, out: str | Path | None = None, *, tokenizer
         runs.as_path(corpus, "the corpus (a file or a corpus name)")
     out = runs.as_path(out, "out") if out is not None else None
     text = corpora.resolve(corpus, data_dir, encoding)
-    if fraction_given and valid is None and text.valid is not None:  # else it would be ignored
+    own_validation = valid is None and text.valid is not None  # a card's split (PTB's valid)
+    if own_validation and fraction_given:  # else it would be ignored
         raise _held_out_of_own_validation(text.name)
-    if valid is None and text.valid is not None:  # nothing is held out: config.json says so
+    if own_validation:  # nothing is held out: config.json says so
         train_cfg.valid_fraction = 0.0
     out = out if out is not None else Path("runs") / text.name
     runs.check_new_run_dir(out, force)
@@ -123,7 +124,7 @@ def train(corpus: str | None = None, out: str | Path | None = None, *, tokenizer
     # Paths are kept absolute, so --resume finds the text from whatever directory it runs in.
     source = {"corpus": runs.absolute_if_path(corpus) or corpora.BUILTIN,
               "valid": runs.absolute_if_path(valid), "data_dir": runs.absolute_if_path(data_dir),
-              "encoding": encoding, "own_validation": valid is None and text.valid is not None}
+              "encoding": encoding, "own_validation": own_validation}
     train_text, valid_text = _split(text, valid, valid_fraction, encoding)
     source["sha256"] = _texts_sha256(train_text, valid_text)
     tok = _trained_tokenizer(tok_cfg, train_text, quiet)
@@ -311,17 +312,16 @@ def _check_relative_paths(run_dir: Path, src: dict, given: dict) -> None:
                 and not (key == "corpus" and by_name) and not (key == "data_dir" and not mirrored)}
     if src.get("sha256") is not None or all(given[key] is not None for key in relative):
         return
-    named = {"corpus": "its corpus", "valid": "its --valid file", "data_dir": "its --data-dir"}
-    again = {"corpus": "PATH" if given["corpus"] is None else shlex.quote(str(given["corpus"])),
-             "valid": "--valid FILE" if given["valid"] is None else
-             f"--valid {shlex.quote(str(given['valid']))}",
-             "data_dir": "--data-dir DIR" if given["data_dir"] is None else
-             f"--data-dir {shlex.quote(str(given['data_dir']))}"}
-    raise RnnlmError(
-        f"{run_dir} was made before runs kept their files' absolute paths: "
-        f"{' and '.join(f'{named[key]} {value}' for key, value in relative.items())}, relative "
-        f"to the folder it was trained from, must be given again (rnnlm train --resume "
-        f"{shlex.quote(str(run_dir))} {' '.join(again[key] for key in relative)})")
+    # key: (what the line calls it, its option on the command line, the placeholder)
+    options = {"corpus": ("its corpus", "", "PATH"),
+               "valid": ("its --valid file", "--valid ", "FILE"),
+               "data_dir": ("its --data-dir", "--data-dir ", "DIR")}
+    named = " and ".join(f"{options[key][0]} {value}" for key, value in relative.items())
+    again = " ".join(options[key][1] + (options[key][2] if given[key] is None
+                                        else shlex.quote(str(given[key]))) for key in relative)
+    raise RnnlmError(f"{run_dir} was made before runs kept their files' absolute paths: {named}, "
+                     f"relative to the folder it was trained from, must be given again (rnnlm "
+                     f"train --resume {shlex.quote(str(run_dir))} {again})")
 
 
 def _check_kept_options(run_dir: Path, config: dict, train_cfg: TrainConfig, changes: dict):

@@ -131,10 +131,10 @@ def choose_size(train_ids, tok, cell, sizes, model_options, train_cfg, on_gpu, c
     return base, line
 
 
-def enough_tokens(passes: float, train_tokens: int, choice) -> bool:
-    """Whether ``passes`` over the training text train ``choice`` on enough tokens for its
-    recurrent parameters (MIN_TOKENS_PER_PARAMETER)."""
-    return passes * train_tokens >= MIN_TOKENS_PER_PARAMETER * choice.parameters
+def _tokens_per_parameter(passes: float, train_tokens: int, choice) -> float:
+    """The tokens ``passes`` over the training text train ``choice`` on, per recurrent
+    parameter (the rule compares it with MIN_TOKENS_PER_PARAMETER)."""
+    return passes * train_tokens / choice.parameters
 
 
 def _within_budget(base, kind, cell, planned, budget_passes, tokens, embedding):
@@ -152,10 +152,11 @@ def _within_budget(base, kind, cell, planned, budget_passes, tokens, embedding):
         if passes >= planned:
             why = f"; --epochs end the run of {_name(choice)} before --time-limit"
             break
-        if enough_tokens(passes, tokens, choice):
+        per_parameter = _tokens_per_parameter(passes, tokens, choice)
+        if per_parameter >= MIN_TOKENS_PER_PARAMETER:
             break
         short.append(f"~{_figure(passes)} passes of {_name(choice)} "
-                     f"({_figure(passes * tokens / choice.parameters)} tokens per parameter)")
+                     f"({_figure(per_parameter)} tokens per parameter)")
         choice = smaller
     if not short:
         return None
