@@ -64,6 +64,15 @@ def check_cell(cell: str) -> str:
     return cell
 
 
+# The language model's tokenizer options: CLI/API option name → the tokenizer's own name, per
+# kind (classification.py keeps the classifiers' own list).
+TOKENIZER_OPTIONS = {
+    "char": {"max_vocab": "max_vocab"},
+    "word": {"max_vocab": "max_vocab", "min_freq": "min_freq", "word_mode": "mode"},
+    "sentencepiece": {"vocab_size": "vocab_size", "sp_model_type": "model_type"},
+}
+
+
 def check_tokenizer_options(kind: str, given: dict, allowed) -> None:
     """One line for an option of another tokenizer (--vocab-size with --tokenizer char), which
     would otherwise do nothing; ``allowed``: the names ``kind`` takes."""

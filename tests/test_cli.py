@@ -178,22 +178,22 @@ def test_a_run_made_before_paths_and_digests_were_kept_resumes_once_given_its_te
 def test_an_old_run_s_relative_paths_are_asked_for_in_one_line():
     from pathlib import Path
 
-    from rnnlm import api
+    from rnnlm import resuming
     from rnnlm.errors import RnnlmError
 
     none = {"corpus": None, "valid": None, "data_dir": None}
     with pytest.raises(RnnlmError) as card:  # a corpus by name: only its mirror is a path
-        api._check_relative_paths(Path("run"), {"corpus": "ptb", "data_dir": "mirror"}, none)
+        resuming.check_relative_paths(Path("run"), {"corpus": "ptb", "data_dir": "mirror"}, none)
     assert str(card.value).endswith("its --data-dir mirror, relative to the folder it was "
                                     "trained from, must be given again (rnnlm train --resume "
                                     "run --data-dir DIR)")
     old_file = {"corpus": "text.txt", "valid": "v.txt", "data_dir": "m"}  # m: never read
     with pytest.raises(RnnlmError) as file:  # what was given is kept in the command
-        api._check_relative_paths(Path("run"), old_file, {**none, "corpus": "/new/text.txt"})
+        resuming.check_relative_paths(Path("run"), old_file, {**none, "corpus": "/new/text.txt"})
     assert "its corpus text.txt and its --valid file v.txt, relative" in str(file.value)
     assert str(file.value).endswith("(rnnlm train --resume run /new/text.txt --valid FILE)")
-    api._check_relative_paths(Path("run"), old_file, {**none, "corpus": "a", "valid": "b"})
-    api._check_relative_paths(Path("run"), {**old_file, "sha256": "0" * 64}, none)  # newer
+    resuming.check_relative_paths(Path("run"), old_file, {**none, "corpus": "a", "valid": "b"})
+    resuming.check_relative_paths(Path("run"), {**old_file, "sha256": "0" * 64}, none)  # newer
 
 
 def test_resume_finds_a_moved_mirror_at_the_data_dir_given(tmp_path):
