@@ -27,6 +27,7 @@ RESULTS = Path(__file__).resolve().parent / "results" / "short_budget.json"
 TINY_SHAKESPEARE = [str(DATA / "tinyshakespeare" / "input.txt")]
 PTB_CHARS = [str(DATA / "ptb" / "ptb.train.txt")]
 PTB_WORDS = ["ptb", "--tokenizer", "word", "--word-mode", "whitespace", "--data-dir", str(DATA)]
+PTB_SUBWORDS = [*PTB_CHARS, "--tokenizer", "sentencepiece"]  # its file as text, 8000 pieces
 # label: (corpus arguments, seconds, sizes as (layers, units); None: no size given)
 ROWS = {
     "ts60": (TINY_SHAKESPEARE, 60, [(1, 512), (1, 256), (1, 128), None]),
@@ -35,6 +36,8 @@ ROWS = {
     "ptbc600": (PTB_CHARS, 600, [None]),
     "ptbw60": (PTB_WORDS, 60, [(1, 256), (1, 128)]),
     "ptbw120": (PTB_WORDS, 120, [None, (1, 256), (1, 128)]),
+    "ptbsp120": (PTB_SUBWORDS, 120, [None, (1, 256), (1, 128)]),
+    "ptbsp240": (PTB_SUBWORDS, 240, [(1, 256), (1, 128)]),
 }
 
 
@@ -61,13 +64,16 @@ def collect(run: Path) -> dict:
     parameters = recurrent_parameters(model["cell"], model["num_layers"], model["units"],
                                       model["embedding_dim"])
     best = min(epochs, key=lambda e: e["val_loss"])
-    word = config["tokenizer"]["kind"] == "word"
+    # Per character for chars and subwords (bits, as SentencePiece's pieces are not characters).
+    kind = config["tokenizer"]["kind"]
+    figure, metric = {"word": ("val_perplexity", "validation perplexity"),
+                      "sentencepiece": ("val_bpc", "validation bits/char"),
+                      "char": ("val_loss", "validation nats/char")}[kind]
     return {"size": f"{model['num_layers']} × {model['units']}",
             "time_limit": config["train"]["time_limit"],
             "tokens_trained": round(tokens), "recurrent_parameters": parameters,
             "tokens_per_parameter": round(tokens / parameters, 2),
-            "best": round(best["val_perplexity"] if word else best["val_loss"], 4),
-            "metric": "validation perplexity" if word else "validation nats/char",
+            "best": round(best[figure], 4), "metric": metric,
             "tokens_per_second": round(epochs[-1]["tokens_per_second"])}
 
 

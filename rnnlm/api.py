@@ -68,7 +68,7 @@ def train(corpus: str | None = None, out: str | Path | None = None, *, tokenizer
                             precision=recipe["precision"], optimizer=recipe["optimizer"],
                             ema=ema, random_offsets=recipe["random_offsets"]).validate()
     # The recipe's weight drop starts at 0: training switches it on once it knows the run is
-    # long enough (training.WeightDropIfLong). A rate the user gives holds from the start.
+    # long enough (schedule.WeightDropIfLong). A rate the user gives holds from the start.
     weight_drop_if_long = 0.0
     if weight_drop is None:
         weight_drop_if_long = recipe["weight_drop"] = defaults.recipe_weight_drop(

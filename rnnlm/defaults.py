@@ -231,7 +231,7 @@ RECIPES = {
 # without it (best 1.4595) and reached 1.4287 with it. So what counts is passes over the
 # training data, not minutes: the recipe's weight drop is for runs of at least LONG_RUN_PASSES.
 # With --time-limit the number of passes is only known once the speed is: training measures
-# the first epoch and switches weight drop on from the second (training.WeightDropIfLong).
+# the first epoch and switches weight drop on from the second (schedule.WeightDropIfLong).
 LONG_RUN_PASSES = 8
 
 WEIGHT_DROP_WHEN = (f"an LSTM on a CPU in a run of ≥ {LONG_RUN_PASSES} passes over the data; "

@@ -321,7 +321,7 @@ def test_bad_generation_options(trained_run, option, message):
 
 
 def test_stop_takes_a_typed_backslash_n_as_a_line_break(trained_run):
-    from rnnlm.cli import unescape
+    from rnnlm.cli_common import unescape
 
     assert unescape(r"\n 끝\t\\") == "\n 끝\t\\"
     _, run = trained_run

@@ -11,7 +11,7 @@ import tensorflow as tf
 from typer.testing import CliRunner
 
 import rnnlm
-from rnnlm import data, training
+from rnnlm import data, schedule, training
 from rnnlm.config import ModelConfig, TrainConfig
 from rnnlm.errors import RnnlmError
 from rnnlm.models import backbone as backbone_module
@@ -287,9 +287,9 @@ def _twelve_minute_switch(monkeypatch):
     """A WeightDropIfLong of a 12-minute run (100 steps a pass, 20 planned) on a clock the test
     sets, in its first epoch: (clock, switch, model, decisions)."""
     clock = _Clock()
-    monkeypatch.setattr(training.time, "perf_counter", clock)
+    monkeypatch.setattr(schedule.time, "perf_counter", clock)
     decisions = []
-    switch = training.WeightDropIfLong(0.15, steps_per_pass=100, planned_steps=2000,
+    switch = schedule.WeightDropIfLong(0.15, steps_per_pass=100, planned_steps=2000,
                                        time_limit=720, started=0.0,
                                        decided=lambda *d: decisions.append(d))
     model = _RetracedModel()
@@ -342,9 +342,9 @@ def test_an_epoch_of_one_step_leaves_the_decision_to_the_next(monkeypatch):
     traced (4 s, 4.5 with validation). Counted from it, 6.7 passes fit (off); at the next
     epoch's pace, after tracing, 2 + 25.4 s × 1/0.6 steps/s ≈ 44 (on)."""
     clock = _Clock()
-    monkeypatch.setattr(training.time, "perf_counter", clock)
+    monkeypatch.setattr(schedule.time, "perf_counter", clock)
     decisions = []
-    switch = training.WeightDropIfLong(0.15, steps_per_pass=1, planned_steps=10**9,
+    switch = schedule.WeightDropIfLong(0.15, steps_per_pass=1, planned_steps=10**9,
                                        time_limit=30.0, started=0.0,
                                        decided=lambda *d: decisions.append(d))
     model = _RetracedModel()
@@ -409,39 +409,39 @@ def test_sgd_clips_the_global_gradient_norm():
 
 
 def test_learning_rate_schedules():
-    warm = training.LearningRate(1.0, "none", 4, total_steps=100, time_limit=None, started=0)
+    warm = schedule.LearningRate(1.0, "none", 4, total_steps=100, time_limit=None, started=0)
     assert [warm.value(s) for s in range(5)] == [0.25, 0.5, 0.75, 1.0, 1.0]
-    cosine = training.LearningRate(1.0, "cosine", 0, total_steps=100, time_limit=None, started=0)
+    cosine = schedule.LearningRate(1.0, "cosine", 0, total_steps=100, time_limit=None, started=0)
     assert cosine.value(0) == 1.0 and abs(cosine.value(50) - 0.5) < 1e-9 and cosine.value(100) < 1e-9
-    wsd = training.LearningRate(1.0, "wsd", 0, total_steps=100, time_limit=None, started=0)
+    wsd = schedule.LearningRate(1.0, "wsd", 0, total_steps=100, time_limit=None, started=0)
     assert [wsd.value(s) for s in (0, 50, 80)] == pytest.approx([1.0, 1.0, 1.0])
     assert abs(wsd.value(90) - 0.5) < 1e-9 and wsd.value(100) == 0.0
     # With a time limit, the elapsed share of the budget drives the decay as well.
-    timed = training.LearningRate(1.0, "wsd", 0, total_steps=10**9, time_limit=100.0,
+    timed = schedule.LearningRate(1.0, "wsd", 0, total_steps=10**9, time_limit=100.0,
                                   started=time.perf_counter() - 95.0)
     assert 0.2 < timed.value(0) < 0.26
     # A run until its time limit plans no number of steps: the clock alone drives it.
-    until = training.LearningRate(1.0, "cosine", 0, total_steps=math.inf, time_limit=100.0,
+    until = schedule.LearningRate(1.0, "cosine", 0, total_steps=math.inf, time_limit=100.0,
                                   started=time.perf_counter() - 50.0)
     assert 0.45 < until.value(10**6) < 0.5
-    plateau = training.LearningRate(1.0, "plateau", 0, 100, None, 0)
+    plateau = schedule.LearningRate(1.0, "plateau", 0, 100, None, 0)
     for val in (3.0, 2.0, 2.5):
         plateau.on_epoch_end(0, {"val_loss": val})
     assert plateau.value(10) == 0.25
     # --resume replays the run's history: the same scale and best loss, not the full rate
-    resumed = training.LearningRate(1.0, "plateau", 0, 100, None, 0)
+    resumed = schedule.LearningRate(1.0, "plateau", 0, 100, None, 0)
     resumed.replay_plateau([{"epoch": k + 1, "val_loss": v} for k, v in enumerate((3.0, 2.0, 2.5))])
     assert resumed.value(10) == 0.25 and resumed.best == 2.0
 
 
 def test_early_stopping_after_patience_epochs():
-    stop = training.EarlyStop(patience=2)
+    stop = schedule.EarlyStop(patience=2)
     stop.set_model(tiny_model())
     for val in (3.0, 2.0, 2.1, 2.05):
         stop.on_epoch_end(0, {"val_loss": val})
     assert stop.stopped and stop.model.stop_training
     # --resume: the epochs already without improvement count towards the patience
-    resumed = training.EarlyStop(patience=2)
+    resumed = schedule.EarlyStop(patience=2)
     resumed.set_model(tiny_model())
     resumed.replay([{"epoch": 1, "val_loss": 3.0}, {"epoch": 2, "val_loss": 2.0},
                     {"epoch": 3, "val_loss": 2.1}])
@@ -570,10 +570,8 @@ def test_the_time_limit_keeps_back_the_first_validation_before_it_has_run(monkey
     """Until a validation has been timed, its time is estimated from the training pace (a
     window as a training step): a 20 MB corpus's first validation once ran five minutes past
     a 30-second --time-limit."""
-    from rnnlm import training
-
     clock = {"now": 0.0}
-    monkeypatch.setattr(training.time, "perf_counter", lambda: clock["now"])
+    monkeypatch.setattr(schedule.time, "perf_counter", lambda: clock["now"])
 
     class Model:
         stop_training = False
@@ -586,13 +584,13 @@ def test_the_time_limit_keeps_back_the_first_validation_before_it_has_run(monkey
             if limit.model.stop_training:
                 return t
     steps = [5.0 + i for i in range(200)]  # the first step traces (5 s), then 1 s a step
-    assert run(training.TimeLimit(100.0, 0.0, validation_windows=30), steps) == 70.0
-    assert run(training.TimeLimit(100.0, 0.0), steps) == 100.0  # no validation text
-    limit = training.TimeLimit(100.0, 0.0, validation_windows=30)
+    assert run(schedule.TimeLimit(100.0, 0.0, validation_windows=30), steps) == 70.0
+    assert run(schedule.TimeLimit(100.0, 0.0), steps) == 100.0  # no validation text
+    limit = schedule.TimeLimit(100.0, 0.0, validation_windows=30)
     limit.validated(2.0)  # once one has run, its own time counts
     assert run(limit, steps) == 98.0
     said = []  # a validation longer than the whole budget: said once, at the first estimate
-    assert run(training.TimeLimit(100.0, 0.0, validation_windows=300, too_long=said.append),
+    assert run(schedule.TimeLimit(100.0, 0.0, validation_windows=300, too_long=said.append),
                steps) == 6.0
     assert said == [300.0]
 

@@ -113,7 +113,7 @@ def test_a_signal_while_a_checkpoint_is_written_waits_for_it(python_sigint):
     import os
 
     from rnnlm import checkpoints
-    from rnnlm.cli import Terminated, sigterm_as_interrupt
+    from rnnlm.cli_common import Terminated, sigterm_as_interrupt
 
     done = []
     with pytest.raises(KeyboardInterrupt):
@@ -136,7 +136,7 @@ def test_a_signal_during_a_failed_checkpoint_is_still_handled():
     import os
 
     from rnnlm import checkpoints
-    from rnnlm.cli import Terminated, sigterm_as_interrupt
+    from rnnlm.cli_common import Terminated, sigterm_as_interrupt
 
     with pytest.raises(Terminated), sigterm_as_interrupt({"code": 130}):
         with checkpoints.interrupts_deferred():
