@@ -132,6 +132,9 @@ def _shape(tensor):
 def _build(cell, units, input_shape, return_sequences, return_state, bidirectional,
            merge_mode, reset_after, dense):
     """Build the Keras stack; returns (inputs, rnn layers, per-layer returned tensors, head)."""
+    from rnnlm.tf_logs import quiet_for_the_api
+
+    quiet_for_the_api()  # from Python too, TensorFlow's start-up lines stay off the terminal
     import keras
 
     inputs = keras.Input(shape=input_shape, name="input")
@@ -276,12 +279,16 @@ def _title(result):
     if result["layers"] > 1:
         flags[0] = "last layer: " + flags[0]
         flags[1] += " (earlier layers return sequences)"
+    every = []  # these apply to each layer of a stack, not to the last alone
     if result["bidirectional"]:
-        flags.append(f"merge_mode={result['merge_mode']}")
+        every.append(f"merge_mode={result['merge_mode']}")
     if result["reset_after"] is not None:
-        flags.append(f"reset_after={result['reset_after']}")
+        every.append(f"reset_after={result['reset_after']}")
+    said = ", ".join(flags + ([] if result["layers"] > 1 else every))
+    if every and result["layers"] > 1:
+        said += "; every layer: " + ", ".join(every)
     return (f"input {_shape_text(result['input_shape'])} → {chain}\n"
-            f"{', '.join(flags)}; batch shown as None")
+            f"{said}; batch shown as None")
 
 
 def format_table(result: dict) -> str:

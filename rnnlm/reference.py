@@ -4,8 +4,8 @@ Each cell is one small ``*_step`` function holding its equations; ``run_rnn`` wa
 sequence with any step function exactly the way Keras's generic RNN loop does (masks,
 ``go_backwards``, ``return_sequences``, ``return_state``). ``from_keras`` reads the
 weights and flags of a built Keras layer (or of a layer of an rnnlm run, via
-``model.get_layer("rnn_0")``) so that ``forward_keras_layer(layer, x)`` returns the same
-structure and, to float32 round-off, the same numbers as ``layer(x)``.
+``model.get_layer("backbone").get_layer("rnn_0")``) so that ``forward_keras_layer(layer, x)``
+returns the same structure and, to float32 round-off, the same numbers as ``layer(x)``.
 
 Shapes: ``x`` is (batch, timesteps, features); a mask is (batch, timesteps) with True
 for the steps to read. Everything is computed in float64. Inference only: dropout and
@@ -395,7 +395,7 @@ def forward_keras_layer(layer, x, mask=None, initial_state=None):
 
     A tensor for ``layer(x)``; a tuple (output, *states) with ``return_state``; for
     Bidirectional (output, forward states..., backward states...). For a layer of an
-    rnnlm run, pass ``model.get_layer("rnn_0")`` and the embedded ids, with
-    ``mask=ids != 0`` when the embedding masks padding.
+    rnnlm run, pass ``model.get_layer("backbone").get_layer("rnn_0")`` and the embedded ids,
+    with ``mask=ids != 0`` when the embedding masks padding.
     """
     return forward(from_keras(layer), x, mask, initial_state)

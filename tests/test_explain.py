@@ -123,6 +123,12 @@ def test_format_table_reads_well():
         assert expected in text
     stacked = format_table(explain("simple_rnn", [4, 2], (3, 2), bidirectional=True))
     assert "Bidirectional(SimpleRNN(4)) → Bidirectional(SimpleRNN(2))" in stacked
+    # The merge mode and GRU's reset_after apply to every layer of a stack, and say so; the
+    # return flags are the last layer's.
+    assert ("last layer: return_sequences=False, return_state=False (earlier layers return "
+            "sequences); every layer: merge_mode=concat;") in stacked
+    gru_stack = format_table(explain("gru", [4, 2], (3, 2), bidirectional=True, merge_mode="sum"))
+    assert "; every layer: merge_mode=sum, reset_after=True; batch shown as None" in gru_stack
 
 
 @pytest.mark.parametrize("name", ["SimpleRNN", "simplernn", "simple_rnn", "LSTM", "Gru"])
@@ -218,3 +224,18 @@ def test_docs_examples_are_what_explain_prints():
         assert text.strip() == printed.strip(), command
         checked += 1
     assert checked >= 4
+
+
+def test_explain_from_python_keeps_tensorflow_s_log_lines_off_the_terminal():
+    """docs/cells.md's Python form (``from rnnlm.explain import ...``) is quiet as the CLI is:
+    a learner took TensorFlow's start-up lines (a failed cuInit) for errors."""
+    env = {k: v for k, v in os.environ.items() if k not in ("TF_CPP_MIN_LOG_LEVEL",
+                                                          "ABSL_MIN_LOG_LEVEL")}
+    script = ("from rnnlm.explain import explain, format_table; "
+              "print(format_table(explain('lstm', 50, (10, 30), return_sequences=True)))")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          env=env, timeout=300)
+    assert done.returncode == 0 and "16,200" in done.stdout, done.stderr
+    noise = [line for line in done.stderr.splitlines()
+             if line[:5] in ("I0000", "W0000", "E0000") or "absl::InitializeLog" in line]
+    assert noise == [], done.stderr

@@ -169,6 +169,27 @@ def test_stack_with_embedding_mask_like_an_rnnlm_run(bidirectional):
     _assert_same(first(ids), ref.forward_keras_layer(rnn_layers[0], embedded, mask=ids != 0))
 
 
+@pytest.mark.parametrize("cell", ["lstm", "gru", "simple_rnn"])
+def test_the_layer_of_a_real_language_model_is_reached_as_the_docs_say(cell):
+    """docs/cells.md: an rnnlm model's layers sit in its backbone, found by name
+    (``model.get_layer("backbone").get_layer("rnn_0")``, a top-level "rnn_0" is not there),
+    and the reference run on the embedded ids gives the backbone's own output."""
+    from rnnlm.config import ModelConfig
+    from rnnlm.models.language_model import LanguageModel
+
+    model = LanguageModel(ModelConfig(vocabulary_size=9, cell=cell, num_layers=1, units=5,
+                                      embedding_dim=4)).build_for_inference()
+    ids = np.array([[3, 1, 4, 1, 5, 0, 0], [2, 7, 8, 6, 2, 7, 1]])
+    backbone = model.get_layer("backbone")
+    embeddings = backbone.get_layer("embedding").get_weights()[0]
+    layer = backbone.get_layer("rnn_0")
+    sequences, states = backbone(ids)
+    got = ref.forward_keras_layer(layer, embeddings[ids], mask=ids != 0)
+    _assert_same([sequences, *states], got)
+    with pytest.raises(ValueError, match="rnn_0"):
+        model.get_layer("rnn_0")
+
+
 def test_stack_from_plain_numpy_layers_matches_keras_stack():
     keras_layers = [_make("gru", return_sequences=True),
                     _make("simple_rnn", features=UNITS, return_state=True)]

@@ -77,6 +77,20 @@ def test_validation_messages(make, message):
         make()
 
 
+def test_a_temperature_refused_at_either_end_says_what_that_end_means():
+    """0 (what a user types for "the most likely token") and a tiny one point at the greedy
+    sampler; a huge one says every token is already about equally likely, not greedy."""
+    for low in (0, 0.0, 1e-9):
+        with pytest.raises(ValueError, match="greedy sampler takes the most likely token"):
+            RandomSampler(temperature=low)
+    with pytest.raises(ValueError) as refused:
+        RandomSampler(temperature=2e6)
+    assert "equally likely" in str(refused.value) and "greedy" not in str(refused.value)
+    with pytest.raises(ValueError) as refused:
+        RandomSampler(temperature=-1.0)
+    assert "greedy" not in str(refused.value)
+
+
 def test_registry():
     assert list(SAMPLERS) == ["greedy", "random", "top_k", "top_p", "beam"]
     s = get_sampler("top_p", p=0.5, k=10, temperature=0.7)

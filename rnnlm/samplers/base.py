@@ -14,13 +14,22 @@ from rnnlm.config import is_integer, is_real
 TEMPERATURE_RANGE = (1e-6, 1e6)
 
 
+# The limits' meanings, said with the refusal: a temperature of 0 is what a user types for
+# "the most likely token", which is the greedy sampler.
+GREEDY_IS_THE_LIMIT = "the greedy sampler takes the most likely token every step"
+UNIFORM_IS_THE_LIMIT = "above it every token is already about equally likely"
+
+
 def check_temperature(temperature):
     if not (is_real(temperature) and temperature > 0):
-        raise ValueError(f"temperature must be > 0 (got {temperature!r})")
+        zero = is_real(temperature) and temperature == 0
+        raise ValueError(f"temperature must be > 0 (got {temperature!r}"
+                         f"{'; ' + GREEDY_IS_THE_LIMIT if zero else ''})")
     low, high = TEMPERATURE_RANGE
     if not low <= temperature <= high:
-        raise ValueError(f"temperature must be in [{low:g}, {high:g}] (got {temperature!r}; the "
-                         f"greedy sampler takes the most likely token every step)")
+        why = GREEDY_IS_THE_LIMIT if temperature < low else UNIFORM_IS_THE_LIMIT
+        raise ValueError(f"temperature must be in [{low:g}, {high:g}] (got {temperature!r}; "
+                         f"{why})")
     return float(temperature)
 
 
