@@ -171,6 +171,8 @@ def _tokenizer_and_architecture(train, from_lm, tokenizer, tok_options, arch, bi
         tok = build_tokenizer(kind, **options).train(train.texts)
     elif from_lm is not None:
         raise RnnlmError("--from-lm needs text data (a language model reads tokens)")
+    if arch["layers"] is None and isinstance(arch["units"], list):  # --units 64,64,32: 3 layers
+        arch = {**arch, "layers": len(arch["units"])}
     return tok, {k: DEFAULTS[k] if v is None else v for k, v in arch.items()}
 
 
@@ -400,6 +402,17 @@ def _data_files(source: dict) -> str:
     return ", ".join([str(source.get("data")), *named])
 
 
+def best_figures(best: dict, between: str = ", ") -> str:
+    """The best epoch's validation loss and accuracy; a run without validation data was judged
+    on its training figures, and says so (as the language model's lines do)."""
+    if best.get("val_loss") is not None:
+        return between.join(f"{k} {best[k]:.4f}" for k in ("val_loss", "val_accuracy")
+                            if best.get(k) is not None)
+    figures = [f"training {k} {best[k]:.4f}" for k in ("loss", "accuracy")
+               if best.get(k) is not None]
+    return between.join(figures) + ", no validation data"
+
+
 def format_classifier_info(details: dict) -> str:
     m, t, best = details["model"], details.get("tokenizer"), details.get("best") or {}
     options = "".join(f", {key} {value}" for key, value in (t or {}).get("options", {}).items()
@@ -414,7 +427,8 @@ def format_classifier_info(details: dict) -> str:
     lines = [f"run          {details['run_dir']}  (classifier, format {details['format_version']})",
              f"data         {_data_files(details.get('source') or {})}",
              f"input        {reads}",
-             f"model        {bi}{m['cell']} × {m['num_layers']} layers, units {m['units']}, "
+             f"model        {bi}{m['cell']} × {m['num_layers']} "
+             f"layer{'s' if m['num_layers'] != 1 else ''}, units {m['units']}, "
              f"pooling {m['pooling']}, dense {m['dense']}, dropout {m['dropout']}{dropouts}",
              f"classes      {len(details['classes'])}: {', '.join(map(str, details['classes'][:20]))}",
              f"training     {describe_train(details['train'])}", "",
@@ -424,9 +438,8 @@ def format_classifier_info(details: dict) -> str:
                      f"{row['parameters']:>12,}")
     lines.append(f"{'total':<50}{details['total_parameters']:>12,}")
     if best:
-        figures = "  ".join(f"{k} {best[k]:.4f}" for k in ("val_loss", "val_accuracy")
-                            if best.get(k) is not None)
-        lines += ["", f"best epoch   {best.get('epoch')} of {details['epochs_done']}: {figures}"]
+        lines += ["", f"best epoch   {best.get('epoch')} of {details['epochs_done']}: "
+                      f"{best_figures(best, '  ')}"]
     for name, metrics in (details.get("metrics") or {}).items():
         lines += ["", f"--- {name} ---", format_metrics(metrics)]
     return "\n".join(lines)

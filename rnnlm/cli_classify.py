@@ -67,7 +67,7 @@ def classify_train(
     max_train: Optional[int] = typer.Option(None, help="Use a random subset of this many training examples (--valid-fraction is then held out of the subset)."),
 ):
     """Train a classifier on DATA and save a run directory (metrics.json, confusion.png, curves.png)."""
-    from rnnlm.classification import train_classifier
+    from rnnlm.classification import best_figures, train_classifier
     from rnnlm.classify_metrics import format_metrics
     from rnnlm.errors import RnnlmError
 
@@ -88,8 +88,7 @@ def classify_train(
         max_train=max_train, force=force, quiet=False)
     details = clf.info()
     best = details["best"]
-    summary = ", ".join(f"{k} {best[k]:.4f}" for k in ("val_loss", "val_accuracy") if k in best)
-    typer.echo(f"saved {clf.run_dir} (best epoch {best.get('epoch')}: {summary})")
+    typer.echo(f"saved {clf.run_dir} (best epoch {best.get('epoch')}: {best_figures(best)})")
     for name, metrics in details["metrics"].items():
         typer.echo(f"\n--- {name} ---\n{format_metrics(metrics)}")
 

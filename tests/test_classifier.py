@@ -217,6 +217,22 @@ def test_cli_npz_train_eval_predict(sequences, tmp_path):
     assert code == 2 and "--force" in output and "--resume" not in output, output
 
 
+def test_units_per_layer_alone_give_the_layers_and_no_validation_is_said(sequences, tmp_path):
+    """README: `--units 64` or `64,64,32` (one per layer), as `rnnlm explain` reads it; a run
+    without validation data says it was judged on its training figures (it said nothing)."""
+    run = tmp_path / "run"
+    code, output = invoke("classify", "train", sequences, "--out", run, "--units", "8,4",
+                          "--valid-fraction", "0", "--epochs", "1")
+    assert code == 0, output
+    assert "(best epoch 1: training loss " in output and "no validation data)" in output, output
+    code, output = invoke("info", run)
+    assert code == 0 and "× 2 layers, units [8, 4]" in output, output
+    assert "best epoch   1 of 1: training loss " in output, output
+    one_line_error(*invoke("classify", "train", sequences, "--out", tmp_path / "three",
+                           "--units", "8,4", "--layers", "3", "--epochs", "1"),
+                   "got 2 unit sizes for 3 layers")
+
+
 @pytest.fixture
 def bad_inputs(tmp_path):
     ragged = tmp_path / "ragged.npz"

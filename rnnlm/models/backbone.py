@@ -41,7 +41,8 @@ def per_layer_units(units: int | list[int], num_layers: int) -> list[int]:
         return [units] * num_layers
     units = list(units)
     if len(units) != num_layers:
-        raise ValueError(f"got {len(units)} unit sizes for {num_layers} layers")
+        raise ValueError(f"got {len(units)} unit sizes for {num_layers} "
+                         f"layer{'s' if num_layers != 1 else ''}")
     return units
 
 
