@@ -16,7 +16,7 @@ from pathlib import Path
 
 from rnnlm import checkpoints, corpora, data, defaults, pace, resuming, runs
 from rnnlm.config import (TOKENIZER_OPTIONS, ModelConfig, TokenizerConfig, TrainConfig,
-                          check_tokenizer_options, from_dict, to_dict)
+                          cell_name, check_tokenizer_options, from_dict, to_dict)
 from rnnlm.errors import RnnlmError, first_line
 from rnnlm.lm import LM
 from rnnlm.seeding import keeps_user_random_state, seed_everything
@@ -47,6 +47,7 @@ def train(corpus: str | None = None, out: str | Path | None = None, *, tokenizer
     (min_freq 1, vocab_size 8000, word_mode "words", sp_model_type "unigram"); one that is not
     an option of ``tokenizer`` is refused. ``valid_fraction``: the tail held out for
     validation (0.1 when not given; refused for a corpus with validation text of its own)."""
+    cell = cell_name(cell)
     fraction_given = valid_fraction is not None
     valid_fraction = 0.1 if valid_fraction is None else valid_fraction
     options = dict(max_vocab=max_vocab, min_freq=min_freq, vocab_size=vocab_size,

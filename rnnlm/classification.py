@@ -21,7 +21,8 @@ import numpy as np
 from rnnlm import classify_data as cdata
 from rnnlm import runs
 from rnnlm.classify_metrics import classification_metrics, format_metrics
-from rnnlm.config import check_positive, check_seed, check_tokenizer_options, describe_train
+from rnnlm.config import (cell_name, check_positive, check_seed, check_tokenizer_options,
+                          describe_train)
 from rnnlm.errors import RnnlmError
 from rnnlm.seeding import keeps_user_random_state
 from rnnlm.tokenizers import build_tokenizer, load_tokenizer
@@ -76,7 +77,8 @@ def train_classifier(data, out=None, *, valid=None, test=None, valid_fraction=0.
             raise RnnlmError(f"{given[0]} is an option for text, and {data} holds numeric "
                              f"sequences: drop it")
     classes = cdata.label_list(train.labels)
-    arch = {"cell": cell, "layers": layers, "units": units, "embedding_dim": embedding_dim}
+    arch = {"cell": None if cell is None else cell_name(cell), "layers": layers, "units": units,
+            "embedding_dim": embedding_dim}
     tok, arch = _tokenizer_and_architecture(train, from_lm, tokenizer, tok_options, arch,
                                             bidirectional)
     fixed = max_len if (pooling == "flatten" and tok is not None) else None

@@ -64,6 +64,13 @@ def check_cell(cell: str) -> str:
     return cell
 
 
+def cell_name(cell: str) -> str:
+    """The cell as configs store it, from the names learners type: Keras's class names
+    ("SimpleRNN", "LSTM", "GRU") and other cases, "simplernn", "simple-rnn" or "rnn"."""
+    key = str(cell).strip().lower().replace("-", "_")
+    return check_cell({"simplernn": "simple_rnn", "rnn": "simple_rnn"}.get(key, key))
+
+
 # The language model's tokenizer options: CLI/API option name → the tokenizer's own name, per
 # kind (classification.py keeps the classifiers' own list).
 TOKENIZER_OPTIONS = {

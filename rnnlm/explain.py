@@ -13,10 +13,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from rnnlm.config import check_merge_mode
+from rnnlm.config import cell_name, check_merge_mode
 from rnnlm.errors import RnnlmError
 
-CELL_NAMES = ("simple_rnn", "lstm", "gru")
 TOLERANCE = 1e-5
 _CHECK_BATCH, _CHECK_TIMESTEPS = 3, 7  # random input for --numpy; timesteps if left as None
 # --numpy runs random input through Keras and NumPy: 10^8 steps asked for 6.7 GiB at once.
@@ -34,15 +33,6 @@ _FORMULAS = {  # per direction: symbolic form, and a function filling the number
     "gru_reset_before": ("3 × (units × (input + units) + units)",
                          lambda u, d: (f"3 × ({u} × ({d} + {u}) + {u})", 3 * (u * (d + u) + u))),
 }
-
-
-def normalize_cell(cell: str) -> str:
-    """"simple_rnn" | "lstm" | "gru", accepting e.g. "SimpleRNN" or "simplernn"."""
-    key = str(cell).strip().lower().replace("-", "_")
-    key = {"simplernn": "simple_rnn", "rnn": "simple_rnn"}.get(key, key)
-    if key not in CELL_NAMES:
-        raise RnnlmError(f"unknown cell {cell!r}; choose one of {', '.join(CELL_NAMES)}")
-    return key
 
 
 def _ints(value, what):
@@ -224,7 +214,7 @@ def explain(cell: str, units, input_shape, return_sequences: bool = False,
     returns sequences, as a stack needs; the return flags apply to the last layer.
     ``dense`` adds a Dense head of that many units after the last layer.
     """
-    cell = normalize_cell(cell)
+    cell = cell_name(cell)
     units = _layer_units(units, layers)
     input_shape = _input_shape(input_shape)
     check_merge_mode(merge_mode, bidirectional)

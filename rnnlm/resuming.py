@@ -13,7 +13,8 @@ import warnings
 from pathlib import Path
 
 from rnnlm import corpora, defaults, runs
-from rnnlm.config import TOKENIZER_OPTIONS, ModelConfig, TrainConfig, from_dict, to_dict
+from rnnlm.config import (TOKENIZER_OPTIONS, ModelConfig, TrainConfig, cell_name, from_dict,
+                          to_dict)
 from rnnlm.errors import RnnlmError, RnnlmWarning
 
 ARCHITECTURE = ("cell", "num_layers", "units", "embedding_dim", "tie_weights")
@@ -42,6 +43,8 @@ def resumed_configs(run_dir: Path, config: dict, changes: dict, epochs: int | No
     renamed = {"layers": "num_layers"}
     for key, value in changes.items():
         key = renamed.get(key, key)
+        if key == "cell" and value is not None:
+            value = cell_name(value)
         if key in ARCHITECTURE and value is not None and value != getattr(model_cfg, key):
             raise RnnlmError(f"--resume cannot change the architecture: {key} is "
                              f"{getattr(model_cfg, key)} in {run_dir}, not {value}")

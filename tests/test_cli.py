@@ -1111,3 +1111,18 @@ def test_a_journal_names_only_a_runs_own_files(trained_run, tmp_path):
     code, output = invoke("generate", mine)
     assert code == 2 and "not an rnnlm run" in output
     assert sorted(p.name for p in mine.iterdir()) == [runs.JOURNAL, ".tmp-notes"]
+
+
+def test_cells_take_the_names_learners_type(tiny_corpus, tmp_path):
+    """Keras's class names and other cases, as `rnnlm explain` takes them: `--cell GRU` trains
+    a gru (it was refused), and the run's config keeps the name `rnnlm` uses."""
+    import json
+
+    run = tmp_path / "run"
+    code, output = invoke("train", tiny_corpus, "--out", run, "--cell", "GRU", *TINY_MODEL)
+    assert code == 0, output
+    assert json.loads((run / "config.json").read_text())["model"]["cell"] == "gru"
+    code, output = invoke("train", "--resume", run, "--cell", "Gru", "--epochs", "1")
+    assert code == 0, output
+    code, output = invoke("train", "--resume", run, "--cell", "LSTM", "--epochs", "1")
+    assert code == 2 and "cannot change the architecture: cell is gru" in output, output

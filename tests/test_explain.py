@@ -9,7 +9,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import pytest
 
-from rnnlm.explain import explain, format_table, normalize_cell, param_formula
+from rnnlm.config import cell_name
+from rnnlm.explain import explain, format_table, param_formula
 
 pytest.importorskip("keras")
 
@@ -133,7 +134,7 @@ def test_format_table_reads_well():
 
 @pytest.mark.parametrize("name", ["SimpleRNN", "simplernn", "simple_rnn", "LSTM", "Gru"])
 def test_cell_names_are_case_insensitive(name):
-    assert normalize_cell(name) in ("simple_rnn", "lstm", "gru")
+    assert cell_name(name) in ("simple_rnn", "lstm", "gru")
 
 
 @pytest.mark.parametrize(
