@@ -101,7 +101,7 @@ def train_classifier(data, out=None, *, valid=None, test=None, valid_fraction=0.
                    "test": runs.absolute_if_path(test), "data_dir": runs.absolute_if_path(data_dir),
                    "text_column": text_column, "label_column": label_column, "header": header,
                    "encoding": encoding, "valid_fraction": valid_fraction, "max_train": max_train,
-                   "from_lm": None if from_lm is None else str(from_lm),
+                   "from_lm": runs.absolute_if_path(from_lm),
                    "examples": {name: len(s) for name, s in sets.items()}},
         "tokenizer": tok.config() if tok else None,
         "classes": classes,
@@ -432,6 +432,9 @@ def format_classifier_info(details: dict) -> str:
              f"model        {bi}{m['cell']} × {m['num_layers']} "
              f"layer{'s' if m['num_layers'] != 1 else ''}, units {m['units']}, "
              f"pooling {m['pooling']}, dense {m['dense']}, dropout {m['dropout']}{dropouts}",
+             *([f"from LM      {details['source']['from_lm']} (its embedding and recurrent "
+                f"layers, --from-lm)"]
+               if (details.get("source") or {}).get("from_lm") else []),
              f"classes      {len(details['classes'])}: {', '.join(map(str, details['classes'][:20]))}",
              f"training     {describe_train(details['train'])}", "",
              f"{'layer':<16}{'type':<26}{'output':>8}{'params':>12}"]

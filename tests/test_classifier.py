@@ -2,6 +2,7 @@
 transfer from a language model, the CLI on text and .npz, and bad input → one line, exit 2."""
 import csv
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -167,6 +168,10 @@ def test_from_lm_copies_backbone_and_rejects_other_tokenizers(reviews, language_
     assert len(lm_weights) == len(clf_weights) == 4  # embedding + LSTM kernel, recurrent, bias
     for a, b in zip(lm_weights, clf_weights):  # frozen for the only epoch: still equal
         np.testing.assert_array_equal(a, b)
+    from rnnlm.classification import format_classifier_info
+
+    shown = format_classifier_info(clf.info())  # rnnlm info says where the layers came from
+    assert f"from LM      {Path(lm_dir).resolve()} (its embedding" in shown, shown
 
     with pytest.raises(RnnlmError, match="tokenizer mismatch"):
         train_classifier(reviews, tmp_path / "bad", from_lm=lm_dir, tokenizer="word")
