@@ -164,8 +164,15 @@ def _f64(a):
     return np.asarray(a, dtype=np.float64)
 
 
-def _bias(bias, shape):
-    return np.zeros(shape) if bias is None else np.asarray(bias, dtype=np.float64)
+def _bias(bias, shape, why=""):
+    """The bias as float64, checked against the shape the cell reads (``why``: what decides it,
+    said when a bias of another shape is given)."""
+    if bias is None:
+        return np.zeros(shape)
+    bias = np.asarray(bias, dtype=np.float64)
+    if bias.shape != tuple(shape):
+        raise ValueError(f"bias has shape {bias.shape}, expected {tuple(shape)}{why}")
+    return bias
 
 
 def simple_rnn_forward(
@@ -212,7 +219,9 @@ def gru_forward(
     kernel, recurrent_kernel = _f64(kernel), _f64(recurrent_kernel)
     units = recurrent_kernel.shape[0]
     act, rec_act = get_activation(activation), get_activation(recurrent_activation)
-    b = _bias(bias, (2, 3 * units) if reset_after else (3 * units,))
+    b = _bias(bias, (2, 3 * units) if reset_after else (3 * units,),
+              " (reset_after=True: an input and a recurrent bias, Keras's default; "
+              "reset_after=False: one)")
 
     def step(x_t, state):
         return gru_step(x_t, state, kernel, recurrent_kernel, b, reset_after, act, rec_act)

@@ -275,3 +275,18 @@ def test_docs_quote_the_reference_code_verbatim():
         code = block.split("```python\n", 1)[1].split("```", 1)[0].splitlines()
         starts = [i for i, line in enumerate(source) if line == code[0]]
         assert any(source[i:i + len(code)] == code for i in starts), code[0]  # contiguous run
+
+
+def test_a_bias_of_the_wrong_shape_says_the_shape_the_cell_reads():
+    """A GRU's default (reset_after) reads two biases; one of the other variant's shape was a
+    bare 'too many values to unpack'."""
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(2, 3, 4))
+    kernel, recurrent = rng.normal(size=(4, 9)), rng.normal(size=(3, 9))
+    with pytest.raises(ValueError, match=r"bias has shape \(9,\), expected \(2, 9\) "
+                                         r"\(reset_after=True"):
+        ref.gru_forward(x, kernel, recurrent, np.zeros(9))
+    out = ref.gru_forward(x, kernel, recurrent, np.zeros(9), reset_after=False)
+    assert out.shape == (2, 3)
+    with pytest.raises(ValueError, match=r"expected \(12,\)"):
+        ref.lstm_forward(x, rng.normal(size=(4, 12)), rng.normal(size=(3, 12)), np.zeros(9))
