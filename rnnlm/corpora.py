@@ -54,20 +54,46 @@ def read_text(path: str | os.PathLike, encoding: str = "utf-8") -> str:
             data = gzip.decompress(data)
         except (OSError, EOFError, zlib.error) as e:  # not gzip, truncated, or damaged
             raise RnnlmError(f"cannot read {path} as gzip: {e}") from None
-    if not data or data.isspace():  # data.strip() would copy the whole file to find out
+    if not data:
         raise RnnlmError(f"{path} is empty")
-    if b"\x00" in data[:65536] and encoding.lower().replace("-", "") in ("utf8", "ascii"):
+    if data.isspace():  # data.strip() would copy the whole file to find out
+        raise RnnlmError(f"{path} holds nothing but whitespace: no text to learn from")
+    try:
+        codec = codecs.lookup(encoding).name  # "UTF8", "utf_8", "U8" are all utf-8
+    except LookupError:
+        raise RnnlmError(f"unknown encoding '{encoding}'") from None
+    if codec in ("utf-8", "ascii") and data[:2] in (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE):
+        # What Windows Notepad writes as "Unicode": its NUL bytes would say "binary" below.
+        raise RnnlmError(f"{path} is UTF-16 (it starts with UTF-16's byte-order mark): pass "
+                         f"--encoding utf-16")
+    if codec in ("utf-8", "ascii") and b"\x00" in data[:65536]:  # early, before decoding it all
         raise RnnlmError(f"{path} looks like a binary file (it contains NUL bytes), not text")
     try:
         # A byte-order mark is not text: decoded as plain UTF-8 it would become a token.
-        codec = "utf-8-sig" if codecs.lookup(encoding).name == "utf-8" else encoding
-        return data.decode(codec).replace("\r\n", "\n").replace("\r", "\n")
+        text = data.decode("utf-8-sig" if codec == "utf-8" else encoding)
     except UnicodeDecodeError as e:
-        raise RnnlmError(
-            f"{path} is not valid {encoding}: byte 0x{data[e.start]:02x} at offset {e.start}; "
-            f"pass --encoding (e.g. --encoding cp949 or latin-1)") from None
-    except LookupError:
-        raise RnnlmError(f"unknown encoding '{encoding}'") from None
+        raise RnnlmError(f"{path} is not valid {encoding}: byte 0x{data[e.start]:02x} at offset "
+                         f"{e.start}{_what_to_do(data, codec)}") from None
+    if "\x00" in text:  # past the first 64 KiB, or in any other encoding
+        raise RnnlmError(f"{path} looks like a binary file (it contains NUL bytes, the first "
+                         f"at character {text.index(chr(0)):,}), not text")
+    return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
+def _what_to_do(data: bytes, codec: str) -> str:
+    """The advice for a file that is not valid in its encoding. A UTF-8 file with a few bad
+    bytes (a damaged copy, one pasted line) is still UTF-8: another --encoding would read
+    every Korean syllable of it as mojibake, so it says how few they are instead."""
+    import re
+
+    if codec == "utf-8":
+        bad = len(re.findall("[\udc80-\udcff]", data.decode("utf-8", "surrogateescape")))
+        if bad * 1000 <= len(data):
+            return (f" ({bad:,} of its {len(data):,} bytes {'is' if bad == 1 else 'are'} not "
+                    f"UTF-8 and the rest is: a "
+                    f"damaged file, which another --encoding would misread; mend or remove "
+                    f"those bytes)")
+    return "; pass --encoding (e.g. --encoding cp949 or latin-1)"
 
 
 def builtin_text() -> str:

@@ -38,6 +38,34 @@ def test_bad_files_get_one_clear_line(tmp_path, content, message):
         corpora.read_text(path)
 
 
+KOREAN = "안녕하세요 여러분\n" * 400
+
+
+@pytest.mark.parametrize("content, encoding, message", [
+    (b"  \n\n\t ", "utf-8", "holds nothing but whitespace"),
+    (KOREAN.encode("utf-16"), "utf-8", r"is UTF-16 .*: pass --encoding utf-16"),
+    # A NUL past the first 64 KiB, and under another spelling of UTF-8 or another encoding.
+    (b"a" * 70000 + b"\x00b", "utf-8", "binary file .* the first at character 70,000"),
+    (b"a" * 70000 + b"\x00b", "utf_8", "binary file"),
+    (b"abc\x00def", "latin-1", "binary file .* the first at character 3"),
+    # One damaged byte in a UTF-8 file: not another encoding (latin-1 would read it all wrong).
+    (KOREAN.encode()[:100] + b"\xea" + KOREAN.encode()[100:], "utf-8",
+     r"byte 0xea at offset 100 \(1 of its 10,401 bytes is not UTF-8 and the rest is"),
+    (KOREAN.encode("cp949"), "utf-8", r"offset 0; pass --encoding \(e.g. --encoding cp949"),
+])
+def test_what_is_not_text_or_not_in_its_encoding_is_named(tmp_path, content, encoding, message):
+    path = tmp_path / "bad.txt"
+    path.write_bytes(content)
+    with pytest.raises(RnnlmError, match=message):
+        corpora.read_text(path, encoding)
+
+
+def test_a_utf16_file_reads_with_its_encoding(tmp_path):
+    path = tmp_path / "notepad.txt"
+    path.write_bytes(KOREAN.replace("\n", "\r\n").encode("utf-16"))
+    assert corpora.read_text(path, "utf-16") == KOREAN
+
+
 def test_a_byte_order_mark_is_not_text(tmp_path):
     path = tmp_path / "bom.txt"
     path.write_bytes("\ufeff안녕".encode("utf-8"))
