@@ -89,6 +89,8 @@ def train(corpus: str | None = None, out: str | Path | None = None, *, tokenizer
         corpora.data_dir(data_dir)
     if corpus is not None:
         runs.as_path(corpus, "the corpus (a file or a corpus name)")
+    if valid is not None:
+        runs.as_path(valid, "--valid")
     out = runs.as_path(out, "out") if out is not None else None
     text = corpora.resolve(corpus, data_dir, encoding)
     own_validation = valid is None and text.valid is not None  # a card's split (PTB's valid)

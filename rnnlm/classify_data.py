@@ -89,6 +89,8 @@ def read_dataset(source: str | Path, split: str = "train", text_column=None, lab
                  header: bool = True, data_dir: str | None = None, encoding: str = "utf-8",
                  need_labels: bool = True) -> Examples:
     """Labelled examples from a card name, a CSV/TSV file, a folder of folders, or an .npz."""
+    if not str(source).strip():  # Path("") is the current folder
+        raise RnnlmError("the data is an empty string (an unset shell variable?)")
     path = Path(source).expanduser()
     if not path.exists():
         known = corpora.cards()

@@ -10,7 +10,7 @@ import typer
 
 from rnnlm import cli_common
 from rnnlm.cli_classify import classify_app
-from rnnlm.cli_common import OneLineUsageErrors, echo_json, unescape, user_errors
+from rnnlm.cli_common import OneLineUsageErrors, a_path, echo_json, unescape, user_errors
 from rnnlm.defaults import RECIPES, WEIGHT_DROP_WHEN, WIDER
 
 # rich_markup_mode=None: help texts are plain text. Typer's default ("rich") reads "[default: char]"
@@ -32,8 +32,8 @@ def main(verbose: bool = typer.Option(False, "--verbose", help="Show TensorFlow'
 @user_errors
 def train(
     corpus: Optional[str] = typer.Argument(None, help="Text file or corpus name (`rnnlm corpora`); default: the built-in pydoc corpus."),
-    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Run directory (default runs/<corpus>)."),
-    resume: Optional[Path] = typer.Option(None, "--resume", help="Continue this run from its last checkpoint."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", parser=a_path, metavar="<path>", help="Run directory (default runs/<corpus>)."),
+    resume: Optional[Path] = typer.Option(None, "--resume", parser=a_path, metavar="<path>", help="Continue this run from its last checkpoint."),
     force: bool = typer.Option(False, "--force", help="Replace an existing run in --out."),
     tokenizer: Optional[str] = typer.Option(None, help="char | word | sentencepiece  [default: char]"),
     cell: Optional[str] = typer.Option(None, help="simple_rnn | lstm | gru  [default: lstm]"),
@@ -122,7 +122,7 @@ def train(
 @app.command()
 @user_errors
 def generate(
-    run_dir: Path = typer.Argument(..., help="A trained run directory."),
+    run_dir: Path = typer.Argument(..., parser=a_path, help="A trained run directory."),
     prompt: str = typer.Option("", "--prompt", "-p"),
     length: int = typer.Option(200, help="New tokens to generate."),
     sampler: Optional[str] = typer.Option(None, help="greedy | random | top_k | top_p | beam (default: from the options given)"),
@@ -198,8 +198,8 @@ def _interactive(lm, options) -> None:
 @app.command("eval")
 @user_errors
 def evaluate(
-    run_dir: Path = typer.Argument(...),
-    file: Path = typer.Argument(..., help="Text file to score."),
+    run_dir: Path = typer.Argument(..., parser=a_path),
+    file: Path = typer.Argument(..., parser=a_path, help="Text file to score."),
     encoding: str = typer.Option("utf-8"),
     as_json: bool = typer.Option(False, "--json"),
 ):
@@ -221,7 +221,7 @@ def evaluate(
 
 @app.command()
 @user_errors
-def info(run_dir: Path = typer.Argument(...), as_json: bool = typer.Option(False, "--json")):
+def info(run_dir: Path = typer.Argument(..., parser=a_path), as_json: bool = typer.Option(False, "--json")):
     """Configuration, tokenizer, parameters per layer and best validation figures of a run."""
     from rnnlm import api
 
@@ -270,8 +270,8 @@ def explain(
 @app.command()
 @user_errors
 def export(
-    run_dir: Path = typer.Argument(...),
-    out: Path = typer.Option(..., "--out", "-o", help="Directory for the exported model."),
+    run_dir: Path = typer.Argument(..., parser=a_path),
+    out: Path = typer.Option(..., "--out", "-o", parser=a_path, metavar="<path>", help="Directory for the exported model."),
     format: str = typer.Option("saved_model", "--format", help="saved_model"),
     force: bool = typer.Option(False, "--force", help="Replace an existing export."),
 ):

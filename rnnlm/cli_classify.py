@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from rnnlm.cli_common import echo_json, user_errors
+from rnnlm.cli_common import a_path, echo_json, user_errors
 
 classify_app = typer.Typer(no_args_is_help=True, rich_markup_mode=None,
                            help="Sequence classifiers on the language model's backbone: train, eval, predict.")
@@ -31,7 +31,7 @@ def _sizes(value: Optional[str], option: str):
 @user_errors
 def classify_train(
     data: str = typer.Argument(..., help="CSV/TSV (.gz ok), a folder of label folders, an .npz (x, y), or a corpus: imdb, nsmc, mnist."),
-    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Run directory (default runs/classify-<data>)."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", parser=a_path, metavar="<path>", help="Run directory (default runs/classify-<data>)."),
     force: bool = typer.Option(False, "--force", help="Replace an existing run in --out."),
     valid: Optional[str] = typer.Option(None, help="Validation data (default: --valid-fraction of DATA)."),
     valid_fraction: Optional[float] = typer.Option(None, help="Stratified share of DATA held out for validation  [default: 0.1]"),
@@ -62,7 +62,7 @@ def classify_train(
     lr: float = typer.Option(1e-3, help="Adam learning rate"),
     clipnorm: Optional[float] = typer.Option(None, help="Gradient-norm clipping (default: none)"),
     seed: int = typer.Option(0),
-    from_lm: Optional[Path] = typer.Option(None, help="Start embedding + recurrent layers from this language model run."),
+    from_lm: Optional[Path] = typer.Option(None, parser=a_path, metavar="<path>", help="Start embedding + recurrent layers from this language model run."),
     freeze_epochs: int = typer.Option(0, help="With --from-lm: epochs with those layers frozen before unfreezing."),
     max_train: Optional[int] = typer.Option(None, help="Use a random subset of this many training examples (--valid-fraction is then held out of the subset)."),
 ):
@@ -96,7 +96,7 @@ def classify_train(
 @classify_app.command("eval")
 @user_errors
 def classify_eval(
-    run_dir: Path = typer.Argument(..., help="A trained classifier run."),
+    run_dir: Path = typer.Argument(..., parser=a_path, help="A trained classifier run."),
     data: str = typer.Argument(..., help="Labelled data, read like the training data (a corpus name: its test split)."),
     split: str = typer.Option("test", help="Corpus / .npz split (x_<split>, y_<split>)."),
     text_column: Optional[str] = typer.Option(None, help=READ_HELP),
@@ -124,9 +124,9 @@ def classify_eval(
 @classify_app.command("predict")
 @user_errors
 def classify_predict(
-    run_dir: Path = typer.Argument(..., help="A trained classifier run."),
+    run_dir: Path = typer.Argument(..., parser=a_path, help="A trained classifier run."),
     text: Optional[str] = typer.Argument(None, help="One text to classify."),
-    file: Optional[Path] = typer.Option(None, "--file", "-f", help="Texts, one per line; or a CSV/TSV (--text-column); or an .npz (x)."),
+    file: Optional[Path] = typer.Option(None, "--file", "-f", parser=a_path, metavar="<path>", help="Texts, one per line; or a CSV/TSV (--text-column); or an .npz (x)."),
     text_column: Optional[str] = typer.Option(None, help=READ_HELP + " (given: the file is read as a table whatever its name)"),
     no_header: bool = typer.Option(False, "--no-header", help="The CSV/TSV has no header row (default: as the run's training file)."),
     encoding: str = typer.Option("utf-8"),

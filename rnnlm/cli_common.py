@@ -10,6 +10,7 @@ import re
 import signal
 import sys
 import threading
+from pathlib import Path
 
 import typer
 from typer.core import TyperGroup
@@ -168,6 +169,14 @@ def unescape(text: str) -> str:
     n, and a stop string is nearly always a line break. Other characters stay as typed (Korean
     included, which Python's unicode_escape codec would garble)."""
     return re.sub(r"\\([nt\\])", lambda m: {"n": "\n", "t": "\t", "\\": "\\"}[m.group(1)], text)
+
+
+def a_path(value: str) -> Path:
+    """A path option or argument as typed: an empty one (``"$UNSET"``) is refused, where
+    pathlib would make it the current folder (a run of it, or --out it)."""
+    if not value.strip():
+        raise typer.BadParameter("an empty string (an unset shell variable?)")
+    return Path(value)
 
 
 def echo_json(data) -> None:

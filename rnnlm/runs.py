@@ -279,6 +279,8 @@ def as_path(value, what: str) -> Path:
     if not isinstance(value, (str, os.PathLike)) or isinstance(value, bytes):
         raise RnnlmError(f"{what} must be a path (a str or pathlib.Path), got "
                          f"{type(value).__name__}")
+    if not str(value).strip():  # Path("") is the current folder: "$UNSET" would name it
+        raise RnnlmError(f"{what} is an empty string (an unset shell variable?)")
     return Path(value)
 
 

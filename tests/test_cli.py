@@ -294,6 +294,11 @@ def bad(tmp_path, name, content: bytes):
     # training loss without a word.
     (lambda p, c: ["train", c, "--valid", bad(p, "v.txt", b"x")], "too short to evaluate"),
     (lambda p, c: ["train", c, "--valid", c, "--valid-fraction", "0.2"], "drop --valid-fraction"),
+    # An empty string (a script's unset variable) is not the current folder, nor the built-in
+    # corpus: `rnnlm train ""` trained on pydoc and recorded the folder as its corpus.
+    (lambda p, c: ["train", ""], "the corpus (a file or a corpus name) is an empty string"),
+    (lambda p, c: ["train", c, "--valid", ""], "--valid is an empty string"),
+    (lambda p, c: ["train", c, "--data-dir", ""], "--data-dir is an empty string"),
 ])
 def test_bad_training_input(tmp_path, tiny_corpus, make_args, message):
     code, output = invoke(*make_args(tmp_path, tiny_corpus), "--out", tmp_path / "out")
@@ -1126,3 +1131,14 @@ def test_cells_take_the_names_learners_type(tiny_corpus, tmp_path):
     assert code == 0, output
     code, output = invoke("train", "--resume", run, "--cell", "LSTM", "--epochs", "1")
     assert code == 2 and "cannot change the architecture: cell is gru" in output, output
+
+
+@pytest.mark.parametrize("args", [
+    ["train", "--resume", ""], ["train", "--out", ""], ["generate", ""], ["info", ""],
+    ["eval", "", "x.txt"], ["export", "", "--out", "x"], ["classify", "predict", "", "hi"],
+    ["classify", "train", "x.csv", "--from-lm", ""],
+])
+def test_an_empty_path_is_refused_not_taken_for_the_current_folder(args):
+    code, output = invoke(*args)
+    assert code == 2 and "an empty string (an unset shell variable?)" in output, output
+    assert len(output.strip().splitlines()) == 1
