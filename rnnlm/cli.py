@@ -200,13 +200,15 @@ def _interactive(lm, options) -> None:
 def evaluate(
     run_dir: Path = typer.Argument(..., parser=a_path),
     file: Path = typer.Argument(..., parser=a_path, help="Text file to score."),
-    encoding: str = typer.Option("utf-8"),
+    encoding: Optional[str] = typer.Option(None, help="The file's encoding  [default: the run's corpus's, else utf-8]"),
     as_json: bool = typer.Option(False, "--json"),
 ):
     """Loss, perplexity and bits per character of a run on a text file."""
     from rnnlm import api, corpora
 
     lm = api.load(run_dir, "rnnlm eval")
+    # A held-out file is most often in its corpus's encoding (a cp949 corpus's, cp949).
+    encoding = encoding or (lm.config.get("source") or {}).get("encoding", "utf-8")
     result = lm.evaluate(corpora.read_text(file, encoding))
     if result["unknown_tokens"]:
         typer.echo(f"warning: {result['unknown_tokens']} token(s) of the text are outside the "

@@ -1142,3 +1142,21 @@ def test_an_empty_path_is_refused_not_taken_for_the_current_folder(args):
     code, output = invoke(*args)
     assert code == 2 and "an empty string (an unset shell variable?)" in output, output
     assert len(output.strip().splitlines()) == 1
+
+
+def test_eval_reads_held_out_text_in_the_run_s_encoding(tmp_path):
+    """A cp949 corpus's held-out file is cp949 too: eval reads it so unless told otherwise
+    (it read UTF-8 and refused it), and info says the encoding."""
+    text = "안녕하세요 여러분. 오늘은 날씨가 좋습니다.\n" * 40
+    corpus, held_out = tmp_path / "ko.txt", tmp_path / "held.txt"
+    corpus.write_bytes(text.encode("cp949"))
+    held_out.write_bytes(text[:200].encode("cp949"))
+    run = tmp_path / "run"
+    code, output = invoke("train", corpus, "--encoding", "cp949", "--out", run, *TINY_MODEL)
+    assert code == 0, output
+    code, output = invoke("eval", run, held_out)
+    assert code == 0 and "perplexity" in output, output
+    code, output = invoke("eval", run, held_out, "--encoding", "utf-8")
+    assert code == 2 and "is not valid utf-8" in output, output
+    code, output = invoke("info", run)
+    assert code == 0 and "ko.txt (encoding cp949)" in output, output

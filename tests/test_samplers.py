@@ -56,7 +56,9 @@ def test_same_seed_same_draws_different_seed_different():
 @pytest.mark.parametrize("make, message", [
     (lambda: RandomSampler(temperature=0), "temperature must be > 0"),
     (lambda: TopKSampler(k=5, temperature=-1.0), "temperature must be > 0"),
-    (lambda: get_sampler("top_p", temperature=float("nan")), "temperature must be > 0"),
+    (lambda: get_sampler("top_p", temperature=float("nan")),
+     r"temperature must be a number in \[1e-06, 1e\+06\] \(got nan\)"),
+    (lambda: RandomSampler(temperature=float("inf")), r"must be a number in .* \(got inf\)"),
     (lambda: TopPSampler(p=0.0), r"top_p must be in \(0, 1\]"),
     (lambda: TopPSampler(p=1.5), r"top_p must be in \(0, 1\]"),
     (lambda: TopKSampler(k=0), "top_k must be an integer >= 1"),

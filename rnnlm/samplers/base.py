@@ -5,6 +5,9 @@ options travel into the compiled decoding loop as *tensors* (``get_params``), so
 temperature, k or p between calls never retraces; only the sampler's class is part of the trace.
 """
 
+import math
+import numbers
+
 import tensorflow as tf
 
 from rnnlm.config import is_integer, is_real
@@ -12,8 +15,6 @@ from rnnlm.config import is_integer, is_real
 # Logits divided by a temperature below this overflow float32 for large logits (the draw then
 # returns an id past the vocabulary); above the upper one every token is equally likely anyway.
 TEMPERATURE_RANGE = (1e-6, 1e6)
-
-
 # The limits' meanings, said with the refusal: a temperature of 0 is what a user types for
 # "the most likely token", which is the greedy sampler.
 GREEDY_IS_THE_LIMIT = "the greedy sampler takes the most likely token every step"
@@ -21,11 +22,15 @@ UNIFORM_IS_THE_LIMIT = "above it every token is already about equally likely"
 
 
 def check_temperature(temperature):
+    low, high = TEMPERATURE_RANGE
+    if isinstance(temperature, numbers.Real) and not isinstance(temperature, bool) and not (
+            math.isfinite(temperature)):  # inf is not "<= 0"; nan is not a temperature at all
+        raise ValueError(f"temperature must be a number in [{low:g}, {high:g}] "
+                         f"(got {temperature!r})")
     if not (is_real(temperature) and temperature > 0):
         zero = is_real(temperature) and temperature == 0
         raise ValueError(f"temperature must be > 0 (got {temperature!r}"
                          f"{'; ' + GREEDY_IS_THE_LIMIT if zero else ''})")
-    low, high = TEMPERATURE_RANGE
     if not low <= temperature <= high:
         why = GREEDY_IS_THE_LIMIT if temperature < low else UNIFORM_IS_THE_LIMIT
         raise ValueError(f"temperature must be in [{low:g}, {high:g}] (got {temperature!r}; "
