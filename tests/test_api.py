@@ -356,6 +356,21 @@ def test_korean_typed_as_jamo_reads_like_whole_syllables(lm):
         assert cut == text[:text.index(stop)]
 
 
+def test_a_prompt_s_windows_line_breaks_read_as_the_corpus_s(lm):
+    """The corpus read CRLF as "\n"; a prompt typed or piped on Windows is read the same way,
+    where its "\r" was an <unk> with a warning."""
+    import warnings
+
+    from rnnlm.errors import RnnlmWarning
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RnnlmWarning)
+        assert (lm.generate("the fox\r\nthe", length=20, seed=4)
+                == lm.generate("the fox\nthe", length=20, seed=4))
+        assert lm.generate("the fox\r", length=20, seed=4) == lm.generate("the fox\n", length=20,
+                                                                            seed=4)
+
+
 def test_misspelt_or_unknown_options_are_named(lm, tmp_path):
     with pytest.raises(rnnlm.RnnlmError, match="unknown generation option 'temprature'"):
         lm.generate("the", length=5, temprature=0.5)

@@ -165,7 +165,11 @@ class Tokenizer(ABC):
         characters to a tokenizer. A prompt or evaluation text in the other form than the
         training corpus would otherwise be read as mostly <unk> (SentencePiece: mostly byte
         pieces, three per jamo). Text the vocabulary covers is encoded once, as ``encode``
-        would."""
+        would. Windows (CRLF) and old Mac (CR) line breaks read as "\n", as in a corpus file
+        (corpora.read_text): a prompt typed or piped on Windows ended in an <unk> "\r"."""
+        if "\r" in text:
+            text = text.replace("\r\n", "\n").replace("\r", "\n")
+
         def unknown(ids):
             return sum(1 for i in ids if i == UNK_ID or i in self.byte_pieces)
 
