@@ -133,6 +133,17 @@ def test_word_combining_marks_stay_in_word():
     assert tok.vocabulary()[3:] == ["cafe\u0301", "e\u0301te"]
 
 
+def test_word_emoji_sequences_stay_whole():
+    """A flag is two regional indicators, a skinned thumb a thumb and a tone, a family five
+    code points joined by ZWJ: each one token, decoded without spaces inside (split by code
+    point they came out as two boxed letters, a stray swatch, and a family apart)."""
+    text = "Korea 🇰🇷 👍🏽 👨\u200d👩\u200d👧 ❤\ufe0f 나는 नमस्ते"
+    tok = WordTokenizer().train(text)
+    assert {"🇰🇷", "👍🏽", "👨\u200d👩\u200d👧", "❤\ufe0f", "नमस्ते"} <= set(tok.vocabulary())
+    assert "🇰" not in tok.vocabulary() and "\u200d" not in tok.vocabulary()
+    assert tok.decode(tok.encode(text)) == text
+
+
 def test_word_whitespace_mode_is_ptb_stream():
     tok = WordTokenizer(mode="whitespace").train(" a <unk> b \n b c a\n")
     a, b, eos = tok.token_to_id("a"), tok.token_to_id("b"), tok.eos_id

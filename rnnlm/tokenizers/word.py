@@ -9,10 +9,10 @@
 """
 from __future__ import annotations
 
-import re
-import unicodedata
 from collections import Counter
 from typing import Iterable, Iterator
+
+import regex
 
 from rnnlm.errors import RnnlmError
 from rnnlm.tokenizers.base import (PAD, PAD_ID, UNK, VocabularyTokenizer, as_texts, check_min,
@@ -22,34 +22,21 @@ EOS = "<eos>"
 NEWLINE = "\n"
 MODES = ("words", "whitespace")
 
-_TOKEN = re.compile(r"\n|\w+|[^\w\s]")
+# A token is a run of characters as a reader sees them (extended grapheme clusters, \X, from
+# the regex package; Python's re has none): a word is a run of clusters that start with a word
+# character, and anything else but space is one cluster. So a decomposed accent (e + U+0301),
+# a Devanagari vowel sign or a Korean syllable typed as jamo stays in its word, and a flag
+# (🇰🇷), a skinned emoji (👍🏽) or a ZWJ family (👨‍👩‍👧) stays whole, where splitting by code
+# point made two or five tokens of them and decoding put spaces between.
+_TOKEN = regex.compile(r"\n|(?:(?=\w)\X)+|(?!\s)\X")
 # Best-effort spacing for decode in words mode.
 _NO_SPACE_BEFORE = set(".,!?;:%)]}»”’…、。，！？：；）」』】》〉")
 _NO_SPACE_AFTER = set("([{«“‘¿¡（「『【《〈")
 
 
-def _is_mark(ch: str) -> bool:
-    return unicodedata.category(ch).startswith("M")
-
-
 def split_words(text: str) -> list[str]:
-    """Words/punctuation/newlines; combining marks stay attached to their word.
-
-    Python's ``\\w`` excludes combining marks (decomposed accents, Devanagari vowel signs),
-    so a bare regex would cut "é" written as e + U+0301 in two; glue such pieces back.
-    """
-    tokens: list[str] = []
-    end = -1
-    for m in _TOKEN.finditer(text):
-        tok = m.group()
-        if tokens and m.start() == end and tokens[-1] != NEWLINE and tok != NEWLINE and (
-            _is_mark(tok[0]) or (_is_mark(tokens[-1][-1]) and tok[0].isalnum())
-        ):
-            tokens[-1] += tok
-        else:
-            tokens.append(tok)
-        end = m.end()
-    return tokens
+    """Words, punctuation marks, other symbols and newlines, each as a reader sees it (_TOKEN)."""
+    return _TOKEN.findall(text)
 
 
 def _lines(text: str) -> Iterator[str]:
