@@ -221,9 +221,12 @@ def _check_validation(valid_text: str, tok, valid_fraction: float, valid: str | 
     # A prefix answers it (the whole text is encoded once, later, for validation).
     if len(valid_text) > 1 and len(tok.encode(valid_text[:1000])) >= 2:
         return
-    where = f"--valid {valid}" if valid is not None else f"--valid-fraction {valid_fraction:g}"
+    if valid is not None:
+        where, instead = f"--valid {valid}", "drop --valid and give --valid-fraction 0"
+    else:
+        where, instead = f"--valid-fraction {valid_fraction:g}", "--valid-fraction 0"
     raise RnnlmError(f"the validation text ({where}) is too short to evaluate: it needs at "
-                     f"least 2 tokens; give more text, or --valid-fraction 0 for no validation")
+                     f"least 2 tokens; give more text, or {instead} for no validation")
 
 
 def _batch_within_windows(train_cfg: TrainConfig, train_ids, quiet: bool) -> TrainConfig:

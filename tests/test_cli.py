@@ -292,7 +292,9 @@ def bad(tmp_path, name, content: bytes):
      "no token occurs 1000000 times"),
     # Validation asked for but too short to score: the best checkpoint would be chosen on the
     # training loss without a word.
-    (lambda p, c: ["train", c, "--valid", bad(p, "v.txt", b"x")], "too short to evaluate"),
+    (lambda p, c: ["train", c, "--valid", bad(p, "v.txt", b"x")],
+     "too short to evaluate: it needs at least 2 tokens; give more text, or drop --valid and "
+     "give --valid-fraction 0"),
     (lambda p, c: ["train", c, "--valid", c, "--valid-fraction", "0.2"], "drop --valid-fraction"),
     # An empty string (a script's unset variable) is not the current folder, nor the built-in
     # corpus: `rnnlm train ""` trained on pydoc and recorded the folder as its corpus.
