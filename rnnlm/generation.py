@@ -93,6 +93,9 @@ class Generator:
                                       or not all(isinstance(s, str) for s in stops)):
                 raise ValueError(f"{_named('stop')} must be a string or a list of strings, "
                                  f"got {stop!r}")
+            if stops is not None and any(s == "" for s in stops):  # it would stop nothing
+                raise ValueError(f"{_named('stop')} is an empty string: it would stop nothing "
+                                 f"(an unset shell variable?)")
             chosen = choose_sampler(sampler, temperature, top_k, top_p, beam_width).name
             # An option the chosen sampler does not read would silently change nothing.
             if top_k is not None and chosen not in ("top_k", "top_p"):
@@ -138,7 +141,7 @@ class Generator:
         """Stop strings in the normal form the model writes (a stop typed as Korean jamo must
         still match the syllables the model emits, as a prompt does)."""
         stops = [stop] if isinstance(stop, str) else list(stop) if stop is not None else []
-        return [self.tokenizer.encode_known_form(s)[0] if s else s for s in stops]
+        return [self.tokenizer.encode_known_form(s)[0] for s in stops]
 
     def _continuation(self, prompt_ids, new_ids, prompt: str = "") -> str:
         """Text the new ids add after the prompt, decoded in context (word spacing, UTF-8 bytes).

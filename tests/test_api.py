@@ -270,6 +270,8 @@ def test_the_api_refuses_what_would_be_silently_wrong(lm):
                           (lambda: lm.evaluate(TINY_TEXT, batch_size=0), "batch_size"),
                           (lambda: lm.stream("the", length=5, num_samples=2), "one sample"),
                           (lambda: lm.stream("the", temperature=-1), "temperature must be > 0"),
+                          (lambda: lm.stream("the", stop=""), r"\(stop=\) is an empty string"),
+                          (lambda: lm.generate("the", stop=["\n", ""]), "would stop nothing"),
                           (lambda: lm.generate("the", sampler="greedy", num_samples=2),
                            "greedy decoding is deterministic"),
                           (lambda: rnnlm.load(None), "the run directory must be a path"),
