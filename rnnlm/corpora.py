@@ -77,6 +77,8 @@ def read_text(path: str | os.PathLike, encoding: str = "utf-8") -> str:
     if "\x00" in text:  # past the first 64 KiB, or in any other encoding
         raise RnnlmError(f"{path} looks like a binary file (it contains NUL bytes, the first "
                          f"at character {text.index(chr(0)):,}), not text")
+    if "\ufeff" in text:  # files joined by `cat`: each one's byte-order mark is not text either
+        text = text.replace("\ufeff", "")
     return text.replace("\r\n", "\n").replace("\r", "\n")
 
 

@@ -70,6 +70,9 @@ def test_a_byte_order_mark_is_not_text(tmp_path):
     path = tmp_path / "bom.txt"
     path.write_bytes("\ufeff안녕".encode("utf-8"))
     assert corpora.read_text(path) == "안녕"
+    # Notepad files joined by `cat`: a mark at the start of each, not only of the first
+    path.write_bytes("\ufeff안녕\r\n".encode("utf-8") * 3)
+    assert corpora.read_text(path) == "안녕\n" * 3
 
 
 def test_a_mirror_that_is_not_a_folder_is_an_error(tmp_path, monkeypatch):
