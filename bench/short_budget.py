@@ -2,14 +2,15 @@
 given, and with none (the default's own choice), side by side (README, "A short budget affords
 a smaller model"; pace.MIN_TOKENS_PER_PARAMETER).
 
-    python bench/short_budget.py                  # every row (about 40 minutes on 2 cores)
+    python bench/short_budget.py                  # every row (about 80 minutes on 2 cores)
     python bench/short_budget.py --rows ts60,ts120
     python bench/short_budget.py --collect DIR    # only read runs already made in DIR
 
 Each run is a separate `rnnlm train` process, one after another (run nothing else meanwhile:
 the sizes are compared at the speed this machine trains them). Per run it records the best
-validation loss (perplexity for words), the tokens trained and the tokens per recurrent
-parameter they make, into bench/results/short_budget.json with the machine.
+validation figure (nats/char; bits/char for subwords; perplexity for words), the tokens
+trained and the tokens per recurrent parameter they make, into bench/results/short_budget.json
+with the machine of each row.
 """
 from __future__ import annotations
 
@@ -38,6 +39,7 @@ ROWS = {
     "ptbw120": (PTB_WORDS, 120, [None, (1, 256), (1, 128)]),
     "ptbsp120": (PTB_SUBWORDS, 120, [None, (1, 256), (1, 128)]),
     "ptbsp240": (PTB_SUBWORDS, 240, [(1, 256), (1, 128)]),
+    "ptbsp600": (PTB_SUBWORDS, 600, [(1, 256), (1, 128)]),
 }
 
 
@@ -102,7 +104,9 @@ def main(argv=None):
         runs = {run_name(label, size): folder / run_name(label, size) for size in ROWS[label][2]}
         rows[label] = {name: collect(run) for name, run in runs.items() if run.exists()}
     made = {"collected_from": str(args.collect)} if args.collect else {}
-    update = {"machine": common.machine_info(None, **made), "rows": rows}
+    machine = common.machine_info(None, **made)
+    # Per row: rows made on different hosts sit side by side in the file, each with its own.
+    update = {"machines": dict.fromkeys(rows, machine), "rows": rows}
     return common.report(update, RESULTS, args.no_save, table)
 
 

@@ -9,7 +9,7 @@ tokens ("about the same": tiny-shakespeare's 1.0M training characters get the 1.
 1 × 512 LSTM the issue's benchmark uses). A char LSTM run on a CPU that makes many passes over
 the data takes a wider model, regularised harder (wider_for_long_runs; rnnlm.pace counts the
 passes); a --time-limit too short to train that size on 3.2 tokens per recurrent parameter
-takes a smaller one (smaller_model; pace.MIN_TOKENS_PER_PARAMETER). Any option the user
+(12 for SentencePiece) takes a smaller one (smaller_model; pace.MIN_TOKENS_PER_PARAMETER). Any option the user
 gives explicitly wins over what is chosen here.
 
 Training recipe (bench/train.py quality runs, README "Training benchmarks"): every option left

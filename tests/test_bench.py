@@ -87,3 +87,4 @@ def test_short_budget_bench_trains_its_rows_and_counts_tokens_per_parameter(
     run = results["rows"]["tiny"]["tiny-1x16"]
     assert run["size"] == "1 × 16" and run["recurrent_parameters"] == 4 * 16 * (64 + 17)
     assert run["tokens_trained"] > 0 and run["tokens_per_parameter"] > 0 and run["best"] > 0
+    assert results["machines"]["tiny"]["cores"] >= 1  # each row says the host it was made on

@@ -136,3 +136,32 @@ def test_a_given_embedding_width_is_counted_in_every_size_measured(monkeypatch):
                                     config, False, lambda model_config: SimpleNamespace())
     assert line.startswith(" and only ~0.54 passes of 1 × 256 (0.69 tokens per parameter) in")
     assert (choice.units, choice.embedding_dim, choice.parameters) == (128, 512, 328_192)
+
+
+def test_sentencepiece_needs_more_tokens_per_parameter_under_a_time_limit(monkeypatch):
+    """Subword runs take the larger size only at 12 tokens per recurrent parameter (char and
+    word runs: 3.2). On PTB's text as pieces 1 × 256 lost to 1 × 128 at 2.0, 4.2 and 10.8."""
+    from types import SimpleNamespace
+
+    class Tok:
+        vocabulary_size = 5830
+
+        def config(self):
+            return {"kind": "sentencepiece"}
+
+    ids = np.ones(1_379_732, np.uint16)  # PTB's training text as pieces: 1 × 256 for the corpus
+    speeds = {256: 10_000, 128: 18_000}
+    monkeypatch.setattr(pace, "training_tokens_per_second",
+                        lambda model, train_cfg, train_ids: speeds[model.units])
+    sizes = dict.fromkeys(["num_layers", "units", "embedding_dim", "dropout", "tie_weights"])
+
+    def choose(seconds):
+        config = TrainConfig(seq_len=100, batch_size=32, epochs=None, time_limit=seconds)
+        return pace.choose_size(ids, Tok(), "lstm", sizes, {}, config, False,
+                                lambda model_config: SimpleNamespace(units=model_config.units))
+
+    choice, line = choose(600)  # 0.9 × 600 × 10,000 / 525,312 ≈ 10.3 tokens per parameter
+    assert choice.units == 128, line
+    assert "(10.3 tokens per parameter) in --time-limit (under 12: a smaller size" in line
+    choice, line = choose(1200)  # ≈ 20.6: the size for the corpus
+    assert choice.units == 256 and "smaller" not in line
