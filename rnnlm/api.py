@@ -175,6 +175,10 @@ def resume(run_dir: str | Path, *, epochs: int | None = None, time_limit: float 
     for name in ("checkpoints/last.weights.h5", "checkpoints/last.optimizer.npz", "state.json"):
         if not (run_dir / name).exists():
             raise RnnlmError(f"{run_dir} cannot be resumed: {name} is missing")
+    for given, what in ((corpus, "the corpus's new path"), (valid, "--valid"),
+                        (data_dir, "--data-dir")):
+        if given is not None:  # an empty one would be the current folder
+            runs.as_path(given, what)
     model_cfg, train_cfg = resuming.resumed_configs(run_dir, config, changes, epochs, time_limit)
     if model_cfg.weight_drop:
         _check_weight_drop_device()

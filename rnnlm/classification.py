@@ -19,7 +19,7 @@ from typing import NamedTuple
 import numpy as np
 
 from rnnlm import classify_data as cdata
-from rnnlm import runs
+from rnnlm import corpora, runs
 from rnnlm.classify_metrics import classification_metrics, format_metrics
 from rnnlm.config import (cell_name, check_positive, check_seed, check_tokenizer_options,
                           describe_train)
@@ -52,6 +52,7 @@ def train_classifier(data, out=None, *, valid=None, test=None, valid_fraction=0.
 
     _check_train_options(epochs, batch_size, lr, valid_fraction, max_len, freeze_epochs, from_lm,
                          max_train, clipnorm, seed)
+    cell = None if cell is None else cell_name(cell)  # "LSTM", as Keras names it, is "lstm"
     check_options(cell=cell, pooling=pooling, merge_mode=merge_mode, dropout=dropout,
                   bidirectional=bidirectional)
     tok_options = {"vocab_size": vocab_size, "max_vocab": max_vocab, "min_freq": min_freq}
@@ -61,6 +62,11 @@ def train_classifier(data, out=None, *, valid=None, test=None, valid_fraction=0.
     if from_lm is None and kind in TOKENIZER_OPTIONS:
         check_tokenizer_options(kind, tok_options, TOKENIZER_OPTIONS[kind])
     runs.as_path(data, "the data (a file, a folder or a corpus name)")
+    for option, given in (("--valid", valid), ("--test", test)):
+        if given is not None:
+            runs.as_path(given, option)
+    if data_dir is not None:  # checked when given, as the language model's is
+        corpora.data_dir(data_dir)
     out = (runs.as_path(out, "out") if out is not None
            else Path("runs") / f"classify-{Path(str(data)).stem}")
     runs.check_new_run_dir(out, force, resumable=False)  # classifiers have no --resume
@@ -77,8 +83,7 @@ def train_classifier(data, out=None, *, valid=None, test=None, valid_fraction=0.
             raise RnnlmError(f"{given[0]} is an option for text, and {data} holds numeric "
                              f"sequences: drop it")
     classes = cdata.label_list(train.labels)
-    arch = {"cell": None if cell is None else cell_name(cell), "layers": layers, "units": units,
-            "embedding_dim": embedding_dim}
+    arch = {"cell": cell, "layers": layers, "units": units, "embedding_dim": embedding_dim}
     tok, arch = _tokenizer_and_architecture(train, from_lm, tokenizer, tok_options, arch,
                                             bidirectional)
     fixed = max_len if (pooling == "flatten" and tok is not None) else None

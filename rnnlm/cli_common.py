@@ -50,7 +50,6 @@ VERBOSE = {"on": False}
 NO_TENSORFLOW = {"list_corpora"}  # cli.py's commands that answer without importing TensorFlow
 
 
-
 def show_rnnlm_warnings() -> None:
     """The API's warnings (``RnnlmWarning``) as one ``warning:`` line each, every time, like the
     errors; Python's own format adds a file name, a line number and the source line."""

@@ -68,7 +68,8 @@ def cell_name(cell: str) -> str:
     """The cell as configs store it, from the names learners type: Keras's class names
     ("SimpleRNN", "LSTM", "GRU") and other cases, "simplernn", "simple-rnn" or "rnn"."""
     key = str(cell).strip().lower().replace("-", "_")
-    return check_cell({"simplernn": "simple_rnn", "rnn": "simple_rnn"}.get(key, key))
+    key = {"simplernn": "simple_rnn", "rnn": "simple_rnn"}.get(key, key)
+    return check_cell(key if key in CELLS else cell)  # an unknown one is named as typed
 
 
 # The language model's tokenizer options: CLI/API option name → the tokenizer's own name, per

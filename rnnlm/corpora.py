@@ -56,46 +56,83 @@ def read_text(path: str | os.PathLike, encoding: str = "utf-8") -> str:
             raise RnnlmError(f"cannot read {path} as gzip: {e}") from None
     if not data:
         raise RnnlmError(f"{path} is empty")
-    if data.isspace():  # data.strip() would copy the whole file to find out
-        raise RnnlmError(f"{path} holds nothing but whitespace: no text to learn from")
-    try:
-        codec = codecs.lookup(encoding).name  # "UTF8", "utf_8", "U8" are all utf-8
-    except LookupError:
-        raise RnnlmError(f"unknown encoding '{encoding}'") from None
-    if codec in ("utf-8", "ascii") and data[:2] in (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE):
-        # What Windows Notepad writes as "Unicode": its NUL bytes would say "binary" below.
-        raise RnnlmError(f"{path} is UTF-16 (it starts with UTF-16's byte-order mark): pass "
-                         f"--encoding utf-16")
-    if codec in ("utf-8", "ascii") and b"\x00" in data[:65536]:  # early, before decoding it all
-        raise RnnlmError(f"{path} looks like a binary file (it contains NUL bytes), not text")
-    try:
-        # A byte-order mark is not text: decoded as plain UTF-8 it would become a token.
-        text = data.decode("utf-8-sig" if codec == "utf-8" else encoding)
-    except UnicodeDecodeError as e:
-        raise RnnlmError(f"{path} is not valid {encoding}: byte 0x{data[e.start]:02x} at offset "
-                         f"{e.start}{_what_to_do(data, codec)}") from None
+    text = _decoded(path, data, encoding)
     if "\x00" in text:  # past the first 64 KiB, or in any other encoding
         raise RnnlmError(f"{path} looks like a binary file (it contains NUL bytes, the first "
                          f"at character {text.index(chr(0)):,}), not text")
     if "\ufeff" in text:  # files joined by `cat`: each one's byte-order mark is not text either
         text = text.replace("\ufeff", "")
+    if not text or text.isspace():  # isspace stops at the first other character
+        raise RnnlmError(f"{path} holds no text: nothing but whitespace (or a byte-order mark)")
     return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
+def is_utf8(encoding: str) -> bool:
+    """Whether ``encoding`` names UTF-8 (or ASCII, its subset), however it is spelt."""
+    try:
+        return codecs.lookup(encoding).name in ("utf-8", "utf-8-sig", "ascii")
+    except LookupError:
+        return False
+
+
+# Byte-order marks of the encodings a file read as UTF-8 is most often in instead (Windows
+# Notepad's "Unicode" is UTF-16); UTF-32's first, as UTF-16 LE's is its prefix.
+_OTHER_UNICODE = ((codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"),
+                  (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16"))
+
+
+def _decoded(path: Path, data: bytes, encoding: str) -> str:
+    """``data`` as text in ``encoding``, or one line saying why it is not."""
+    try:
+        codec = codecs.lookup(encoding).name  # "UTF8", "utf_8", "U8" are all utf-8
+    except LookupError:
+        raise RnnlmError(f"unknown encoding '{encoding}'") from None
+    if is_utf8(codec):
+        for mark, other in _OTHER_UNICODE:
+            if data.startswith(mark):  # its NUL bytes would say "binary" below
+                raise RnnlmError(f"{path} is {other.upper()} (it starts with {other.upper()}'s "
+                                 f"byte-order mark): pass --encoding {other}")
+        if b"\x00" in data[:65536]:  # early, before decoding it all
+            raise RnnlmError(f"{path} looks like a binary file (it contains NUL bytes), not text")
+    # A byte-order mark is not text: decoded as plain UTF-8 it would become a token.
+    signed = codec == "utf-8" and data.startswith(codecs.BOM_UTF8)
+    try:
+        return data.decode("utf-8-sig" if codec == "utf-8" else encoding)
+    except UnicodeDecodeError as e:
+        start = e.start + (len(codecs.BOM_UTF8) if signed else 0)  # utf-8-sig counts after it
+        raise RnnlmError(f"{path} is not valid {encoding}: byte 0x{data[start]:02x} at offset "
+                         f"{start}{_what_to_do(data, codec)}") from None
+    except LookupError:  # a codec of bytes to bytes (base64, hex), not a text encoding
+        raise RnnlmError(f"'{encoding}' is not a text encoding") from None
 
 
 def _what_to_do(data: bytes, codec: str) -> str:
     """The advice for a file that is not valid in its encoding. A UTF-8 file with a few bad
-    bytes (a damaged copy, one pasted line) is still UTF-8: another --encoding would read
-    every Korean syllable of it as mojibake, so it says how few they are instead."""
-    import re
+    bytes among its multi-byte characters (a damaged copy, one pasted line) is still UTF-8:
+    another --encoding would read every Korean syllable of it as mojibake, so it says how few
+    they are instead. (Mostly ASCII with a few such bytes is more likely latin-1 or cp1252.)"""
+    generic = "; pass --encoding (e.g. --encoding cp949 or latin-1)"
+    if codec != "utf-8":
+        return generic
+    bad, limit = 0, len(data) // 1000
 
-    if codec == "utf-8":
-        bad = len(re.findall("[\udc80-\udcff]", data.decode("utf-8", "surrogateescape")))
-        if bad * 1000 <= len(data):
-            return (f" ({bad:,} of its {len(data):,} bytes {'is' if bad == 1 else 'are'} not "
-                    f"UTF-8 and the rest is: a "
-                    f"damaged file, which another --encoding would misread; mend or remove "
-                    f"those bytes)")
-    return "; pass --encoding (e.g. --encoding cp949 or latin-1)"
+    def skip_and_count(error):  # counting stops past the limit: a cp949 file is all errors
+        nonlocal bad
+        bad += error.end - error.start
+        if bad > limit:
+            raise error
+        return "", error.end
+
+    codecs.register_error("rnnlm-count", skip_and_count)
+    try:
+        rest = data.decode("utf-8", "rnnlm-count")
+    except UnicodeDecodeError:
+        return generic
+    if rest.isascii():
+        return generic
+    return (f" ({bad:,} of its {len(data):,} bytes {'is' if bad == 1 else 'are'} not UTF-8 and "
+            f"the rest is: a damaged file, which another --encoding would misread; mend or "
+            f"remove those bytes)")
 
 
 def builtin_text() -> str:

@@ -126,9 +126,9 @@ class Generator:
         """Encoded prompt; an empty prompt starts from a line break (or <eos>, or token 2)."""
         if not isinstance(prompt, str):  # bytes or a list would encode as <unk>s, silently
             raise RnnlmError(f"the prompt must be a str, got {type(prompt).__name__}")
-        ids = self.tokenizer.encode_known_form(prompt)[1] if prompt else []
+        known, ids = self.tokenizer.encode_known_form(prompt) if prompt else (prompt, [])
         eos = self.tokenizer.eos_id
-        if ids and eos is not None and ids[-1] == eos and not prompt.endswith("\n"):
+        if ids and eos is not None and ids[-1] == eos and not known.endswith("\n"):  # (CR read)
             # A whitespace-mode word tokenizer ends every line with <eos>, the prompt's last
             # one too; but the model should go on from the prompt's last word, not a new line.
             ids = ids[:-1]

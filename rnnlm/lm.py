@@ -178,7 +178,7 @@ def format_info(details: dict) -> str:
         train["epochs"] = f"{epochs} in the last --resume, {done} in all"
     source = details.get("source") or {}
     corpus = source.get("corpus", "?")
-    if source.get("encoding", "utf-8") != "utf-8":  # eval reads held-out text in it too
+    if not corpora.is_utf8(source.get("encoding", "utf-8")):  # eval reads held-out text in it
         corpus += f" (encoding {source['encoding']})"
     if source.get("valid"):  # validation read from its own file: no fraction was held out
         train.pop("valid_fraction", None)

@@ -57,8 +57,8 @@ def affordable_passes(tokens_per_second: float, time_limit: float, train_tokens:
 
 
 # A size is too big for --time-limit, whatever the corpus's length affords, where the budget
-# trains it on fewer than about 3.2 tokens per recurrent parameter (characters and words) (the tokens at 0.9 of the
-# measured pace, as the rule counts them). Char LSTMs on tiny-shakespeare and PTB's text, 1 to
+# trains it on fewer than about 3.2 tokens per recurrent parameter, for characters and words
+# (the tokens at 0.9 of the measured pace, as the rule counts them). Char LSTMs on tiny-shakespeare and PTB's text, 1 to
 # 10 minutes (README, "A short budget", has the table; AMX host, 2026-12-06): every size that
 # lost to the next one down got at most 2.9 (2 × 512 in 10 minutes of PTB: 1.023 nats/char
 # against 1 × 512's 0.983), every size that beat it at least 3.6 (1 × 512 in 2 minutes of

@@ -332,9 +332,9 @@ def fit(model, run, train_ids, valid_ids, valid_chars, train_cfg, initial_epoch=
     # The schedule's end: the steps already taken (the optimizer's own count, restored with
     # --resume, whatever batch size or steps per epoch they were taken with) plus this fit's.
     steps_done = int(model.optimizer.iterations.numpy())
-    schedule = LearningRate(train_cfg.lr, train_cfg.lr_schedule, train_cfg.warmup_steps,
+    learning_rate = LearningRate(train_cfg.lr, train_cfg.lr_schedule, train_cfg.warmup_steps,
                             steps_done + planned_steps, train_cfg.time_limit, started)
-    schedule.replay_plateau(run.history)
+    learning_rate.replay_plateau(run.history)
     early_stop = EarlyStop(train_cfg.early_stopping) if train_cfg.early_stopping else None
     if early_stop is not None:
         early_stop.replay(run.history)
@@ -344,7 +344,7 @@ def fit(model, run, train_ids, valid_ids, valid_chars, train_cfg, initial_epoch=
     progress = ProgressBar(steps, last_epoch, disable=quiet)
     callbacks = [EpochEnd(run, valid_ids, valid_chars, train_cfg.batch_size, train_cfg.seq_len,
                           limit, precision=chosen, stream_length=stream_length,
-                          first_window=first_window), progress, limit, schedule]
+                          first_window=first_window), progress, limit, learning_rate]
     if stateful:
         callbacks.insert(0, ResetCarried(steps_per_pass, first_window))
     if weight_drop_if_long:

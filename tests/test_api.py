@@ -238,6 +238,9 @@ def test_other_tokenizers_train_and_generate(tmp_path, tokenizer, options):
     assert isinstance(text, str)
     if options.get("word_mode") == "whitespace":  # words go on after the prompt's last word
         assert lm._gen().prompt_ids("the quick") == lm.tokenizer.encode("the quick")[:-1]
+        # a line typed on Windows (or an old Mac) ends as a line: its <eos> is kept
+        for ended in ("the quick\r\n", "the quick\r"):
+            assert lm._gen().prompt_ids(ended) == lm.tokenizer.encode("the quick\n")
         assert text[:1] in (" ", "\n"), repr(text)
     assert rnnlm.load(tmp_path / "run").info()["vocabulary_size"] == lm.tokenizer.vocabulary_size
     if tokenizer == "word":  # the tokenizer spaces words itself: a typed space is not doubled

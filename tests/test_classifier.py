@@ -222,6 +222,14 @@ def test_cli_npz_train_eval_predict(sequences, tmp_path):
     assert code == 2 and "--force" in output and "--resume" not in output, output
 
 
+def test_classify_takes_cell_names_as_keras_writes_them(sequences, tmp_path):
+    run = tmp_path / "run"
+    code, output = invoke("classify", "train", sequences, "--out", run, "--cell", "GRU",
+                          "--units", "4", "--epochs", "1")
+    assert code == 0, output
+    assert json.loads((run / "config.json").read_text())["model"]["cell"] == "gru"
+
+
 def test_units_per_layer_alone_give_the_layers_and_no_validation_is_said(sequences, tmp_path):
     """README: `--units 64` or `64,64,32` (one per layer), as `rnnlm explain` reads it; a run
     without validation data says it was judged on its training figures (it said nothing)."""

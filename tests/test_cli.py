@@ -1139,11 +1139,23 @@ def test_cells_take_the_names_learners_type(tiny_corpus, tmp_path):
     ["train", "--resume", ""], ["train", "--out", ""], ["generate", ""], ["info", ""],
     ["eval", "", "x.txt"], ["export", "", "--out", "x"], ["classify", "predict", "", "hi"],
     ["classify", "train", "x.csv", "--from-lm", ""],
+    ["classify", "train", "x.csv", "--valid", ""], ["classify", "train", "x.csv", "--test", ""],
+    ["classify", "train", "x.csv", "--data-dir", ""],
 ])
 def test_an_empty_path_is_refused_not_taken_for_the_current_folder(args):
     code, output = invoke(*args)
     assert code == 2 and "an empty string (an unset shell variable?)" in output, output
     assert len(output.strip().splitlines()) == 1
+    named = next((a for a in args if a.startswith("--") and args[args.index(a) + 1] == ""), None)
+    assert named is None or named in output, output  # the option it came with is named
+
+
+def test_an_empty_new_path_for_a_resumed_run_is_refused(trained_run):
+    _, run = trained_run
+    for given, named in (([""], "the corpus's new path"), (["--valid", ""], "--valid"),
+                         (["--data-dir", ""], "--data-dir")):
+        code, output = invoke("train", "--resume", run, *given, "--epochs", "1")
+        assert code == 2 and f"{named} is an empty string" in output, output
 
 
 def test_eval_reads_held_out_text_in_the_run_s_encoding(tmp_path):
@@ -1158,6 +1170,7 @@ def test_eval_reads_held_out_text_in_the_run_s_encoding(tmp_path):
     assert code == 0, output
     code, output = invoke("eval", run, held_out)
     assert code == 0 and "perplexity" in output, output
+    assert "as cp949, the run's corpus encoding (--encoding utf-8 to read it otherwise)" in output
     code, output = invoke("eval", run, held_out, "--encoding", "utf-8")
     assert code == 2 and "is not valid utf-8" in output, output
     code, output = invoke("info", run)

@@ -1,3 +1,5 @@
+import codecs
+
 import pytest
 
 from rnnlm import corpora
@@ -42,8 +44,18 @@ KOREAN = "안녕하세요 여러분\n" * 400
 
 
 @pytest.mark.parametrize("content, encoding, message", [
-    (b"  \n\n\t ", "utf-8", "holds nothing but whitespace"),
+    (b"  \n\n\t ", "utf-8", "holds no text: nothing but whitespace"),
+    (codecs.BOM_UTF8 + b" \n", "utf-8", "holds no text"),  # decoded first, then judged
+    (" \n".encode("utf-16"), "utf-16", "holds no text"),
     (KOREAN.encode("utf-16"), "utf-8", r"is UTF-16 .*: pass --encoding utf-16"),
+    (KOREAN.encode("utf-16"), "utf-8-sig", r"is UTF-16 .*: pass --encoding utf-16"),
+    (KOREAN.encode("utf-32"), "utf-8", r"is UTF-32 .*: pass --encoding utf-32"),
+    (b"text", "base64", "'base64' is not a text encoding"),  # a codec, not of text
+    # The offset of a bad byte after a byte-order mark counts the mark's three bytes.
+    (codecs.BOM_UTF8 + b"abcdef\xff", "utf-8", "byte 0xff at offset 9"),
+    # Mostly ASCII with one stray byte is more likely latin-1 than damaged UTF-8.
+    (b"plain english text. " * 60 + "caf\xe9\n".encode("latin-1"), "utf-8",
+     r"offset 1203; pass --encoding"),
     # A NUL past the first 64 KiB, and under another spelling of UTF-8 or another encoding.
     (b"a" * 70000 + b"\x00b", "utf-8", "binary file .* the first at character 70,000"),
     (b"a" * 70000 + b"\x00b", "utf_8", "binary file"),

@@ -142,6 +142,10 @@ def test_word_emoji_sequences_stay_whole():
     assert {"🇰🇷", "👍🏽", "👨\u200d👩\u200d👧", "❤\ufe0f", "नमस्ते"} <= set(tok.vocabulary())
     assert "🇰" not in tok.vocabulary() and "\u200d" not in tok.vocabulary()
     assert tok.decode(tok.encode(text)) == text
+    # digits of every kind stay in their word, as Python's re read them (regex's \w has no No)
+    from rnnlm.tokenizers.word import split_words
+
+    assert split_words("H₂O 5 km² 3½") == ["H₂O", "5", "km²", "3½"]
 
 
 def test_word_whitespace_mode_is_ptb_stream():
