@@ -174,15 +174,22 @@ class EpochEnd(keras.callbacks.Callback):
 
 
 class TrainingDiverged(RnnlmError):
-    """The loss stopped being a number; nothing of the epoch it happened in was saved."""
+    """The loss stopped being a number, or any sane one; nothing of the epoch it happened in
+    was saved."""
+
+
+# Nats per token no training reaches: a uniform guess over a million tokens costs 13.8. A run
+# whose weights blew up can stay finite in float32 (lr 1e30: a loss of 5e30, where bfloat16
+# overflowed to NaN), and would otherwise go on and save it as its epoch.
+DIVERGED_LOSS = 1e4
 
 
 def check_finite(record: dict) -> None:
     for key in ("loss", "val_loss"):
         value = record.get(key)
-        if value is not None and not math.isfinite(value):
+        if value is not None and not (math.isfinite(value) and value < DIVERGED_LOSS):
             raise TrainingDiverged(
-                f"training diverged in epoch {record['epoch']}: {key} is {value}; nothing of "
+                f"training diverged in epoch {record['epoch']}: {key} is {value:g}; nothing of "
                 f"that epoch was saved. Lower --lr (it is {record['lr']:g}) or --clipnorm")
 
 

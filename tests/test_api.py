@@ -330,6 +330,11 @@ def test_a_diverging_run_stops_and_leaves_nothing_half_made(tmp_path):
     with pytest.raises(rnnlm.RnnlmError, match="diverged in epoch 1: loss is nan"):
         rnnlm.train(str(corpus), out=tmp_path / "run", **{**TINY, "lr": 1e38, "clipnorm": 1e30})
     assert not (tmp_path / "run").exists()
+    # The finite blow-up is a divergence too (it was saved as the run's epoch 1).
+    with pytest.raises(rnnlm.RnnlmError, match=r"diverged in epoch 1: loss is (nan|inf|\d.*e\+)"):
+        rnnlm.train(str(corpus), out=tmp_path / "run", **{**TINY, "lr": 1e30, "clipnorm": 1e30,
+                                                          "precision": "float32"})
+    assert not (tmp_path / "run").exists()
 
 
 def test_sgd_applies_weight_decay(tmp_path):
