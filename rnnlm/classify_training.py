@@ -74,6 +74,10 @@ class EpochRecord(keras.callbacks.Callback):
         for key in ("val_loss", "val_accuracy"):
             if key in logs:
                 record[key] = float(logs[key])
+        from rnnlm.training import check_finite  # as the language model's: NaN is not saved
+
+        rate = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
+        check_finite({**record, "lr": rate})  # before anything of this epoch is saved
         self.run.end_epoch(self.model, record)
 
 

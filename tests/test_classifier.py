@@ -2,6 +2,7 @@
 transfer from a language model, the CLI on text and .npz, and bad input → one line, exit 2."""
 import csv
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -220,6 +221,16 @@ def test_cli_npz_train_eval_predict(sequences, tmp_path):
     # An existing classifier run: --force replaces it; there is no --resume to suggest.
     code, output = invoke("classify", "train", sequences, "--out", run, "--epochs", "1")
     assert code == 2 and "--force" in output and "--resume" not in output, output
+
+
+def test_a_diverging_classifier_stops_and_leaves_nothing_half_made(sequences, tmp_path):
+    """As a language model's: an epoch whose loss is not a number is not saved (it was, as the
+    best)."""
+    run = tmp_path / "run"
+    code, output = invoke("classify", "train", sequences, "--out", run, "--lr", "1e38",
+                          "--units", "4", "--epochs", "1", "--valid-fraction", "0")
+    assert code == 2 and re.search("training diverged in epoch 1: loss is (nan|inf)", output)
+    assert "Lower --lr (it is 1e+38)" in output and not run.exists()
 
 
 def test_classify_takes_cell_names_as_keras_writes_them(sequences, tmp_path):

@@ -24,11 +24,12 @@ MODES = ("words", "whitespace")
 
 # A token is a run of characters as a reader sees them (extended grapheme clusters, \X, from
 # the regex package; Python's re has none): a word is a run of clusters that start with a word
-# character or a digit of any kind, and anything else but space is one cluster. So a decomposed accent (e + U+0301),
-# a Devanagari vowel sign or a Korean syllable typed as jamo stays in its word, and a flag
-# (🇰🇷), a skinned emoji (👍🏽) or a ZWJ family (👨‍👩‍👧) stays whole, where splitting by code
-# point made two or five tokens of them and decoding put spaces between.
-_TOKEN = regex.compile(r"\n|(?:(?=[\w\p{N}])\X)+|(?!\s)\X")  # \p{N}: H₂O, km², 3½ as re's \w
+# character or a digit of any kind (\p{N}: H₂O, km², 3½, as re's \w read them), and anything
+# else but space is one cluster. So a decomposed accent (e + U+0301), a Devanagari vowel sign
+# or a Korean syllable typed as jamo stays in its word, and a flag (🇰🇷), a skinned emoji (👍🏽)
+# or a ZWJ family (👨‍👩‍👧) stays whole, where splitting by code point made two or five tokens
+# of them and decoding put spaces between.
+_TOKEN = regex.compile(r"\n|(?:(?=[\w\p{N}])\X)+|(?!\s)\X")
 # Best-effort spacing for decode in words mode.
 _NO_SPACE_BEFORE = set(".,!?;:%)]}»”’…、。，！？：；）」』】》〉")
 _NO_SPACE_AFTER = set("([{«“‘¿¡（「『【《〈")
