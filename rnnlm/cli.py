@@ -205,12 +205,11 @@ def evaluate(
 ):
     """Loss, perplexity and bits per character of a run on a text file."""
     from rnnlm import api, corpora
-    from rnnlm.corpora import is_utf8
 
     lm = api.load(run_dir, "rnnlm eval")
     if encoding is None:  # a held-out file is most often in its corpus's (a cp949 one's, cp949)
         encoding = (lm.config.get("source") or {}).get("encoding", "utf-8")
-        if not is_utf8(encoding):  # said: latin-1 or UTF-16 would read a UTF-8 file silently wrong
+        if not corpora.is_utf8(encoding):  # said: latin-1 or UTF-16 would read a UTF-8 file silently wrong
             typer.echo(f"reading {file} as {encoding}, the run's corpus encoding (--encoding "
                        f"utf-8 to read it otherwise)", err=True)
     result = lm.evaluate(corpora.read_text(file, encoding))
