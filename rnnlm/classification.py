@@ -321,19 +321,24 @@ class Classifier:
         return self._metrics(inputs, cdata.encode_labels(labels, self.classes, "the data"),
                              batch_size)
 
-    def read_inputs(self, path, text_column=None, encoding: str = "utf-8",
+    def read_inputs(self, path, text_column=None, encoding: str | None = None,
                     header: bool | None = None):
         """Unlabelled inputs for ``predict`` from a file (see ``classify_data.read_inputs``);
-        a CSV/TSV's text column and header row default to the run's (a column given by name
-        means a header). A text column given for another kind of file (NSMC's tab-separated
-        .txt) reads it as a table too."""
+        a CSV/TSV's text column, header row and encoding default to the run's (a column given
+        by name means a header). A text column given for another kind of file (NSMC's
+        tab-separated .txt) reads it as a table too."""
         table = text_column is not None
+        encoding = encoding or self._encoding()
         if header is None:
             header = self._header() if text_column is None or str(text_column).isdigit() else True
         if text_column is None:
             text_column = self.column("text_column")
         return cdata.read_inputs(path, self.tokenizer is not None, text_column, encoding,
                                  header=header, table=table)
+
+    def _encoding(self) -> str:
+        """The run's training data's encoding: its other files are most often in it too."""
+        return (self.config.get("source") or {}).get("encoding") or "utf-8"
 
     def _header(self) -> bool:
         """Whether the run's training file had a header row (--no-header: it had not)."""
@@ -350,7 +355,7 @@ class Classifier:
 
     def _read_defaults(self, data, options: dict) -> dict:
         """read_dataset options with the run's columns filled in for a file (a corpus card
-        name keeps its card's columns)."""
+        name keeps its card's columns), and the run's encoding."""
         options = dict(options)
         is_file = Path(str(data)).expanduser().exists()
         if is_file:
@@ -359,6 +364,8 @@ class Classifier:
                     options[key] = self.column(key)
         if options.get("header") is None:  # a file read like the run's (--no-header kept)
             options["header"] = self._header() if is_file else True
+        if options.get("encoding") is None:  # and in its encoding (a card's files: UTF-8)
+            options["encoding"] = self._encoding() if is_file else "utf-8"
         return options
 
     def _metrics(self, inputs, y, batch_size: int = 256) -> dict:

@@ -103,7 +103,7 @@ def classify_eval(
     label_column: Optional[str] = typer.Option(None, help=READ_HELP),
     no_header: bool = typer.Option(False, "--no-header"),
     data_dir: Optional[str] = typer.Option(None, help="Local corpus mirror (else $RNNLM_DATA)."),
-    encoding: str = typer.Option("utf-8"),
+    encoding: Optional[str] = typer.Option(None, help="[default: the run's training data's, else utf-8]"),
     batch_size: int = typer.Option(256),
     as_json: bool = typer.Option(False, "--json", help="Print the metrics as JSON."),
 ):
@@ -129,7 +129,7 @@ def classify_predict(
     file: Optional[Path] = typer.Option(None, "--file", "-f", parser=a_path, metavar="<path>", help="Texts, one per line; or a CSV/TSV (--text-column); or an .npz (x)."),
     text_column: Optional[str] = typer.Option(None, help=READ_HELP + " (given: the file is read as a table whatever its name)"),
     no_header: bool = typer.Option(False, "--no-header", help="The CSV/TSV has no header row (default: as the run's training file)."),
-    encoding: str = typer.Option("utf-8"),
+    encoding: Optional[str] = typer.Option(None, help="[default: the run's training data's, else utf-8]"),
     as_json: bool = typer.Option(False, "--json"),
 ):
     """Print the predicted label and its probability (tab-separated), one line per input."""

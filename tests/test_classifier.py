@@ -516,6 +516,26 @@ def test_eval_and_predict_read_a_file_as_the_run_was_trained(reviews, tmp_path):
     assert code == 2 and "nothing" in output, output
 
 
+def test_eval_and_predict_read_a_file_in_the_run_s_encoding(tmp_path):
+    """A classifier trained on a cp949 file reads its eval and predict files as cp949 unless
+    told otherwise, as the language model's eval does (they were read as UTF-8 and refused)."""
+    rows = [("정말 좋은 영화", "pos"), ("지루하고 별로", "neg")] * 20
+    data = tmp_path / "ko.csv"
+    with open(data, "w", encoding="cp949", newline="") as f:
+        csv.writer(f).writerows([("text", "label"), *rows])
+    run = tmp_path / "run"
+    code, output = invoke("classify", "train", data, "--encoding", "cp949", "--out", run,
+                          "--tokenizer", "char", "--units", "4", "--epochs", "1",
+                          "--valid-fraction", "0")
+    assert code == 0, output
+    code, output = invoke("classify", "eval", run, data, "--json")
+    assert code == 0 and json.loads(output)["examples"] == len(rows), output
+    code, output = invoke("classify", "predict", run, "--file", data)
+    assert code == 0 and len(output.strip().splitlines()) == len(rows), output
+    code, output = invoke("classify", "eval", run, data, "--encoding", "utf-8")
+    assert code == 2, output
+
+
 def test_whole_numbers_written_as_floats_are_the_same_label(tmp_path):
     from rnnlm.classify_data import label_list, read_dataset
 
