@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import shlex
-import shutil
 import warnings
 from pathlib import Path
 
@@ -361,13 +360,8 @@ def _fit(out: Path, config, tok, model_cfg, train_cfg, train_ids, valid_text, in
         more = f" --epochs {left}" if left > 0 else ""  # --resume alone trains a whole --epochs
         raise TrainingInterrupted(f"interrupted; last checkpoint saved in {out} (continue "
                                   f"with: rnnlm train --resume {shlex.quote(str(out))}{more})") from None
-    except Exception as e:
-        if not isinstance(e, training.TrainingDiverged):
-            raise
-        if new and not runs.has_saved_epoch(out):
-            shutil.rmtree(out)  # not one epoch to keep: leave no half-made run behind
-            raise RnnlmError(f"{e}; the new run was not kept") from None
-        raise RnnlmError(f"{e}; {out} keeps its last good epoch") from None
+    except training.TrainingDiverged as e:
+        raise training.diverged_run(e, out, new) from None
     return load(out)
 
 

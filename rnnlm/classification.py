@@ -12,7 +12,6 @@ the original labels (ints or strings).
 """
 from __future__ import annotations
 
-import shutil
 import time
 from pathlib import Path
 from typing import NamedTuple
@@ -117,17 +116,14 @@ def train_classifier(data, out=None, *, valid=None, test=None, valid_fraction=0.
                   "freeze_epochs": freeze_epochs},
     }
     from rnnlm.classify_training import fit
-    from rnnlm.training import TrainingDiverged
+    from rnnlm.training import TrainingDiverged, diverged_run
 
     with runs.new_run(out, force, resumable=False) as earlier:
         try:
             fit(out, run_config, config, tok, inputs, targets, from_lm, quiet,
                 epoch_saved=earlier.release)
         except TrainingDiverged as e:  # as the language model's: no half-made run is left
-            if not runs.has_saved_epoch(out):
-                shutil.rmtree(out, ignore_errors=True)
-                raise RnnlmError(f"{e}; the new run was not kept") from None
-            raise RnnlmError(f"{e}; {out} keeps its last good epoch (no test figures)") from None
+            raise diverged_run(e, out, new=True) from None
         clf = load_classifier(out)
         _final_metrics(clf, out, inputs, targets)  # still locked: the run is still being written
     return clf

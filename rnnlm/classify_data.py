@@ -32,7 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from rnnlm import corpora
-from rnnlm.errors import RnnlmError
+from rnnlm.errors import RnnlmError, refuse_empty_path
 
 SKIPPED_FOLDERS = {"unsup"}  # aclImdb's unlabelled reviews
 TEXT_SUFFIXES = {".txt", ".text", ".md", ""}
@@ -89,8 +89,7 @@ def read_dataset(source: str | Path, split: str = "train", text_column=None, lab
                  header: bool = True, data_dir: str | None = None, encoding: str = "utf-8",
                  need_labels: bool = True) -> Examples:
     """Labelled examples from a card name, a CSV/TSV file, a folder of folders, or an .npz."""
-    if not str(source).strip():  # Path("") is the current folder
-        raise RnnlmError("the data is an empty string (an unset shell variable?)")
+    refuse_empty_path(source, "the data")
     path = Path(source).expanduser()
     if not path.exists():
         known = corpora.cards()

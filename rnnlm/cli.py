@@ -209,7 +209,7 @@ def evaluate(
     lm = api.load(run_dir, "rnnlm eval")
     if encoding is None:  # a held-out file is most often in its corpus's (a cp949 one's, cp949)
         encoding = (lm.config.get("source") or {}).get("encoding", "utf-8")
-        if not corpora.is_utf8(encoding):  # said: latin-1 or UTF-16 would read a UTF-8 file silently wrong
+        if not corpora.is_utf8(encoding):  # said: latin-1 would misread a UTF-8 file silently
             typer.echo(f"reading {file} as {encoding}, the run's corpus encoding (--encoding "
                        f"utf-8 to read it otherwise)", err=True)
     result = lm.evaluate(corpora.read_text(file, encoding))

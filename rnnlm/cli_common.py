@@ -15,6 +15,8 @@ from pathlib import Path
 import typer
 from typer.core import TyperGroup
 
+from rnnlm.errors import EMPTY_PATH
+
 # Click's UsageError, found through a public name: Typer ships its own copy of Click in newer
 # releases and depends on the click package in older ones.
 UsageError = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "UsageError")
@@ -174,7 +176,7 @@ def a_path(value: str) -> Path:
     """A path option or argument as typed: an empty one (``"$UNSET"``) is refused, where
     pathlib would make it the current folder (a run of it, or --out it)."""
     if not value.strip():
-        raise typer.BadParameter("an empty string (an unset shell variable?)")
+        raise typer.BadParameter(EMPTY_PATH)
     return Path(value)
 
 

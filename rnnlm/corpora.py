@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-from rnnlm.errors import RnnlmError
+from rnnlm.errors import RnnlmError, refuse_empty_path
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -170,8 +170,8 @@ def validates_on_its_own_split(source: dict) -> bool:
 def data_dir(explicit: str | None = None) -> Path | None:
     """The local mirror: --data-dir, else $RNNLM_DATA; a folder that is not there is an error,
     not a silent fall-back to downloading."""
-    if explicit is not None and not str(explicit).strip():  # Path("") is the current folder
-        raise RnnlmError("--data-dir is an empty string (an unset shell variable?)")
+    if explicit is not None:
+        refuse_empty_path(explicit, "--data-dir")
     chosen = explicit or os.environ.get("RNNLM_DATA")
     if not chosen:
         return None

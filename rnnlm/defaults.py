@@ -9,8 +9,8 @@ tokens ("about the same": tiny-shakespeare's 1.0M training characters get the 1.
 1 × 512 LSTM the issue's benchmark uses). A char LSTM run on a CPU that makes many passes over
 the data takes a wider model, regularised harder (wider_for_long_runs; rnnlm.pace counts the
 passes); a --time-limit too short to train that size on 3.2 tokens per recurrent parameter
-(12 for SentencePiece) takes a smaller one (smaller_model; pace.MIN_TOKENS_PER_PARAMETER). Any option the user
-gives explicitly wins over what is chosen here.
+(12 for SentencePiece) takes a smaller one (smaller_model; pace.MIN_TOKENS_PER_PARAMETER).
+Any option the user gives explicitly wins over what is chosen here.
 
 Training recipe (bench/train.py quality runs, README "Training benchmarks"): every option left
 as None takes the value of the tokenizer's row in RECIPES.
@@ -108,9 +108,10 @@ def fill_model_options(train_tokens: int, tokenizer: str, cell: str, given: dict
 def choose_model(train_tokens: int, tokenizer: str, cell: str = "lstm",
                  embedding_dim: int | None = None) -> ModelChoice:
     """The largest ladder entry with recurrent parameters ≤ 1.5 × training tokens (at least the
-    smallest entry), counted with ``embedding_dim`` where the user gives one. Character models keep a 64-wide embedding; word and subword models use an
-    embedding as wide as the last layer, tied to the output layer (Press & Wolf), which halves
-    the vocabulary-sized parameters and is measured in bench/train.py to help."""
+    smallest entry), counted with ``embedding_dim`` where the user gives one. Character models
+    keep a 64-wide embedding; word and subword models use an embedding as wide as the last
+    layer, tied to the output layer (Press & Wolf), which halves the vocabulary-sized
+    parameters and is measured in bench/train.py to help."""
     check_cell(cell)
     chosen = None
     for layers, units in LADDER:

@@ -14,6 +14,16 @@ class RnnlmWarning(UserWarning):
     ``warning:`` line."""
 
 
+EMPTY_PATH = "an empty string (an unset shell variable?)"
+
+
+def refuse_empty_path(value, what: str) -> None:
+    """A path given as "" (a script's unset variable): pathlib would make it the current
+    folder, which rnnlm would then read, or write a run into."""
+    if not str(value).strip():
+        raise RnnlmError(f"{what} is {EMPTY_PATH}")
+
+
 def first_line(error: BaseException, limit: int = 300) -> str:
     """The first line of an error from a library (Keras, h5py and TensorFlow write several),
     for a one-line message: with the next line when it ends in a colon (Keras's "Example error

@@ -57,20 +57,20 @@ def affordable_passes(tokens_per_second: float, time_limit: float, train_tokens:
 
 
 # A size is too big for --time-limit, whatever the corpus's length affords, where the budget
-# trains it on fewer than about 3.2 tokens per recurrent parameter, for characters and words
-# (the tokens at 0.9 of the measured pace, as the rule counts them). Char LSTMs on tiny-shakespeare and PTB's text, 1 to
-# 10 minutes (README, "A short budget", has the table; AMX host, 2026-12-06): every size that
-# lost to the next one down got at most 2.9 (2 × 512 in 10 minutes of PTB: 1.023 nats/char
-# against 1 × 512's 0.983), every size that beat it at least 3.6 (1 × 512 in 2 minutes of
-# tiny-shakespeare: 1.471 against 1 × 256's 1.536); the wider model was level with 1 × 512 at
-# 3.4–3.5. Passes alone did not separate these runs (the rule before this one took 1.5 passes:
-# at 3 minutes of PTB it would have dropped 1 × 512 at ~1.4 passes for the worse 1 × 256): a
-# larger size needs more text read for its parameters, not more passes.
+# trains it on fewer than about 3.2 tokens per recurrent parameter, for characters and words (the
+# tokens at 0.9 of the measured pace, as the rule counts them). Char LSTMs on tiny-shakespeare
+# and PTB's text, 1 to 10 minutes (README, "A short budget", has the table; AMX host,
+# 2026-12-06): every size that lost to the next one down got at most 2.9 (2 × 512 in 10 minutes
+# of PTB: 1.023 nats/char against 1 × 512's 0.983), every size that beat it at least 3.6 (1 × 512
+# in 2 minutes of tiny-shakespeare: 1.471 against 1 × 256's 1.536); the wider model was level
+# with 1 × 512 at 3.4–3.5. Passes alone did not separate these runs (the rule before this one
+# took 1.5 passes: at 3 minutes of PTB it would have dropped 1 × 512 at ~1.4 passes for the worse
+# 1 × 256): a larger size needs more text read for its parameters, not more passes.
 # SentencePiece (its recipe: SGD, tied output, 8000 pieces) needs far more. On PTB's text as
-# pieces (1.38M tokens; a 2-core AMD EPYC host, float32, 2026-12-06) 1 × 256 lost to 1 × 128 at every budget measured:
-# 1.879 against 1.784 bits/char at 2 minutes (2.0 tokens per parameter), 1.708 against 1.590 at
-# 4 (4.2), 1.491 against 1.439 at 10 (10.8). So 12, above every losing point: a lower bound
-# only, as no budget measured yet gave 1 × 256 the win.
+# pieces (1.38M tokens; a 2-core AMD EPYC host, float32, 2026-12-06) 1 × 256 lost to 1 × 128 at
+# every budget measured: 1.879 against 1.784 bits/char at 2 minutes (2.0 tokens per parameter),
+# 1.708 against 1.590 at 4 (4.2), 1.491 against 1.439 at 10 (10.8). So 12, above every losing
+# point: a lower bound only, as no budget measured yet gave 1 × 256 the win.
 MIN_TOKENS_PER_PARAMETER = {"char": 3.2, "word": 3.2, "sentencepiece": 12.0}
 
 
@@ -79,8 +79,8 @@ def choose_size(train_ids, tok, cell, sizes, model_options, train_cfg, on_gpu, c
     """The size for the corpus, or the wider one where the run makes enough passes over it
     (with --time-limit, counted at the wider model's measured pace), or, where --time-limit
     trains it on fewer than MIN_TOKENS_PER_PARAMETER tokens (the tokenizer's) per recurrent
-    parameter, the largest smaller size it trains on that many. Parameters are counted with the user's
-    --embedding-dim where one is given (``sizes``).
+    parameter, the largest smaller size it trains on that many. Parameters are counted with the
+    user's --embedding-dim where one is given (``sizes``).
     Returns the choice and the passes, as the printed line says them. ``compiled_model(config)``:
     a model compiled as the run's will be; ``say``: where the lines about measuring go."""
     kind, tokens = tok.config()["kind"], len(train_ids)

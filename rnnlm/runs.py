@@ -23,7 +23,7 @@ import tempfile
 from pathlib import Path
 
 from rnnlm.config import FORMAT_VERSION
-from rnnlm.errors import RnnlmError, first_line
+from rnnlm.errors import RnnlmError, first_line, refuse_empty_path
 
 
 # A checkpoint's files are renamed into place after all of them are written; this journal
@@ -279,8 +279,7 @@ def as_path(value, what: str) -> Path:
     if not isinstance(value, (str, os.PathLike)) or isinstance(value, bytes):
         raise RnnlmError(f"{what} must be a path (a str or pathlib.Path), got "
                          f"{type(value).__name__}")
-    if not str(value).strip():  # Path("") is the current folder: "$UNSET" would name it
-        raise RnnlmError(f"{what} is an empty string (an unset shell variable?)")
+    refuse_empty_path(value, what)
     return Path(value)
 
 
