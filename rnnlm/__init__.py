@@ -18,7 +18,7 @@ _EXPORTS = {
     "load": "rnnlm.api",
     "LM": "rnnlm.lm",
     "train_classifier": "rnnlm.classification",
-    "Classifier": "rnnlm.classification",
+    "Classifier": "rnnlm.classifier",
     "reference": "rnnlm",
     "build_tokenizer": "rnnlm.tokenizers",
     "load_tokenizer": "rnnlm.tokenizers",
@@ -33,7 +33,7 @@ _EXPORTS = {
 __all__ = sorted(_EXPORTS)
 
 
-_NEED_TENSORFLOW = {"rnnlm.api", "rnnlm.lm", "rnnlm.classification"}
+_NEED_TENSORFLOW = {"rnnlm.api", "rnnlm.lm", "rnnlm.classification", "rnnlm.classifier"}
 
 
 def __getattr__(name):

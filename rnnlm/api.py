@@ -417,7 +417,7 @@ def load(run_dir: str | Path, command: str | None = None) -> LM:
     if command is not None:
         _check_language_model(run_dir, config, command)
     if config.get("kind", "language_model") != "language_model":
-        from rnnlm.classification import load_classifier  # classifiers live in their own module
+        from rnnlm.classifier import load_classifier  # classifiers live in their own module
 
         return load_classifier(run_dir)
     tok = load_tokenizer(run_dir)

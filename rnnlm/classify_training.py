@@ -17,9 +17,9 @@ from pathlib import Path
 
 import keras
 
-from rnnlm import classify_data as cdata
 from rnnlm import runs
 from rnnlm.checkpoints import RunWriter
+from rnnlm.classify_batches import dataset
 from rnnlm.classify_metrics import plot_curves
 from rnnlm.config import FORMAT_VERSION
 from rnnlm.errors import RnnlmError, first_line
@@ -92,10 +92,10 @@ def fit(out: Path, run_config: dict, config, tok, inputs: dict, targets: dict, f
     if from_lm is not None:
         transfer_from_lm(model, from_lm, tok)
     fixed = config.sequence_length if tok is not None else None
-    train_ds = cdata.dataset(inputs["train"], targets["train"], t["batch_size"], shuffle=True,
-                             seed=t["seed"], fixed_length=fixed)
-    valid_ds = (cdata.dataset(inputs["valid"], targets["valid"], max(t["batch_size"], 256),
-                              shuffle=False, fixed_length=fixed)
+    train_ds = dataset(inputs["train"], targets["train"], t["batch_size"], shuffle=True,
+                       seed=t["seed"], fixed_length=fixed)
+    valid_ds = (dataset(inputs["valid"], targets["valid"], max(t["batch_size"], 256),
+                        shuffle=False, fixed_length=fixed)
                 if len(inputs.get("valid", ())) else None)  # an empty set cannot be evaluated
     steps = int(train_ds.cardinality())
     run = ClassifierRun(out, epoch_saved=epoch_saved)

@@ -1,5 +1,6 @@
 """``rnnlm classify train|eval|predict``: sequence classifiers on the language model's backbone
-(the Python API is rnnlm.classification). Heavy imports live inside the commands."""
+(the Python API: rnnlm.classification trains one, rnnlm.classifier holds a trained one).
+Heavy imports live inside the commands."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -67,7 +68,8 @@ def classify_train(
     max_train: Optional[int] = typer.Option(None, help="Use a random subset of this many training examples (--valid-fraction is then held out of the subset)."),
 ):
     """Train a classifier on DATA and save a run directory (metrics.json, confusion.png, curves.png)."""
-    from rnnlm.classification import best_figures, train_classifier
+    from rnnlm.classification import train_classifier
+    from rnnlm.classifier import best_figures
     from rnnlm.classify_metrics import format_metrics
     from rnnlm.errors import RnnlmError
 
@@ -108,7 +110,7 @@ def classify_eval(
     as_json: bool = typer.Option(False, "--json", help="Print the metrics as JSON."),
 ):
     """Accuracy, per-class precision/recall/F1, macro-F1, confusion matrix, TPR/TNR, ms per sample."""
-    from rnnlm.classification import load_classifier
+    from rnnlm.classifier import load_classifier
     from rnnlm.classify_metrics import format_metrics
 
     metrics = load_classifier(run_dir).evaluate(  # header None: as the run's training file
@@ -133,7 +135,7 @@ def classify_predict(
     as_json: bool = typer.Option(False, "--json"),
 ):
     """Print the predicted label and its probability (tab-separated), one line per input."""
-    from rnnlm.classification import load_classifier
+    from rnnlm.classifier import load_classifier
     from rnnlm.errors import RnnlmError
 
     if (text is None) == (file is None):

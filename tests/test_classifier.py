@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from rnnlm.classification import load_classifier
+from rnnlm.classifier import load_classifier
 from rnnlm.cli import app
 from rnnlm.errors import RnnlmError
 from rnnlm.models.classifier import ClassifierConfig, SequenceClassifier
@@ -104,7 +104,8 @@ def sequences(tmp_path_factory):
 
 def test_labels_round_trip_and_load_dispatch(reviews, sequences, tmp_path):
     import rnnlm.api
-    from rnnlm.classification import Classifier, train_classifier
+    from rnnlm.classification import train_classifier
+    from rnnlm.classifier import Classifier
 
     clf = train_classifier(reviews, tmp_path / "text", tokenizer="word", cell="simple_rnn",
                            pooling="mean", **TINY)
@@ -169,7 +170,7 @@ def test_from_lm_copies_backbone_and_rejects_other_tokenizers(reviews, language_
     assert len(lm_weights) == len(clf_weights) == 4  # embedding + LSTM kernel, recurrent, bias
     for a, b in zip(lm_weights, clf_weights):  # frozen for the only epoch: still equal
         np.testing.assert_array_equal(a, b)
-    from rnnlm.classification import format_classifier_info
+    from rnnlm.classifier import format_classifier_info
 
     shown = format_classifier_info(clf.info())  # rnnlm info says where the layers came from
     assert f"from LM      {Path(lm_dir).resolve()} (its embedding" in shown, shown
@@ -358,7 +359,7 @@ def test_data_too_small_for_a_validation_split_is_refused_before_writing(tmp_pat
 
 
 def test_empty_inputs_never_reach_model_predict():
-    from rnnlm.classification import Classifier
+    from rnnlm.classifier import Classifier
 
     config = ClassifierConfig(num_classes=2, input_dim=2, sequence_length=3, units=4)
     clf = Classifier(SequenceClassifier(config).build_for_inference(), None,
@@ -421,7 +422,7 @@ def test_predict_file_gives_one_line_per_input_line(column_run, tmp_path):
 
 
 def test_evaluate_and_predict_use_the_runs_columns(column_run):
-    from rnnlm.classification import Classifier
+    from rnnlm.classifier import Classifier
 
     clf, data = column_run
     assert clf.config["source"]["text_column"] == "document"
@@ -570,7 +571,7 @@ def test_korean_typed_as_jamo_reads_as_its_syllables(kind):
     gets the same ids, so the same label; before, the jamo were all <unk>."""
     import unicodedata
 
-    from rnnlm.classify_data import encode_texts
+    from rnnlm.classify_batches import encode_texts
     from rnnlm.tokenizers import UNK_ID, build_tokenizer
 
     tok = build_tokenizer(kind)
@@ -631,7 +632,7 @@ def test_nsmc_s_own_test_file_as_test(data_mirror, tmp_path):
 
 
 def test_the_classifier_api_refuses_what_would_fail_inside(column_run, numeric_run):
-    from rnnlm.classification import load_classifier
+    from rnnlm.classifier import load_classifier
 
     clf, _ = column_run
     texts = ["good film", "bad film", "good film", "bad film"]

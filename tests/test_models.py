@@ -142,7 +142,7 @@ def test_on_a_gpu_a_call_cudnn_cannot_take_is_an_error_not_a_slow_fallback(cell,
 @pytest.mark.parametrize("cell", ["lstm", "gru"])
 def test_classifier_batches_give_the_recurrent_layers_only_what_cudnn_accepts(
         cell, cudnn_mask_check):
-    from rnnlm.classify_data import pad
+    from rnnlm.classify_batches import pad
     from rnnlm.models.classifier import ClassifierConfig, SequenceClassifier
 
     model = SequenceClassifier(ClassifierConfig(vocabulary_size=23, cell=cell, units=8,
