@@ -116,7 +116,10 @@ def train_classifier(data, out=None, *, valid=None, test=None, valid_fraction=0.
             fit(out, run_config, config, tok, inputs, targets, from_lm, quiet,
                 epoch_saved=earlier.release)
         except TrainingDiverged as e:  # as the language model's: no half-made run is left
-            raise diverged_run(e, out, new=True) from None
+            error = diverged_run(e, out, new=True)
+            if runs.has_saved_epoch(out):  # its best epoch is kept: measured as a finished one
+                _final_metrics(load_classifier(out), out, inputs, targets)
+            raise error from None
         clf = load_classifier(out)
         _final_metrics(clf, out, inputs, targets)  # still locked: the run is still being written
     return clf

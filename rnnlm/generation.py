@@ -107,6 +107,9 @@ class Generator:
             if temperature is not None and chosen in ("greedy", "beam"):
                 raise ValueError(f"{_named('temperature')} is an option of the sampling samplers, "
                                  f"not of {chosen}")
+            if seed is not None and chosen in ("greedy", "beam"):  # nothing random to seed
+                raise ValueError(f"{_named('seed')} is an option of the sampling samplers, not "
+                                 f"of {chosen}, which is deterministic")
             if beam_width is not None and chosen != "beam":
                 raise ValueError(f"{_named('beam_width')} is an option of the beam sampler, not "
                                  f"of {chosen}")

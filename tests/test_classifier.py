@@ -234,6 +234,29 @@ def test_a_diverging_classifier_stops_and_leaves_nothing_half_made(sequences, tm
     assert "Lower --lr (it is 1e+38)" in output and not run.exists()
 
 
+def test_a_classifier_diverging_after_a_saved_epoch_keeps_it_with_its_figures(
+        sequences, tmp_path, monkeypatch):
+    """The kept best epoch gets metrics.json (and `classify info` its validation figures), as
+    a run that finished would: without it the kept run had no figures at all."""
+    from rnnlm import training
+    from rnnlm.classification import train_classifier
+
+    check_finite = training.check_finite
+
+    def diverge_in_epoch_2(record):
+        if record["epoch"] == 2:
+            raise training.TrainingDiverged("training diverged in epoch 2: loss is nan")
+        check_finite(record)
+
+    monkeypatch.setattr(training, "check_finite", diverge_in_epoch_2)
+    run = tmp_path / "run"
+    with pytest.raises(RnnlmError, match="keeps its last good epoch"):
+        train_classifier(sequences, run, units=4, epochs=3)
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert set(metrics) == {"valid"} and 0 <= metrics["valid"]["accuracy"] <= 1
+    assert json.loads((run / "state.json").read_text())["best"]["epoch"] == 1
+
+
 def test_classify_takes_cell_names_as_keras_writes_them(sequences, tmp_path):
     run = tmp_path / "run"
     code, output = invoke("classify", "train", sequences, "--out", run, "--cell", "GRU",
