@@ -71,7 +71,7 @@ def train(
     early_stopping: Optional[int] = typer.Option(None, help="Stop after this many epochs without a better val_loss."),
     optimizer: Optional[str] = typer.Option(None, help="adam | sgd  [default: adam for char models, sgd for word and sentencepiece]"),
     ema: Optional[float] = typer.Option(None, help="Validate and keep an exponential moving average of the weights (Polyak averaging) with this momentum per batch, e.g. 0.998; 0: off  [default: 0]"),
-    precision: Optional[str] = typer.Option(None, help="Matmuls of LSTM and output layers while training: float32 | bfloat16 | auto (auto: bfloat16 on a CPU with AMX, where it won per minute of training; else float32)  [default: auto]"),
+    precision: Optional[str] = typer.Option(None, help="Matmuls of LSTM and output layers while training: float32 | bfloat16 | auto (auto: bfloat16 on a CPU that multiplies it natively, AMX or AVX512_BF16, where it won per minute of training; else float32)  [default: auto]"),
 ):
     """Train a language model on CORPUS and save a run directory."""
     from rnnlm import api

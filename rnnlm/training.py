@@ -311,8 +311,8 @@ def fit(model, run, train_ids, valid_ids, valid_chars, train_cfg, initial_epoch=
     requested = train_cfg.precision
     chosen = set_training_precision(model, requested)
     if requested == "auto" and chosen != "float32" and not quiet:
-        print(f"training matmuls in {chosen} (this CPU has AMX; weights, loss and evaluation "
-              f"stay float32; --precision float32 turns it off)", flush=True)
+        print(f"training matmuls in {chosen} (this CPU multiplies bfloat16 natively; weights, "
+              f"loss and evaluation stay float32; --precision float32 turns it off)", flush=True)
     stateful = train_cfg.stateful
     if stateful:
         from rnnlm.models.language_model import CarriedState

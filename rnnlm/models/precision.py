@@ -60,24 +60,22 @@ def cpu_has_bf16_matmul() -> bool:
     return bool({"avx512_bf16", "amx_bf16"} & _cpu_flags())
 
 
-def cpu_has_amx() -> bool:
-    """AMX tiles: bfloat16 matmuls several times float32's rate (bench/train.py ceiling)."""
-    return "amx_bf16" in _cpu_flags()
-
-
 def resolve_precision(precision: str) -> str:
     """TrainConfig.precision → the matmul dtype training uses. "auto" (every recipe's default)
-    picks bfloat16 on a CPU-only machine with AMX, where it won on quality per minute: the
-    30-minute 1 × 640 char run trained 1.4× the tokens/s of float32 (17,800 against 13,000),
-    learned as much per epoch, and ended at 1.409 against 1.418 nats/char; the 30-minute PTB
-    word run trained 1.33× the tokens/s and ended at validation perplexity 93.1 against 94.0;
-    the 6-minute SentencePiece run 1.2× the tokens/s, 2.194 against 2.219 bits/char. With
-    AVX512_BF16 alone bfloat16 ran only ~1.2× float32's tokens/s, and the 30-minute char run
-    ended no better (1.426 against 1.4215), so "auto" keeps float32 there (bench/train.py
-    quality, README)."""
+    picks bfloat16 on a CPU-only machine whose CPU multiplies bfloat16 natively (AMX or
+    AVX512_BF16), where it won on quality per minute. With AMX: the 30-minute 1 × 640 char run
+    trained 1.4× the tokens/s of float32 (17,800 against 13,000), learned as much per epoch,
+    and ended at 1.409 against 1.418 nats/char; the 30-minute PTB word run trained 1.33× the
+    tokens/s and ended at validation perplexity 93.1 against 94.0; the 6-minute SentencePiece
+    run 1.2× the tokens/s, 2.194 against 2.219 bits/char. With AVX512_BF16 alone (2026-12-07):
+    the char default's 12-minute run learned the same per epoch to 0.001 at 1.2× the tokens/s
+    and ended at 1.4285 against 1.4371; at 30 minutes the speed let it take 1 × 768 for
+    float32's 1 × 512, and it ended at 1.4082 against 1.4132 (an earlier pair on such a CPU,
+    both 1 × 512, ended 0.005 behind, inside the seeds' spread). Elsewhere bfloat16 is emulated
+    and slower: float32 (bench/train.py quality, README)."""
     if precision != "auto":
         return precision
-    return "bfloat16" if cpu_has_amx() and not gpu_visible() else "float32"
+    return "bfloat16" if cpu_has_bf16_matmul() and not gpu_visible() else "float32"
 
 
 def set_training_precision(model, precision: str) -> str:
