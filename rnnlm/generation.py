@@ -107,9 +107,8 @@ class Generator:
             if temperature is not None and chosen in ("greedy", "beam"):
                 raise ValueError(f"{_named('temperature')} is an option of the sampling samplers, "
                                  f"not of {chosen}")
-            if seed is not None and chosen in ("greedy", "beam"):  # nothing random to seed
-                raise ValueError(f"{_named('seed')} is an option of the sampling samplers, not "
-                                 f"of {chosen}, which is deterministic")
+            # A seed is taken with every sampler, the deterministic ones too: it is passed by
+            # habit (one seed for a loop over samplers), and changes nothing it should not.
             if beam_width is not None and chosen != "beam":
                 raise ValueError(f"{_named('beam_width')} is an option of the beam sampler, not "
                                  f"of {chosen}")

@@ -284,8 +284,6 @@ def test_the_api_refuses_what_would_be_silently_wrong(lm):
                           (lambda: lm.generate("the", sampler="greedy", temperature=0.5),
                            r"\(temperature=\) is an option"),
                           (lambda: lm.generate("the", beam_width=8), r"\(beam_width=\) is an"),
-                          (lambda: lm.generate("the", sampler="beam", seed=3),
-                           r"\(seed=\) is an option of the sampling samplers, not of beam"),
                           (lambda: lm.generate("the", length="10"), r"\(length=\) must be an int"),
                           (lambda: lm.generate("the", length=2.5), r"\(length=\) must be an int"),
                           (lambda: lm.generate("the", num_samples=2.0), r"\(num_samples=\)"),

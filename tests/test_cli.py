@@ -317,7 +317,6 @@ def test_bad_training_input(tmp_path, tiny_corpus, make_args, message):
     (["--sampler", "random", "--top-k", "3"], "--top-k (top_k=) is an option"),  # changes nothing
     (["--sampler", "greedy", "--top-p", "0.5"], "--top-p (top_p=) is an option"),
     (["--sampler", "beam", "--num-samples", "2"], "deterministic"),
-    (["--sampler", "greedy", "--seed", "5"], "--seed (seed=) is an option"),  # changes nothing
     (["--interactive", "--json"], "drop --json"),
     (["--interactive", "--num-samples", "2"], "drop --num-samples"),
 ])
