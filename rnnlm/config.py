@@ -160,9 +160,9 @@ class TrainConfig:
     warmup_steps: int = 0  # linear warm-up from 0 to lr over this many batches
     early_stopping: int | None = None  # stop after this many epochs without a better val_loss
     # Training matmuls: float32 | bfloat16 | auto (bfloat16 on a CPU with AMX or AVX512_BF16,
-    # where it won on quality per minute; models/precision.py). rnnlm.train fills it from the tokenizer's
-    # recipe (defaults.RECIPES: auto for every tokenizer); float32 here is what older runs were
-    # made with.
+    # where it won on quality per minute; models/precision.py). rnnlm.train fills it from the
+    # tokenizer's recipe (defaults.RECIPES: auto for every tokenizer); float32 here is what
+    # older runs were made with.
     precision: str = "float32"
     optimizer: str = "adam"  # adam (AdamW with weight_decay) | sgd
     ema: float = 0.0  # > 0: evaluate and keep an exponential moving average of the weights

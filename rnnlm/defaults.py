@@ -209,13 +209,9 @@ RECIPES = {
     # the recipe's 1.4195: stateful windows 1.428, Adam 5e-3 1.426. With the wider model (24
     # epochs) Adam 2e-3 ended at 1.4085 against 3e-3's 1.4108 on seed 1, but behind on seeds
     # 0, 2 and 3 (1.4037 / 1.4009, 1.3999 / 1.3966, 1.4075 / 1.3948).
-    # Precision "auto": bfloat16 matmuls on a CPU with AMX, where the 30-minute 1 × 640 run
-    # trained 1.4× the tokens/s and ended 0.008 nats/char better than float32, and with
-    # AVX512_BF16 (0.009 better at 12 minutes, 0.005 at 30); float32 elsewhere
-    # (models/precision.py). The word recipe too: on PTB at 30 minutes bfloat16 ran
-    # 1.33× the tokens/s and ended at validation perplexity 93.1 against float32's 94.0. And the
-    # SentencePiece recipe: at 6 minutes on tiny-shakespeare bfloat16 ran 1.2× the tokens/s and
-    # ended at 2.194 bits/char against float32's 2.219.
+    # Precision "auto" for every recipe: bfloat16 matmuls on a CPU that multiplies bfloat16
+    # natively (AMX or AVX512_BF16), float32 elsewhere; each recipe's measurements in both
+    # precisions are in models/precision.resolve_precision.
     # Random offsets (data.offset_windows): ahead through the constant-rate part of the 30-minute
     # run and level at its end with weight drop 0.25, and the wider model's best with 0.2.
     "char": {**ADAM, "lr_schedule": "wsd", "stateful": False, "random_offsets": True,

@@ -353,7 +353,7 @@ def fit(model, run, train_ids, valid_ids, valid_chars, train_cfg, initial_epoch=
     # --resume, whatever batch size or steps per epoch they were taken with) plus this fit's.
     steps_done = int(model.optimizer.iterations.numpy())
     learning_rate = LearningRate(train_cfg.lr, train_cfg.lr_schedule, train_cfg.warmup_steps,
-                            steps_done + planned_steps, train_cfg.time_limit, started)
+                                 steps_done + planned_steps, train_cfg.time_limit, started)
     learning_rate.replay_plateau(run.history)
     early_stop = EarlyStop(train_cfg.early_stopping) if train_cfg.early_stopping else None
     if early_stop is not None:
