@@ -80,7 +80,7 @@ def rnnlm_model(cfg, fused="auto", precision="float32", optimizer=("adam", 2e-3,
     """rnnlm's LanguageModel compiled as rnnlm.api compiles it; float32 is the training path
     on a CPU without AMX, ``precision="bfloat16"`` every recipe's on a CPU with AMX
     (precision.resolve_precision). ``optimizer``: (name, lr, clipnorm)."""
-    from rnnlm import training
+    from rnnlm import optimizers, training
     from rnnlm.config import ModelConfig
     from rnnlm.models.precision import set_training_precision
     from rnnlm.models.language_model import LanguageModel
@@ -94,7 +94,7 @@ def rnnlm_model(cfg, fused="auto", precision="float32", optimizer=("adam", 2e-3,
     model.build_for_inference()
     set_training_precision(model, precision)
     name, lr, clipnorm = optimizer
-    model.compile(optimizer=training.build_optimizer(lr, clipnorm, name=name),
+    model.compile(optimizer=optimizers.build_optimizer(lr, clipnorm, name=name),
                   loss=training.lm_loss())
     return model
 

@@ -7,24 +7,17 @@
 """
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-import shlex
-import warnings
 from pathlib import Path
 
-from rnnlm import checkpoints, corpora, data, defaults, pace, resuming, runs
+from rnnlm import corpora, data, defaults, fitting, pace, preflight, resuming, runs
 from rnnlm.config import (TOKENIZER_OPTIONS, ModelConfig, TokenizerConfig, TrainConfig,
                           cell_name, check_tokenizer_options, from_dict, to_dict)
-from rnnlm.errors import RnnlmError, first_line
+from rnnlm.errors import RnnlmError
+from rnnlm.fitting import TrainingInterrupted  # raised on Ctrl-C; callers catch it from here
 from rnnlm.lm import LM
-from rnnlm.seeding import keeps_user_random_state, seed_everything
-from rnnlm.tokenizers import build_tokenizer, load_tokenizer
-from rnnlm.tokenizers.base import text_pieces
-
-
-class TrainingInterrupted(Exception):
-    """Ctrl-C during training; the last checkpoint was saved before this was raised."""
+from rnnlm.seeding import keeps_user_random_state
+from rnnlm.tokenizers import load_tokenizer
 
 
 @keeps_user_random_state
@@ -72,7 +65,7 @@ def train(corpus: str | None = None, out: str | Path | None = None, *, tokenizer
     weight_drop_if_long = 0.0
     if weight_drop is None:
         weight_drop_if_long = recipe["weight_drop"] = defaults.recipe_weight_drop(
-            tokenizer, cell, _gpu_visible())
+            tokenizer, cell, preflight.gpu_visible())
     tok_cfg.options = {name: options[key] for key, name in TOKENIZER_OPTIONS[tokenizer].items()
                        if options[key] is not None}
     sizes = dict(num_layers=layers, units=units, embedding_dim=embedding_dim, dropout=dropout,
@@ -83,7 +76,7 @@ def train(corpus: str | None = None, out: str | Path | None = None, *, tokenizer
     # Check what was given now, before the corpus is read and tokenized.
     ModelConfig(**model_options, **{k: v for k, v in sizes.items() if v is not None}).validate()
     if weight_drop:
-        _check_weight_drop_device()
+        preflight.check_weight_drop_device()
     if data_dir is not None:  # checked when given, whether or not this corpus is read from it
         corpora.data_dir(data_dir)
     if corpus is not None:
@@ -100,22 +93,22 @@ def train(corpus: str | None = None, out: str | Path | None = None, *, tokenizer
     out = out if out is not None else Path("runs") / text.name
     runs.check_new_run_dir(out, force)
     if tensorboard:
-        _check_tensorboard()
+        preflight.check_tensorboard()
     # Paths are kept absolute, so --resume finds the text from whatever directory it runs in.
     source = {"corpus": runs.absolute_if_path(corpus) or corpora.BUILTIN,
               "valid": runs.absolute_if_path(valid), "data_dir": runs.absolute_if_path(data_dir),
               "encoding": encoding, "own_validation": own_validation}
-    train_text, valid_text = _split(text, valid, valid_fraction, encoding)
-    source["sha256"] = _texts_sha256(train_text, valid_text)
-    tok = _trained_tokenizer(tok_cfg, train_text, quiet)
+    train_text, valid_text = preflight.split(text, valid, valid_fraction, encoding)
+    source["sha256"] = preflight.texts_sha256(train_text, valid_text)
+    tok = preflight.trained_tokenizer(tok_cfg, train_text, quiet)
     train_ids = data.encode_corpus(tok, train_text)
-    train_cfg = _batch_within_windows(train_cfg, train_ids, quiet)
+    train_cfg = preflight.batch_within_windows(train_cfg, train_ids, quiet)
     recipe["batch_size"] = train_cfg.batch_size  # the recipe line says the batch it trains with
     choice, passes = None, ""
     if layers is None and units is None:
         choice, passes = pace.choose_size(
-            train_ids, tok, cell, sizes, model_options, train_cfg, _gpu_visible(),
-            compiled_model=lambda config: _compiled_model(config, train_cfg)[0],
+            train_ids, tok, cell, sizes, model_options, train_cfg, preflight.gpu_visible(),
+            compiled_model=lambda config: fitting.compiled_model(config, train_cfg)[0],
             say=None if quiet else lambda line: print(line, flush=True))
         if choice.weight_drop is not None and weight_drop is not None:  # the user's rate wins
             choice = dataclasses.replace(choice, weight_drop=None)
@@ -131,18 +124,20 @@ def train(corpus: str | None = None, out: str | Path | None = None, *, tokenizer
         for line in (chosen, defaults.describe_recipe(tokenizer, recipe, given_recipe)):
             if line:
                 print(line, flush=True)
-    _check_validation(valid_text, tok, valid_fraction, valid)
-    _check_needs_validation(train_cfg, valid_text)
-    _check_warmup(train_cfg, len(train_ids))
+    preflight.check_validation(valid_text, tok, valid_fraction, valid)
+    preflight.check_needs_validation(train_cfg, valid_text)
+    preflight.check_warmup(train_cfg, len(train_ids))
     config = {"kind": "language_model", "source": source, "tokenizer": tok.config(),
               "model": to_dict(model_cfg), "train": to_dict(train_cfg)}
     # Locked before the earlier run is moved aside (SetAside locks the new folder): a second
     # command on this --out meanwhile is refused, whichever folder it finds there.
     with runs.new_run(out, force) as earlier:
         try:
-            return _fit(out, config, tok, model_cfg, train_cfg, train_ids, valid_text,
-                        initial_epoch=0, tensorboard=tensorboard, quiet=quiet, new=True,
-                        weight_drop_if_long=weight_drop_if_long, epoch_saved=earlier.release)
+            fitting.fit_in_run(out, config, tok, model_cfg, train_cfg, train_ids, valid_text,
+                               initial_epoch=0, tensorboard=tensorboard, quiet=quiet, new=True,
+                               weight_drop_if_long=weight_drop_if_long,
+                               epoch_saved=earlier.release)
+            return load(out)
         except TrainingInterrupted:
             if earlier.holds_earlier_run:  # it comes back: the new run had no epoch yet
                 raise TrainingInterrupted(f"interrupted before the new run's first epoch "
@@ -168,7 +163,7 @@ def resume(run_dir: str | Path, *, epochs: int | None = None, time_limit: float 
     config = runs.read_config(run_dir, need_weights=False)
     _check_language_model(run_dir, config, "--resume")
     if tensorboard:
-        _check_tensorboard()
+        preflight.check_tensorboard()
     # All three or none: weights without the optimizer's moments and step count, or without
     # the epoch count, would silently restart the schedule.
     for name in ("checkpoints/last.weights.h5", "checkpoints/last.optimizer.npz", "state.json"):
@@ -180,223 +175,27 @@ def resume(run_dir: str | Path, *, epochs: int | None = None, time_limit: float 
             runs.as_path(given, what)
     model_cfg, train_cfg = resuming.resumed_configs(run_dir, config, changes, epochs, time_limit)
     if model_cfg.weight_drop:
-        _check_weight_drop_device()
+        preflight.check_weight_drop_device()
     src = config["source"]
     resuming.check_relative_paths(run_dir, src,
                                   {"corpus": corpus, "valid": valid, "data_dir": data_dir})
     moved = (resuming.moved_files(run_dir, src, corpus, valid)
              + resuming.moved_mirror(run_dir, src, data_dir))
     text = corpora.resolve(src["corpus"], src.get("data_dir"), src.get("encoding", "utf-8"))
-    train_text, valid_text = _split(text, src.get("valid"), train_cfg.valid_fraction,
-                                    src.get("encoding", "utf-8"))
-    resuming.check_same_text(run_dir, src, _texts_sha256(train_text, valid_text), moved)
-    _check_needs_validation(train_cfg, valid_text)
+    train_text, valid_text = preflight.split(text, src.get("valid"), train_cfg.valid_fraction,
+                                             src.get("encoding", "utf-8"))
+    resuming.check_same_text(run_dir, src, preflight.texts_sha256(train_text, valid_text), moved)
+    preflight.check_needs_validation(train_cfg, valid_text)
     tok = load_tokenizer(run_dir)
     train_ids = data.encode_corpus(tok, train_text)
-    train_cfg = _batch_within_windows(train_cfg, train_ids, quiet)
+    train_cfg = preflight.batch_within_windows(train_cfg, train_ids, quiet)
     state = runs.read_json(run_dir / "state.json")
     config["train"] = to_dict(train_cfg)
     with runs.locked(run_dir):
-        return _fit(run_dir, config, tok, model_cfg, train_cfg, train_ids, valid_text,
-                    initial_epoch=state.get("epochs_done", 0), tensorboard=tensorboard,
-                    quiet=quiet, new=False)
-
-
-def _texts_sha256(train_text: str, valid_text: str) -> str:
-    """The run's training and validation text, as --resume must find them again."""
-    import hashlib
-    import itertools
-
-    # The digest of f"{train_text}\0{valid_text}" in UTF-8, a piece at a time: whole, the
-    # joined text and its UTF-8 were two more copies of the corpus.
-    digest = hashlib.sha256()
-    for piece in itertools.chain(text_pieces(train_text, anywhere=True), ["\0"],
-                                 text_pieces(valid_text, anywhere=True)):
-        digest.update(piece.encode("utf-8"))
-    return digest.hexdigest()
-
-
-def _check_validation(valid_text: str, tok, valid_fraction: float, valid: str | None) -> None:
-    """A run asked to validate (--valid, or --valid-fraction > 0) must get text it can score:
-    without it the best checkpoint would silently be chosen on the training loss."""
-    if valid is None and not valid_fraction:
-        return
-    # A prefix answers it (the whole text is encoded once, later, for validation).
-    if len(valid_text) > 1 and len(tok.encode(valid_text[:1000])) >= 2:
-        return
-    if valid is not None:
-        where, instead = f"--valid {valid}", "drop --valid and give --valid-fraction 0"
-    else:
-        where, instead = f"--valid-fraction {valid_fraction:g}", "--valid-fraction 0"
-    raise RnnlmError(f"the validation text ({where}) is too short to evaluate: it needs at "
-                     f"least 2 tokens; give more text, or {instead} for no validation")
-
-
-def _batch_within_windows(train_cfg: TrainConfig, train_ids, quiet: bool) -> TrainConfig:
-    """A batch of distinct windows: with fewer windows than --batch-size, a pass would be one
-    short batch (or, with random offsets, a batch would repeat windows), and tokens/s and the
-    passes that time the recipe's weight drop would be counted from a batch that isn't there.
-    Raises, before anything is written, when not even one window fits."""
-    windows = data.checked_num_windows(train_ids, train_cfg.seq_len)
-    if windows >= train_cfg.batch_size:
-        return train_cfg
-    if not quiet:
-        print(f"batch size {windows}, not {train_cfg.batch_size}: the training text has "
-              f"{windows} window{'s' if windows > 1 else ''} of --seq-len {train_cfg.seq_len}",
-              flush=True)
-    return dataclasses.replace(train_cfg, batch_size=windows)
-
-
-def _check_warmup(train_cfg: TrainConfig, train_tokens: int) -> None:
-    """A warm-up as long as the run would keep the learning rate near zero throughout."""
-    planned = pace.planned_passes(train_cfg, train_tokens) * pace.steps_per_pass(
-        train_tokens, train_cfg.seq_len, train_cfg.batch_size)
-    if train_cfg.warmup_steps and train_cfg.warmup_steps >= planned:
-        raise RnnlmError(f"--warmup-steps {train_cfg.warmup_steps} is as long as the whole run "
-                         f"({planned:.0f} steps): the learning rate would never reach --lr")
-
-
-def _check_needs_validation(train_cfg: TrainConfig, valid_text: str) -> None:
-    """Options that act on the validation loss do nothing in a run without one."""
-    if len(valid_text) > 1:
-        return
-    for flag, given in (("--lr-schedule plateau", train_cfg.lr_schedule == "plateau"),
-                        ("--early-stopping", train_cfg.early_stopping is not None)):
-        if given:
-            raise RnnlmError(f"{flag} acts on the validation loss, and this run has no "
-                             f"validation text (--valid-fraction 0): give one or drop {flag}")
-
-
-def _trained_tokenizer(tok_cfg: TokenizerConfig, train_text: str, quiet: bool):
-    tok = build_tokenizer(tok_cfg.kind, **tok_cfg.options).train(train_text)
-    asked = getattr(tok, "vocab_size", None)  # SentencePiece's is a bound: a small text has fewer
-    if not quiet and asked and tok.vocabulary_size < asked:
-        sample = getattr(tok, "max_chars", None)
-        why = (f"SentencePiece trains on a sample of {sample:,} of the text's {len(train_text):,} "
-               f"characters, and the sample holds no more" if sample and len(train_text) > sample
-               else "the text holds no more")
-        print(f"sentencepiece vocabulary: {tok.vocabulary_size:,} pieces, fewer than --vocab-size "
-              f"{asked:,} ({why})", flush=True)
-    return tok
-
-
-def _split(text: corpora.Corpus, valid: str | None, valid_fraction: float, encoding: str):
-    if valid is not None:
-        return text.train, corpora.read_text(valid, encoding)
-    if text.valid is not None:  # a card with its own validation split
-        return text.train, text.valid
-    return data.split_text(text.train, valid_fraction)
-
-
-def _gpu_visible() -> bool:
-    from rnnlm.models.precision import gpu_visible
-
-    return gpu_visible()
-
-
-def _check_weight_drop_device() -> None:
-    if _gpu_visible():  # the LSTM layer refuses it too; this says so first
-        raise RnnlmError("--weight-drop runs in rnnlm's CPU LSTM kernel, and a GPU trains with "
-                         "cuDNN: drop --weight-drop, or hide the GPU (CUDA_VISIBLE_DEVICES=)")
-
-
-def _check_tensorboard() -> None:
-    import importlib.util
-
-    if importlib.util.find_spec("tensorboard") is None:
-        raise RnnlmError("--tensorboard needs the tensorboard package: "
-                         "pip install 'rnnlm[tensorboard]' (or pip install tensorboard)")
-
-
-def _fit(out: Path, config, tok, model_cfg, train_cfg, train_ids, valid_text, initial_epoch,
-         tensorboard, quiet, new, weight_drop_if_long=0.0, epoch_saved=None) -> LM:
-    from rnnlm import training
-
-    # Seeded before the layers are built: the seed chooses a new run's initial weights, and
-    # the dropout layers' random streams of a new or resumed run (drawn when they are built).
-    seed_everything(train_cfg.seed if new else train_cfg.seed + initial_epoch)
-    model, optimizer = _compiled_model(model_cfg, train_cfg)
-    writer = checkpoints.RunWriter(
-        out, optimizer_arrays=lambda: training.optimizer_arrays(optimizer), epoch_saved=epoch_saved)
-    if new:
-        writer.start(config, tok)
-    else:
-        writer.state["resumed_at_epoch"] = initial_epoch  # for info: config.json keeps the
-        # last call's --epochs only, and early stopping may have ended it sooner
-        best_damaged = _forget_a_damaged_best(out, model, writer)
-        checkpoint = out / "checkpoints"
-        try:  # h5py, numpy and zipfile raise many types for a damaged file; one line for all
-            with _optimizer_state_elsewhere():
-                model.load_weights(checkpoint / "last.weights.h5")
-            training.load_optimizer(optimizer, model, checkpoint / "last.optimizer.npz")
-        except Exception as e:
-            raise RnnlmError(f"cannot resume {out}: its checkpoint in {checkpoint} does not "
-                             f"load into the model config.json describes (damaged, or the "
-                             f"config edited?): {type(e).__name__}: {first_line(e)}") from None
-        if best_damaged and not quiet:
-            print(f"warning: {out}/model.weights.h5 (the best epoch's weights) does not load; "
-                  f"this resume's first epoch replaces it", flush=True)
-        # The new training options, kept once this fit saves an epoch with them (or Ctrl-C
-        # saves its checkpoint); a resume that ends before leaves the run's own.
-        writer.resume_with(config)
-    valid_ids, valid_chars = None, 0
-    if len(valid_text) > 1:  # a --valid file typed as jamo is read as the syllables trained on
-        valid_text, valid_ids = tok.encode_known_form(valid_text)
-        valid_chars = tok.scored_characters(valid_text, valid_ids)
-        valid_ids = data.compact(valid_ids) if len(valid_ids) >= 2 else None
-    try:
-        training.fit(model, writer, train_ids, valid_ids, valid_chars, train_cfg,
-                     initial_epoch=initial_epoch,
-                     tensorboard_dir=out / "tensorboard" if tensorboard else None, quiet=quiet,
-                     weight_drop_if_long=weight_drop_if_long)
-    except KeyboardInterrupt:
-        try:
-            writer.save_last(model)
-        except KeyboardInterrupt:  # pressed again: waited for if the checkpoint was under way
-            if not writer.last_saved:
-                raise
-        left = (initial_epoch + train_cfg.epochs - writer.state["epochs_done"]
-                if train_cfg.epochs is not None else 0)
-        more = f" --epochs {left}" if left > 0 else ""  # --resume alone trains a whole --epochs
-        raise TrainingInterrupted(f"interrupted; last checkpoint saved in {out} (continue "
-                                  f"with: rnnlm train --resume {shlex.quote(str(out))}{more})") from None
-    except training.TrainingDiverged as e:
-        raise training.diverged_run(e, out, new) from None
-    return load(out)
-
-
-@contextlib.contextmanager
-def _optimizer_state_elsewhere():
-    """Weights loaded into the compiled model hold no optimizer state (weights_bytes leaves it
-    out; it comes from checkpoints/last.optimizer.npz): Keras's warning about it is noise."""
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", "Skipping variable loading for optimizer")
-        yield
-
-
-def _forget_a_damaged_best(out: Path, model, writer) -> bool:
-    """A resume goes on from checkpoints/; the best epoch's model.weights.h5 is only replaced
-    by a better epoch. If it no longer loads (a disk error, a copy cut short), this resume's
-    first epoch replaces it whatever its loss, so the run ends loadable; its figures go too.
-    (Tried before the checkpoint is loaded into ``model``.) True when it was damaged."""
-    try:
-        with _optimizer_state_elsewhere():
-            runs.load_run_weights(model, out)
-    except RnnlmError:
-        writer.state.update(best_val_loss=None, best_epoch=None, best={})
-        return True
-    return False
-
-
-def _compiled_model(model_cfg, train_cfg):
-    from rnnlm import training
-    from rnnlm.models.language_model import LanguageModel
-
-    model = LanguageModel(model_cfg).build_for_inference()
-    optimizer = training.build_optimizer(train_cfg.lr, train_cfg.clipnorm, train_cfg.weight_decay,
-                                         train_cfg.optimizer, train_cfg.ema)
-    model.compile(optimizer=optimizer, loss=training.lm_loss())
-    return model, optimizer
+        fitting.fit_in_run(run_dir, config, tok, model_cfg, train_cfg, train_ids, valid_text,
+                           initial_epoch=state.get("epochs_done", 0), tensorboard=tensorboard,
+                           quiet=quiet, new=False)
+        return load(run_dir)
 
 
 def _check_language_model(run_dir: Path, config: dict, command: str) -> None:

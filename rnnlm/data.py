@@ -146,7 +146,7 @@ def eval_streams(ids: np.ndarray, batch_size: int, seq_len: int):
     Returns (x, y) int32 arrays of shape (B, L) with L a multiple of seq_len; positions past
     the end are 0 (pad), which the loss ignores. Every id after the first is a target once.
     The padding is the end of the stream only, so in each row it follows every real token:
-    evaluation runs unmasked (training.evaluate_ids).
+    evaluation runs unmasked (evaluation.evaluate_ids).
     """
     targets = len(ids) - 1
     if targets < 1:
@@ -166,7 +166,7 @@ def _eval_layout(targets: int, batch_size: int, seq_len: int) -> tuple[int, int]
 
 
 def eval_windows(num_tokens: int, batch_size: int, seq_len: int) -> int:
-    """How many windows (steps) evaluating ``num_tokens`` ids takes (training.evaluate_ids)."""
+    """How many windows (steps) evaluating ``num_tokens`` ids takes (evaluation.evaluate_ids)."""
     return _eval_layout(max(num_tokens - 1, 1), batch_size, seq_len)[1] // seq_len
 
 

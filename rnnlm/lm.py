@@ -40,7 +40,7 @@ class LM:
         so evaluating the validation text gives the run's own val_loss. (Each stream starts
         from a zero state: more streams, slightly higher loss on a short text.)"""
         from rnnlm.config import check_positive
-        from rnnlm.training import evaluate_ids
+        from rnnlm.evaluation import evaluate_ids
 
         _check_text(text, "the text to evaluate")
         batch_size = self.config["train"]["batch_size"] if batch_size is None else batch_size

@@ -2,88 +2,29 @@
 show and save each epoch (those that act as the run goes on, by steps or the clock: schedule.py).
 
 Per epoch: train on shuffled windows (tqdm bar with live loss), evaluate on the validation
-stream with carried state (loss, perplexity, bits per character), checkpoint last and best,
-append to history.json/.csv and redraw curves.png.
+stream with carried state (rnnlm.evaluation: loss, perplexity, bits per character), checkpoint
+last and best, append to history.json/.csv and redraw curves.png.
 """
 from __future__ import annotations
 
 import math
 import time
-from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 
 import keras
-import numpy as np
-import tensorflow as tf
 from tqdm.auto import tqdm
 
 from rnnlm import data
 from rnnlm.errors import RnnlmError
+from rnnlm.evaluation import evaluate_ids
 from rnnlm.models.precision import set_training_precision
+from rnnlm.optimizers import averaged_weights
 from rnnlm.schedule import EarlyStop, LearningRate, TimeLimit, WeightDropIfLong
 from rnnlm.seeding import seed_everything
 from rnnlm.tf_logs import no_retracing_warnings
 
-LN2 = math.log(2.0)
 # Keras's fit takes a number of epochs; a run until its time limit gets one it never reaches.
 UNTIL_STOPPED = 10**9
-
-
-@dataclass
-class Evaluation:
-    nats: float  # summed negative log-likelihood of every target token
-    tokens: int
-    characters: int
-
-    @property
-    def loss(self) -> float:
-        return self.nats / max(self.tokens, 1)
-
-    @property
-    def perplexity(self) -> float:
-        return math.exp(min(self.loss, 700.0))
-
-    @property
-    def bpc(self) -> float:
-        """Bits per character: comparable between char, word and subword models of one text."""
-        return self.nats / max(self.characters, 1) / LN2
-
-    def as_dict(self, prefix: str = "") -> dict:
-        return {f"{prefix}loss": self.loss, f"{prefix}perplexity": self.perplexity,
-                f"{prefix}bpc": self.bpc, f"{prefix}tokens": self.tokens,
-                f"{prefix}characters": self.characters}
-
-
-def evaluate_ids(model, ids: np.ndarray, characters: int, batch_size=64, seq_len=100) -> Evaluation:
-    """Exact summed NLL over an id stream, carrying RNN state from window to window."""
-    x, y = data.eval_streams(ids, batch_size, seq_len)
-    states = model.initial_states(x.shape[0])
-    nats, count = 0.0, 0
-    step = _eval_window_fn(model)
-    for start in range(0, x.shape[1], seq_len):
-        window_nats, window_count, states = step(x[:, start:start + seq_len],
-                                                 y[:, start:start + seq_len], states)
-        nats += float(window_nats)
-        count += int(window_count)
-    return Evaluation(nats, count, characters)
-
-
-def _eval_window_fn(model):
-    # One compiled function per model, reused across epochs (no retracing per call).
-    if getattr(model, "_rnnlm_eval_fn", None) is None:
-        @tf.function(reduce_retracing=True)
-        def window(x, y, states):
-            # Unmasked: eval_streams pads only the end of the stream, after every real token of
-            # its row, and pad targets are not counted, so the sum is exact without a mask. A
-            # mask would hold rows that are all padding (the stream's last rows in its last
-            # windows), which cuDNN refuses: on a GPU Keras stops with an error there.
-            logits, new_states = model.forward(x, states, training=False, padded=False)
-            nll = tf.nn.sparse_softmax_cross_entropy_with_logits(y, tf.cast(logits, tf.float32))
-            weight = tf.cast(tf.not_equal(y, 0), tf.float32)  # pad targets are not counted
-            return tf.reduce_sum(nll * weight), tf.reduce_sum(weight), tuple(new_states)
-        model._rnnlm_eval_fn = window
-    return model._rnnlm_eval_fn
 
 
 class ProgressBar(keras.callbacks.Callback):
@@ -212,55 +153,6 @@ def lm_loss():
     return keras.losses.SparseCategoricalCrossentropy(from_logits=True)
 
 
-def build_optimizer(lr: float, clipnorm: float, weight_decay: float = 0.0,
-                    name: str = "adam", ema: float = 0.0):
-    """Adam; AdamW (decoupled weight decay, biases not decayed) when weight_decay > 0; or plain
-    SGD (PyTorch word_language_model's recipe: lr 20, clip 0.25, ÷4 on a plateau), with weight
-    decay (biases not decayed) when weight_decay > 0. Clipping is
-    on the global norm of all gradients, as torch.nn.utils.clip_grad_norm_ does.
-
-    ``ema`` > 0: the optimizer also keeps an exponential moving average of the weights with
-    this momentum per batch (Keras' use_ema, Polyak averaging); see averaged_weights."""
-    averaging = dict(use_ema=True, ema_momentum=ema) if ema else {}
-    if name == "sgd":
-        # Keras's decay is decoupled (w -= lr · wd · w), which for plain SGD is the same step
-        # as PyTorch's weight_decay (an L2 term in the gradient).
-        optimizer = keras.optimizers.SGD(learning_rate=float(lr), global_clipnorm=clipnorm,
-                                         weight_decay=weight_decay or None, **averaging)
-    elif not weight_decay:
-        return keras.optimizers.Adam(learning_rate=float(lr), global_clipnorm=clipnorm,
-                                     **averaging)
-    else:
-        optimizer = keras.optimizers.AdamW(learning_rate=float(lr), weight_decay=weight_decay,
-                                           global_clipnorm=clipnorm, **averaging)
-    optimizer.exclude_from_weight_decay(var_names=["bias"])
-    return optimizer
-
-
-@contextmanager
-def averaged_weights(model):
-    """Inside: the model holds the optimizer's moving average of its weights (with --ema);
-    after: the weights being trained again. Without averaging it changes nothing.
-
-    Keras' SwapEMAWeights callback swaps at epoch boundaries, but a run stopped by --time-limit
-    or early stopping would leave the swap half done (and the last checkpoint, which --resume
-    continues from, holding the average); this swaps around one block and always swaps back."""
-    optimizer = model.optimizer
-    if not getattr(optimizer, "use_ema", False) or not optimizer.built:
-        yield False
-        return
-    # The optimizer's own lists (the ones Keras' SwapEMAWeights uses), in matching order.
-    trained, averages = optimizer._trainable_variables, optimizer._model_variables_moving_average
-    kept = [variable.numpy() for variable in trained]
-    for variable, average in zip(trained, averages):
-        variable.assign(average)
-    try:
-        yield True
-    finally:
-        for variable, value in zip(trained, kept):
-            variable.assign(value)
-
-
 class ResetCarried(keras.callbacks.Callback):
     """--stateful: every pass starts its streams from zero states (at window 0; a --resume that
     goes on from the middle of a pass starts there from zeros too)."""
@@ -273,21 +165,6 @@ class ResetCarried(keras.callbacks.Callback):
         if self.window % self.windows_per_pass == 0:
             self.model.carried.reset()
         self.window += 1
-
-
-def optimizer_arrays(optimizer) -> dict:
-    return {f"v{i}": v.numpy() for i, v in enumerate(optimizer.variables)}
-
-
-def load_optimizer(optimizer, model, path: Path) -> None:
-    """Restore Adam's moments and step count saved at the last checkpoint (same architecture)."""
-    optimizer.build(model.trainable_variables)
-    with np.load(path) as saved:
-        values = [saved[f"v{i}"] for i in range(len(saved.files))]
-    if len(values) != len(optimizer.variables):
-        raise ValueError(f"{path} does not match this model's optimizer")
-    for variable, value in zip(optimizer.variables, values):
-        variable.assign(value)
 
 
 def batches_in_one_pass(dataset, train_tokens: int, train_cfg) -> int:

@@ -599,19 +599,3 @@ def test_streams_and_stop_strings_read_the_text_a_bounded_number_of_times(lm, mo
     reads.clear()
     assert len("".join(lm.stream("the ", length=6_000, seed=1))) > 0
     assert len(reads) <= 10  # 64, 128, 256, 512, then 1,024 at a time
-
-
-def test_the_corpus_digest_is_the_one_runs_already_keep(monkeypatch):
-    """--resume compares config.json's SHA-256 with the text's: hashed a piece at a time, it
-    must stay the digest of the joined text that runs made before were saved with."""
-    import hashlib
-
-    from rnnlm import api
-    from rnnlm.tokenizers import base
-
-    train, valid = "First Citizen:\n한국어 문장 😀 e\u0301\n" * 40, "tail 끝\n"
-    joined = hashlib.sha256(f"{train}\0{valid}".encode("utf-8")).hexdigest()
-    for size in (1, 7, 1 << 20):
-        monkeypatch.setattr(base, "PIECE_CHARS", size)
-        assert api._texts_sha256(train, valid) == joined
-    assert api._texts_sha256(train, "") != api._texts_sha256(train[:-1], "\n")

@@ -532,23 +532,6 @@ def test_a_sentencepiece_vocabulary_smaller_than_asked_is_said(tiny_corpus, tmp_
     assert "(the text holds no more)" in output
 
 
-def test_a_sentencepiece_sample_that_holds_fewer_pieces_is_named(tiny_corpus, capsys, monkeypatch):
-    """On a big corpus the tokenizer trains on a sample: the line blames the sample, not the
-    text (an 80 MB corpus "held no more" than 22,299 pieces; its 8 MB sample gave 32,000)."""
-    from rnnlm import api
-    from rnnlm.config import TokenizerConfig
-
-    real = api.build_tokenizer
-    monkeypatch.setattr(api, "build_tokenizer",
-                        lambda kind, **options: real(kind, max_chars=600, **options))
-    text = tiny_corpus.read_text(encoding="utf-8")
-    tok = api._trained_tokenizer(TokenizerConfig(kind="sentencepiece", options={"vocab_size": 5000}),
-                                 text, quiet=False)
-    line = capsys.readouterr().out
-    assert f"{tok.vocabulary_size:,} pieces, fewer than --vocab-size 5,000 (SentencePiece trains " \
-           f"on a sample of 600 of the text's {len(text):,} characters" in line
-
-
 def test_ctrl_c_says_how_many_epochs_are_left_and_never_costs_the_old_run(
         tiny_corpus, tmp_path, monkeypatch):
     from rnnlm import training

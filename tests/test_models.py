@@ -63,7 +63,7 @@ def test_recurrent_layers_keep_the_fused_kernel_eligible():
 @pytest.mark.parametrize("cell", ["lstm", "gru"])
 def test_evaluation_gives_the_recurrent_layers_only_what_cudnn_accepts(cell, cudnn_mask_check):
     from rnnlm import data
-    from rnnlm.training import evaluate_ids
+    from rnnlm.evaluation import evaluate_ids
 
     model = tiny_model(cell)
     ids = np.random.default_rng(2).integers(2, 23, size=1000).astype("int32")

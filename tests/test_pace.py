@@ -3,7 +3,7 @@ import math
 
 import numpy as np
 
-from rnnlm import api, pace
+from rnnlm import fitting, pace
 from rnnlm.config import ModelConfig, TrainConfig
 
 
@@ -20,8 +20,8 @@ def test_planned_passes_count_epochs_and_steps_per_epoch():
 
 def test_the_measured_pace_is_a_throwaway_models_training_speed():
     config = TrainConfig(seq_len=16, batch_size=4, epochs=1).validate()
-    model, _ = api._compiled_model(ModelConfig(vocabulary_size=12, units=8, embedding_dim=4),
-                                   config)
+    model, _ = fitting.compiled_model(ModelConfig(vocabulary_size=12, units=8, embedding_dim=4),
+                                      config)
     before = [w.copy() for w in model.get_weights()]
     ids = np.random.default_rng(0).integers(1, 12, 500).astype(np.uint16)
     speed = pace.training_tokens_per_second(model, config, ids)

@@ -11,7 +11,7 @@ import tensorflow as tf
 from typer.testing import CliRunner
 
 import rnnlm
-from rnnlm import data, schedule, training
+from rnnlm import data, optimizers, schedule, training
 from rnnlm.config import ModelConfig, TrainConfig
 from rnnlm.errors import RnnlmError
 from rnnlm.models import backbone as backbone_module
@@ -387,8 +387,8 @@ def test_the_switched_on_weight_drop_trains_through_the_retraced_kernel(tiny_cor
 
 # ----------------------------------------------------------------------------- optimizer
 def test_weight_decay_selects_adamw_and_spares_biases():
-    assert type(training.build_optimizer(1e-3, 5.0)) is keras.optimizers.Adam
-    optimizer = training.build_optimizer(1e-3, 5.0, weight_decay=0.1)
+    assert type(optimizers.build_optimizer(1e-3, 5.0)) is keras.optimizers.Adam
+    optimizer = optimizers.build_optimizer(1e-3, 5.0, weight_decay=0.1)
     assert isinstance(optimizer, keras.optimizers.AdamW)
     bias = keras.Variable(np.ones(3, "float32"), name="bias")
     kernel = keras.Variable(np.ones(3, "float32"), name="kernel")
@@ -397,7 +397,7 @@ def test_weight_decay_selects_adamw_and_spares_biases():
 
 
 def test_sgd_clips_the_global_gradient_norm():
-    optimizer = training.build_optimizer(1.0, 0.25, name="sgd")
+    optimizer = optimizers.build_optimizer(1.0, 0.25, name="sgd")
     assert type(optimizer) is keras.optimizers.SGD
     a, b = keras.Variable(np.zeros(2, "float32")), keras.Variable(np.zeros(2, "float32"))
     optimizer.apply_gradients([(tf.constant([3.0, 0.0]), a), (tf.constant([0.0, 4.0]), b)])
@@ -452,7 +452,7 @@ def test_early_stopping_after_patience_epochs():
 
 def test_averaged_weights_swaps_in_the_moving_average_and_always_back():
     model = tiny_model()
-    model.compile(optimizer=training.build_optimizer(1e-2, 5.0, ema=0.5),
+    model.compile(optimizer=optimizers.build_optimizer(1e-2, 5.0, ema=0.5),
                   loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     x = ids_batch()
     for _ in range(3):  # (fit would end by copying the average into the model)
@@ -461,7 +461,7 @@ def test_averaged_weights_swaps_in_the_moving_average_and_always_back():
     averages = [v.numpy() for v in model.optimizer._model_variables_moving_average]
     assert any(not np.allclose(a, b) for a, b in zip(trained, averages))
     with pytest.raises(ZeroDivisionError):
-        with training.averaged_weights(model) as averaged:
+        with optimizers.averaged_weights(model) as averaged:
             assert averaged
             for variable, average in zip(model.trainable_variables, averages):
                 np.testing.assert_array_equal(variable.numpy(), average)
@@ -469,8 +469,8 @@ def test_averaged_weights_swaps_in_the_moving_average_and_always_back():
     for variable, value in zip(model.trainable_variables, trained):
         np.testing.assert_array_equal(variable.numpy(), value)
     plain = tiny_model()
-    plain.compile(optimizer=training.build_optimizer(1e-2, 5.0), loss="mse")
-    with training.averaged_weights(plain) as averaged:
+    plain.compile(optimizer=optimizers.build_optimizer(1e-2, 5.0), loss="mse")
+    with optimizers.averaged_weights(plain) as averaged:
         assert not averaged
 
 
@@ -485,8 +485,8 @@ def test_ema_run_keeps_the_average_and_resumes_from_the_trained_weights(tiny_cor
     last.load_weights(run / "checkpoints" / "last.weights.h5")
     # The optimizer state saved for --resume holds the moving average: the kept weights are it,
     # the last checkpoint holds the weights being trained.
-    optimizer = training.build_optimizer(1e-2, 5.0, ema=0.5)
-    training.load_optimizer(optimizer, last, run / "checkpoints" / "last.optimizer.npz")
+    optimizer = optimizers.build_optimizer(1e-2, 5.0, ema=0.5)
+    optimizers.load_optimizer(optimizer, last, run / "checkpoints" / "last.optimizer.npz")
     averages = [v.numpy() for v in optimizer._model_variables_moving_average]
     for variable, average in zip(best.trainable_variables, averages):
         np.testing.assert_allclose(variable.numpy(), average)

@@ -1,0 +1,120 @@
+"""What a language-model run checks and prepares before it writes anything: the texts it
+trains and validates on (split, digest), the tokenizer, a batch that fits the windows, and the
+options that cannot work here (a warm-up as long as the run, a schedule without validation
+text, weight drop on a GPU, TensorBoard not installed). Each check raises RnnlmError with the
+line the CLI prints; ``rnnlm.api`` calls them in order, for a new run and a resumed one."""
+from __future__ import annotations
+
+import dataclasses
+
+from rnnlm import corpora, data, pace
+from rnnlm.config import TokenizerConfig, TrainConfig
+from rnnlm.errors import RnnlmError
+from rnnlm.tokenizers import build_tokenizer
+from rnnlm.tokenizers.base import text_pieces
+
+
+def texts_sha256(train_text: str, valid_text: str) -> str:
+    """The run's training and validation text, as --resume must find them again."""
+    import hashlib
+    import itertools
+
+    # The digest of f"{train_text}\0{valid_text}" in UTF-8, a piece at a time: whole, the
+    # joined text and its UTF-8 were two more copies of the corpus.
+    digest = hashlib.sha256()
+    for piece in itertools.chain(text_pieces(train_text, anywhere=True), ["\0"],
+                                 text_pieces(valid_text, anywhere=True)):
+        digest.update(piece.encode("utf-8"))
+    return digest.hexdigest()
+
+
+def check_validation(valid_text: str, tok, valid_fraction: float, valid: str | None) -> None:
+    """A run asked to validate (--valid, or --valid-fraction > 0) must get text it can score:
+    without it the best checkpoint would silently be chosen on the training loss."""
+    if valid is None and not valid_fraction:
+        return
+    # A prefix answers it (the whole text is encoded once, later, for validation).
+    if len(valid_text) > 1 and len(tok.encode(valid_text[:1000])) >= 2:
+        return
+    if valid is not None:
+        where, instead = f"--valid {valid}", "drop --valid and give --valid-fraction 0"
+    else:
+        where, instead = f"--valid-fraction {valid_fraction:g}", "--valid-fraction 0"
+    raise RnnlmError(f"the validation text ({where}) is too short to evaluate: it needs at "
+                     f"least 2 tokens; give more text, or {instead} for no validation")
+
+
+def batch_within_windows(train_cfg: TrainConfig, train_ids, quiet: bool) -> TrainConfig:
+    """A batch of distinct windows: with fewer windows than --batch-size, a pass would be one
+    short batch (or, with random offsets, a batch would repeat windows), and tokens/s and the
+    passes that time the recipe's weight drop would be counted from a batch that isn't there.
+    Raises, before anything is written, when not even one window fits."""
+    windows = data.checked_num_windows(train_ids, train_cfg.seq_len)
+    if windows >= train_cfg.batch_size:
+        return train_cfg
+    if not quiet:
+        print(f"batch size {windows}, not {train_cfg.batch_size}: the training text has "
+              f"{windows} window{'s' if windows > 1 else ''} of --seq-len {train_cfg.seq_len}",
+              flush=True)
+    return dataclasses.replace(train_cfg, batch_size=windows)
+
+
+def check_warmup(train_cfg: TrainConfig, train_tokens: int) -> None:
+    """A warm-up as long as the run would keep the learning rate near zero throughout."""
+    planned = pace.planned_passes(train_cfg, train_tokens) * pace.steps_per_pass(
+        train_tokens, train_cfg.seq_len, train_cfg.batch_size)
+    if train_cfg.warmup_steps and train_cfg.warmup_steps >= planned:
+        raise RnnlmError(f"--warmup-steps {train_cfg.warmup_steps} is as long as the whole run "
+                         f"({planned:.0f} steps): the learning rate would never reach --lr")
+
+
+def check_needs_validation(train_cfg: TrainConfig, valid_text: str) -> None:
+    """Options that act on the validation loss do nothing in a run without one."""
+    if len(valid_text) > 1:
+        return
+    for flag, given in (("--lr-schedule plateau", train_cfg.lr_schedule == "plateau"),
+                        ("--early-stopping", train_cfg.early_stopping is not None)):
+        if given:
+            raise RnnlmError(f"{flag} acts on the validation loss, and this run has no "
+                             f"validation text (--valid-fraction 0): give one or drop {flag}")
+
+
+def trained_tokenizer(tok_cfg: TokenizerConfig, train_text: str, quiet: bool):
+    tok = build_tokenizer(tok_cfg.kind, **tok_cfg.options).train(train_text)
+    asked = getattr(tok, "vocab_size", None)  # SentencePiece's is a bound: a small text has fewer
+    if not quiet and asked and tok.vocabulary_size < asked:
+        sample = getattr(tok, "max_chars", None)
+        why = (f"SentencePiece trains on a sample of {sample:,} of the text's {len(train_text):,} "
+               f"characters, and the sample holds no more" if sample and len(train_text) > sample
+               else "the text holds no more")
+        print(f"sentencepiece vocabulary: {tok.vocabulary_size:,} pieces, fewer than --vocab-size "
+              f"{asked:,} ({why})", flush=True)
+    return tok
+
+
+def split(text: corpora.Corpus, valid: str | None, valid_fraction: float, encoding: str):
+    if valid is not None:
+        return text.train, corpora.read_text(valid, encoding)
+    if text.valid is not None:  # a card with its own validation split
+        return text.train, text.valid
+    return data.split_text(text.train, valid_fraction)
+
+
+def gpu_visible() -> bool:
+    from rnnlm.models.precision import gpu_visible
+
+    return gpu_visible()
+
+
+def check_weight_drop_device() -> None:
+    if gpu_visible():  # the LSTM layer refuses it too; this says so first
+        raise RnnlmError("--weight-drop runs in rnnlm's CPU LSTM kernel, and a GPU trains with "
+                         "cuDNN: drop --weight-drop, or hide the GPU (CUDA_VISIBLE_DEVICES=)")
+
+
+def check_tensorboard() -> None:
+    import importlib.util
+
+    if importlib.util.find_spec("tensorboard") is None:
+        raise RnnlmError("--tensorboard needs the tensorboard package: "
+                         "pip install 'rnnlm[tensorboard]' (or pip install tensorboard)")
