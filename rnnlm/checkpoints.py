@@ -271,7 +271,7 @@ class RunWriter:
             except BaseException:  # nothing of the epoch was saved: nor is it counted
                 self.state, self.history = state, self.history[:epochs]
                 raise
-            if not save_last:  # the caller adds it from other weights (training.averaged_weights)
+            if not save_last:  # the caller adds it from other weights (optimizers.averaged_weights)
                 self._pending = commit
                 return
             self._commit(commit)
