@@ -19,15 +19,17 @@ def bench_train(monkeypatch):
     spec = importlib.util.spec_from_file_location("bench_train", BENCH / "train.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    for name in ("char", "word"):  # a fresh module per test, and monkeypatch restores them
-        monkeypatch.setitem(module.CONFIGS, name, TINY)
+    for name, config in list(module.CONFIGS.items()):  # a fresh module per test, restored
+        recipe = {"recipe": config["recipe"]} if "recipe" in config else {}  # char_wide's
+        monkeypatch.setitem(module.CONFIGS, name, {**TINY, **recipe})
     return module
 
 
-@pytest.mark.parametrize("name", ["char", "word"])
+@pytest.mark.parametrize("name", ["char", "word", "char_wide"])
 def test_every_throughput_variant_builds_and_trains(bench_train, name):
     # XLA's compile takes longer than the rest together and is plain Keras, not rnnlm's path.
-    variants = [k for k in bench_train.variants_for(name, TINY) if k != "keras_baseline_xla"]
+    config = bench_train.CONFIGS[name]
+    variants = [k for k in bench_train.variants_for(name, config) if k != "keras_baseline_xla"]
     result = bench_train.throughput([name], windows=1, only=variants)[name]
     assert result["failed"] == {}
     assert set(result["variants"]) == set(variants)
