@@ -44,7 +44,7 @@ SHARED_CPU_NOTE = ("2-core CPU shared with other engineers' test runs; ratios ar
                    "side in one process (interleaved windows), absolute figures vary with the "
                    "neighbours' load")
 
-CONFIGS = {  # the issue's two configurations
+CONFIGS = {  # the issue's two configurations, and the 30-minute char model (char_wide)
     "char": dict(vocabulary_size=65, embedding_dim=64, units=512, num_layers=1,
                  batch_size=64, seq_len=100, window_batches=8),
     "word": dict(vocabulary_size=10000, embedding_dim=200, units=200, num_layers=2,
