@@ -380,7 +380,7 @@ def harness_check(config_names, seconds: float) -> dict:
         ids = synthetic_ids(cfg)
 
         def harness_rate():
-            model = rnnlm_recipe_model(cfg, name)
+            model = rnnlm_recipe_model(cfg, cfg.get("recipe", name))
             stream = dataset_for(cfg, ids)
             time_window(model, stream, 3)
             return tokens / time_window(model, stream, batches)
@@ -411,6 +411,11 @@ QUALITY = {
                                      seq_len=100, valid_fraction=0.1)),
     # What `rnnlm train tinyshakespeare --time-limit T` does: rnnlm sizes the model.
     "char_auto": ("tinyshakespeare", dict(tokenizer="char", valid_fraction=0.1)),
+    # The wider model char_auto steps up to in a 30-minute run (defaults.WIDER), fixed, so the
+    # harness has a real run for CONFIGS["char_wide"] and a quality run can skip the probe.
+    "char_wide": ("tinyshakespeare", dict(tokenizer="char", units=768, embedding_dim=64,
+                                          layers=1, seq_len=100, dropout=0.3, weight_drop=0.2,
+                                          valid_fraction=0.1)),
     "word": ("ptb", dict(tokenizer="word", word_mode="whitespace", units=200,
                          embedding_dim=200, layers=2, dropout=0.2, batch_size=20, seq_len=35)),
     # SentencePiece on the char corpus, model size and vocabulary left to rnnlm's defaults;

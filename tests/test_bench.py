@@ -36,6 +36,22 @@ def test_every_throughput_variant_builds_and_trains(bench_train, name):
     assert all(row["tokens_per_second"] > 0 for row in result["variants"].values())
 
 
+@pytest.mark.parametrize("name", ["char", "word", "char_wide"])
+def test_harness_check_times_its_windows_around_a_real_run(bench_train, monkeypatch, tmp_path,
+                                                          tiny_corpus, name):
+    # Every config the throughput bench takes has a real run to check against (char_wide had
+    # none, and `harness --configs char_wide` stopped on a KeyError).
+    _, options = bench_train.QUALITY[name]
+    small = {**options, "units": 16, "embedding_dim": 8}
+    monkeypatch.setitem(bench_train.QUALITY, name, (str(tiny_corpus), small))
+    monkeypatch.setenv("RNNLM_BENCH_RUNS", str(tmp_path))
+    result = bench_train.harness_check([name], seconds=6)[name]
+    assert result["real_epochs_tokens_per_second"]
+    assert all(rate > 0 for rate in result["real_epochs_tokens_per_second"])
+    assert all(rate > 0 for rate in result["harness_tokens_per_second"])
+    assert result["real_over_harness"] > 0
+
+
 def test_a_failed_rnnlm_variant_stops_the_bench_before_it_saves(bench_train):
     xla_only = {"char": {"failed": {"keras_baseline_xla": "InvalidArgumentError: ..."}}}
     bench_train.refuse_broken_variants(xla_only)  # plain Keras failing is a result, not a bug
