@@ -270,7 +270,12 @@ def absolute_if_path(name_or_path) -> str | None:
     run can find it again from any directory; a corpus name (or None) as it is."""
     if name_or_path is None or not Path(name_or_path).expanduser().exists():
         return None if name_or_path is None else str(name_or_path)
-    return str(Path(name_or_path).expanduser().resolve())
+    path = Path(name_or_path).expanduser()
+    if not (path.is_file() or path.is_dir()):
+        # A pipe or terminal (/dev/stdin fed by `cat a b |`) is kept as named: resolving it
+        # gives /proc/PID/fd/pipe:[N], which names nothing once the process is gone.
+        return os.path.abspath(path)
+    return str(path.resolve())
 
 
 def as_path(value, what: str) -> Path:

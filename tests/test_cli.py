@@ -1,5 +1,6 @@
 """CLI behaviour: a smoke test per cell, and bad input → one clear line, exit code 2."""
 import json
+import os
 import subprocess
 import sys
 
@@ -434,6 +435,28 @@ def test_resume_replaces_a_damaged_best_epoch_whatever_its_loss(trained_run, tmp
     assert rnnlm.load(copy).generate("the", length=5, seed=1)  # loadable again
     state = json.loads((copy / "state.json").read_text())
     assert state["best_epoch"] == state["epochs_done"] and state["best_val_loss"] > 0
+
+
+def test_a_corpus_read_from_a_pipe_is_recorded_by_the_name_it_was_given(tmp_path):
+    # As `cat a.txt b.txt | rnnlm train /dev/stdin` does; resolved, the name would be
+    # /proc/PID/fd/pipe:[N], which names nothing once the process is gone.
+    from tests.conftest import TINY_TEXT
+
+    read_end, write_end = os.pipe()
+    os.write(write_end, TINY_TEXT.encode("utf-8"))  # far below a pipe's buffer
+    os.close(write_end)
+    run = tmp_path / "run"
+    try:
+        code, output = invoke("train", f"/dev/fd/{read_end}", "--out", run, *TINY_MODEL)
+        assert code == 0, output
+        source = json.loads((run / "config.json").read_text())["source"]
+        assert source["corpus"] == f"/dev/fd/{read_end}"
+        before = (run / "config.json").read_text()
+        code, output = invoke("train", "--resume", run, "--epochs", "1")  # the pipe is empty
+        assert code == 2 and "is not a regular file (a pipe?)" in output, output
+        assert (run / "config.json").read_text() == before
+    finally:
+        os.close(read_end)
 
 
 def test_resume_finds_the_corpus_from_any_directory(tmp_path, monkeypatch):
