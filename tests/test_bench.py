@@ -45,6 +45,7 @@ def test_harness_check_times_its_windows_around_a_real_run(bench_train, monkeypa
     small = {**options, "units": 16, "embedding_dim": 8}
     monkeypatch.setitem(bench_train.QUALITY, name, (str(tiny_corpus), small))
     monkeypatch.setenv("RNNLM_BENCH_RUNS", str(tmp_path))
+    monkeypatch.setattr(bench_train, "DATA", tmp_path)  # a folder; the data mirror may be absent
     result = bench_train.harness_check([name], seconds=6)[name]
     assert result["real_epochs_tokens_per_second"]
     assert all(rate > 0 for rate in result["real_epochs_tokens_per_second"])
