@@ -34,6 +34,7 @@ import time
 from pathlib import Path
 
 import common  # bench/common.py: the script's own folder is on sys.path
+from rnnlm.defaults import WIDER  # light: no TensorFlow
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 HERE = Path(__file__).resolve().parent
@@ -105,13 +106,14 @@ def rnnlm_model(cfg, fused="auto", precision="float32", optimizer=("adam", 2e-3,
     return model
 
 
-def rnnlm_recipe_model(cfg, tokenizer):
+def rnnlm_recipe_model(cfg, name):
     """What `rnnlm train` builds for this shape with the tokenizer's recipe: its optimizer,
     weight tying and precision ("auto" resolved on this machine); the batch stays the config's
     so the row compares with the others."""
     from rnnlm import defaults
     from rnnlm.models.precision import resolve_precision
 
+    tokenizer = cfg.get("recipe", name)  # the config's own name, or the recipe it names
     recipe = defaults.RECIPES[tokenizer]
     return rnnlm_model(cfg, precision=resolve_precision(recipe["precision"]),
                        optimizer=(recipe["optimizer"], recipe["lr"], recipe["clipnorm"]),
@@ -238,8 +240,7 @@ def variants_for(name, cfg, only=None):
         "rnnlm_fused_bf16": (lambda: rnnlm_model(cfg, precision="bfloat16"), cfg["batch_size"]),
         "rnnlm_default_batch2x": (lambda: rnnlm_model(cfg), 2 * cfg["batch_size"]),
         # The tokenizer's whole recipe (for word: SGD and tied weights instead of Adam, untied).
-        "rnnlm_recipe": (lambda: rnnlm_recipe_model(cfg, cfg.get("recipe", name)),
-                         cfg["batch_size"]),
+        "rnnlm_recipe": (lambda: rnnlm_recipe_model(cfg, name), cfg["batch_size"]),
     }
     return {k: v for k, v in out.items() if only is None or k in only}
 
@@ -380,7 +381,7 @@ def harness_check(config_names, seconds: float) -> dict:
         ids = synthetic_ids(cfg)
 
         def harness_rate():
-            model = rnnlm_recipe_model(cfg, cfg.get("recipe", name))
+            model = rnnlm_recipe_model(cfg, name)
             stream = dataset_for(cfg, ids)
             time_window(model, stream, 3)
             return tokens / time_window(model, stream, batches)
@@ -414,8 +415,8 @@ QUALITY = {
     # The wider model char_auto steps up to in a 30-minute run (defaults.WIDER), fixed, so the
     # harness has a real run for CONFIGS["char_wide"] and a quality run can skip the probe.
     "char_wide": ("tinyshakespeare", dict(tokenizer="char", units=768, embedding_dim=64,
-                                          layers=1, seq_len=100, dropout=0.35, weight_drop=0.2,
-                                          valid_fraction=0.1)),
+                                          layers=1, seq_len=100, dropout=WIDER["dropout"],
+                                          weight_drop=WIDER["weight_drop"], valid_fraction=0.1)),
     "word": ("ptb", dict(tokenizer="word", word_mode="whitespace", units=200,
                          embedding_dim=200, layers=2, dropout=0.2, batch_size=20, seq_len=35)),
     # SentencePiece on the char corpus, model size and vocabulary left to rnnlm's defaults;

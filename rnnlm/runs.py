@@ -268,9 +268,11 @@ def check_can_create_dir(path: Path, option: str) -> None:
 def absolute_if_path(name_or_path) -> str | None:
     """What a run records of its data: an existing file or folder as an absolute path, so the
     run can find it again from any directory; a corpus name (or None) as it is."""
-    if name_or_path is None or not Path(name_or_path).expanduser().exists():
-        return None if name_or_path is None else str(name_or_path)
+    if name_or_path is None:
+        return None
     path = Path(name_or_path).expanduser()
+    if not path.exists():
+        return str(name_or_path)
     if not (path.is_file() or path.is_dir()):
         # A pipe or terminal (/dev/stdin fed by `cat a b |`) is kept as named: resolving it
         # gives /proc/PID/fd/pipe:[N], which names nothing once the process is gone.
