@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-from rnnlm import corpora, data, defaults, fitting, pace, preflight, resuming, runs
+from rnnlm import corpora, data, defaults, fitting, pace, preflight, resuming, run_lock, runs
 from rnnlm.config import (TOKENIZER_OPTIONS, ModelConfig, TokenizerConfig, TrainConfig,
                           cell_name, check_tokenizer_options, from_dict, to_dict)
 from rnnlm.errors import RnnlmError
@@ -191,7 +191,7 @@ def resume(run_dir: str | Path, *, epochs: int | None = None, time_limit: float 
     train_cfg = preflight.batch_within_windows(train_cfg, train_ids, quiet)
     state = runs.read_json(run_dir / "state.json")
     config["train"] = to_dict(train_cfg)
-    with runs.locked(run_dir):
+    with run_lock.locked(run_dir):
         fitting.fit_in_run(run_dir, config, tok, model_cfg, train_cfg, train_ids, valid_text,
                            initial_epoch=state.get("epochs_done", 0), tensorboard=tensorboard,
                            quiet=quiet, new=False)

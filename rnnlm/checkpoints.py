@@ -1,21 +1,19 @@
 """A run's checkpoints: each epoch's files saved as one (Commit, with a journal that the next
-command finishes after a kill), the weights made in memory, and Ctrl-C or SIGTERM held while a
-checkpoint is written. RunWriter writes a training's run with them (the folder's layout, its
-checks and its lock are rnnlm.runs)."""
+command finishes after a kill) and the weights made in memory; Ctrl-C or SIGTERM is held while
+a checkpoint is written (rnnlm.interrupts). RunWriter writes a training's run with them (the
+folder's layout, its checks and its lock are rnnlm.runs)."""
 from __future__ import annotations
 
-import contextlib
 import io
 import json
 import os
 import secrets
-import signal
 import tempfile
-import threading
 from pathlib import Path, PurePosixPath
 
 from rnnlm.config import FORMAT_VERSION
 from rnnlm.errors import RnnlmError
+from rnnlm.interrupts import interrupts_deferred
 from rnnlm.runs import (JOURNAL, TEMPORARY, is_run, json_bytes, read_json, write_atomic,
                         write_json)
 
@@ -166,42 +164,6 @@ def _journal_entries(journal: Path) -> list[tuple[str, str]]:
                 and tmp.name.startswith(TEMPORARY)):
             valid.append((str(tmp), final))
     return valid
-
-
-@contextlib.contextmanager
-def interrupts_deferred():
-    """Hold Ctrl-C (and SIGTERM, where the CLI takes it as Ctrl-C) until the block ends, so a
-    checkpoint is never cut off half-written.
-
-    A signal inside the block (say, while matplotlib's C extension is being imported) would
-    otherwise surface as whatever error that code raises; its handler runs after the block.
-    """
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    caught: dict = {}
-    previous = {}
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        if signal.getsignal(sig) is not None:  # None: set from C, and could not be put back
-            previous[sig] = signal.signal(sig, lambda number, frame: caught.update({number: frame}))
-    try:
-        yield
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-        # Handled even when the block failed (the user asked for it); SIGTERM before SIGINT.
-        for number in sorted(caught, key=lambda n: n != signal.SIGTERM)[:1]:
-            _handle(number, caught[number], previous[number])
-
-
-def _handle(number, frame, handler) -> None:
-    """What the handler in place before interrupts_deferred would have done."""
-    if callable(handler):  # Python's for SIGINT raises KeyboardInterrupt, the CLI's Terminated
-        handler(number, frame)
-    elif handler == signal.SIG_DFL and number == signal.SIGINT:
-        raise KeyboardInterrupt
-    elif handler == signal.SIG_DFL:  # SIGTERM's default: the process ends, its checkpoint whole
-        signal.raise_signal(number)
 
 
 class RunWriter:

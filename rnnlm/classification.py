@@ -19,6 +19,7 @@ import numpy as np
 
 from rnnlm import classify_data as cdata
 from rnnlm.classify_batches import encode_texts
+from rnnlm.classify_labels import encode_labels, label_list, split_validation, validation_minimum
 from rnnlm import corpora, runs
 from rnnlm.classifier import KIND, Classifier, load_classifier
 from rnnlm.config import cell_name, check_positive, check_seed, check_tokenizer_options
@@ -75,7 +76,7 @@ def train_classifier(data, out=None, *, valid=None, test=None, valid_fraction=0.
         if given:
             raise RnnlmError(f"{given[0]} is an option for text, and {data} holds numeric "
                              f"sequences: drop it")
-    classes = cdata.label_list(train.labels)
+    classes = label_list(train.labels)
     arch = {"cell": cell, "layers": layers, "units": units, "embedding_dim": embedding_dim}
     tok, arch = _tokenizer_and_architecture(train, from_lm, tokenizer, tok_options, arch,
                                             bidirectional)
@@ -91,7 +92,7 @@ def train_classifier(data, out=None, *, valid=None, test=None, valid_fraction=0.
         embedding_dropout=embedding_dropout if tok else 0.0,
         locked_dropout=locked_dropout).validate()
     inputs = {name: _encode(s, tok, max_len) for name, s in sets.items()}
-    targets = {name: cdata.encode_labels(s.labels, classes, f"the {name} data")
+    targets = {name: encode_labels(s.labels, classes, f"the {name} data")
                for name, s in sets.items()}
     run_config = {
         "kind": KIND,
@@ -131,7 +132,7 @@ def _read_sets(data, valid, test, valid_fraction, max_train, seed, read: dict) -
     train = cdata.read_dataset(data, "train", **read)
     if max_train is not None and max_train < len(train):
         train = train.subset(np.random.default_rng(seed).permutation(len(train))[:max_train])
-    classes = cdata.label_list(train.labels)  # checked before the split: it keeps every class
+    classes = label_list(train.labels)  # checked before the split: it keeps every class
     if len(classes) < 2:
         raise RnnlmError(f"the training data has only one class ({classes[0]!r}); "
                          f"a classifier needs at least two")
@@ -139,12 +140,12 @@ def _read_sets(data, valid, test, valid_fraction, max_train, seed, read: dict) -
         valid_set = cdata.read_like_a_card(valid, "valid", data, read)
     elif valid_fraction > 0:
         examples = len(train)
-        train, valid_set = cdata.split_validation(train, valid_fraction, seed)
+        train, valid_set = split_validation(train, valid_fraction, seed)
         if not len(valid_set):
             raise RnnlmError(
                 f"the data set is too small for a validation split: {examples} examples, and "
                 f"--valid-fraction {valid_fraction} of each class rounds to none (a class needs "
-                f"at least {cdata.validation_minimum(valid_fraction)} examples); give a separate "
+                f"at least {validation_minimum(valid_fraction)} examples); give a separate "
                 f"validation file with --valid, or --valid-fraction 0 to train without validation")
     else:
         valid_set = None

@@ -13,6 +13,7 @@ import numpy as np
 from rnnlm import classify_batches as batches
 from rnnlm import classify_data as cdata
 from rnnlm import runs
+from rnnlm.classify_labels import encode_labels
 from rnnlm.classify_metrics import classification_metrics, format_metrics
 from rnnlm.config import check_positive, describe_train
 from rnnlm.errors import RnnlmError
@@ -120,7 +121,7 @@ class Classifier:
                                  f", the data is {examples.kind} data")
             inputs = self._inputs(examples.texts if examples.texts is not None else examples.x)
             labels = examples.labels
-        return self._metrics(inputs, cdata.encode_labels(labels, self.classes, "the data"),
+        return self._metrics(inputs, encode_labels(labels, self.classes, "the data"),
                              batch_size)
 
     def read_inputs(self, path, text_column=None, encoding: str | None = None,

@@ -11,7 +11,8 @@ Sources (``read_dataset``):
     FILE.npz             x (N, T, F) float features, or (N, H, W) images read row by row,
                          and y (N,); or x_train/y_train + x_test/y_test picked by split
 
-Labels map to class ids here too; batches for Keras are made in ``classify_batches``.
+Labels map to class ids in ``classify_labels``; batches for Keras are made in
+``classify_batches``.
 
 No TensorFlow import at module level: the CLI imports this cheaply.
 """
@@ -28,6 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from rnnlm import corpora
+from rnnlm.classify_labels import label_value
 from rnnlm.errors import RnnlmError, refuse_empty_path
 
 SKIPPED_FOLDERS = {"unsup"}  # aclImdb's unlabelled reviews
@@ -151,7 +153,7 @@ def _read_table(path: Path, text_column, label_column, header, encoding, need_la
     if short is not None:
         raise RnnlmError(f"{path} row {short + 1 + header} has {len(rows[short])} column(s); "
                          f"expected at least {width}")
-    labels = [_label_value(row[label_i]) for row in rows] if need_labels else [None] * len(rows)
+    labels = [label_value(row[label_i]) for row in rows] if need_labels else [None] * len(rows)
     return Examples(labels, texts=[row[text_i] for row in rows], source=str(path))
 
 
@@ -180,22 +182,6 @@ class MissingColumn(RnnlmError):
     """A column named for a table is not in its header."""
 
 
-def _label_value(raw: str):
-    """CSV labels that are integers become ints ('1' → 1), so text and .npz runs agree; so do
-    whole numbers written as floats ('1.0', as a spreadsheet may export them), or '1' and '1.0'
-    would be two classes."""
-    raw = raw.strip()
-    try:
-        return int(raw)
-    except ValueError:
-        pass
-    try:
-        number = float(raw)
-    except ValueError:
-        return raw
-    return int(number) if number.is_integer() else raw
-
-
 # --- folders of folders -------------------------------------------------------------------------
 def _read_folders(path: Path, encoding: str) -> Examples:
     labels, texts = [], []
@@ -208,7 +194,7 @@ def _read_folders(path: Path, encoding: str) -> Examples:
                 texts.append(file.read_text(encoding=encoding))
             except (OSError, UnicodeDecodeError) as e:
                 raise RnnlmError(f"cannot read {file}: {e}") from None
-            labels.append(_label_value(folder.name))
+            labels.append(label_value(folder.name))
     if not folders:
         raise RnnlmError(f"{path} has no label sub-folders (expected e.g. {path}/pos, {path}/neg)")
     return Examples(labels, texts=texts, source=str(path))
@@ -320,59 +306,3 @@ def read_inputs(path, text: bool, text_column=None, encoding: str = "utf-8", hea
         raise RnnlmError(f"this classifier reads {'text' if text else 'numeric sequences'}; "
                          f"{path} holds {'text' if isinstance(inputs, list) else 'numeric sequences'}")
     return inputs
-
-
-# --- labels -------------------------------------------------------------------------------------
-def label_list(labels: list) -> list:
-    """Sorted distinct labels (ints numerically, strings alphabetically): index = class id."""
-    distinct = set(labels)
-    if None in distinct:
-        raise RnnlmError("some examples have no label")
-    if all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in distinct):
-        return sorted(int(v) for v in distinct)
-    return sorted(str(v) for v in distinct)
-
-
-def encode_labels(labels, classes: list, where: str) -> np.ndarray:
-    """Class ids of ``labels``. A label is read as the classes are: "3" (an .npz of strings, a
-    string given in Python) is class 3 of a run whose classes are integers, as in a CSV."""
-    index = {c: i for i, c in enumerate(classes)}
-    if classes and isinstance(classes[0], str):
-        labels = [str(v) for v in labels]
-    else:
-        labels = [_label_value(v) if isinstance(v, str) else v for v in labels]
-    unknown = sorted({repr(v.item() if isinstance(v, np.generic) else v)
-                      for v in labels if v not in index})
-    if unknown:
-        raise RnnlmError(f"{where} has labels the model was not trained on: "
-                         f"{', '.join(unknown[:10])} (known: {', '.join(map(repr, classes))})")
-    return np.array([index[v] for v in labels], dtype=np.int32)
-
-
-def split_validation(examples: Examples, fraction: float, seed: int):
-    """A stratified random ``fraction`` of each class for validation, the rest for training.
-
-    Each class keeps at least one training example. The validation part may come out empty
-    (too few examples for ``fraction``): the caller refuses that, see ``validation_minimum``.
-    """
-    rng = np.random.default_rng(seed)
-    labels = np.array([str(v) for v in examples.labels])
-    valid = []
-    for value in np.unique(labels):
-        members = rng.permutation(np.flatnonzero(labels == value))
-        valid.extend(members[:_held_out(len(members), fraction)])
-    valid_mask = np.zeros(len(labels), bool)
-    valid_mask[valid] = True
-    return examples.subset(np.flatnonzero(~valid_mask)), examples.subset(np.flatnonzero(valid_mask))
-
-
-def _held_out(members: int, fraction: float) -> int:
-    return min(int(round(members * fraction)), members - 1)
-
-
-def validation_minimum(fraction: float) -> int:
-    """The fewest examples a class needs so that ``fraction`` of it holds out at least one."""
-    n = max(2, int(0.5 / fraction))
-    while _held_out(n, fraction) < 1:
-        n += 1
-    return n

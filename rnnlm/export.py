@@ -18,9 +18,9 @@ from pathlib import Path
 
 import numpy as np
 
-from rnnlm import runs
-from rnnlm.checkpoints import interrupts_deferred
+from rnnlm import run_lock, runs
 from rnnlm.errors import RnnlmError, first_line
+from rnnlm.interrupts import interrupts_deferred
 
 FORMATS = ("saved_model",)
 
@@ -112,7 +112,7 @@ def export_saved_model(lm, out: str | Path, force: bool = False) -> Path:
         _add_text_endpoints(archive, loop, vocab, tokenizer)
     # A folder of its own beside --out, renamed into place once whole.
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = runs.new_folder_beside(out, "tmp-export")
+    tmp = run_lock.new_folder_beside(out, "tmp-export")
     try:
         # Traced with Keras's own step loop, not cuDNN: a SavedModel traced on a GPU would
         # otherwise hold cuDNN ops, which have no CPU kernel, and load only where a GPU is.
@@ -142,7 +142,7 @@ def _put_in_place(tmp: Path, out: Path) -> None:
     if not out.exists():
         tmp.rename(out)
         return
-    old = runs.new_folder_beside(out, "replaced")
+    old = run_lock.new_folder_beside(out, "replaced")
     out.rename(old / out.name)
     try:
         tmp.rename(out)

@@ -368,7 +368,8 @@ def one_line_error(code, output, message):
 
 
 def test_data_too_small_for_a_validation_split_is_refused_before_writing(tmp_path):
-    from rnnlm.classify_data import read_dataset, split_validation
+    from rnnlm.classify_data import read_dataset
+    from rnnlm.classify_labels import split_validation
 
     two = write_csv(tmp_path / "two.csv", [("좋다", 1), ("나쁘다", 0)], header=("text", "label"))
     run = tmp_path / "run"
@@ -483,20 +484,20 @@ def test_classify_train_force_replaces_its_run_from_the_command_line(reviews, tm
 def test_a_forced_run_that_fails_before_its_first_epoch_gives_the_old_run_back(tmp_path):
     """--force moves the earlier run aside; it comes back when the new one ends without a
     finished epoch (an error deep in Keras, Ctrl-C), and goes once the new one has one."""
-    from rnnlm import runs
+    from rnnlm import run_lock
 
     run = tmp_path / "run"
     run.mkdir()
     (run / "model.weights.h5").write_bytes(b"old")
     with pytest.raises(KeyboardInterrupt):
-        with runs.SetAside(run, replace=True) as earlier:
+        with run_lock.SetAside(run, replace=True) as earlier:
             assert earlier.holds_earlier_run and list(run.iterdir()) == []  # a new, locked one
             (run / "config.json").write_text("{}")
             raise KeyboardInterrupt
     assert [p.name for p in run.iterdir()] == ["model.weights.h5"]
     assert (run / "model.weights.h5").read_bytes() == b"old"
     with pytest.raises(KeyboardInterrupt):  # interrupted after a saved epoch: the new run stays
-        with runs.SetAside(run, replace=True) as earlier:
+        with run_lock.SetAside(run, replace=True) as earlier:
             (run / "model.weights.h5").write_bytes(b"new")
             earlier.release()  # what the RunWriter calls after the epoch is saved
             assert [p.name for p in tmp_path.iterdir()] == ["run"]  # gone at once
@@ -561,7 +562,8 @@ def test_eval_and_predict_read_a_file_in_the_run_s_encoding(tmp_path):
 
 
 def test_whole_numbers_written_as_floats_are_the_same_label(tmp_path):
-    from rnnlm.classify_data import label_list, read_dataset
+    from rnnlm.classify_data import read_dataset
+    from rnnlm.classify_labels import label_list
 
     rows = [("good", "1"), ("bad", "5"), ("fine", "1.0"), ("awful", "5.0"), ("odd", "0.5")]
     labels = read_dataset(write_csv(tmp_path / "l.csv", rows, header=("text", "label"))).labels

@@ -722,13 +722,13 @@ def test_a_run_being_written_is_not_written_by_a_second_command(trained_run, tmp
     """Two trainings of one --out mixed their files into a run no command could load."""
     import shutil
 
-    from rnnlm import runs
+    from rnnlm import run_lock
 
     corpus, run = trained_run
     copy = tmp_path / "run"
     shutil.copytree(run, copy)
     before = {p.relative_to(copy): p.read_bytes() for p in copy.rglob("*") if p.is_file()}
-    with runs.locked(copy):  # as a training of it holds it
+    with run_lock.locked(copy):  # as a training of it holds it
         for command in (["train", "--resume", copy, "--epochs", "1"],
                         ["train", corpus, "--out", copy, "--force", *TINY_MODEL]):
             code, output = invoke(*command)

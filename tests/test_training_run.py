@@ -112,17 +112,17 @@ def test_a_signal_while_a_checkpoint_is_written_waits_for_it(python_sigint):
     block's writes all happen, then the handler runs (KeyboardInterrupt, the CLI's Terminated)."""
     import os
 
-    from rnnlm import checkpoints
+    from rnnlm import interrupts
     from rnnlm.cli_common import Terminated, sigterm_as_interrupt
 
     done = []
     with pytest.raises(KeyboardInterrupt):
-        with checkpoints.interrupts_deferred():
+        with interrupts.interrupts_deferred():
             os.kill(os.getpid(), signal.SIGINT)
             done.append("after SIGINT")
     received = {"code": 130}
     with pytest.raises(Terminated), sigterm_as_interrupt(received):
-        with checkpoints.interrupts_deferred():
+        with interrupts.interrupts_deferred():
             os.kill(os.getpid(), signal.SIGTERM)
             os.kill(os.getpid(), signal.SIGINT)  # the first signal is the one handled
             done.append("after SIGTERM")
@@ -135,10 +135,10 @@ def test_a_signal_during_a_failed_checkpoint_is_still_handled():
     the CLI then exited 2 and an API process kept running."""
     import os
 
-    from rnnlm import checkpoints
+    from rnnlm import interrupts
     from rnnlm.cli_common import Terminated, sigterm_as_interrupt
 
     with pytest.raises(Terminated), sigterm_as_interrupt({"code": 130}):
-        with checkpoints.interrupts_deferred():
+        with interrupts.interrupts_deferred():
             os.kill(os.getpid(), signal.SIGTERM)
             raise OSError(28, "No space left on device")
