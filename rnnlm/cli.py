@@ -11,7 +11,7 @@ import typer
 from rnnlm import cli_common
 from rnnlm.cli_classify import classify_app
 from rnnlm.cli_common import OneLineUsageErrors, a_path, echo_json, unescape, user_errors
-from rnnlm.defaults import RECIPES, WEIGHT_DROP_WHEN, WIDER
+from rnnlm.defaults import DROPOUT, RECIPES, WEIGHT_DROP_WHEN, WIDER
 
 # rich_markup_mode=None: help texts are plain text. Typer's default ("rich") reads "[default: char]"
 # as a style tag and prints nothing of it.
@@ -40,7 +40,7 @@ def train(
     layers: Optional[int] = typer.Option(None, help="Recurrent layers  [default: from the corpus size, with --units; 1 with --units alone]"),
     units: Optional[int] = typer.Option(None, help="Units per layer  [default: from the corpus size; 256 with --layers alone]"),
     embedding_dim: Optional[int] = typer.Option(None, help="[default: 64 for char, else the last layer's units]"),
-    dropout: Optional[float] = typer.Option(None, help="Dropout between layers and before the output  [default: 0.25 char (0.35 for the wider model of a long run), 0.3 otherwise]"),
+    dropout: Optional[float] = typer.Option(None, help=f"Dropout between layers and before the output  [default: {DROPOUT['char']:g} char ({WIDER['dropout']:g} for the wider model of a long run), {DROPOUT['word']:g} otherwise]"),
     seq_len: Optional[int] = typer.Option(None, help="Tokens per training window  [default: 100, 35 for word models]"),
     batch_size: Optional[int] = typer.Option(None, help="[default: 32, 20 for word models]"),
     epochs: Optional[int] = typer.Option(None, help="Epochs (with --resume: more epochs)  [default: until --time-limit is spent when it is given, else 10]"),
