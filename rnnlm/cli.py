@@ -2,13 +2,12 @@
 so ``rnnlm --help`` answers at once (TensorFlow takes seconds to import)."""
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import List, Optional
 
 import typer
 
-from rnnlm import cli_common
+from rnnlm import cli_common, cli_stream
 from rnnlm.cli_classify import classify_app
 from rnnlm.cli_common import OneLineUsageErrors, a_path, echo_json, unescape, user_errors
 from rnnlm.defaults import DROPOUT, RECIPES, WEIGHT_DROP_WHEN, WIDER
@@ -155,7 +154,7 @@ def generate(
                    seed=seed)
     lm.check_generate_options(num_samples=num_samples, **options)
     if interactive:
-        return _interactive(lm, options)
+        return cli_stream.interactive(lm, options)
     if as_json:
         echo_json(lm.generate_detailed(prompt, num_samples=num_samples, **options))
         return
@@ -164,35 +163,7 @@ def generate(
             typer.echo(f"--- sample {i + 1} ---")
             typer.echo(prompt + text)
         return
-    _write_stream(lm, prompt, options)
-
-
-def _write_stream(lm, prompt: str, options) -> None:
-    """The prompt, then the continuation as it is made. lm.stream warns about the prompt when
-    it is called, so the warning comes on its own line, before the prompt is written."""
-    pieces = lm.stream(prompt, **options)
-    sys.stdout.write(prompt)
-    sys.stdout.flush()
-    try:
-        for piece in pieces:
-            sys.stdout.write(piece)
-            sys.stdout.flush()
-    except KeyboardInterrupt:  # the text's line ends before "interrupted" comes on stderr
-        sys.stdout.write("\n")
-        sys.stdout.flush()
-        raise
-    sys.stdout.write("\n")
-
-
-def _interactive(lm, options) -> None:
-    typer.echo("type a prompt and press Enter; Ctrl-D quits", err=True)
-    while True:
-        try:
-            prompt = input("> ")
-        except EOFError:
-            typer.echo("", err=True)
-            return
-        _write_stream(lm, prompt, options)
+    cli_stream.write_stream(lm, prompt, options)
 
 
 @app.command("eval")
