@@ -156,9 +156,9 @@ DROPOUT = {"char": 0.25, "word": 0.3, "sentencepiece": 0.3}
 # (18–23 passes in 30 minutes) 0.3 ended at 1.4082 / 1.4065 / 1.4067 / 1.3995 (seeds 0–3, mean
 # 1.4052) and 0.35 at 1.4067 / 1.3957 / 1.3957 / 1.3929 (mean 1.3978), seeds 1 and 3 run back
 # to back at the same speed; 0.25 ended at 1.4118 (seed 2; on the AMX host 1.4064 against
-# 0.3's 1.4095, seed 1); 0.4 at 1.3946 / 1.3913 / 1.3937 / 1.4005 (seeds 0–3, mean 1.3950):
-# ahead on three seeds, not on each, 0.003 on average, inside the spread; 0.35's seed 4 ended at
-# 1.4034 (five seeds' mean 1.3989). 0.35 is not yet measured on the AMX host.
+# 0.3's 1.4095, seed 1); 0.4 at 1.3946 / 1.3913 / 1.3937 / 1.4005 / 1.4103 (seeds 0–4, mean
+# 1.3981) against 0.35's 1.4067 / 1.3957 / 1.3957 / 1.3929 / 1.4034 (mean 1.3989): level.
+# 0.35 is not yet measured on the AMX host.
 WIDER_PASSES = 16
 WIDER = dict(width=1.5, dropout=0.35, weight_drop=0.2, parameters_per_token=3.0)
 
