@@ -396,6 +396,9 @@ def harness_check(config_names, seconds: float) -> dict:
                        "dropout": 0.0, "steps_per_epoch": batches})
         history = json.loads((run / "history.json").read_text())["epochs"]
         real = [h["tokens_per_second"] for h in history if not h["partial"]]
+        if not real:  # the clock cut the first epoch: no whole epoch's rate to set beside
+            sys.exit(f"harness {name}: the real run finished no whole epoch of {batches} batches "
+                     f"in {seconds:g} s; give it a longer --time-limit")
         after = harness_rate()
         out[name] = {"harness_tokens_per_second": [before, after],
                      "real_epochs_tokens_per_second": real, "batches_per_epoch": batches,

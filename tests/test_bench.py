@@ -46,11 +46,29 @@ def test_harness_check_times_its_windows_around_a_real_run(bench_train, monkeypa
     monkeypatch.setitem(bench_train.QUALITY, name, (str(tiny_corpus), small))
     monkeypatch.setenv("RNNLM_BENCH_RUNS", str(tmp_path))
     monkeypatch.setattr(bench_train, "DATA", tmp_path)  # a folder; the data mirror may be absent
+    # Ten batches an epoch, so whole epochs finish in the budget however loaded the host is (at
+    # the config's 160, a CI run with two test workers finished none of char_wide's in 6 s).
+    monkeypatch.setitem(bench_train.CONFIGS, name, {**bench_train.CONFIGS[name], "window_batches": 1})
     result = bench_train.harness_check([name], seconds=6)[name]
     assert result["real_epochs_tokens_per_second"]
     assert all(rate > 0 for rate in result["real_epochs_tokens_per_second"])
     assert all(rate > 0 for rate in result["harness_tokens_per_second"])
     assert result["real_over_harness"] > 0
+
+
+def test_a_harness_check_with_no_whole_real_epoch_says_so(bench_train, monkeypatch, tmp_path,
+                                                         tiny_corpus):
+    _, options = bench_train.QUALITY["char"]
+    small = {**options, "units": 16, "embedding_dim": 8}
+    monkeypatch.setitem(bench_train.QUALITY, "char", (str(tiny_corpus), small))
+    monkeypatch.setenv("RNNLM_BENCH_RUNS", str(tmp_path))
+    monkeypatch.setattr(bench_train, "DATA", tmp_path)
+    # A million batches an epoch: the clock ends the run inside the first one.
+    config = {**bench_train.CONFIGS["char"], "window_batches": 100_000}
+    monkeypatch.setitem(bench_train.CONFIGS, "char", config)
+    monkeypatch.setattr(bench_train, "time_window", lambda model, stream, batches: 1.0)
+    with pytest.raises(SystemExit, match="finished no whole epoch of 1000000 batches in 2 s"):
+        bench_train.harness_check(["char"], seconds=2)
 
 
 def test_a_failed_rnnlm_variant_stops_the_bench_before_it_saves(bench_train):
