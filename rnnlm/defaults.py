@@ -159,7 +159,7 @@ DROPOUT = {"char": 0.25, "word": 0.3, "sentencepiece": 0.3}
 # 0.3's 1.4095, seed 1); 0.4 at 1.3946 / 1.3913 / 1.3937 / 1.4005 / 1.4103 (seeds 0–4, mean
 # 1.3981) against 0.35's 1.4067 / 1.3957 / 1.3957 / 1.3929 / 1.4034 (mean 1.3989): level.
 # On the AMX host 0.35 ended at 1.3993 / 1.3934 / 1.4045 (seeds 0–2, mean 1.3991) against
-# 0.3's 1.3956 / 1.4095 / 1.3933 (mean 1.3995): level there.
+# 0.3's 1.3956 / 1.4095 / 1.3933 (mean 1.3995; seed 0 rerun beside 0.35's: 1.4006): level.
 WIDER_PASSES = 16
 WIDER = dict(width=1.5, dropout=0.35, weight_drop=0.2, parameters_per_token=3.0)
 
