@@ -36,19 +36,26 @@ def test_every_throughput_variant_builds_and_trains(bench_train, name):
     assert all(row["tokens_per_second"] > 0 for row in result["variants"].values())
 
 
-@pytest.mark.parametrize("name", ["char", "word", "char_wide"])
-def test_harness_check_times_its_windows_around_a_real_run(bench_train, monkeypatch, tmp_path,
-                                                          tiny_corpus, name):
-    # Every config the throughput bench takes has a real run to check against (char_wide had
-    # none, and `harness --configs char_wide` stopped on a KeyError).
+def make_the_real_run_small(bench_train, monkeypatch, tmp_path, tiny_corpus, name, window_batches):
+    """Set the harness check of config ``name`` to train a tiny model on the tiny corpus,
+    ``10 × window_batches`` batches an epoch."""
     _, options = bench_train.QUALITY[name]
     small = {**options, "units": 16, "embedding_dim": 8}
     monkeypatch.setitem(bench_train.QUALITY, name, (str(tiny_corpus), small))
     monkeypatch.setenv("RNNLM_BENCH_RUNS", str(tmp_path))
     monkeypatch.setattr(bench_train, "DATA", tmp_path)  # a folder; the data mirror may be absent
-    # Ten batches an epoch, so whole epochs finish in the budget however loaded the host is (at
-    # the config's 160, a CI run with two test workers finished none of char_wide's in 6 s).
-    monkeypatch.setitem(bench_train.CONFIGS, name, {**bench_train.CONFIGS[name], "window_batches": 1})
+    config = {**bench_train.CONFIGS[name], "window_batches": window_batches}
+    monkeypatch.setitem(bench_train.CONFIGS, name, config)
+
+
+@pytest.mark.parametrize("name", ["char", "word", "char_wide"])
+def test_harness_check_times_its_windows_around_a_real_run(bench_train, monkeypatch, tmp_path,
+                                                          tiny_corpus, name):
+    # Every config the throughput bench takes has a real run to check against (char_wide had
+    # none, and `harness --configs char_wide` stopped on a KeyError). Ten batches an epoch, so
+    # whole epochs finish in the budget however loaded the host is (at the config's 160, a CI
+    # run with two test workers finished none of char_wide's in 6 s).
+    make_the_real_run_small(bench_train, monkeypatch, tmp_path, tiny_corpus, name, window_batches=1)
     result = bench_train.harness_check([name], seconds=6)[name]
     assert result["real_epochs_tokens_per_second"]
     assert all(rate > 0 for rate in result["real_epochs_tokens_per_second"])
@@ -58,14 +65,9 @@ def test_harness_check_times_its_windows_around_a_real_run(bench_train, monkeypa
 
 def test_a_harness_check_with_no_whole_real_epoch_says_so(bench_train, monkeypatch, tmp_path,
                                                          tiny_corpus):
-    _, options = bench_train.QUALITY["char"]
-    small = {**options, "units": 16, "embedding_dim": 8}
-    monkeypatch.setitem(bench_train.QUALITY, "char", (str(tiny_corpus), small))
-    monkeypatch.setenv("RNNLM_BENCH_RUNS", str(tmp_path))
-    monkeypatch.setattr(bench_train, "DATA", tmp_path)
     # A million batches an epoch: the clock ends the run inside the first one.
-    config = {**bench_train.CONFIGS["char"], "window_batches": 100_000}
-    monkeypatch.setitem(bench_train.CONFIGS, "char", config)
+    make_the_real_run_small(bench_train, monkeypatch, tmp_path, tiny_corpus, "char",
+                        window_batches=100_000)
     monkeypatch.setattr(bench_train, "time_window", lambda model, stream, batches: 1.0)
     with pytest.raises(SystemExit, match="finished no whole epoch of 1000000 batches in 2 s"):
         bench_train.harness_check(["char"], seconds=2)
