@@ -99,7 +99,14 @@ def export_saved_model(lm, out: str | Path, force: bool = False) -> Path:
         byte_classes = tf.constant(utf8.token_classes(len(vocab), tokenizer.byte_pieces))
     loop = _sampling_loop(model, tf.constant(bias), byte_classes)
     archive = keras.export.ExportArchive()
-    archive.track(model)
+    # The weights listed as the tf.Variables the endpoints capture, not as archive.track(model)
+    # lists them (Keras's wrappers around those variables): the SavedModel takes a wrapper and
+    # its variable for two objects and writes every weight twice, doubling the export on disk
+    # and in memory once loaded (keras-team/keras#23553, open in Keras 3.15). These are the
+    # three collections track() would make; the model holds no lookup tables for it to find.
+    for collection in ("variables", "trainable_variables", "non_trainable_variables"):
+        archive.add_variable_collection(
+            collection, [variable.value for variable in getattr(model, collection)])
     ids_spec = tf.TensorSpec([None], tf.int32)
     scalar = lambda dtype: tf.TensorSpec([], dtype)  # noqa: E731
 
