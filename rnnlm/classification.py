@@ -13,6 +13,7 @@ the original labels (ints or strings). The trained classifier, as users hold it,
 """
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -121,9 +122,27 @@ def train_classifier(data, out=None, *, valid=None, test=None, valid_fraction=0.
             if runs.has_saved_epoch(out):  # its best epoch is kept: measured as a finished one
                 _final_metrics(load_classifier(out), out, inputs, targets)
             raise error from None
+        except KeyboardInterrupt:  # (and SIGTERM in the CLI)
+            raise _interrupted_run(out, earlier.holds_earlier_run) from None
         clf = load_classifier(out)
         _final_metrics(clf, out, inputs, targets)  # still locked: the run is still being written
     return clf
+
+
+def _interrupted_run(out: Path, earlier_kept: bool) -> Exception:
+    """Ctrl-C: a classifier has no --resume, so a new run without a finished epoch is removed
+    (it could be neither used nor continued, and its folder would refuse the same command
+    again; the earlier run --force was replacing comes back); one with a finished epoch keeps
+    its best, as a diverged run does. The test set is not measured: the user asked to stop."""
+    from rnnlm.fitting import TrainingInterrupted
+
+    if not runs.has_saved_epoch(out):
+        shutil.rmtree(out, ignore_errors=True)
+        kept = (f"the earlier run in {out} is kept as it was" if earlier_kept
+                else "the new run was not kept")
+        return TrainingInterrupted(f"interrupted in the first epoch; {kept}")
+    return TrainingInterrupted(f"interrupted; {out} keeps its best epoch so far (a classifier "
+                               f"has no --resume: train again with --force for more epochs)")
 
 
 def _read_sets(data, valid, test, valid_fraction, max_train, seed, read: dict) -> dict:

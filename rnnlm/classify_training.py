@@ -109,11 +109,14 @@ def fit(out: Path, run_config: dict, config, tok, inputs: dict, targets: dict, f
         optimizer = keras.optimizers.Adam(learning_rate=t["lr"], clipnorm=t["clipnorm"])
         model.compile(optimizer=optimizer, loss=keras.losses.SparseCategoricalCrossentropy(),
                       metrics=["accuracy"])
-        with no_retracing_warnings():  # Keras's own, as each new model makes its functions
-            model.fit(train_ds, validation_data=valid_ds, epochs=stop, initial_epoch=start,
-                      callbacks=[ProgressBar(steps, t["epochs"], disable=quiet),
-                                 EpochRecord(run, len(targets["train"]), frozen)],
-                      shuffle=False, verbose=0)  # the dataset reshuffles itself every epoch
+        progress = ProgressBar(steps, t["epochs"], disable=quiet)
+        try:
+            with no_retracing_warnings():  # Keras's own, as each new model makes its functions
+                model.fit(train_ds, validation_data=valid_ds, epochs=stop, initial_epoch=start,
+                          callbacks=[progress, EpochRecord(run, len(targets["train"]), frozen)],
+                          shuffle=False, verbose=0)  # the dataset reshuffles itself every epoch
+        finally:
+            progress.close()  # Ctrl-C mid-epoch: what is said next starts a line of its own
     model.backbone.trainable = True
 
 

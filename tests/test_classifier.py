@@ -506,6 +506,46 @@ def test_a_forced_run_that_fails_before_its_first_epoch_gives_the_old_run_back(t
     assert [p.name for p in tmp_path.iterdir()] == ["run"]
 
 
+def test_ctrl_c_keeps_a_classifier_only_once_it_has_an_epoch(reviews, tmp_path, monkeypatch):
+    """A classifier has no --resume: Ctrl-C in the first epoch leaves no folder behind (nor
+    one that would refuse the same command again), and gives back the run --force replaced;
+    after a finished epoch the run keeps it, and loads."""
+    from rnnlm import classify_training
+
+    run = tmp_path / "run"
+    args = ["classify", "train", reviews, "--out", run, "--tokenizer", "char", "--units", "8",
+            "--embedding-dim", "4", "--epochs", "3"]
+    end_epoch = classify_training.EpochRecord.on_epoch_end
+
+    def interrupted_at_once(self, batch, logs=None):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(classify_training.EpochRecord, "on_train_batch_end",
+                        interrupted_at_once, raising=False)
+    code, output = invoke(*args)
+    assert code == 130 and output.strip().splitlines()[-1] == (
+        "interrupted in the first epoch; the new run was not kept"), output
+    assert not run.exists()
+    monkeypatch.undo()
+
+    def interrupted_after_the_first(self, epoch, logs=None):
+        end_epoch(self, epoch, logs)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(classify_training.EpochRecord, "on_epoch_end", interrupted_after_the_first)
+    code, output = invoke(*args)
+    assert code == 130 and f"interrupted; {run} keeps its best epoch so far" in output, output
+    assert len(json.loads((run / "history.json").read_text())) == 1
+    assert load_classifier(run).predict(["a great film"])[0][0] in {"pos", "neg", "meh"}
+    kept = (run / "model.weights.h5").read_bytes()
+    monkeypatch.undo()
+    monkeypatch.setattr(classify_training.EpochRecord, "on_train_batch_end",
+                        interrupted_at_once, raising=False)
+    code, output = invoke(*args, "--force")
+    assert code == 130 and f"the earlier run in {run} is kept as it was" in output, output
+    assert (run / "model.weights.h5").read_bytes() == kept
+
+
 @pytest.mark.parametrize("tokenizer, option, message", [
     ("char", ["--vocab-size", "123"], "--vocab-size is not an option of the char tokenizer"),
     ("char", ["--min-freq", "2"], "--min-freq is not an option of the char tokenizer"),
