@@ -111,9 +111,15 @@ def _what_to_do(data: bytes, codec: str) -> str:
     bytes among its multi-byte characters (a damaged copy, one pasted line) is still UTF-8:
     another --encoding would read every Korean syllable of it as mojibake, so it says how few
     they are instead. (Mostly ASCII with a few such bytes is more likely latin-1 or cp1252.)"""
+    if codec != "utf-8":  # a run trained with --encoding cp949 reads its other files so
+        try:
+            data.decode("utf-8")
+        except UnicodeDecodeError:
+            others = [name for name in ("utf-8", "cp949", "latin-1")
+                      if codecs.lookup(name).name != codec]
+            return f"; pass --encoding (e.g. --encoding {' or '.join(others[:2])})"
+        return "; it reads as UTF-8: pass --encoding utf-8"
     generic = "; pass --encoding (e.g. --encoding cp949 or latin-1)"
-    if codec != "utf-8":
-        return generic
     bad, limit = 0, len(data) // 1000
 
     def skip_and_count(error):  # counting stops past the limit: a cp949 file is all errors

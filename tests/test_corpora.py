@@ -64,6 +64,10 @@ KOREAN = "안녕하세요 여러분\n" * 400
     (KOREAN.encode()[:100] + b"\xea" + KOREAN.encode()[100:], "utf-8",
      r"byte 0xea at offset 100 \(1 of its 10,401 bytes is not UTF-8 and the rest is"),
     (KOREAN.encode("cp949"), "utf-8", r"offset 0; pass --encoding \(e.g. --encoding cp949"),
+    # Read with a run's --encoding cp949: a UTF-8 file is said to be one, other bytes get
+    # encodings other than the one that failed.
+    (KOREAN.encode(), "cp949", r"offset 0; it reads as UTF-8: pass --encoding utf-8$"),
+    (KOREAN.encode("utf-16-le"), "cp949", r"pass --encoding \(e.g. --encoding utf-8 or latin-1\)"),
 ])
 def test_what_is_not_text_or_not_in_its_encoding_is_named(tmp_path, content, encoding, message):
     path = tmp_path / "bad.txt"
