@@ -174,6 +174,9 @@ def format_info(details: dict) -> str:
     epochs = train.get("epochs")  # config.json keeps the last call's --epochs
     if epochs is not None and resumed is not None:
         train["epochs"] = f"{done - resumed} of {epochs} in the last --resume, {done} in all"
+    elif resumed is not None:  # that resume trained until its --time-limit
+        train["epochs"] = (f"{done - resumed} in the last --resume (until its time limit), "
+                           f"{done} in all")
     elif epochs is not None and done > epochs:  # resumed before runs kept resumed_at_epoch
         train["epochs"] = f"{epochs} in the last --resume, {done} in all"
     source = details.get("source") or {}

@@ -543,6 +543,10 @@ def test_info_names_the_validation_file_and_the_epochs_of_every_call(tiny_corpus
     config["train"]["epochs"] = 5
     (run / "config.json").write_text(json.dumps(config))
     assert "epochs 3 of 5 in the last --resume, 4 in all" in invoke("info", run)[1]
+    config["train"]["epochs"] = None  # a resume with --time-limit and no --epochs
+    (run / "config.json").write_text(json.dumps(config))
+    assert ("epochs 3 in the last --resume (until its time limit), 4 in all"
+            in invoke("info", run)[1])
 
 
 def test_a_sentencepiece_vocabulary_smaller_than_asked_is_said(tiny_corpus, tmp_path):
