@@ -21,7 +21,7 @@ import numpy as np
 from rnnlm import classify_data as cdata
 from rnnlm.classify_batches import encode_texts
 from rnnlm.classify_labels import encode_labels, label_list, split_validation, validation_minimum
-from rnnlm import corpora, runs
+from rnnlm import corpora, preflight, runs
 from rnnlm.classifier import KIND, Classifier, load_classifier
 from rnnlm.config import cell_name, check_positive, check_seed, check_tokenizer_options
 from rnnlm.errors import RnnlmError
@@ -81,6 +81,7 @@ def train_classifier(data, out=None, *, valid=None, test=None, valid_fraction=0.
     arch = {"cell": cell, "layers": layers, "units": units, "embedding_dim": embedding_dim}
     tok, arch = _tokenizer_and_architecture(train, from_lm, tokenizer, tok_options, arch,
                                             bidirectional)
+    preflight.say_lowered_coverage(tok, quiet)
     fixed = max_len if (pooling == "flatten" and tok is not None) else None
     if tok is None:
         cdata.check_shapes(sets, pooling)

@@ -89,7 +89,17 @@ def trained_tokenizer(tok_cfg: TokenizerConfig, train_text: str, quiet: bool):
                else "the text holds no more")
         print(f"sentencepiece vocabulary: {tok.vocabulary_size:,} pieces, fewer than --vocab-size "
               f"{asked:,} ({why})", flush=True)
+    say_lowered_coverage(tok, quiet)
     return tok
+
+
+def say_lowered_coverage(tok, quiet: bool) -> None:
+    """The line for a SentencePiece --vocab-size too small for the default's characters."""
+    lowered = getattr(tok, "lowered_coverage", None)
+    if lowered and not quiet:
+        print(f"sentencepiece: --vocab-size {tok.vocab_size:,} is too small for a piece per "
+              f"character of the text; the commonest characters, {lowered:.1%} of it, have "
+              f"one, and the rarer ones are spelt in byte pieces", flush=True)
 
 
 def split(text: corpora.Corpus, valid: str | None, valid_fraction: float, encoding: str):

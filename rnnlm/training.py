@@ -49,9 +49,9 @@ class ProgressBar(keras.callbacks.Callback):
         # batches' (an ETA of 116 hours after a long validation), so it keeps the elapsed
         # time and leaves out the rate and the time to go.
         self.bar.bar_format = "{l_bar}{bar}| {n_fmt}/{total_fmt} [{elapsed}{postfix}]"
-        if logs and "val_bpc" in logs:
+        if logs and "val_bpc" in logs:  # drawn once, by close (in a log each draw is a line)
             self.bar.set_postfix(loss=f"{logs['loss']:.4f}", val_loss=f"{logs['val_loss']:.4f}",
-                                 val_bpc=f"{logs['val_bpc']:.3f}")
+                                 val_bpc=f"{logs['val_bpc']:.3f}", refresh=False)
         self.bar.close()
 
     def close(self):

@@ -6,6 +6,7 @@ import os
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from rnnlm.tokenizers import (
@@ -112,6 +113,25 @@ def test_sentencepiece_tiny_corpus_and_bad_sizes():
         SentencePieceTokenizer().train(["", "\n\n"])
     with pytest.raises(ValueError, match="model_type"):
         SentencePieceTokenizer(model_type="word")
+
+
+def test_sentencepiece_spells_the_rarest_characters_in_bytes_when_the_vocabulary_is_small():
+    """Korean text holds more distinct syllables than a small --vocab-size has pieces for at
+    SentencePiece's default coverage: the rarest go to byte pieces instead of a refusal."""
+    rng = np.random.default_rng(0)
+    counts = [1 + 20000 // (rank + 1) ** 2 for rank in range(700)]  # 700 syllables, Zipf-like
+    syllables = rng.permutation(np.repeat([chr(0xAC00 + i) for i in range(700)], counts))
+    text = "\n".join(" ".join("".join(syllables[i:i + 3]) for i in range(start, start + 60, 3))
+                     for start in range(0, len(syllables) - 60, 60))
+    tok = SentencePieceTokenizer(vocab_size=600).train(text)
+    assert 0.98 <= tok.lowered_coverage < 0.9995 and tok.vocabulary_size <= 600
+    assert tok.decode(tok.encode(text)) == text  # the rare syllables come back from bytes
+    assert SentencePieceTokenizer(vocab_size=2000).train(text).lowered_coverage is None
+    even = "".join(chr(0xAC00 + i) for i in range(700)) * 3  # 98% of it is 686 syllables
+    with pytest.raises(ValueError, match="make up 98% of the text"):
+        SentencePieceTokenizer(vocab_size=600).train(even)
+    with pytest.raises(ValueError, match=r"character_coverage must be in \[0.98, 1\]"):
+        SentencePieceTokenizer(character_coverage=0.9)
 
 
 def test_sentencepiece_newline_and_tab_are_single_pieces(sp):

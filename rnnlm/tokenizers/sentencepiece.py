@@ -19,6 +19,7 @@ import io
 import os
 import random
 import re
+from collections import Counter
 from typing import Iterable, Iterator
 
 import sentencepiece as spm
@@ -82,15 +83,32 @@ def sample_sentences(texts: Iterable[str] | str, max_sentences: int, max_chars: 
     return [line for _, line in sorted(chosen)]
 
 
-def _training_error(error: RuntimeError, vocab_size: int) -> RnnlmError:
+_TOO_FEW_PIECES = re.compile(r"smaller than required_chars\. \d+ vs (\d+)")
+# The least character coverage SentencePiece accepts: the commonest characters making up 98% of
+# the text get pieces, the rarer ones are spelt in byte pieces (which loses nothing).
+MIN_CHARACTER_COVERAGE = 0.98
+
+
+def _training_error(error: RuntimeError, vocab_size: int, lowered: bool = False) -> RnnlmError:
     message = str(error).strip()
-    needed = re.search(r"smaller than required_chars\. \d+ vs (\d+)", message)
+    needed = _TOO_FEW_PIECES.search(message)
     if needed:
+        characters = ("the characters that make up 98% of the text, the fewest SentencePiece "
+                      "takes" if lowered else "the corpus's own characters")
         return RnnlmError(
             f"vocab_size={vocab_size} is too small for this corpus: it needs at least {needed.group(1)} "
-            "(256 byte pieces, the specials and the corpus's own characters); raise --vocab-size "
-            "(vocab_size=)")
+            f"(256 byte pieces, the specials and {characters}); raise --vocab-size (vocab_size=)")
     return RnnlmError(f"sentencepiece training failed: {message.splitlines()[0] if message else error!r}")
+
+
+def _coverage_that_fits(sample: list[str], vocab_size: int) -> float:
+    """A character coverage whose characters take at most half of the pieces left beside the
+    byte pieces and the specials (the other half learns longer pieces), and at least
+    MIN_CHARACTER_COVERAGE. SentencePiece keeps the commonest characters until they cover
+    that share of the text."""
+    counts = sorted(Counter(ch for line in sample for ch in line).values(), reverse=True)
+    room = max(1, (vocab_size - MIN_VOCAB_SIZE + 1) // 2)
+    return max(MIN_CHARACTER_COVERAGE, sum(counts[:room]) / sum(counts))
 
 
 class SentencePieceTokenizer(Tokenizer):
@@ -105,8 +123,10 @@ class SentencePieceTokenizer(Tokenizer):
         check_min("vocab_size", vocab_size, MIN_VOCAB_SIZE,
                   " (256 byte pieces, <pad>, <unk>, newline and tab, plus room to learn)", allow_none=False)
         if character_coverage is not None and not (
-                isinstance(character_coverage, (int, float)) and 0 < character_coverage <= 1):
-            raise RnnlmError(f"character_coverage must be in (0, 1], got {character_coverage!r}")
+                isinstance(character_coverage, (int, float))
+                and MIN_CHARACTER_COVERAGE <= character_coverage <= 1):
+            raise RnnlmError(f"character_coverage must be in [{MIN_CHARACTER_COVERAGE:g}, 1] "
+                             f"(SentencePiece's bounds), got {character_coverage!r}")
         check_min("max_sentences", max_sentences, 1, allow_none=False)
         check_min("max_chars", max_chars, 1, allow_none=False)
         self.model_type = model_type
@@ -116,6 +136,9 @@ class SentencePieceTokenizer(Tokenizer):
         self.character_coverage = character_coverage
         self.max_sentences = max_sentences
         self.max_chars = max_chars
+        # The coverage train() fell back to when --vocab-size was too small for the default's
+        # characters (None: it was not); said by the command that trained it, not saved.
+        self.lowered_coverage: float | None = None
         self._sp: spm.SentencePieceProcessor | None = None
         self._model = b""
 
@@ -131,15 +154,29 @@ class SentencePieceTokenizer(Tokenizer):
         coverage = self.character_coverage
         if coverage is None:
             coverage = 1.0 if len(set().union(*sample)) <= 256 else 0.9995
-        buffer = io.BytesIO()
         try:
-            spm.SentencePieceTrainer.train(
-                sentence_iterator=iter(sample), model_writer=buffer, model_type=self.model_type,
-                vocab_size=self.vocab_size, character_coverage=coverage, **_TRAINER)
+            model = self._trained_model(sample, coverage)
         except RuntimeError as error:
-            raise _training_error(error, self.vocab_size) from None
-        self._load(buffer.getvalue())
+            # A --vocab-size under what the default coverage needs (a small one for Korean,
+            # whose text holds a thousand syllables or more): the rarest characters go to
+            # byte pieces instead. A coverage the user chose is kept, and refused.
+            if self.character_coverage is not None or not _TOO_FEW_PIECES.search(str(error)):
+                raise _training_error(error, self.vocab_size) from None
+            coverage = _coverage_that_fits(sample, self.vocab_size)
+            try:
+                model = self._trained_model(sample, coverage)
+            except RuntimeError as error:
+                raise _training_error(error, self.vocab_size, lowered=True) from None
+            self.lowered_coverage = coverage
+        self._load(model)
         return self
+
+    def _trained_model(self, sample: list[str], coverage: float) -> bytes:
+        buffer = io.BytesIO()
+        spm.SentencePieceTrainer.train(
+            sentence_iterator=iter(sample), model_writer=buffer, model_type=self.model_type,
+            vocab_size=self.vocab_size, character_coverage=coverage, **_TRAINER)
+        return buffer.getvalue()
 
     def _load(self, model: bytes) -> None:
         sp = spm.SentencePieceProcessor(model_proto=model)
