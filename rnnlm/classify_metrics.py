@@ -119,7 +119,7 @@ def plot_confusion(m: dict, path: Path, title: str = "confusion matrix") -> None
     font = _font_with(labels)
     if font is False:  # no installed font writes them: class ids, as metrics.json lists them
         labels = [str(i) for i in range(len(labels))]
-        title += " (labels by class id)"
+        title += "\n(class ids: the labels of metrics.json, in order)"
     size = min(3.0 + 0.45 * len(labels), 12)
     fig, ax = plt.subplots(figsize=(max(size, 4.5), size))
     ax.imshow(confusion, cmap="Blues")

@@ -52,9 +52,10 @@ def check_positive(name: str, value, allow_none: bool = False, integer: bool = F
     if value is None and allow_none:
         return
     kind = numbers.Integral if integer else numbers.Real
-    if isinstance(value, bool) or not isinstance(value, kind) or not math.isfinite(value) \
-            or value <= 0:
-        what = "an integer > 0" if integer else "a finite number > 0"
+    what = "an integer > 0" if integer else "a finite number > 0"
+    if isinstance(value, bool) or not isinstance(value, kind):  # units="32", epochs=1.5, True
+        raise RnnlmError(f"{name} must be {what}, got the {type(value).__name__} {value!r}")
+    if not math.isfinite(value) or value <= 0:
         raise RnnlmError(f"{name} must be > 0 ({what}), got {value!r}")
 
 

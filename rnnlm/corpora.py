@@ -242,6 +242,10 @@ def resolve(name_or_path: str | None = None, data_dir_option: str | None = None,
         return Corpus(BUILTIN, builtin_text(), source="pydoc_data.topics (built into CPython)")
     path = Path(name_or_path).expanduser()
     known = cards()
+    if not path.exists() and name_or_path not in known:  # a typo in a corpus name, or a path
+        names = [name for name, card in known.items() if card.get("task") != "classification"]
+        raise RnnlmError(f"file not found: {path} (nor a corpus by name: {', '.join(names)}, "
+                         f"or {BUILTIN}; `rnnlm corpora` lists them)")
     if path.exists() or name_or_path not in known:
         return Corpus(path.stem, read_text(path, encoding), source=str(path))
     card = known[name_or_path]

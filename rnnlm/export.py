@@ -118,8 +118,11 @@ def export_saved_model(lm, out: str | Path, force: bool = False) -> Path:
     if tokenizer.kind == "char":
         _add_text_endpoints(archive, loop, vocab, tokenizer)
     # A folder of its own beside --out, renamed into place once whole.
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = run_lock.new_folder_beside(out, "tmp-export")
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = run_lock.new_folder_beside(out, "tmp-export")
+    except OSError as e:  # named by --out, not by the working folder's hidden name
+        raise RnnlmError(f"cannot write the export {out}: {e.strerror or e}") from None
     try:
         # Traced with Keras's own step loop, not cuDNN: a SavedModel traced on a GPU would
         # otherwise hold cuDNN ops, which have no CPU kernel, and load only where a GPU is.

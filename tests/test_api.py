@@ -311,9 +311,9 @@ def test_evaluate_counts_the_unknown_tokens(lm):
 
 
 @pytest.mark.parametrize("options, message", [
-    (dict(epochs=1.5), "epochs must be > 0"),
+    (dict(epochs=1.5), "epochs must be an integer > 0, got the float 1.5"),
     (dict(lr=float("nan")), "lr must be > 0"),
-    (dict(units="16"), "units must be > 0"),
+    (dict(units="16"), "units must be an integer > 0, got the str '16'"),
     (dict(seed="0"), "seed must be an integer"),
     (dict(seed=-1), r"seed must be in \[0, 2\*\*32 - 1\], got -1"),  # NumPy's generator's range
     (dict(seed=2 ** 32), r"seed must be in \[0, 2\*\*32 - 1\]"),

@@ -1072,6 +1072,10 @@ def test_an_export_that_fails_keeps_the_earlier_one(trained_run, tmp_path, monke
     monkeypatch.setattr(export.Path, "rename", real_rename)
     assert _files(out) == before  # the earlier export is where it was, whole
     assert sorted(p.name for p in tmp_path.iterdir()) == ["exported"]  # nothing left beside
+    # a place the working folder cannot be made in is named by --out, not by that folder
+    code, output = invoke("export", run, "--out", "/proc/rnnlm-export")
+    assert code == 2 and output.strip() == (
+        "error: cannot write the export /proc/rnnlm-export: No such file or directory"), output
 
 
 def test_a_run_trained_from_a_pipe_is_resumed_from_a_file(tmp_path):

@@ -112,6 +112,11 @@ def test_missing_path_and_directory(tmp_path):
         corpora.read_text(tmp_path / "nope.txt")
     with pytest.raises(RnnlmError, match="is a directory"):
         corpora.read_text(tmp_path)
+    # a corpus name typed wrong is answered with the names (a classification set is not one)
+    with pytest.raises(RnnlmError, match=r"file not found: tinyshakespear \(nor a corpus by "
+                                         r"name: .*tinyshakespeare.*`rnnlm corpora`") as error:
+        corpora.resolve("tinyshakespear")
+    assert "nsmc" not in str(error.value)
 
 
 def test_windows_and_old_mac_line_endings_read_as_newlines(tmp_path):

@@ -64,7 +64,7 @@ def test_same_seed_same_draws_different_seed_different():
     (lambda: TopKSampler(k=0), "top_k must be an integer >= 1"),
     (lambda: RandomSampler(temperature=1e-40), r"temperature must be in \[1e-06, 1e\+06\]"),
     (lambda: RandomSampler(temperature=1e39), r"temperature must be in \[1e-06, 1e\+06\]"),
-    (lambda: RandomSampler(temperature=True), "temperature must be > 0"),
+    (lambda: RandomSampler(temperature=True), "temperature must be a number > 0, got the bool True"),
     (lambda: lp.check_ngram_size(1000), "no_repeat_ngram must be at most 100"),
     (lambda: TopPSampler(p=0.9, k=0), "top_k must be an integer >= 1"),
     (lambda: BeamSampler(beam_width=0), "beam_width must be an integer >= 1"),

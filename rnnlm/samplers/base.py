@@ -27,8 +27,11 @@ def check_temperature(temperature):
             math.isfinite(temperature)):  # inf is not "<= 0"; nan is not a temperature at all
         raise ValueError(f"temperature must be a number in [{low:g}, {high:g}] "
                          f"(got {temperature!r})")
-    if not (is_real(temperature) and temperature > 0):
-        zero = is_real(temperature) and temperature == 0
+    if not is_real(temperature):  # "0.8" from a form, or True
+        raise ValueError(f"temperature must be a number > 0, got the "
+                         f"{type(temperature).__name__} {temperature!r}")
+    if not temperature > 0:
+        zero = temperature == 0
         raise ValueError(f"temperature must be > 0 (got {temperature!r}"
                          f"{'; ' + GREEDY_IS_THE_LIMIT if zero else ''})")
     if not low <= temperature <= high:
