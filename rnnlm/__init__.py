@@ -24,6 +24,7 @@ _EXPORTS = {
     "load_tokenizer": "rnnlm.tokenizers",
     "RnnlmError": "rnnlm.errors",
     "RnnlmWarning": "rnnlm.errors",
+    "TrainingInterrupted": "rnnlm.errors",
     "ModelConfig": "rnnlm.config",
     "TrainConfig": "rnnlm.config",
     "TokenizerConfig": "rnnlm.config",

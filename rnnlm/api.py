@@ -14,7 +14,7 @@ from rnnlm import corpora, data, defaults, fitting, pace, preflight, resuming, r
 from rnnlm.config import (TOKENIZER_OPTIONS, ModelConfig, TokenizerConfig, TrainConfig,
                           cell_name, check_tokenizer_options, from_dict, to_dict)
 from rnnlm.errors import RnnlmError
-from rnnlm.fitting import TrainingInterrupted  # raised on Ctrl-C; callers catch it from here
+from rnnlm.errors import TrainingInterrupted  # raised on Ctrl-C, after the checkpoint is saved
 from rnnlm.lm import LM
 from rnnlm.seeding import keeps_user_random_state
 from rnnlm.tokenizers import load_tokenizer

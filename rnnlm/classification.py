@@ -24,7 +24,7 @@ from rnnlm.classify_labels import encode_labels, label_list, split_validation, v
 from rnnlm import corpora, preflight, runs
 from rnnlm.classifier import KIND, Classifier, load_classifier
 from rnnlm.config import cell_name, check_positive, check_seed, check_tokenizer_options
-from rnnlm.errors import RnnlmError
+from rnnlm.errors import RnnlmError, TrainingInterrupted
 from rnnlm.seeding import keeps_user_random_state
 from rnnlm.tokenizers import build_tokenizer
 
@@ -130,13 +130,11 @@ def train_classifier(data, out=None, *, valid=None, test=None, valid_fraction=0.
     return clf
 
 
-def _interrupted_run(out: Path, earlier_kept: bool) -> Exception:
+def _interrupted_run(out: Path, earlier_kept: bool) -> TrainingInterrupted:
     """Ctrl-C: a classifier has no --resume, so a new run without a finished epoch is removed
     (it could be neither used nor continued, and its folder would refuse the same command
     again; the earlier run --force was replacing comes back); one with a finished epoch keeps
     its best, as a diverged run does. The test set is not measured: the user asked to stop."""
-    from rnnlm.fitting import TrainingInterrupted
-
     if not runs.has_saved_epoch(out):
         shutil.rmtree(out, ignore_errors=True)
         kept = (f"the earlier run in {out} is kept as it was" if earlier_kept

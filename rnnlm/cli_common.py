@@ -156,7 +156,7 @@ def user_errors(command):
         except Exception as e:
             if VERBOSE["on"] or type(e).__name__ == "Exit":
                 raise
-            from rnnlm.api import TrainingInterrupted
+            from rnnlm.errors import TrainingInterrupted
 
             if isinstance(e, TrainingInterrupted):
                 typer.echo(str(e), err=True)

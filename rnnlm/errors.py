@@ -1,4 +1,5 @@
-"""The one exception type a user sees as a single line (the CLI turns it into exit code 2)."""
+"""The exceptions a user sees as a single line: bad input (the CLI's exit code 2), and training
+interrupted (130, or 143 for SIGTERM)."""
 
 
 class RnnlmError(ValueError):
@@ -12,6 +13,12 @@ class RnnlmWarning(UserWarning):
     """Something the user may want to act on that does not stop the work (a prompt with words
     the model never saw). Python callers see it through ``warnings``; the CLI prints it as one
     ``warning:`` line."""
+
+
+class TrainingInterrupted(Exception):
+    """Ctrl-C (or SIGTERM in the CLI) during training, after what could be kept was: its message
+    says what that is (a language model's checkpoint and the --resume to go on with; a
+    classifier's best epoch, or no run at all before its first epoch ended)."""
 
 
 EMPTY_PATH = "an empty string (an unset shell variable?)"

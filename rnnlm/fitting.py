@@ -9,12 +9,8 @@ import warnings
 from pathlib import Path
 
 from rnnlm import checkpoints, data, runs
-from rnnlm.errors import RnnlmError, first_line
+from rnnlm.errors import RnnlmError, TrainingInterrupted, first_line
 from rnnlm.seeding import seed_everything
-
-
-class TrainingInterrupted(Exception):
-    """Ctrl-C during training; the last checkpoint was saved before this was raised."""
 
 
 def fit_in_run(out: Path, config, tok, model_cfg, train_cfg, train_ids, valid_text,

@@ -607,3 +607,23 @@ def test_streams_and_stop_strings_read_the_text_a_bounded_number_of_times(lm, mo
     reads.clear()
     assert len("".join(lm.stream("the ", length=6_000, seed=1))) > 0
     assert len(reads) <= 10  # 64, 128, 256, 512, then 1,024 at a time
+
+
+def test_ctrl_c_in_python_raises_training_interrupted_once_the_checkpoint_is_saved(
+        tmp_path, monkeypatch):
+    from rnnlm import training
+
+    corpus = tmp_path / "tiny.txt"
+    corpus.write_text(TINY_TEXT, encoding="utf-8")
+    end_epoch = training.EpochEnd.on_epoch_end
+
+    def interrupted_after_the_first(self, epoch, logs=None):
+        end_epoch(self, epoch, logs)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(training.EpochEnd, "on_epoch_end", interrupted_after_the_first)
+    with pytest.raises(rnnlm.TrainingInterrupted, match="last checkpoint saved in"):
+        rnnlm.train(str(corpus), out=tmp_path / "run", **{**TINY, "epochs": 3})
+    monkeypatch.undo()
+    lm = rnnlm.resume(tmp_path / "run", epochs=1)
+    assert lm.info()["epochs_done"] == 2
