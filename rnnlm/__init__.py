@@ -41,9 +41,17 @@ def __getattr__(name):
     if name == "reference":
         return import_module("rnnlm.reference")
     if name in _EXPORTS:
-        if _EXPORTS[name] in _NEED_TENSORFLOW:  # its log lines off the terminal (tf_logs.py)
-            from rnnlm import tf_logs
+        # Importing TensorFlow draws from Python's global random: the caller's sequence goes
+        # on as if rnnlm had not been imported (as rnnlm.train promises for its own draws).
+        import random
 
-            tf_logs.quiet_for_the_api()
-        return getattr(import_module(_EXPORTS[name]), name)
+        state = random.getstate()
+        try:
+            if _EXPORTS[name] in _NEED_TENSORFLOW:  # its log lines off the terminal (tf_logs.py)
+                from rnnlm import tf_logs
+
+                tf_logs.quiet_for_the_api()
+            return getattr(import_module(_EXPORTS[name]), name)
+        finally:
+            random.setstate(state)
     raise AttributeError(f"module 'rnnlm' has no attribute {name!r}")

@@ -205,6 +205,7 @@ def _check_language_model(run_dir: Path, config: dict, command: str) -> None:
                          f"run of `rnnlm train` (classifiers: rnnlm classify eval|predict)")
 
 
+@keeps_user_random_state  # Keras draws its layers' default seeds from Python's random
 def load(run_dir: str | Path, command: str | None = None) -> LM:
     """Rebuild a trained model from its run directory (config → layers → weights).
     ``command``: one that needs a language model (generate, eval, export), named in the one

@@ -181,4 +181,6 @@ def a_path(value: str) -> Path:
 
 
 def echo_json(data) -> None:
-    typer.echo(json.dumps(data, indent=2, ensure_ascii=False, default=str))
+    from rnnlm.runs import json_value
+
+    typer.echo(json.dumps(data, indent=2, ensure_ascii=False, default=json_value))

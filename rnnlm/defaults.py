@@ -17,6 +17,7 @@ as None takes the value of the tokenizer's row in RECIPES.
 """
 from __future__ import annotations
 
+import numbers
 from dataclasses import dataclass
 
 from rnnlm.config import check_cell
@@ -89,7 +90,8 @@ def fill_model_options(train_tokens: int, tokenizer: str, cell: str, given: dict
     else:
         options["num_layers"] = options["num_layers"] or 1
         options["units"] = options["units"] or 256
-    last_units = options["units"] if isinstance(options["units"], int) else options["units"][-1]
+    last_units = (options["units"] if isinstance(options["units"], numbers.Integral)
+                  else options["units"][-1])  # a list: one per layer
     if options["embedding_dim"] is None:
         options["embedding_dim"] = default_embedding_dim(tokenizer, last_units)
     if options["tie_weights"] is None:

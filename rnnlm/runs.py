@@ -52,7 +52,16 @@ def write_atomic(path: Path, write) -> None:
 
 
 def json_bytes(data) -> bytes:
-    return (json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n").encode("utf-8")
+    return (json.dumps(data, indent=2, ensure_ascii=False, default=json_value) + "\n").encode("utf-8")
+
+
+def json_value(value):
+    """What JSON cannot write by itself: a NumPy number given to the Python API (epochs=
+    np.int64(3)) as the number it is (as text, a resume would read "3" and refuse it);
+    anything else (a path) as its text."""
+    if type(value).__module__ == "numpy" and callable(getattr(value, "item", None)):
+        return value.item()
+    return str(value)
 
 
 def write_json(path: Path, data) -> None:

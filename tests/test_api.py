@@ -535,6 +535,41 @@ def test_training_leaves_the_user_s_random_state_and_dtype_policy_alone(tmp_path
         np.testing.assert_array_equal(a.numpy(), b.numpy())
 
 
+def test_rnnlm_s_lazy_imports_leave_python_s_random_state_alone(monkeypatch):
+    """rnnlm.train (rnnlm.load, ...) imports TensorFlow on first use, and that import draws
+    from Python's global random (rich, which Keras imports, does): the caller's sequence goes
+    on as if nothing had been imported."""
+    import importlib
+    import random
+
+    real_import = importlib.import_module
+
+    def import_that_draws(name):  # what a first import of TensorFlow does
+        random.random()
+        return real_import(name)
+
+    monkeypatch.setattr(rnnlm, "import_module", import_that_draws)
+    random.seed(5)
+    expected = random.getstate()
+    assert rnnlm.train is not None and rnnlm.load is not None
+    assert random.getstate() == expected
+
+
+def test_numpy_numbers_are_numbers_in_config_json(tmp_path):
+    """units=np.int64(16) trains, and config.json keeps NumPy numbers as numbers (as text, a
+    resume would read "16" and refuse it)."""
+    import json
+
+    corpus = tmp_path / "tiny.txt"
+    corpus.write_text(TINY_TEXT, encoding="utf-8")
+    rnnlm.train(str(corpus), out=tmp_path / "run", units=np.int64(16), embedding_dim=8,
+                seq_len=np.int64(16), batch_size=8, epochs=np.int64(1), lr=np.float32(0.003))
+    config = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert (config["model"]["units"], config["train"]["seq_len"], config["train"]["epochs"]) == (16, 16, 1)
+    assert config["train"]["lr"] == pytest.approx(0.003)
+    assert rnnlm.resume(tmp_path / "run", epochs=1).info()["epochs_done"] == 2
+
+
 def test_a_run_seeded_at_the_top_of_the_range_resumes(tmp_path):
     corpus = tmp_path / "tiny.txt"
     corpus.write_text(TINY_TEXT, encoding="utf-8")

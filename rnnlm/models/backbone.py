@@ -10,6 +10,7 @@ with use_cudnn=True, so that a call cuDNN cannot take is an error, not a silent 
 """
 from __future__ import annotations
 
+import numbers
 from contextlib import contextmanager
 
 import keras
@@ -37,7 +38,7 @@ CUDNN_CELLS = ("lstm", "gru")
 
 def per_layer_units(units: int | list[int], num_layers: int) -> list[int]:
     """`64` → [64] * num_layers; `[64, 64, 32]` must have num_layers entries."""
-    if isinstance(units, int):
+    if isinstance(units, numbers.Integral):  # NumPy's too
         return [units] * num_layers
     units = list(units)
     if len(units) != num_layers:
