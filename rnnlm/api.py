@@ -169,6 +169,11 @@ def resume(run_dir: str | Path, *, epochs: int | None = None, time_limit: float 
     for name in ("checkpoints/last.weights.h5", "checkpoints/last.optimizer.npz", "state.json"):
         if not (run_dir / name).exists():
             raise RnnlmError(f"{run_dir} cannot be resumed: {name} is missing")
+    done = runs.read_json(run_dir / "state.json").get("epochs_done") or 0
+    if done and not (run_dir / "history.json").exists():  # else its epochs would be lost
+        raise RnnlmError(f"{run_dir} cannot be resumed: history.json is missing (state.json "
+                         f"counts {done} epoch{'s' * (done != 1)}; the plateau, early stopping "
+                         f"and the curves replay them from it)")
     for given, what in ((corpus, "the corpus's new path"), (valid, "--valid"),
                         (data_dir, "--data-dir")):
         if given is not None:  # an empty one would be the current folder

@@ -134,12 +134,21 @@ def load_run_weights(model, run_dir: Path, tokenizer=None, vocabulary_size: int 
     if tokenizer is not None and vocabulary_size and tokenizer.vocabulary_size != vocabulary_size:
         raise RnnlmError(f"{run_dir}: tokenizer.json holds {tokenizer.vocabulary_size:,} tokens and "
                          f"the model {vocabulary_size:,}; the run's files do not belong together")
+    path = Path(run_dir) / "model.weights.h5"
     try:
-        model.load_weights(Path(run_dir) / "model.weights.h5")
+        import h5py
+
+        with h5py.File(path, "r"):
+            pass
+    except OSError as e:  # cut short by a full disk or a copy, or not HDF5 at all
+        raise RnnlmError(f"cannot load {path}: the file is damaged ({first_line(e)}); copy it "
+                         f"again, or --resume a language model run, which writes it anew") from None
+    try:
+        model.load_weights(path)
     except Exception as e:  # h5py/keras raise many types, Keras's in several lines
-        raise RnnlmError(f"cannot load {run_dir}/model.weights.h5: the weights do not fit the "
-                         f"model config.json describes (was it edited, or written by another "
-                         f"version?): {first_line(e)}") from None
+        raise RnnlmError(f"cannot load {path}: the weights do not fit the model config.json "
+                         f"describes (was it edited, or written by another version?): "
+                         f"{first_line(e)}") from None
 
 
 def has_saved_epoch(run_dir: Path) -> bool:
@@ -228,11 +237,23 @@ def read_config(run_dir: Path, need_weights: bool = True) -> dict:
     if need_weights and not (run_dir / "model.weights.h5").exists():
         resumable = (run_dir / "checkpoints" / "last.weights.h5").exists()
         earlier = set_aside_copies(run_dir)
+        done = _epochs_done(run_dir)
+        why = (f"state.json counts {done} epoch{'s' * (done != 1)}: was it deleted?" if done
+               else "training never finished an epoch")
         raise RnnlmError(
-            f"{run_dir} is incomplete: model.weights.h5 is missing (training never finished an "
-            f"epoch; " + ("continue with --resume)" if resumable else "start it again with --force)")
+            f"{run_dir} is incomplete: model.weights.h5 is missing ({why}; "
+            + ("continue with --resume)" if resumable else "start it again with --force)")
             + (f"; the run it was to replace is in {earlier[-1]}" if earlier else ""))
     return config
+
+
+def _epochs_done(run_dir: Path) -> int:
+    """The epochs state.json counts (0 where it is missing or unreadable)."""
+    try:
+        done = read_json(run_dir / "state.json").get("epochs_done")
+    except RnnlmError:
+        return 0
+    return done if isinstance(done, int) else 0
 
 
 def copy_run(run_dir: Path | None, directory: str | Path, what: str = "model") -> Path:

@@ -1189,3 +1189,24 @@ def test_eval_reads_held_out_text_in_the_run_s_encoding(tmp_path):
     assert code == 2 and "is not valid utf-8" in output, output
     code, output = invoke("info", run)
     assert code == 0 and "ko.txt (encoding cp949)" in output, output
+
+
+def test_a_run_with_a_file_deleted_or_cut_short_is_named_for_what_happened(tiny_corpus, tmp_path):
+    run = tmp_path / "run"
+    assert invoke("train", tiny_corpus, "--out", run, *TINY_MODEL)[0] == 0
+    weights = (run / "model.weights.h5").read_bytes()
+    (run / "model.weights.h5").write_bytes(weights[:100])  # a copy cut short
+    code, output = invoke("generate", run, "--length", "5")
+    assert code == 2 and "model.weights.h5: the file is damaged" in output, output
+    assert "config.json" not in output and len(output.strip().splitlines()) == 1, output
+    (run / "model.weights.h5").unlink()
+    code, output = invoke("generate", run, "--length", "5")
+    assert code == 2 and "state.json counts 1 epoch: was it deleted?" in output, output
+    (run / "model.weights.h5").write_bytes(weights)
+    history = (run / "history.json").read_bytes()
+    (run / "history.json").unlink()  # a resume would lose the run's epochs from it
+    code, output = invoke("train", "--resume", run, "--epochs", "1")
+    assert code == 2 and "cannot be resumed: history.json is missing" in output, output
+    (run / "history.json").write_bytes(history)
+    assert invoke("train", "--resume", run, "--epochs", "1")[0] == 0
+    assert len(json.loads((run / "history.json").read_text())["epochs"]) == 2
