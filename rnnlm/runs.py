@@ -262,6 +262,8 @@ def copy_run(run_dir: Path | None, directory: str | Path, what: str = "model") -
     if run_dir is None:
         raise RnnlmError(f"this {what} has no run directory to save from")
     if directory.resolve() != Path(run_dir).resolve():
+        if Path(run_dir).resolve() in directory.resolve().parents:  # the run would hold a copy
+            raise RnnlmError(f"{directory} is inside the run {run_dir}; save it elsewhere")
         check_can_create_dir(directory, "save to")  # a file there, or a folder not writable
         if directory.exists() and any(directory.iterdir()):
             raise RnnlmError(f"{directory} is not empty; choose a new directory")

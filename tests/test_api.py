@@ -163,6 +163,9 @@ def test_save_and_load_give_identical_logits(lm, tmp_path):
     assert a_file.read_text() == "keep me"
     with pytest.raises(rnnlm.RnnlmError, match="/proc/rnnlm-cannot-be-here"):  # root: refused late
         lm.save("/proc/rnnlm-cannot-be-here")
+    with pytest.raises(rnnlm.RnnlmError, match="is inside the run"):  # a copy of itself in it
+        lm.save(lm.run_dir / "copy")
+    assert not (lm.run_dir / "copy").exists()
 
 
 def test_export_round_trip_gives_the_same_greedy_text(lm, tmp_path):
