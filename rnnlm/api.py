@@ -13,8 +13,7 @@ from pathlib import Path
 from rnnlm import corpora, data, defaults, fitting, pace, preflight, resuming, run_lock, runs
 from rnnlm.config import (TOKENIZER_OPTIONS, ModelConfig, TokenizerConfig, TrainConfig,
                           cell_name, check_tokenizer_options, from_dict, to_dict)
-from rnnlm.errors import RnnlmError
-from rnnlm.errors import TrainingInterrupted  # raised on Ctrl-C, after the checkpoint is saved
+from rnnlm.errors import RnnlmError, TrainingInterrupted
 from rnnlm.lm import LM
 from rnnlm.seeding import keeps_user_random_state
 from rnnlm.tokenizers import load_tokenizer
