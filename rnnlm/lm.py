@@ -55,15 +55,15 @@ class LM:
                               batch_size, seq_len).as_dict()
         return {**result, "unknown_tokens": self._unknown_tokens(text, ids)}
 
-    def _unknown_tokens(self, text: str, ids) -> int:
-        """Scored tokens of ``text`` (all but the first, as in ``tokens``) read as <unk>
-        because the vocabulary lacks them. A corpus's own "<unk>" words (PTB's, whose rare
-        words are already replaced) are not counted: the vocabulary holds them, and a warning
-        about them would be about every PTB file."""
-        unknown = int(np.sum(ids[1:] == UNK_ID))
+    def _unknown_tokens(self, text: str, ids, start: int = 1) -> int:
+        """Tokens of ``text`` from ``start`` (1: the scored ones, as in ``tokens``) read as
+        <unk> because the vocabulary lacks them. A corpus's own "<unk>" words (PTB's, whose
+        rare words are already replaced) are not counted: the vocabulary holds them, and a
+        warning about them would be about every PTB file."""
+        unknown = int(np.sum(np.asarray(ids[start:]) == UNK_ID))
         tokenize = getattr(self.tokenizer, "tokenize", None)  # the word tokenizer's words
         if unknown and tokenize is not None:
-            unknown -= sum(1 for token in tokenize(text)[1:] if token == UNK)
+            unknown -= sum(1 for token in tokenize(text)[start:] if token == UNK)
         return unknown
 
     def score(self, text: str) -> list[tuple[str, float]]:
@@ -94,7 +94,7 @@ class LM:
         once per call (the model's continuation may not follow what the user typed)."""
         if not isinstance(prompt, str) or not prompt:  # (a prompt of bytes is refused later)
             return
-        unknown = self.tokenizer.encode_known_form(prompt)[1].count(UNK_ID)
+        unknown = self._unknown_tokens(*self.tokenizer.encode_known_form(prompt), start=0)
         if unknown:
             warnings.warn(f"{unknown} token(s) of the prompt are not in the vocabulary; they "
                           f"become <unk>", RnnlmWarning, stacklevel=3)

@@ -1,4 +1,6 @@
 """The Python API end to end on a tiny corpus: train, generate, stream, score, save, load, export."""
+import warnings
+
 import numpy as np
 import pytest
 
@@ -505,6 +507,11 @@ def test_evaluate_reproduces_the_run_s_validation_loss_and_knows_ptb_s_unk(tmp_p
     assert lm.evaluate(valid)["loss"] == pytest.approx(best["val_loss"], rel=1e-5)
     assert lm.evaluate("the <unk> cat sat\n")["unknown_tokens"] == 0
     assert lm.evaluate("the zebra cat sat\n")["unknown_tokens"] == 1
+    with warnings.catch_warnings():  # a prompt with PTB's <unk> is not warned about, either
+        warnings.simplefilter("error", rnnlm.RnnlmWarning)
+        lm.generate("<unk> the <unk> cat", length=3, seed=1)
+    with pytest.warns(rnnlm.RnnlmWarning, match="1 token.s. of the prompt are not in"):
+        lm.generate("the zebra <unk> cat", length=3, seed=1)
 
 
 def test_training_leaves_the_user_s_random_state_and_dtype_policy_alone(tmp_path):
