@@ -139,6 +139,7 @@ def generate(
 ):
     """Generate text from a trained run (streams to stdout)."""
     from rnnlm import api
+    from rnnlm.corpora import unix_line_breaks
     from rnnlm.errors import RnnlmError
 
     if interactive:  # the prompts come from the keyboard, one sample each, as text
@@ -148,6 +149,7 @@ def generate(
                 raise RnnlmError(f"--interactive reads its prompts and prints one sample each, "
                                  f"as text: drop {name}")
     lm = api.load(run_dir, "rnnlm generate")
+    prompt = unix_line_breaks(prompt)  # as the model reads it: a lone \r echoed would overtype
     options = dict(length=length, sampler=sampler, temperature=temperature, top_k=top_k,
                    top_p=top_p, beam_width=beam_width, repetition_penalty=repetition_penalty,
                    no_repeat_ngram=no_repeat_ngram, stop=[unescape(s) for s in stop or []] or None,

@@ -64,7 +64,12 @@ def read_text(path: str | os.PathLike, encoding: str = "utf-8") -> str:
         text = text.replace("\ufeff", "")
     if not text or text.isspace():  # isspace stops at the first other character
         raise RnnlmError(f"{path} holds no text: nothing but whitespace (or a byte-order mark)")
-    return text.replace("\r\n", "\n").replace("\r", "\n")
+    return unix_line_breaks(text)
+
+
+def unix_line_breaks(text: str) -> str:
+    """Windows (CRLF) and old Mac (CR) line breaks as "\n", as Python's text mode reads them."""
+    return text.replace("\r\n", "\n").replace("\r", "\n") if "\r" in text else text
 
 
 def is_utf8(encoding: str) -> bool:

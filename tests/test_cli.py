@@ -1210,3 +1210,12 @@ def test_a_run_with_a_file_deleted_or_cut_short_is_named_for_what_happened(tiny_
     (run / "history.json").write_bytes(history)
     assert invoke("train", "--resume", run, "--epochs", "1")[0] == 0
     assert len(json.loads((run / "history.json").read_text())["epochs"]) == 2
+
+
+def test_generate_echoes_a_windows_or_old_mac_prompt_with_the_line_breaks_the_model_read(
+        trained_run):
+    _, run = trained_run
+    unix = invoke("generate", run, "--prompt", "the\nquick", "--length", "8", "--seed", "2")
+    for typed in ("the\r\nquick", "the\rquick"):  # a lone \r would overtype the line it ends
+        code, output = invoke("generate", run, "--prompt", typed, "--length", "8", "--seed", "2")
+        assert code == 0 and "\r" not in output and output == unix[1], output

@@ -14,6 +14,7 @@ from abc import ABC, abstractmethod
 from collections import Counter
 from typing import Any, ClassVar, Iterable, Iterator
 
+from rnnlm.corpora import unix_line_breaks
 from rnnlm.errors import RnnlmError
 
 PAD_ID = 0
@@ -167,8 +168,7 @@ class Tokenizer(ABC):
         pieces, three per jamo). Text the vocabulary covers is encoded once, as ``encode``
         would. Windows (CRLF) and old Mac (CR) line breaks read as "\n", as in a corpus file
         (corpora.read_text): a prompt typed or piped on Windows ended in an <unk> "\r"."""
-        if "\r" in text:
-            text = text.replace("\r\n", "\n").replace("\r", "\n")
+        text = unix_line_breaks(text)
 
         def unknown(ids):
             return sum(1 for i in ids if i == UNK_ID or i in self.byte_pieces)
