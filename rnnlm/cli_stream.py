@@ -29,8 +29,18 @@ def interactive(lm, options) -> None:
     typer.echo("type a prompt and press Enter; Ctrl-D quits", err=True)
     while True:
         try:
-            prompt = input("> ")
+            prompt = _read_prompt()
         except EOFError:
             typer.echo("", err=True)
             return
         write_stream(lm, prompt, options)
+
+
+def _read_prompt() -> str:
+    """A line typed after "> ": on the terminal, with input()'s line editing; with the samples
+    redirected to a file, the "> " goes to stderr, so the file holds the samples alone."""
+    if sys.stdout.isatty():
+        return input("> ")
+    sys.stderr.write("> ")
+    sys.stderr.flush()
+    return input()

@@ -808,6 +808,9 @@ def test_interactive_prompt_loop_ends_on_ctrl_d(trained_run):
                                  "--seed", "2"], input="the \nfox\n")
     assert result.exit_code == 0, result.output
     assert "the " in result.output and "fox" in result.output
+    # the samples redirected: stdout holds them alone, one line each, no "> " among them
+    lines = result.stdout.splitlines()
+    assert len(lines) == 2 and lines[0].startswith("the ") and lines[1].startswith("fox"), lines
 
 
 def test_help_shows_the_defaults_written_in_brackets():
