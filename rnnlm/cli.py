@@ -19,8 +19,18 @@ app = typer.Typer(cls=OneLineUsageErrors, add_completion=False, no_args_is_help=
                   help="Recurrent language models and sequence classifiers (Keras 3).")
 
 
+def _print_version(asked: bool) -> None:
+    if asked:
+        from rnnlm import __version__
+
+        typer.echo(f"rnnlm {__version__}")
+        raise typer.Exit()
+
+
 @app.callback()
-def main(verbose: bool = typer.Option(False, "--verbose", help="Show TensorFlow's own logs.")):
+def main(verbose: bool = typer.Option(False, "--verbose", help="Show TensorFlow's own logs."),
+         version: bool = typer.Option(False, "--version", is_eager=True, callback=_print_version,
+                                      help="Print rnnlm's version and exit.")):
     cli_common.VERBOSE["on"] = verbose
     cli_common.show_rnnlm_warnings()
     if not verbose:

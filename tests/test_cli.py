@@ -1222,3 +1222,14 @@ def test_generate_echoes_a_windows_or_old_mac_prompt_with_the_line_breaks_the_mo
     for typed in ("the\r\nquick", "the\rquick"):  # a lone \r would overtype the line it ends
         code, output = invoke("generate", run, "--prompt", typed, "--length", "8", "--seed", "2")
         assert code == 0 and "\r" not in output and output == unix[1], output
+
+
+def test_version_is_the_package_s():
+    import tomllib
+    from pathlib import Path
+
+    project = tomllib.loads((Path(__file__).resolve().parents[1] / "pyproject.toml").read_text())
+    result = runner.invoke(app, ["--version"])
+    assert result.exit_code == 0
+    assert result.output == f"rnnlm {rnnlm.__version__}\n"
+    assert rnnlm.__version__ == project["project"]["version"]
