@@ -129,8 +129,9 @@ class ModelConfig:
 
     def validate(self) -> "ModelConfig":
         check_cell(self.cell)
-        for name in ("num_layers", "units", "embedding_dim"):
-            check_positive(name, getattr(self, name), integer=True)
+        for name in ("num_layers", "units", "embedding_dim"):  # --layers, layers= (num_layers here)
+            shown = "layers (num_layers)" if name == "num_layers" else name
+            check_positive(shown, getattr(self, name), integer=True)
         for name in ("dropout", "embedding_dropout", "weight_drop"):
             if not 0.0 <= getattr(self, name) < 1.0:
                 raise RnnlmError(f"{name} must be in [0, 1), got {getattr(self, name)}")

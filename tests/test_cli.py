@@ -283,6 +283,7 @@ def bad(tmp_path, name, content: bytes):
     (lambda p, c: ["train", c, "--cell", "transformer"], "unknown cell"),
     (lambda p, c: ["train", c, "--tokenizer", "bytes"], "unknown tokenizer"),
     (lambda p, c: ["train", c, "--units", "0"], "units must be > 0"),
+    (lambda p, c: ["train", c, "--layers", "-1"], "layers (num_layers) must be > 0"),
     (lambda p, c: ["train", c, "--batch-size", "-3"], "batch_size must be > 0"),
     (lambda p, c: ["train", c, "--ema", "1"], "ema must be in [0, 1)"),
     (lambda p, c: ["train", c, "--data-dir", c], "is not a directory"),  # a file corpus too
