@@ -210,10 +210,11 @@ def _check_language_model(run_dir: Path, config: dict, command: str) -> None:
 
 
 @keeps_user_random_state  # Keras draws its layers' default seeds from Python's random
-def load(run_dir: str | Path, command: str | None = None) -> LM:
+def load(run_dir: str | Path, command: str | None = None, weights: bool = True) -> LM:
     """Rebuild a trained model from its run directory (config → layers → weights).
     ``command``: one that needs a language model (generate, eval, export), named in the one
-    line a classifier run gets instead of an AttributeError later."""
+    line a classifier run gets instead of an AttributeError later. ``weights=False``: the
+    layers as built, for what the configuration says (``rnnlm info``)."""
     from rnnlm.models.language_model import LanguageModel
 
     run_dir = runs.as_path(run_dir, "the run directory")
@@ -223,8 +224,9 @@ def load(run_dir: str | Path, command: str | None = None) -> LM:
     if config.get("kind", "language_model") != "language_model":
         from rnnlm.classifier import load_classifier  # classifiers live in their own module
 
-        return load_classifier(run_dir)
+        return load_classifier(run_dir, weights)
     tok = load_tokenizer(run_dir)
     model = LanguageModel(from_dict(ModelConfig, config["model"])).build_for_inference()
-    runs.load_run_weights(model, run_dir, tok, config["model"].get("vocabulary_size", 0))
+    if weights:
+        runs.load_run_weights(model, run_dir, tok, config["model"].get("vocabulary_size", 0))
     return LM(model, tok, config, run_dir)

@@ -273,8 +273,9 @@ def format_classifier_info(details: dict) -> str:
     return "\n".join(lines)
 
 
-def load_classifier(run_dir) -> Classifier:
-    """Rebuild a trained classifier from its run directory (config → layers → weights)."""
+def load_classifier(run_dir, weights: bool = True) -> Classifier:
+    """Rebuild a trained classifier from its run directory (config → layers → weights;
+    ``weights=False``: the layers as built, for ``rnnlm info``)."""
     from rnnlm.models.classifier import ClassifierConfig, SequenceClassifier
 
     run_dir = runs.as_path(run_dir, "the run directory")
@@ -284,5 +285,6 @@ def load_classifier(run_dir) -> Classifier:
                          f"not a classifier")
     tok = load_tokenizer(run_dir) if config.get("tokenizer") is not None else None
     model = SequenceClassifier(ClassifierConfig.from_dict(config["model"])).build_for_inference()
-    runs.load_run_weights(model, run_dir, tok, config["model"].get("vocabulary_size", 0))
+    if weights:
+        runs.load_run_weights(model, run_dir, tok, config["model"].get("vocabulary_size", 0))
     return Classifier(model, tok, config, run_dir)

@@ -211,19 +211,25 @@ def evaluate(
 @user_errors
 def info(run_dir: Path = typer.Argument(..., parser=a_path), as_json: bool = typer.Option(False, "--json")):
     """Configuration, tokenizer, parameters per layer and best validation figures of a run."""
-    from rnnlm import api
+    from rnnlm import api, runs
+    from rnnlm.errors import RnnlmError
 
-    loaded = api.load(run_dir)  # an LM or a Classifier, by the run's kind
+    # What the configuration and the run's files say needs no weights: a run whose weights
+    # file is damaged still shows them, with a warning after.
+    loaded = api.load(run_dir, weights=False)  # an LM or a Classifier, by the run's kind
     details = loaded.info()
     if as_json:
         echo_json(details)
-        return
-    if hasattr(loaded, "format_info"):
+    elif hasattr(loaded, "format_info"):
         typer.echo(loaded.format_info(details))
-        return
-    from rnnlm.lm import format_info
+    else:
+        from rnnlm.lm import format_info
 
-    typer.echo(format_info(details))
+        typer.echo(format_info(details))
+    try:
+        runs.check_weights_file(run_dir)
+    except RnnlmError as e:
+        typer.echo(f"warning: {e}", err=True)
 
 
 @app.command()

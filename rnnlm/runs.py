@@ -134,21 +134,28 @@ def load_run_weights(model, run_dir: Path, tokenizer=None, vocabulary_size: int 
     if tokenizer is not None and vocabulary_size and tokenizer.vocabulary_size != vocabulary_size:
         raise RnnlmError(f"{run_dir}: tokenizer.json holds {tokenizer.vocabulary_size:,} tokens and "
                          f"the model {vocabulary_size:,}; the run's files do not belong together")
-    path = Path(run_dir) / "model.weights.h5"
-    try:
-        import h5py
-
-        with h5py.File(path, "r"):
-            pass
-    except OSError as e:  # cut short by a full disk or a copy, or not HDF5 at all
-        raise RnnlmError(f"cannot load {path}: the file is damaged ({first_line(e)}); copy it "
-                         f"again, or --resume a language model run, which writes it anew") from None
+    path = check_weights_file(run_dir)
     try:
         model.load_weights(path)
     except Exception as e:  # h5py/keras raise many types, Keras's in several lines
         raise RnnlmError(f"cannot load {path}: the weights do not fit the model config.json "
                          f"describes (was it edited, or written by another version?): "
                          f"{first_line(e)}") from None
+
+
+def check_weights_file(run_dir: Path) -> Path:
+    """model.weights.h5 of a run, or one line if it does not open as HDF5 (cut short by a full
+    disk or a copy, or not HDF5 at all)."""
+    path = Path(run_dir) / "model.weights.h5"
+    try:
+        import h5py
+
+        with h5py.File(path, "r"):
+            pass
+    except OSError as e:
+        raise RnnlmError(f"cannot load {path}: the file is damaged ({first_line(e)}); copy it "
+                         f"again, or --resume a language model run, which writes it anew") from None
+    return path
 
 
 def has_saved_epoch(run_dir: Path) -> bool:

@@ -1203,6 +1203,9 @@ def test_a_run_with_a_file_deleted_or_cut_short_is_named_for_what_happened(tiny_
     code, output = invoke("generate", run, "--length", "5")
     assert code == 2 and "model.weights.h5: the file is damaged" in output, output
     assert "config.json" not in output and len(output.strip().splitlines()) == 1, output
+    code, output = invoke("info", run)  # what the run was is still told, with a warning
+    assert code == 0 and "model        1 × lstm 16" in output, output
+    assert output.strip().splitlines()[-1].startswith("warning: cannot load"), output
     (run / "model.weights.h5").unlink()
     code, output = invoke("generate", run, "--length", "5")
     assert code == 2 and "state.json counts 1 epoch: was it deleted?" in output, output
