@@ -212,11 +212,11 @@ def evaluate(
 def info(run_dir: Path = typer.Argument(..., parser=a_path), as_json: bool = typer.Option(False, "--json")):
     """Configuration, tokenizer, parameters per layer and best validation figures of a run."""
     from rnnlm import api, runs
-    from rnnlm.errors import RnnlmError
 
-    # What the configuration and the run's files say needs no weights: a run whose weights
-    # file is damaged still shows them, with a warning after.
-    loaded = api.load(run_dir, weights=False)  # an LM or a Classifier, by the run's kind
+    try:  # weights that do not fit config.json would make its figures a lie: refused
+        loaded, damaged = api.load(run_dir), None  # an LM or a Classifier, by the run's kind
+    except runs.DamagedWeights as error:  # the run's files still say what it was
+        loaded, damaged = api.load(run_dir, weights=False), error
     details = loaded.info()
     if as_json:
         echo_json(details)
@@ -226,10 +226,8 @@ def info(run_dir: Path = typer.Argument(..., parser=a_path), as_json: bool = typ
         from rnnlm.lm import format_info
 
         typer.echo(format_info(details))
-    try:
-        runs.check_weights_file(run_dir)
-    except RnnlmError as e:
-        typer.echo(f"warning: {e}", err=True)
+    if damaged is not None:
+        typer.echo(f"warning: {damaged}", err=True)
 
 
 @app.command()

@@ -143,6 +143,10 @@ def load_run_weights(model, run_dir: Path, tokenizer=None, vocabulary_size: int 
                          f"{first_line(e)}") from None
 
 
+class DamagedWeights(RnnlmError):
+    """model.weights.h5 does not open (``rnnlm info`` still shows the run)."""
+
+
 def check_weights_file(run_dir: Path) -> Path:
     """model.weights.h5 of a run, or one line if it does not open as HDF5 (cut short by a full
     disk or a copy, or not HDF5 at all)."""
@@ -153,8 +157,9 @@ def check_weights_file(run_dir: Path) -> Path:
         with h5py.File(path, "r"):
             pass
     except OSError as e:
-        raise RnnlmError(f"cannot load {path}: the file is damaged ({first_line(e)}); copy it "
-                         f"again, or --resume a language model run, which writes it anew") from None
+        raise DamagedWeights(f"cannot load {path}: the file is damaged ({first_line(e)}); copy "
+                             f"it again, or --resume a language model run, which writes it "
+                             f"anew") from None
     return path
 
 
