@@ -168,7 +168,7 @@ def resume(run_dir: str | Path, *, epochs: int | None = None, time_limit: float 
     for name in ("checkpoints/last.weights.h5", "checkpoints/last.optimizer.npz", "state.json"):
         if not (run_dir / name).exists():
             raise RnnlmError(f"{run_dir} cannot be resumed: {name} is missing")
-    done = runs.read_json(run_dir / "state.json").get("epochs_done") or 0
+    done = runs.epochs_done(run_dir)  # a damaged state.json is named further on
     if done and not (run_dir / "history.json").exists():  # else its epochs would be lost
         raise RnnlmError(f"{run_dir} cannot be resumed: history.json is missing (state.json "
                          f"counts {done} epoch{'s' * (done != 1)}; the plateau, early stopping "

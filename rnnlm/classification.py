@@ -13,7 +13,6 @@ the original labels (ints or strings). The trained classifier, as users hold it,
 """
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -135,8 +134,7 @@ def _interrupted_run(out: Path, earlier_kept: bool) -> TrainingInterrupted:
     (it could be neither used nor continued, and its folder would refuse the same command
     again; the earlier run --force was replacing comes back); one with a finished epoch keeps
     its best, as a diverged run does. The test set is not measured: the user asked to stop."""
-    if not runs.has_saved_epoch(out):
-        shutil.rmtree(out, ignore_errors=True)
+    if runs.discard_if_no_epoch(out):
         kept = (f"the earlier run in {out} is kept as it was" if earlier_kept
                 else "the new run was not kept")
         return TrainingInterrupted(f"interrupted in the first epoch; {kept}")

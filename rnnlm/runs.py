@@ -168,6 +168,15 @@ def has_saved_epoch(run_dir: Path) -> bool:
     return (Path(run_dir) / "model.weights.h5").exists()
 
 
+def discard_if_no_epoch(run_dir: Path) -> bool:
+    """A new run that ends (diverged, interrupted) before a finished epoch is removed, so no
+    half-made run is left behind. True when it was."""
+    if has_saved_epoch(run_dir):
+        return False
+    shutil.rmtree(run_dir, ignore_errors=True)
+    return True
+
+
 @contextlib.contextmanager
 def new_run(out: Path, force: bool, resumable: bool = True):
     """A new run's folder to itself: locked, checked again under the lock (two commands given
@@ -249,7 +258,7 @@ def read_config(run_dir: Path, need_weights: bool = True) -> dict:
     if need_weights and not (run_dir / "model.weights.h5").exists():
         resumable = (run_dir / "checkpoints" / "last.weights.h5").exists()
         earlier = set_aside_copies(run_dir)
-        done = _epochs_done(run_dir)
+        done = epochs_done(run_dir)
         why = (f"state.json counts {done} epoch{'s' * (done != 1)}: was it deleted?" if done
                else "training never finished an epoch")
         raise RnnlmError(
@@ -259,7 +268,7 @@ def read_config(run_dir: Path, need_weights: bool = True) -> dict:
     return config
 
 
-def _epochs_done(run_dir: Path) -> int:
+def epochs_done(run_dir: Path) -> int:
     """The epochs state.json counts (0 where it is missing or unreadable)."""
     try:
         done = read_json(run_dir / "state.json").get("epochs_done")

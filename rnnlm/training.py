@@ -128,12 +128,9 @@ DIVERGED_LOSS = 1e4
 def diverged_run(error: TrainingDiverged, out: Path, new: bool) -> RnnlmError:
     """The line for a run that diverged: a new run without one finished epoch is removed, so
     no half-made run is left behind; any other keeps its last good epoch."""
-    import shutil
-
     from rnnlm import runs
 
-    if new and not runs.has_saved_epoch(out):
-        shutil.rmtree(out, ignore_errors=True)
+    if new and runs.discard_if_no_epoch(out):
         return RnnlmError(f"{error}; the new run was not kept")
     return RnnlmError(f"{error}; {out} keeps its last good epoch")
 

@@ -67,7 +67,7 @@ def test_a_harness_check_with_no_whole_real_epoch_says_so(bench_train, monkeypat
                                                          tiny_corpus):
     # A million batches an epoch: the clock ends the run inside the first one.
     make_the_real_run_small(bench_train, monkeypatch, tmp_path, tiny_corpus, "char",
-                        window_batches=100_000)
+                            window_batches=100_000)
     monkeypatch.setattr(bench_train, "time_window", lambda model, stream, batches: 1.0)
     with pytest.raises(SystemExit, match="finished no whole epoch of 1000000 batches in 2 s"):
         bench_train.harness_check(["char"], seconds=2)
