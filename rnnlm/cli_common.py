@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import inspect
 import json
 import os
 import re
@@ -138,7 +139,7 @@ def user_errors(command):
                     import_tensorflow_quietly()
                 return command(*args, **kwargs)
         except RnnlmError as e:
-            typer.echo(f"error: {one_line(str(e))}", err=True)
+            typer.echo(f"error: {as_typed(one_line(str(e)), command, kwargs)}", err=True)
             raise typer.Exit(2)
         except KeyboardInterrupt:
             typer.echo("interrupted", err=True)
@@ -163,6 +164,21 @@ def user_errors(command):
                 raise typer.Exit(signalled["code"])
             raise
     return wrapper
+
+
+def as_typed(message: str, command, kwargs: dict) -> str:
+    """The API's checks name a value by its keyword (``top_p must be in (0, 1]``); a line that
+    opens with the keyword of an option the user typed names it as typed (``--top-p must ...``).
+    A value from elsewhere (a run's config.json on --resume) keeps its key's name."""
+    keyword = message.split(" ", 1)[0]
+    parameter = inspect.signature(command).parameters.get(keyword)
+    option = getattr(parameter, "default", None)
+    if not isinstance(option, typer.models.OptionInfo) or kwargs.get(keyword) == option.default:
+        return message
+    flags = next((d for d in option.param_decls if d.startswith("--")),
+                 "--" + keyword.replace("_", "-"))
+    on, _, off = flags.partition("/")  # "--reset-after/--no-reset-after"
+    return (off if off and kwargs[keyword] is False else on) + message[len(keyword):]
 
 
 def unescape(text: str) -> str:

@@ -472,7 +472,7 @@ def test_classify_train_force_replaces_its_run_from_the_command_line(reviews, tm
     assert code == 0, output
     run = tmp_path / "run"
     kept = {p.name: p.read_bytes() for p in run.iterdir() if p.is_file()}
-    for bad, message in ((["--embedding-dim", "0"], "embedding_dim must be an integer >= 1"),
+    for bad, message in ((["--embedding-dim", "0"], "--embedding-dim must be an integer >= 1"),
                          (["--lr", "nan"], "lr must be > 0"), (["--lr", "inf"], "lr must be > 0"),
                          (["--clipnorm", "-1"], "clipnorm must be > 0"),
                          (["--seed", "4294967296"], "seed must be in [0, 2**32 - 1]")):

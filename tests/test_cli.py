@@ -284,10 +284,10 @@ def bad(tmp_path, name, content: bytes):
     (lambda p, c: ["train", c, "--tokenizer", "bytes"], "unknown tokenizer"),
     (lambda p, c: ["train", c, "--units", "0"], "units must be > 0"),
     (lambda p, c: ["train", c, "--layers", "-1"], "layers (num_layers) must be > 0"),
-    (lambda p, c: ["train", c, "--batch-size", "-3"], "batch_size must be > 0"),
+    (lambda p, c: ["train", c, "--batch-size", "-3"], "error: --batch-size must be > 0"),
     (lambda p, c: ["train", c, "--ema", "1"], "ema must be in [0, 1)"),
     (lambda p, c: ["train", c, "--data-dir", c], "is not a directory"),  # a file corpus too
-    (lambda p, c: ["train", c, "--weight-decay", "-1"], "weight_decay must be >= 0, got -1"),
+    (lambda p, c: ["train", c, "--weight-decay", "-1"], "--weight-decay must be >= 0, got -1"),
     # An option of another tokenizer would do nothing; --resume refuses it too.
     (lambda p, c: ["train", c, "--vocab-size", "100"], "not an option of the char tokenizer"),
     (lambda p, c: ["train", c, "--tokenizer", "word", "--min-freq", "1000000"],
@@ -616,6 +616,29 @@ def test_a_run_whose_files_do_not_belong_together_is_one_line(trained_run, tmp_p
         code, output = invoke(*command)
         assert code == 2 and message in output and len(output.strip().splitlines()) == 1, output
         assert not output.strip().endswith(":"), output  # Keras's first line ends in a colon
+
+
+def test_a_bad_value_is_named_as_typed_a_flag_or_a_key_of_config_json(trained_run, tmp_path):
+    """The API's checks name a value by its keyword (top_p); the line names the flag the user
+    typed, and a key of an edited config.json by its key."""
+    import shutil
+
+    _, run = trained_run
+    copy = tmp_path / "edited"
+    shutil.copytree(run, copy)
+    config = json.loads((copy / "config.json").read_text())
+    config["train"]["batch_size"] = -3
+    (copy / "config.json").write_text(json.dumps(config))
+    for command, message in (
+            (["generate", run, "--top-p", "2"], "error: --top-p must be in (0, 1]"),
+            (["generate", run, "--sampler", "beam", "--beam-width", "0"],
+             "error: --beam-width must be an integer >= 1"),
+            (["explain", "lstm", "--input-shape", "4,3", "--no-reset-after"],
+             "error: --no-reset-after only applies to the gru cell"),
+            (["train", "--resume", copy, "--epochs", "9"], "error: batch_size must be > 0")):
+        code, output = invoke(*command)
+        assert code == 2 and output.startswith(message), output
+        assert len(output.strip().splitlines()) == 1, output
 
 
 def test_a_run_without_validation_says_what_its_best_epoch_was_judged_on(tiny_corpus, tmp_path):
