@@ -168,7 +168,7 @@ def resume(run_dir: str | Path, *, epochs: int | None = None, time_limit: float 
     for name in ("checkpoints/last.weights.h5", "checkpoints/last.optimizer.npz", "state.json"):
         if not (run_dir / name).exists():
             raise RnnlmError(f"{run_dir} cannot be resumed: {name} is missing")
-    done = runs.epochs_done(run_dir)  # a damaged state.json is named further on
+    done = runs.read_state(run_dir).get("epochs_done", 0)
     if done and not (run_dir / "history.json").exists():  # else its epochs would be lost
         raise RnnlmError(f"{run_dir} cannot be resumed: history.json is missing (state.json "
                          f"counts {done} epoch{'s' * (done != 1)}; the plateau, early stopping "
@@ -193,11 +193,10 @@ def resume(run_dir: str | Path, *, epochs: int | None = None, time_limit: float 
     tok = load_tokenizer(run_dir)
     train_ids = data.encode_corpus(tok, train_text)
     train_cfg = preflight.batch_within_windows(train_cfg, train_ids, quiet)
-    state = runs.read_json(run_dir / "state.json")
     config["train"] = to_dict(train_cfg)
     with run_lock.locked(run_dir):
         fitting.fit_in_run(run_dir, config, tok, model_cfg, train_cfg, train_ids, valid_text,
-                           initial_epoch=state.get("epochs_done", 0), tensorboard=tensorboard,
+                           initial_epoch=done, tensorboard=tensorboard,
                            quiet=quiet, new=False)
         return load(run_dir)
 

@@ -14,8 +14,8 @@ from pathlib import Path, PurePosixPath
 from rnnlm.config import FORMAT_VERSION
 from rnnlm.errors import RnnlmError
 from rnnlm.interrupts import interrupts_deferred
-from rnnlm.runs import (JOURNAL, TEMPORARY, is_run, json_bytes, read_json, write_atomic,
-                        write_json)
+from rnnlm.runs import (JOURNAL, TEMPORARY, is_run, json_bytes, read_json, read_state,
+                        write_atomic, write_json)
 
 
 class _WeightsBuffer(io.BytesIO):
@@ -177,9 +177,8 @@ class RunWriter:
         self.pending_config: dict | None = None  # a resume's options, saved with its first one
         self._pending: Commit | None = None  # an epoch whose last checkpoint save_last adds (--ema)
         self.last_saved = False  # a checkpoint of this process is whole on the disk
-        state = read_json(self.dir / "state.json") if (self.dir / "state.json").exists() else {}
         self.state = {"epochs_done": 0, "best_val_loss": None, "best_epoch": None,
-                      "train_seconds": 0.0, **state}
+                      "train_seconds": 0.0, **read_state(self.dir)}
         self.history = (read_json(self.dir / "history.json").get("epochs")
                         if (self.dir / "history.json").exists() else [])
         if not isinstance(self.history, list) or not all(isinstance(e, dict) for e in self.history):

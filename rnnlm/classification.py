@@ -22,7 +22,8 @@ from rnnlm.classify_batches import encode_texts
 from rnnlm.classify_labels import encode_labels, label_list, split_validation, validation_minimum
 from rnnlm import corpora, preflight, runs
 from rnnlm.classifier import KIND, Classifier, load_classifier
-from rnnlm.config import cell_name, check_positive, check_seed, check_tokenizer_options
+from rnnlm.config import (cell_name, check_fraction, check_positive, check_seed,
+                          check_tokenizer_options)
 from rnnlm.errors import RnnlmError, TrainingInterrupted
 from rnnlm.seeding import keeps_user_random_state
 from rnnlm.tokenizers import build_tokenizer
@@ -206,8 +207,7 @@ def _check_train_options(epochs, batch_size, lr, valid_fraction, max_len, freeze
         check_positive(name, value, integer=True)
     check_positive("lr", lr)  # a NaN or infinite rate would train, and save, a run of NaNs
     check_positive("clipnorm", clipnorm, allow_none=True)
-    if not 0.0 <= valid_fraction < 1.0:
-        raise RnnlmError(f"valid_fraction must be in [0, 1), got {valid_fraction}")
+    check_fraction("valid_fraction", valid_fraction)
     if freeze_epochs and from_lm is None:
         raise RnnlmError("--freeze-epochs needs --from-lm (it freezes the transferred layers)")
     if not 0 <= freeze_epochs <= epochs:

@@ -195,9 +195,7 @@ class Classifier:
         return out
 
     def info(self) -> dict:
-        state = {}
-        if self.run_dir is not None and (self.run_dir / "state.json").exists():
-            state = runs.read_json(self.run_dir / "state.json")
+        state = runs.read_state(self.run_dir) if self.run_dir is not None else {}
         metrics = {}
         if self.run_dir is not None and (self.run_dir / "metrics.json").exists():
             metrics = runs.read_json(self.run_dir / "metrics.json")

@@ -59,6 +59,30 @@ def check_positive(name: str, value, allow_none: bool = False, integer: bool = F
         raise RnnlmError(f"{name} must be > 0 ({what}), got {value!r}")
 
 
+def check_number(name: str, value, integer: bool = False) -> None:
+    """A finite number (an integer where a count is meant), named by its type otherwise:
+    Python would compare a string with 0 by raising TypeError, and a NaN with nothing at all."""
+    kind = numbers.Integral if integer else numbers.Real
+    if isinstance(value, bool) or not isinstance(value, kind):
+        what = "an integer" if integer else "a number"
+        raise RnnlmError(f"{name} must be {what}, got the {type(value).__name__} {value!r}")
+    if not math.isfinite(value):
+        raise RnnlmError(f"{name} must be a finite number, got {value!r}")
+
+
+def check_not_negative(name: str, value, integer: bool = False) -> None:
+    check_number(name, value, integer)
+    if value < 0:
+        raise RnnlmError(f"{name} must be >= 0, got {value}")
+
+
+def check_fraction(name: str, value, note: str = "") -> None:
+    """In [0, 1): a dropout rate, the validation fraction, the EMA's decay."""
+    check_number(name, value)
+    if not 0.0 <= value < 1.0:
+        raise RnnlmError(f"{name} must be in [0, 1){note}, got {value}")
+
+
 def check_cell(cell: str) -> str:
     if cell not in CELLS:
         raise RnnlmError(f"unknown cell '{cell}'; choose one of: {', '.join(CELLS)}")
@@ -133,8 +157,7 @@ class ModelConfig:
             shown = "layers (num_layers)" if name == "num_layers" else name
             check_positive(shown, getattr(self, name), integer=True)
         for name in ("dropout", "embedding_dropout", "weight_drop"):
-            if not 0.0 <= getattr(self, name) < 1.0:
-                raise RnnlmError(f"{name} must be in [0, 1), got {getattr(self, name)}")
+            check_fraction(name, getattr(self, name))
         if self.weight_drop and self.cell != "lstm":
             raise RnnlmError(f"weight_drop is implemented for the lstm cell, not '{self.cell}'")
         return self
@@ -194,13 +217,10 @@ class TrainConfig:
         if self.precision not in PRECISIONS:
             raise RnnlmError(f"unknown precision '{self.precision}'; choose one of: "
                              f"{', '.join(PRECISIONS)}")
-        for name in ("weight_decay", "warmup_steps"):
-            if getattr(self, name) < 0:
-                raise RnnlmError(f"{name} must be >= 0, got {getattr(self, name)}")
-        if not 0.0 <= self.ema < 1.0:
-            raise RnnlmError(f"ema must be in [0, 1) (0: off), got {self.ema}")
-        if not 0.0 <= self.valid_fraction < 1.0:
-            raise RnnlmError(f"valid_fraction must be in [0, 1), got {self.valid_fraction}")
+        check_not_negative("weight_decay", self.weight_decay)  # NaN would train NaNs
+        check_not_negative("warmup_steps", self.warmup_steps, integer=True)
+        check_fraction("ema", self.ema, " (0: off)")
+        check_fraction("valid_fraction", self.valid_fraction)
         return self
 
 

@@ -134,9 +134,7 @@ class LM:
     def info(self) -> dict:
         from rnnlm import runs
 
-        state = {}
-        if self.run_dir is not None and (self.run_dir / "state.json").exists():
-            state = runs.read_json(self.run_dir / "state.json")
+        state = runs.read_state(self.run_dir) if self.run_dir is not None else {}
         return {"run_dir": str(self.run_dir), "format_version": self.config.get("format_version"),
                 "source": self.config.get("source"), "tokenizer": self.tokenizer.config(),
                 "vocabulary_size": self.tokenizer.vocabulary_size, "model": self.config["model"],

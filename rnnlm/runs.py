@@ -22,7 +22,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from rnnlm.config import FORMAT_VERSION
+from rnnlm.config import FORMAT_VERSION, is_integer, is_real
 from rnnlm.errors import RnnlmError, first_line, refuse_empty_path
 from rnnlm.run_lock import SetAside, finish_if_idle, locked, set_aside_copies
 
@@ -268,13 +268,37 @@ def read_config(run_dir: Path, need_weights: bool = True) -> dict:
     return config
 
 
+# state.json's counts, each checked on reading: a hand-edited "epochs_done": "3" would fail
+# deep inside a --resume (the epoch's seed is the run's seed plus it), or print nonsense.
+STATE_FIELDS = {"epochs_done": (is_integer, "an integer >= 0"),
+                "best_epoch": (is_integer, "an integer >= 0 or null"),
+                "best_val_loss": (is_real, "a number or null"),
+                "train_seconds": (is_real, "a number >= 0"),
+                "resumed_at_epoch": (is_integer, "an integer >= 0 or null")}
+
+
+def read_state(run_dir: Path) -> dict:
+    """A run's state.json ({} where there is none), one line naming a count it damaged."""
+    path = Path(run_dir) / "state.json"
+    if not path.exists():
+        return {}
+    state = read_json(path)
+    for name, (kind, what) in STATE_FIELDS.items():
+        value = state.get(name)
+        allow_none = name not in ("epochs_done", "train_seconds")
+        if (value is None and allow_none) or (name not in state and not allow_none):
+            continue
+        if not kind(value) or (name != "best_val_loss" and value < 0):
+            raise RnnlmError(f"{path} is damaged: {name} must be {what}, got {value!r}")
+    return state
+
+
 def epochs_done(run_dir: Path) -> int:
     """The epochs state.json counts (0 where it is missing or unreadable)."""
     try:
-        done = read_json(run_dir / "state.json").get("epochs_done")
+        return int(read_state(run_dir).get("epochs_done", 0))
     except RnnlmError:
         return 0
-    return done if isinstance(done, int) else 0
 
 
 def copy_run(run_dir: Path | None, directory: str | Path, what: str = "model") -> Path:

@@ -326,6 +326,10 @@ def test_evaluate_counts_the_unknown_tokens(lm):
     (dict(optimizer="sgd", lr_schedule="plateau", valid_fraction=0.0), "validation loss"),
     (dict(early_stopping=2, valid_fraction=0.0), "validation loss"),
     (dict(warmup_steps=10_000), "never reach --lr"),
+    # NaN passes every comparison: it trained an epoch of NaNs, then "diverged ... lower --lr"
+    (dict(weight_decay=float("nan")), "weight_decay must be a finite number, got nan"),
+    (dict(warmup_steps=2.5), "warmup_steps must be an integer, got the float 2.5"),
+    (dict(dropout="0.2"), "dropout must be a number, got the str '0.2'"),  # was a TypeError
 ])
 def test_train_refuses_bad_values_before_writing(tmp_path, options, message):
     corpus = tmp_path / "tiny.txt"
@@ -573,9 +577,12 @@ def test_numpy_numbers_are_numbers_in_config_json(tmp_path):
     corpus = tmp_path / "tiny.txt"
     corpus.write_text(TINY_TEXT, encoding="utf-8")
     rnnlm.train(str(corpus), out=tmp_path / "run", units=np.int64(16), embedding_dim=8,
-                seq_len=np.int64(16), batch_size=8, epochs=np.int64(1), lr=np.float32(0.003))
+                seq_len=np.int64(16), batch_size=8, epochs=np.int64(1), lr=np.float32(0.003),
+                max_vocab=np.int64(40))  # a tokenizer's option too
     config = json.loads((tmp_path / "run" / "config.json").read_text())
     assert (config["model"]["units"], config["train"]["seq_len"], config["train"]["epochs"]) == (16, 16, 1)
+    tokenizer = json.loads((tmp_path / "run" / "tokenizer.json").read_text())
+    assert config["tokenizer"]["options"]["max_vocab"] == tokenizer["options"]["max_vocab"] == 40
     assert config["train"]["lr"] == pytest.approx(0.003)
     assert rnnlm.resume(tmp_path / "run", epochs=1).info()["epochs_done"] == 2
 

@@ -686,6 +686,9 @@ def test_force_never_deletes_a_file_of_the_user_s_in_a_run(trained_run, tmp_path
     ("config.json", "[1, 2]", "config.json is damaged"),
     ("config.json", '{"format_version": 1, "kind": "language_model"}', "config.json is damaged"),
     ("state.json", "[1, 2]", "state.json is damaged"),
+    # a count edited by hand: --resume added it to the seed deep inside training (a traceback)
+    ("state.json", '{"epochs_done": "1"}', "state.json is damaged: epochs_done must be an integer"),
+    ("state.json", '{"epochs_done": 1, "best_val_loss": "low"}', "best_val_loss must be a number"),
     ("history.json", '{"epochs": "x"}', "history.json is damaged"),
 ])
 def test_a_run_file_of_the_wrong_shape_is_one_line(trained_run, tmp_path, name, content, message):

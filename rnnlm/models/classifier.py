@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 import keras
 import numpy as np
 
-from rnnlm.config import check_cell, check_merge_mode, from_dict
+from rnnlm.config import check_cell, check_fraction, check_merge_mode, from_dict
 from rnnlm.errors import RnnlmError
 from rnnlm.models.backbone import STATES_PER_LAYER, Backbone, per_layer_units
 from rnnlm.models.precision import float32_layers
@@ -50,8 +50,7 @@ class ClassifierConfig:
 
     def validate(self) -> "ClassifierConfig":
         check_options(self.cell, self.pooling, self.merge_mode, self.dropout)
-        if not 0.0 <= self.embedding_dropout < 1.0:
-            raise RnnlmError(f"embedding dropout must be in [0, 1), got {self.embedding_dropout}")
+        check_fraction("embedding_dropout", self.embedding_dropout)
         if self.num_classes < 2:
             raise RnnlmError(f"a classifier needs at least 2 classes, got {self.num_classes}")
         if self.num_layers < 1:
@@ -87,8 +86,7 @@ def check_options(cell=None, pooling="last", merge_mode="concat", dropout=0.0,
     if pooling not in POOLINGS:
         raise RnnlmError(f"unknown pooling '{pooling}'; choose one of: {', '.join(POOLINGS)}")
     check_merge_mode(merge_mode, bidirectional)
-    if not 0.0 <= dropout < 1.0:
-        raise RnnlmError(f"dropout must be in [0, 1), got {dropout}")
+    check_fraction("dropout", dropout)
 
 
 def _merge(a, b, mode: str):

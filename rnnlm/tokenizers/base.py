@@ -7,6 +7,7 @@ Nothing here imports TensorFlow: data loading and the CLI stay cheap to import.
 from __future__ import annotations
 
 import json
+import numbers
 import os
 import tempfile
 import unicodedata
@@ -70,11 +71,15 @@ def text_pieces(text: str, size: int | None = None, anywhere: bool = False) -> I
         start = end
 
 
-def check_min(name: str, value: Any, minimum: int, why: str = "", allow_none: bool = True) -> None:
+def check_min(name: str, value: Any, minimum: int, why: str = "",
+              allow_none: bool = True) -> int | None:
+    """An integer option of at least ``minimum``, NumPy's included, as a Python int (what
+    tokenizer.json can hold)."""
     if value is None and allow_none:
-        return
-    if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
+        return None
+    if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < minimum:
         raise RnnlmError(f"{name} must be an integer >= {minimum}{why}, got {value!r}")
+    return int(value)
 
 
 class Tokenizer(ABC):

@@ -24,8 +24,8 @@ class CharTokenizer(VocabularyTokenizer):
     def __init__(self, max_vocab: int | None = None) -> None:
         super().__init__()
         # max_vocab caps vocabulary_size, specials included (Keras TextVectorization's max_tokens).
-        check_min("max_vocab", max_vocab, len(self.specials) + 1, " (it counts <pad> and <unk>)")
-        self.max_vocab = max_vocab
+        self.max_vocab = check_min("max_vocab", max_vocab, len(self.specials) + 1,
+                                   " (it counts <pad> and <unk>)")
 
     def options(self) -> dict:
         return {"max_vocab": self.max_vocab}

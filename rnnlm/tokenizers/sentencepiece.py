@@ -24,6 +24,7 @@ from typing import Iterable, Iterator
 
 import sentencepiece as spm
 
+from rnnlm.config import is_real
 from rnnlm.errors import RnnlmError
 from rnnlm.tokenizers.base import PAD, PAD_ID, UNK, UNK_ID, Tokenizer, as_texts, atomic_write, check_min
 
@@ -120,20 +121,22 @@ class SentencePieceTokenizer(Tokenizer):
                  max_chars: int = 2_000_000) -> None:
         if model_type not in MODEL_TYPES:
             raise RnnlmError(f"unknown sentencepiece model_type '{model_type}'; choose one of: {', '.join(MODEL_TYPES)}")
-        check_min("vocab_size", vocab_size, MIN_VOCAB_SIZE,
-                  " (256 byte pieces, <pad>, <unk>, newline and tab, plus room to learn)", allow_none=False)
+        vocab_size = check_min("vocab_size", vocab_size, MIN_VOCAB_SIZE,
+                               " (256 byte pieces, <pad>, <unk>, newline and tab, plus room to "
+                               "learn)", allow_none=False)
         if character_coverage is not None and not (
-                isinstance(character_coverage, (int, float))
+                is_real(character_coverage)
                 and MIN_CHARACTER_COVERAGE <= character_coverage <= 1):
             raise RnnlmError(f"character_coverage must be in [{MIN_CHARACTER_COVERAGE:g}, 1] "
                              f"(SentencePiece's bounds), got {character_coverage!r}")
-        check_min("max_sentences", max_sentences, 1, allow_none=False)
-        check_min("max_chars", max_chars, 1, allow_none=False)
+        max_sentences = check_min("max_sentences", max_sentences, 1, allow_none=False)
+        max_chars = check_min("max_chars", max_chars, 1, allow_none=False)
         self.model_type = model_type
         self.vocab_size = vocab_size
         # None: 1.0 for small alphabets, SentencePiece's CJK advice (0.9995) for large ones
         # such as Korean; characters left out still round-trip as bytes.
-        self.character_coverage = character_coverage
+        self.character_coverage = (None if character_coverage is None
+                                   else float(character_coverage))
         self.max_sentences = max_sentences
         self.max_chars = max_chars
         # The coverage train() fell back to when --vocab-size was too small for the default's

@@ -63,10 +63,9 @@ class WordTokenizer(VocabularyTokenizer):
         # words mode always keeps "\n" so line structure survives any max_vocab.
         self._reserved = (EOS,) if mode == "whitespace" else (NEWLINE,)
         fixed = len(self.specials) + (mode == "words")
-        check_min("max_vocab", max_vocab, fixed + 1, f" (it counts the {fixed} reserved tokens)")
-        check_min("min_freq", min_freq, 1, allow_none=False)
-        self.max_vocab = max_vocab
-        self.min_freq = min_freq
+        self.max_vocab = check_min("max_vocab", max_vocab, fixed + 1,
+                                   f" (it counts the {fixed} reserved tokens)")
+        self.min_freq = check_min("min_freq", min_freq, 1, allow_none=False)
 
     def options(self) -> dict:
         return {"mode": self.mode, "max_vocab": self.max_vocab, "min_freq": self.min_freq}
