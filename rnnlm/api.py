@@ -99,9 +99,9 @@ def train(corpus: str | None = None, out: str | Path | None = None, *, tokenizer
               "encoding": encoding, "own_validation": own_validation}
     train_text, valid_text = preflight.split(text, valid, valid_fraction, encoding)
     source["sha256"] = preflight.texts_sha256(train_text, valid_text)
-    tok = preflight.trained_tokenizer(tok_cfg, train_text, quiet)
+    tok = preflight.trained_tokenizer(tok_cfg, train_text)
     train_ids = data.encode_corpus(tok, train_text)
-    train_cfg = preflight.batch_within_windows(train_cfg, train_ids, quiet)
+    train_cfg = preflight.batch_within_windows(train_cfg, train_ids)
     recipe["batch_size"] = train_cfg.batch_size  # the recipe line says the batch it trains with
     choice, passes = None, ""
     if layers is None and units is None:
@@ -192,7 +192,7 @@ def resume(run_dir: str | Path, *, epochs: int | None = None, time_limit: float 
     preflight.check_needs_validation(train_cfg, valid_text)
     tok = load_tokenizer(run_dir)
     train_ids = data.encode_corpus(tok, train_text)
-    train_cfg = preflight.batch_within_windows(train_cfg, train_ids, quiet)
+    train_cfg = preflight.batch_within_windows(train_cfg, train_ids)
     config["train"] = to_dict(train_cfg)
     with run_lock.locked(run_dir):
         fitting.fit_in_run(run_dir, config, tok, model_cfg, train_cfg, train_ids, valid_text,

@@ -81,7 +81,7 @@ def train_classifier(data, out=None, *, valid=None, test=None, valid_fraction=0.
     arch = {"cell": cell, "layers": layers, "units": units, "embedding_dim": embedding_dim}
     tok, arch = _tokenizer_and_architecture(train, from_lm, tokenizer, tok_options, arch,
                                             bidirectional)
-    preflight.say_lowered_coverage(tok, quiet)
+    preflight.say_lowered_coverage(tok)
     fixed = max_len if (pooling == "flatten" and tok is not None) else None
     if tok is None:
         cdata.check_shapes(sets, pooling)

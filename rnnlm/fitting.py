@@ -9,7 +9,7 @@ import warnings
 from pathlib import Path
 
 from rnnlm import checkpoints, data, runs
-from rnnlm.errors import RnnlmError, TrainingInterrupted, first_line
+from rnnlm.errors import RnnlmError, RnnlmWarning, TrainingInterrupted, first_line
 from rnnlm.seeding import seed_everything
 
 
@@ -43,9 +43,9 @@ def fit_in_run(out: Path, config, tok, model_cfg, train_cfg, train_ids, valid_te
             raise RnnlmError(f"cannot resume {out}: its checkpoint in {checkpoint} does not "
                              f"load into the model config.json describes (damaged, or the "
                              f"config edited?): {type(e).__name__}: {first_line(e)}") from None
-        if best_damaged and not quiet:
-            print(f"warning: {out}/model.weights.h5 (the best epoch's weights) does not load; "
-                  f"this resume's first epoch replaces it", flush=True)
+        if best_damaged:  # a warning, so a Python caller hears of it whatever quiet says
+            warnings.warn(f"{out}/model.weights.h5 (the best epoch's weights) does not load; "
+                          f"this resume's first epoch replaces it", RnnlmWarning, stacklevel=3)
         # The new training options, kept once this fit saves an epoch with them (or Ctrl-C
         # saves its checkpoint); a resume that ends before leaves the run's own.
         writer.resume_with(config)

@@ -6,10 +6,11 @@ line the CLI prints; ``rnnlm.api`` calls them in order, for a new run and a resu
 from __future__ import annotations
 
 import dataclasses
+import warnings
 
 from rnnlm import corpora, data, pace
 from rnnlm.config import TokenizerConfig, TrainConfig
-from rnnlm.errors import RnnlmError
+from rnnlm.errors import RnnlmError, RnnlmWarning
 from rnnlm.tokenizers import build_tokenizer
 from rnnlm.tokenizers.base import text_pieces
 
@@ -44,7 +45,7 @@ def check_validation(valid_text: str, tok, valid_fraction: float, valid: str | N
                      f"least 2 tokens; give more text, or {instead} for no validation")
 
 
-def batch_within_windows(train_cfg: TrainConfig, train_ids, quiet: bool) -> TrainConfig:
+def batch_within_windows(train_cfg: TrainConfig, train_ids) -> TrainConfig:
     """A batch of distinct windows: with fewer windows than --batch-size, a pass would be one
     short batch (or, with random offsets, a batch would repeat windows), and tokens/s and the
     passes that time the recipe's weight drop would be counted from a batch that isn't there.
@@ -52,10 +53,8 @@ def batch_within_windows(train_cfg: TrainConfig, train_ids, quiet: bool) -> Trai
     windows = data.checked_num_windows(train_ids, train_cfg.seq_len)
     if windows >= train_cfg.batch_size:
         return train_cfg
-    if not quiet:
-        print(f"batch size {windows}, not {train_cfg.batch_size}: the training text has "
-              f"{windows} window{'s' if windows > 1 else ''} of --seq-len {train_cfg.seq_len}",
-              flush=True)
+    warn(f"batch size {windows}, not {train_cfg.batch_size}: the training text has {windows} "
+         f"window{'s' if windows > 1 else ''} of --seq-len {train_cfg.seq_len}")
     return dataclasses.replace(train_cfg, batch_size=windows)
 
 
@@ -79,27 +78,33 @@ def check_needs_validation(train_cfg: TrainConfig, valid_text: str) -> None:
                              f"validation text (--valid-fraction 0): give one or drop {flag}")
 
 
-def trained_tokenizer(tok_cfg: TokenizerConfig, train_text: str, quiet: bool):
+def trained_tokenizer(tok_cfg: TokenizerConfig, train_text: str):
     tok = build_tokenizer(tok_cfg.kind, **tok_cfg.options).train(train_text)
     asked = getattr(tok, "vocab_size", None)  # SentencePiece's is a bound: a small text has fewer
-    if not quiet and asked and tok.vocabulary_size < asked:
+    if asked and tok.vocabulary_size < asked:
         sample = getattr(tok, "max_chars", None)
         why = (f"SentencePiece trains on a sample of {sample:,} of the text's {len(train_text):,} "
                f"characters, and the sample holds no more" if sample and len(train_text) > sample
                else "the text holds no more")
-        print(f"sentencepiece vocabulary: {tok.vocabulary_size:,} pieces, fewer than --vocab-size "
-              f"{asked:,} ({why})", flush=True)
-    say_lowered_coverage(tok, quiet)
+        warn(f"sentencepiece vocabulary: {tok.vocabulary_size:,} pieces, fewer than "
+             f"--vocab-size {asked:,} ({why})")
+    say_lowered_coverage(tok)
     return tok
 
 
-def say_lowered_coverage(tok, quiet: bool) -> None:
+def say_lowered_coverage(tok) -> None:
     """The line for a SentencePiece --vocab-size too small for the default's characters."""
     lowered = getattr(tok, "lowered_coverage", None)
-    if lowered and not quiet:
-        print(f"sentencepiece: --vocab-size {tok.vocab_size:,} is too small for a piece per "
-              f"character of the text; the commonest characters, {lowered:.1%} of it, have "
-              f"one, and the rarer ones are spelt in byte pieces", flush=True)
+    if lowered:
+        warn(f"sentencepiece: --vocab-size {tok.vocab_size:,} is too small for a piece per "
+             f"character of the text; the commonest characters, {lowered:.1%} of it, have one, "
+             f"and the rarer ones are spelt in byte pieces")
+
+
+def warn(message: str) -> None:
+    """What differs from what the user asked for: a warning, which reaches a Python caller
+    whatever ``quiet`` says (the CLI prints it as one ``warning:`` line)."""
+    warnings.warn(message, RnnlmWarning, stacklevel=3)
 
 
 def split(text: corpora.Corpus, valid: str | None, valid_fraction: float, encoding: str):

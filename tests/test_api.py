@@ -339,6 +339,17 @@ def test_train_refuses_bad_values_before_writing(tmp_path, options, message):
     assert not (tmp_path / "run").exists()
 
 
+def test_a_batch_larger_than_the_text_allows_is_lowered_with_a_warning(tmp_path):
+    """quiet=True (the API's default) prints nothing, but what differs from what was asked is
+    a warning: the run's batch size is not the one given."""
+    corpus = tmp_path / "tiny.txt"
+    corpus.write_text(TINY_TEXT, encoding="utf-8")
+    with pytest.warns(rnnlm.RnnlmWarning, match=r"batch size (\d+), not 10000: the training "
+                                                 r"text has \1 windows of --seq-len 16"):
+        lm = rnnlm.train(str(corpus), out=tmp_path / "run", **{**TINY, "batch_size": 10_000})
+    assert lm.config["train"]["batch_size"] < 10_000
+
+
 def test_a_diverging_run_stops_and_leaves_nothing_half_made(tmp_path):
     corpus = tmp_path / "tiny.txt"
     corpus.write_text(TINY_TEXT, encoding="utf-8")
