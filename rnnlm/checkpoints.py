@@ -11,11 +11,11 @@ import secrets
 import tempfile
 from pathlib import Path, PurePosixPath
 
+from rnnlm.atomic import TEMPORARY, fsync, write_atomic
 from rnnlm.config import FORMAT_VERSION
 from rnnlm.errors import RnnlmError
 from rnnlm.interrupts import interrupts_deferred
-from rnnlm.runs import (JOURNAL, TEMPORARY, is_run, json_bytes, read_json, read_state,
-                        write_atomic, write_json)
+from rnnlm.runs import JOURNAL, is_run, json_bytes, read_json, read_state, write_json
 
 
 class _WeightsBuffer(io.BytesIO):
@@ -84,7 +84,7 @@ class Commit:
                 tmp.write_bytes(data)
             else:
                 data(str(tmp))
-            _fsync(tmp)
+            fsync(tmp)
         except BaseException as e:
             self.discard()
             if isinstance(e, OSError):
@@ -96,11 +96,8 @@ class Commit:
         journal = self.dir / JOURNAL
         entries = [[str(t.relative_to(self.dir)), str(f.relative_to(self.dir))]
                    for t, f in self.staged]
-        def write(tmp):
-            Path(tmp).write_bytes(json_bytes(entries))
-            _fsync(tmp)
         try:
-            write_atomic(journal, write)
+            write_atomic(journal, json_bytes(entries))
         except OSError as e:
             self.discard()
             raise RnnlmError(f"cannot save {journal}: {e.strerror or e}; the run's files are "
@@ -108,7 +105,7 @@ class Commit:
         for tmp, final in self.staged:
             os.replace(tmp, final)
         for folder in {final.parent for _, final in self.staged}:
-            _fsync(folder)  # the renames themselves on the disk before the journal goes
+            fsync(folder)  # the renames themselves on the disk before the journal goes
         journal.unlink()
         self.staged = []
 
@@ -116,16 +113,6 @@ class Commit:
         for tmp, _ in self.staged:
             tmp.unlink(missing_ok=True)
         self.staged = []
-
-
-def _fsync(path) -> None:
-    """A file's bytes (or a folder's names) on the disk: a rename done before them can leave
-    the new name on an empty file after a power cut."""
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def finish_commit(run_dir: Path) -> None:

@@ -112,7 +112,7 @@ def format_metrics(m: dict) -> str:
 
 def plot_confusion(m: dict, path: Path, title: str = "confusion matrix") -> None:
     plt = _pyplot()
-    from rnnlm.runs import write_atomic
+    from rnnlm.atomic import write_atomic
 
     confusion = np.asarray(m["confusion"])
     labels = [str(v) for v in m["labels"]]
@@ -140,7 +140,7 @@ def plot_confusion(m: dict, path: Path, title: str = "confusion matrix") -> None
 def plot_curves(history: list[dict], path: Path) -> None:
     """curves.png of a classifier: loss and accuracy, training and validation, by epoch."""
     plt = _pyplot()
-    from rnnlm.runs import write_atomic
+    from rnnlm.atomic import write_atomic
 
     epochs = [h["epoch"] for h in history]
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))

@@ -10,7 +10,7 @@ def plot_curves(history: list[dict], path: Path) -> None:
     matplotlib.use("Agg")  # no display needed; never opens a window
     import matplotlib.pyplot as plt
 
-    from rnnlm.runs import write_atomic
+    from rnnlm.atomic import write_atomic
 
     epochs = [h["epoch"] for h in history]
     has_bpc = any("val_bpc" in h for h in history)

@@ -8,7 +8,7 @@ import secrets
 import shutil
 from pathlib import Path
 
-from rnnlm.errors import RnnlmError
+from rnnlm.errors import RnnlmError, first_line
 
 
 @contextlib.contextmanager
@@ -82,8 +82,23 @@ class SetAside:
         if self.replace and self.out.exists() and any(self.out.iterdir()):
             self.aside = new_folder_beside(self.out, "replaced")
             self.out.rename(self.aside / self.out.name)
-            self.new_folder_lock = _lock(self.out)  # the new folder is as locked as the old
+            try:
+                self.new_folder_lock = _lock(self.out)  # the new folder is as locked as the old
+            except BaseException as e:  # __exit__ will not run: the earlier run is seen to here
+                self._unless_taken(e)
+                raise
         return self
+
+    def _unless_taken(self, error: BaseException) -> None:
+        """The new folder could not be made and locked: the earlier run goes back, unless
+        another command made the folder in the moment between (it is writing there now)."""
+        earlier = self.aside / self.out.name
+        if self.out.exists():
+            raise RnnlmError(f"{first_line(error)}; the run --force was to replace is kept in "
+                             f"{earlier}") from None
+        earlier.rename(self.out)
+        self.aside.rmdir()
+        self.aside = None
 
     @property
     def holds_earlier_run(self) -> bool:

@@ -19,9 +19,9 @@ import contextlib
 import json
 import os
 import shutil
-import tempfile
 from pathlib import Path
 
+from rnnlm.atomic import TEMPORARY, write_atomic
 from rnnlm.config import FORMAT_VERSION, is_integer, is_real
 from rnnlm.errors import RnnlmError, first_line, refuse_empty_path
 from rnnlm.run_lock import SetAside, finish_if_idle, locked, set_aside_copies
@@ -30,25 +30,6 @@ from rnnlm.run_lock import SetAside, finish_if_idle, locked, set_aside_copies
 # A checkpoint's files are renamed into place after all of them are written; this journal
 # lists the renames while they happen (checkpoints.Commit).
 JOURNAL = ".commit.json"
-TEMPORARY = ".tmp-"  # the prefix of every file written before its rename
-
-
-def write_atomic(path: Path, write) -> None:
-    """``write(tmp_path)`` then rename over ``path`` (same directory, so rename is atomic).
-
-    The temporary name ends with the final name, so a leftover says what it was for.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=TEMPORARY, suffix="-" + path.name)
-    os.close(fd)
-    os.unlink(tmp)  # h5py refuses to open an existing empty file in some modes
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 def json_bytes(data) -> bytes:
@@ -66,7 +47,7 @@ def json_value(value):
 
 def write_json(path: Path, data) -> None:
     text = json_bytes(data)
-    write_atomic(path, lambda tmp: Path(tmp).write_bytes(text))
+    write_atomic(path, text)
 
 
 def read_json(path: Path) -> dict:

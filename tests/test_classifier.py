@@ -506,6 +506,36 @@ def test_a_forced_run_that_fails_before_its_first_epoch_gives_the_old_run_back(t
     assert [p.name for p in tmp_path.iterdir()] == ["run"]
 
 
+def test_a_forced_run_that_cannot_lock_its_new_folder_keeps_the_old_run(tmp_path, monkeypatch):
+    """Between moving the earlier run aside and locking the new folder, another command may
+    make the folder; the line then says where the earlier run is. Otherwise it goes back."""
+    from rnnlm import run_lock
+    from rnnlm.errors import RnnlmError
+
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "model.weights.h5").write_bytes(b"old")
+
+    def refused(folder):  # no folder made: the file system said no
+        raise PermissionError(13, "Permission denied", str(folder))
+
+    monkeypatch.setattr(run_lock, "_lock", refused)
+    with pytest.raises(PermissionError):
+        run_lock.SetAside(run, replace=True).__enter__()
+    assert [p.name for p in tmp_path.iterdir()] == ["run"]
+    assert (run / "model.weights.h5").read_bytes() == b"old"
+
+    def taken(folder):  # another command made it and holds it
+        folder.mkdir()
+        raise RnnlmError(f"{folder} is being written by another rnnlm command")
+
+    monkeypatch.setattr(run_lock, "_lock", taken)
+    with pytest.raises(RnnlmError, match="the run --force was to replace is kept in") as refusal:
+        run_lock.SetAside(run, replace=True).__enter__()
+    kept = Path(str(refusal.value).rsplit(" ", 1)[1])
+    assert (kept / "model.weights.h5").read_bytes() == b"old"
+
+
 def test_ctrl_c_keeps_a_classifier_only_once_it_has_an_epoch(reviews, tmp_path, monkeypatch):
     """A classifier has no --resume: Ctrl-C in the first epoch leaves no folder behind (nor
     one that would refuse the same command again), and gives back the run --force replaced;

@@ -9,12 +9,12 @@ from __future__ import annotations
 import json
 import numbers
 import os
-import tempfile
 import unicodedata
 from abc import ABC, abstractmethod
 from collections import Counter
 from typing import Any, ClassVar, Iterable, Iterator
 
+from rnnlm.atomic import write_atomic
 from rnnlm.corpora import unix_line_breaks
 from rnnlm.errors import RnnlmError
 
@@ -24,24 +24,6 @@ PAD = "<pad>"
 UNK = "<unk>"
 CONFIG_FILE = "tokenizer.json"
 FORMAT_VERSION = 1
-
-
-def atomic_write(path: str, data: bytes) -> None:
-    """Write via a temp file in the same folder + rename, so a crash never leaves half a file."""
-    folder = os.path.dirname(os.path.abspath(path))
-    # mkstemp's file is 0600, which would make a shared run's tokenizer unreadable to everyone
-    # else: only its unique name is kept, and the file is made anew with the usual permissions.
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=folder)
-    os.close(fd)
-    os.unlink(tmp)
-    try:
-        with open(tmp, "xb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def as_texts(texts: Iterable[str] | str) -> Iterable[str]:
@@ -199,7 +181,7 @@ class Tokenizer(ABC):
         self._save_extra(directory)  # written first: tokenizer.json is what marks a complete save
         payload = {"format_version": FORMAT_VERSION, **self.config(), "vocabulary": self.vocabulary()}
         text = json.dumps(payload, ensure_ascii=False, indent=1)
-        atomic_write(os.path.join(directory, CONFIG_FILE), text.encode("utf-8"))
+        write_atomic(os.path.join(directory, CONFIG_FILE), text.encode("utf-8"))
 
     def _save_extra(self, directory: str) -> None:
         """Hook for kinds that keep more than a vocabulary list (sentencepiece's model)."""

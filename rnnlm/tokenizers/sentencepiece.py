@@ -24,9 +24,10 @@ from typing import Iterable, Iterator
 
 import sentencepiece as spm
 
+from rnnlm.atomic import write_atomic
 from rnnlm.config import is_real
 from rnnlm.errors import RnnlmError
-from rnnlm.tokenizers.base import PAD, PAD_ID, UNK, UNK_ID, Tokenizer, as_texts, atomic_write, check_min
+from rnnlm.tokenizers.base import PAD, PAD_ID, UNK, UNK_ID, Tokenizer, as_texts, check_min
 
 MODEL_FILE = "tokenizer.model"
 MODEL_TYPES = ("unigram", "bpe")
@@ -244,7 +245,7 @@ class SentencePieceTokenizer(Tokenizer):
         return self._sp.piece_to_id(token)
 
     def _save_extra(self, directory: str) -> None:
-        atomic_write(os.path.join(directory, MODEL_FILE), self._model)
+        write_atomic(os.path.join(directory, MODEL_FILE), self._model)
 
     @classmethod
     def _from_saved(cls, options: dict, vocabulary: list[str], directory: str) -> "SentencePieceTokenizer":
