@@ -157,6 +157,8 @@ class RunWriter:
     """Writes a run's files as training goes: config once, then a checkpoint every epoch (one
     Commit each: every file of the epoch, or none)."""
 
+    resumable = True  # a last checkpoint each epoch, for --resume
+
     def __init__(self, run_dir: Path, optimizer_arrays=None, epoch_saved=None):
         self.dir = Path(run_dir)
         self.optimizer_arrays = optimizer_arrays  # callable → {name: array}, for --resume
@@ -212,7 +214,7 @@ class RunWriter:
             def stage():
                 weights = weights_bytes(model)  # one for the best, model and last files
                 self._stage_epoch(commit, model, record, weights)
-                if save_last:
+                if save_last and self.resumable:
                     self._stage_last(commit, weights)
             try:
                 self._staged(commit, stage)

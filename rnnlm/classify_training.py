@@ -7,8 +7,8 @@ unfreezing, in its simplest form)::
     epochs K+1..N   everything learns, with a fresh Adam (its moments would not cover the
                     newly trainable weights)
 
-Every epoch: validation loss/accuracy, best weights by validation loss (model.weights.h5 and
-backbone.weights.h5), checkpoints/last.weights.h5, history.json/.csv and curves.png.
+Every epoch: validation loss/accuracy, best weights by validation loss (model.weights.h5,
+backbone.weights.h5 and checkpoints/best.weights.h5), history.json/.csv and curves.png.
 """
 from __future__ import annotations
 
@@ -30,7 +30,10 @@ from rnnlm.tokenizers import load_tokenizer
 
 class ClassifierRun(RunWriter):
     """A RunWriter whose tokenizer may be absent (numeric sequences) and whose curves show
-    accuracy as well as loss."""
+    accuracy as well as loss. A classifier has no --resume: no last checkpoint, which would be
+    a copy of the weights each epoch that nothing reads."""
+
+    resumable = False
 
     def start(self, config: dict, tokenizer) -> None:
         self.dir.mkdir(parents=True, exist_ok=True)

@@ -237,7 +237,8 @@ def read_config(run_dir: Path, need_weights: bool = True) -> dict:
     if config.get("tokenizer", {}) is not None and not (run_dir / "tokenizer.json").exists():
         raise RnnlmError(f"{run_dir} is incomplete: tokenizer.json is missing")
     if need_weights and not (run_dir / "model.weights.h5").exists():
-        resumable = (run_dir / "checkpoints" / "last.weights.h5").exists()
+        resumable = (config.get("kind", "language_model") == "language_model"  # no classifier is
+                     and (run_dir / "checkpoints" / "last.weights.h5").exists())
         earlier = set_aside_copies(run_dir)
         done = epochs_done(run_dir)
         why = (f"state.json counts {done} epoch{'s' * (done != 1)}: was it deleted?" if done

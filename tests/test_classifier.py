@@ -726,6 +726,20 @@ def test_nsmc_s_own_test_file_as_test(data_mirror, tmp_path):
     assert json.loads((tmp_path / "run" / "metrics.json").read_text())["test"]["examples"] == 200
 
 
+def test_a_classifier_keeps_no_last_checkpoint_it_could_not_resume_from(column_run, tmp_path):
+    """No --resume for classifiers: no checkpoints/last.weights.h5 (a copy of the weights each
+    epoch that nothing read), and a run missing its weights is not told to --resume."""
+    import shutil
+
+    clf, _ = column_run
+    assert [p.name for p in (clf.run_dir / "checkpoints").iterdir()] == ["best.weights.h5"]
+    copy = tmp_path / "run"
+    shutil.copytree(clf.run_dir, copy)
+    (copy / "model.weights.h5").unlink()
+    code, output = invoke("classify", "predict", copy, "good film")
+    assert code == 2 and "start it again with --force" in output and "--resume" not in output, output
+
+
 def test_the_classifier_api_refuses_what_would_fail_inside(column_run, numeric_run):
     from rnnlm.classifier import load_classifier
 
