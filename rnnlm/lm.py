@@ -15,6 +15,9 @@ from rnnlm.errors import RnnlmError, RnnlmWarning
 from rnnlm.tokenizers.base import UNK, UNK_ID
 
 
+SCORE_WINDOW = 1024  # tokens LM.score runs through the model at once
+
+
 class LM:
     def __init__(self, model, tokenizer, config: dict, run_dir: Path | None = None):
         self.model = model
@@ -74,12 +77,19 @@ class LM:
         import tensorflow as tf
 
         _check_text(text, "the text to score")
-        ids = self.tokenizer.encode_known_form(text)[1]
+        ids = np.asarray(self.tokenizer.encode_known_form(text)[1], np.int32)
         if len(ids) < 2:
             return []
-        logits = self.model(np.asarray([ids[:-1]], np.int32))
-        logp = tf.nn.log_softmax(tf.cast(logits[0], tf.float32)).numpy()
-        return [(self.tokenizer.id_to_token(t), float(logp[i, t])) for i, t in enumerate(ids[1:])]
+        # A window at a time, the state carried between them: the same figures as one pass,
+        # without logits for the whole text at once (200k words of a 10k vocabulary: 8 GB).
+        states, picked = self.model.initial_states(1), []
+        for start in range(0, len(ids) - 1, SCORE_WINDOW):
+            window = ids[start:start + SCORE_WINDOW + 1]
+            logits, states = self.model.forward(window[None, :-1], states, padded=False)
+            logp = tf.nn.log_softmax(tf.cast(logits[0], tf.float32))
+            picked.append(tf.gather(logp, window[1:, None], batch_dims=1)[:, 0].numpy())
+        return [(self.tokenizer.id_to_token(t), float(p))
+                for t, p in zip(ids[1:].tolist(), np.concatenate(picked))]
 
     # --- generation (rnnlm.generation does the work) ---------------------------------------
     def _gen(self):

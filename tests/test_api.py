@@ -135,6 +135,23 @@ def test_score_and_evaluate(lm):
     assert result["characters"] == 499 and result["bpc"] == pytest.approx(result["loss"] / np.log(2))
 
 
+def test_score_runs_window_by_window_with_the_figures_of_one_pass(lm, monkeypatch):
+    """A long text is scored a window at a time, the state carried (one pass held the logits
+    of the whole text at once); the figures are those of one pass over it."""
+    import tensorflow as tf
+
+    from rnnlm import lm as lm_module
+
+    text = TINY_TEXT[:300]
+    ids = np.asarray(lm.tokenizer.encode(text), np.int32)
+    logp = tf.nn.log_softmax(tf.cast(lm.model(ids[None, :-1])[0], tf.float32)).numpy()
+    expected = logp[np.arange(len(ids) - 1), ids[1:]]
+    monkeypatch.setattr(lm_module, "SCORE_WINDOW", 7)  # 43 windows, the last one short
+    scores = lm.score(text)
+    assert [token for token, _ in scores] == list(text[1:])
+    np.testing.assert_allclose([p for _, p in scores], expected, rtol=1e-4, atol=1e-5)
+
+
 @pytest.mark.parametrize("kind, options", [("word", {}), ("word", {"mode": "whitespace"}),
                                            ("sentencepiece", {"vocab_size": 400})])
 def test_the_characters_scored_leave_out_the_first_token_even_when_unknown(kind, options):
