@@ -154,3 +154,20 @@ def test_classifier_batches_give_the_recurrent_layers_only_what_cudnn_accepts(
     probabilities = model(batch)
     assert cudnn_mask_check == [True, True]  # forward and backward layer, each with the mask
     np.testing.assert_allclose(np.sum(probabilities, axis=1), 1.0, rtol=1e-5)
+
+
+@pytest.mark.parametrize("cell", ["simple_rnn", "lstm", "gru"])
+@pytest.mark.parametrize("bidirectional", [False, True])
+def test_the_backbone_s_initial_states_are_the_ones_it_returns(cell, bidirectional):
+    """One zero state for each state a layer returns: a bidirectional layer has two sets (it
+    had one, which the layers then refused)."""
+    from rnnlm.models.backbone import Backbone
+
+    backbone = Backbone(cell=cell, num_layers=2, units=[8, 6], vocabulary_size=20,
+                        embedding_dim=4, bidirectional=bidirectional)
+    ids = np.arange(15, dtype=np.int32).reshape(3, 5) % 19 + 1
+    sequences, final = backbone(ids)
+    initial = backbone.initial_states(3)
+    assert [tuple(s.shape) for s in initial] == [tuple(s.shape) for s in final]
+    again, _ = backbone(ids, initial_states=initial)
+    np.testing.assert_allclose(np.asarray(again), np.asarray(sequences), atol=1e-6)

@@ -166,8 +166,9 @@ class Backbone(keras.Model):
                 layer.use_cudnn = use_cudnn
 
     def initial_states(self, batch_size):
-        k = STATES_PER_LAYER[self.cell]
-        return [keras.ops.zeros((batch_size, u)) for u in self.units for _ in range(k)]
+        # a bidirectional layer's states: the forward direction's, then the backward's
+        return [keras.ops.zeros((batch_size, u)) for u in self.units
+                for _ in range(self.states_per_layer)]
 
     def get_config(self):
         config = super().get_config()
