@@ -28,7 +28,6 @@ _EXPORTS = {
     "ModelConfig": "rnnlm.config",
     "TrainConfig": "rnnlm.config",
     "TokenizerConfig": "rnnlm.config",
-    "SampleConfig": "rnnlm.config",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -162,10 +162,6 @@ class ModelConfig:
             raise RnnlmError(f"weight_drop is implemented for the lstm cell, not '{self.cell}'")
         return self
 
-    def architecture(self) -> dict:
-        """The fields that fix the weight shapes (what --resume must not change)."""
-        return dataclasses.asdict(self)
-
 
 @dataclass
 class TrainConfig:
@@ -221,28 +217,6 @@ class TrainConfig:
         check_not_negative("warmup_steps", self.warmup_steps, integer=True)
         check_fraction("ema", self.ema, " (0: off)")
         check_fraction("valid_fraction", self.valid_fraction)
-        return self
-
-
-@dataclass
-class SampleConfig:
-    sampler: str = "random"
-    length: int = 200
-    temperature: float = 1.0
-    top_k: int | None = None
-    top_p: float | None = None
-    seed: int | None = None
-    num_samples: int = 1
-
-    def validate(self) -> "SampleConfig":
-        check_positive("length", self.length)
-        check_positive("num_samples", self.num_samples)
-        if not (self.temperature > 0 and math.isfinite(self.temperature)):
-            raise RnnlmError(f"temperature must be > 0, got {self.temperature}")
-        if self.top_k is not None and self.top_k < 1:
-            raise RnnlmError(f"top_k must be >= 1, got {self.top_k}")
-        if self.top_p is not None and not 0.0 < self.top_p <= 1.0:
-            raise RnnlmError(f"top_p must be in (0, 1], got {self.top_p}")
         return self
 
 

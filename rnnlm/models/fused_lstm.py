@@ -19,7 +19,8 @@ its config, ``.cell`` (the per-step computation generation uses) and its weight 
 
 The restructured path is used only where it computes exactly what Keras would:
 
-* no GPU is visible (a GPU keeps Keras's cuDNN path; no option combination changes that),
+* no GPU is visible (a GPU keeps Keras's cuDNN path: no option of rnnlm's changes that; only
+  a layer built with ``fused=True``, as the tests build one to compare, takes this one there),
 * default activations (tanh / sigmoid), no dropout, no recurrent dropout, no unroll,
   not ``go_backwards`` (Bidirectional's backward copy keeps the Keras path), float32 compute,
 * the mask is absent or all true. A mask with any padded step (right-padded prompts, the
@@ -41,7 +42,8 @@ import tensorflow as tf
 from rnnlm.errors import RnnlmError
 from rnnlm.models import precision
 
-# What ``fused=None`` means; the bench flips it to time Keras's own path in the same process.
+# What ``fused=None`` means; tests/conftest.py flips it to run Keras's own path (the bench
+# passes ``fused=False`` to its model instead).
 DEFAULT_FUSED = "auto"
 
 
