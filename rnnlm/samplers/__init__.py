@@ -8,7 +8,8 @@ Nothing here imports a model: the decoder is handed the model's prefill/next fun
 
 from rnnlm.samplers.base import Sampler
 from rnnlm.samplers.beam import BeamSampler
-from rnnlm.samplers.decode import Decoder, Generation, pad_prompts, truncate_at_stop
+from rnnlm.samplers.decode import Decoder, Generation
+from rnnlm.samplers.prompts import pad_prompts, truncate_at_stop
 from rnnlm.samplers.greedy import GreedySampler
 from rnnlm.samplers.random import RandomSampler
 from rnnlm.samplers.top_k import TopKSampler

@@ -29,7 +29,7 @@ from rnnlm.samplers import logits_processors as lp
 from rnnlm.samplers import utf8
 from rnnlm.samplers.base import make_seed, step_seed
 from rnnlm.samplers.beam import BeamSampler, build_beam_search
-from rnnlm.samplers.prompts import as_prompt_batch, pad_prompts, truncate_at_stop  # noqa: F401
+from rnnlm.samplers.prompts import as_prompt_batch
 
 Generation = collections.namedtuple(
     "Generation", ["token_ids", "token_log_probs", "log_prob", "num_tokens", "score"])
