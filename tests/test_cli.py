@@ -313,8 +313,8 @@ def test_bad_training_input(tmp_path, tiny_corpus, make_args, message):
 
 @pytest.mark.parametrize("option, message", [
     (["--temperature", "0"], "temperature"),
-    (["--top-p", "1.5"], "top_p"),
-    (["--top-k", "0"], "top_k"),
+    (["--top-p", "1.5"], "error: --top-p must be in (0, 1]"),  # the flag typed, not top_p
+    (["--top-k", "0"], "error: --top-k must be an integer >= 1"),
     (["--repetition-penalty", "0"], "repetition"),  # 0 is not "off": it must be > 0
     (["--sampler", "random", "--top-k", "3"], "--top-k (top_k=) is an option"),  # changes nothing
     (["--sampler", "greedy", "--top-p", "0.5"], "--top-p (top_p=) is an option"),
