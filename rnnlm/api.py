@@ -37,8 +37,12 @@ def train(corpus: str | None = None, out: str | Path | None = None, *, tokenizer
     when one is given, else 10. Tokenizer options left as None take the tokenizer's defaults
     (min_freq 1, vocab_size 8000, word_mode "words", sp_model_type "unigram"); one that is not
     an option of ``tokenizer`` is refused. ``valid_fraction``: the tail held out for
-    validation (0.1 when not given; refused for a corpus with validation text of its own)."""
-    cell = cell_name(cell)
+    validation (0.1 when not given; refused for a corpus with validation text of its own).
+    ``tokenizer=None``, ``cell=None`` and ``encoding=None`` are the defaults (char, lstm,
+    utf-8), as in train_classifier."""
+    tokenizer = "char" if tokenizer is None else tokenizer
+    encoding = "utf-8" if encoding is None else encoding
+    cell = cell_name("lstm" if cell is None else cell)
     fraction_given = valid_fraction is not None
     valid_fraction = 0.1 if valid_fraction is None else valid_fraction
     options = dict(max_vocab=max_vocab, min_freq=min_freq, vocab_size=vocab_size,

@@ -23,7 +23,7 @@ from rnnlm.classify_labels import encode_labels, label_list, split_validation, v
 from rnnlm import corpora, preflight, runs
 from rnnlm.classifier import KIND, Classifier, load_classifier
 from rnnlm.config import (cell_name, check_fraction, check_positive, check_seed,
-                          check_tokenizer_options)
+                          check_tokenizer_options, is_integer)
 from rnnlm.errors import RnnlmError, TrainingInterrupted
 from rnnlm.seeding import keeps_user_random_state
 from rnnlm.tokenizers import build_tokenizer
@@ -47,6 +47,10 @@ def train_classifier(data, out=None, *, valid=None, test=None, valid_fraction=0.
 
     _check_train_options(epochs, batch_size, lr, valid_fraction, max_len, freeze_epochs, from_lm,
                          max_train, clipnorm, seed)
+    units, dense = layer_sizes("units", units), layer_sizes("dense", dense) or []
+    encoding = "utf-8" if encoding is None else encoding  # None: the default, as in train
+    for name, value in (("layers", layers), ("embedding_dim", embedding_dim)):
+        check_positive(name, value, allow_none=True, integer=True)
     cell = None if cell is None else cell_name(cell)  # "LSTM", as Keras names it, is "lstm"
     check_options(cell=cell, pooling=pooling, merge_mode=merge_mode, dropout=dropout,
                   bidirectional=bidirectional)
@@ -93,7 +97,8 @@ def train_classifier(data, out=None, *, valid=None, test=None, valid_fraction=0.
         merge_mode=merge_mode, dropout=dropout, pooling=pooling, dense=list(dense),
         embedding_dropout=embedding_dropout if tok else 0.0,
         locked_dropout=locked_dropout).validate()
-    inputs = {name: _encode(s, tok, max_len) for name, s in sets.items()}
+    scale = cdata.pixel_scale(train.x) if tok is None else None  # every set read as training's
+    inputs = {name: _encode(s, tok, max_len, scale) for name, s in sets.items()}
     targets = {name: encode_labels(s.labels, classes, f"the {name} data")
                for name, s in sets.items()}
     run_config = {
@@ -109,7 +114,7 @@ def train_classifier(data, out=None, *, valid=None, test=None, valid_fraction=0.
         "model": config.to_dict(),
         "train": {"epochs": epochs, "batch_size": batch_size, "lr": lr, "clipnorm": clipnorm,
                   "seed": seed, "max_len": max_len if tok else None,
-                  "freeze_epochs": freeze_epochs},
+                  "freeze_epochs": freeze_epochs, "input_scale": scale},
     }
     from rnnlm.classify_training import fit
     from rnnlm.training import TrainingDiverged, diverged_run
@@ -201,6 +206,22 @@ def _tokenizer_and_architecture(train, from_lm, tokenizer, tok_options, arch, bi
     return tok, {k: DEFAULTS[k] if v is None else v for k, v in arch.items()}
 
 
+def layer_sizes(name: str, value):
+    """units= and dense=: one size or a list of them (one per layer), as Python ints; a string
+    ("64,32", which the CLI splits) is refused by its type rather than read letter by letter."""
+    if value is None:
+        return None
+    sizes = value.tolist() if isinstance(value, np.ndarray) else value
+    single = is_integer(sizes)
+    sizes = [sizes] if single else sizes
+    if not isinstance(sizes, (list, tuple)) or not all(is_integer(v) and v >= 1 for v in sizes):
+        shown = f"the {type(value).__name__} {value!r}" if isinstance(value, str) else repr(value)
+        raise RnnlmError(f"{name} must be an integer >= 1 or a list of them (one per layer), "
+                         f"got {shown}")
+    sizes = [int(v) for v in sizes]
+    return sizes[0] if single and name == "units" else sizes
+
+
 def _check_train_options(epochs, batch_size, lr, valid_fraction, max_len, freeze_epochs, from_lm,
                          max_train=None, clipnorm=None, seed=0):
     for name, value in (("epochs", epochs), ("batch_size", batch_size), ("max_len", max_len)):
@@ -218,8 +239,10 @@ def _check_train_options(epochs, batch_size, lr, valid_fraction, max_len, freeze
         raise RnnlmError(f"--max-train (max_train=) must be > 0, got {max_train}")
 
 
-def _encode(examples, tok, max_len):
-    return encode_texts(tok, examples.texts, max_len) if tok is not None else examples.x
+def _encode(examples, tok, max_len, scale):
+    if tok is not None:
+        return encode_texts(tok, examples.texts, max_len)
+    return cdata.as_float(examples.x, scale)
 
 
 def _final_metrics(clf, out, inputs, targets) -> None:

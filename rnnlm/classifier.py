@@ -4,7 +4,9 @@ run whose config.json says kind "classifier"). Training one: ``rnnlm.classificat
 """
 from __future__ import annotations
 
+import os
 import time
+import warnings
 from pathlib import Path
 from typing import NamedTuple
 
@@ -16,7 +18,7 @@ from rnnlm import runs
 from rnnlm.classify_labels import encode_labels
 from rnnlm.classify_metrics import classification_metrics, format_metrics
 from rnnlm.config import check_positive, describe_train
-from rnnlm.errors import RnnlmError
+from rnnlm.errors import RnnlmError, RnnlmWarning
 from rnnlm.tokenizers import load_tokenizer
 
 KIND = "classifier"
@@ -73,11 +75,18 @@ class Classifier:
             raise RnnlmError(f"this classifier reads numeric sequences ({self.config['model']['input_dim']} "
                              f"features per step), not text: give an array (N, T, F), or "
                              f"--file X.npz on the command line")
-        x = cdata.sequences_array(data)
+        x = cdata.sequence_shape(data)
         if x.shape[2] != self.config["model"]["input_dim"]:
             raise RnnlmError(f"the model reads {self.config['model']['input_dim']} features "
                              f"per step, the input has {x.shape[2]}")
-        return x
+        scale = self.config["train"].get("input_scale")
+        if scale is None:  # a run from before input_scale was recorded: its reading, uint8 only
+            scale = cdata.pixel_scale(x)
+        elif scale != 1 and np.issubdtype(x.dtype, np.floating) and x.size and x.max() > 1:
+            warnings.warn(f"the model was trained on integer inputs divided by {scale:g} (to "
+                          f"[0, 1]), and these floats reach {x.max():g}: divide them by "
+                          f"{scale:g} too, or give them as integers", RnnlmWarning, stacklevel=4)
+        return cdata.as_float(x, scale)
 
     def predict_proba(self, data, batch_size: int = 256) -> np.ndarray:
         """Class probabilities (N, classes) for texts, or for an (N, T, F) array."""
@@ -113,6 +122,9 @@ class Classifier:
             inputs, labels = self._inputs(data[0]), list(data[1])
             if len(labels) != len(inputs):
                 raise RnnlmError(f"{len(inputs)} inputs but {len(labels)} labels")
+        elif not isinstance(data, (str, os.PathLike, cdata.Examples)):  # a list: no labels
+            raise RnnlmError(f"give data as (inputs, labels), a pair, or a file or corpus name; "
+                             f"got a {type(data).__name__}")
         else:
             examples = data if isinstance(data, cdata.Examples) else \
                 cdata.read_dataset(data, split, **self._read_defaults(data, read_options))

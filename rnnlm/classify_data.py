@@ -38,7 +38,8 @@ TEXT_SUFFIXES = {".txt", ".text", ".md", ""}
 
 @dataclass
 class Examples:
-    """Labelled examples: ``texts`` (text data) or ``x`` (N, T, F) float32 (numeric data)."""
+    """Labelled examples: ``texts`` (text data) or ``x`` (N, T, F) numeric data, in the dtype
+    it was stored in (``as_float`` makes it what the model reads)."""
 
     labels: list
     texts: list[str] | None = None
@@ -230,7 +231,7 @@ def _read_npz(path: Path, split: str, need_labels: bool) -> Examples:
                              f"regular (N, T, F) array, padded to one length") from None
         except unreadable as e:
             raise RnnlmError(f"cannot read {path} as .npz: {key}: {_npz_problem(e)}") from None
-    x = sequences_array(x, str(path))
+    x = sequence_shape(x, str(path))
     if y is not None and (y.ndim != 1 or len(y) != len(x)):
         raise RnnlmError(f"{path}: {y_key} must have shape ({len(x)},), got {y.shape}")
     if y is not None and np.issubdtype(y.dtype, np.floating) and np.all(y == np.round(y)):
@@ -247,8 +248,22 @@ def _npz_problem(e: Exception) -> str:
     return f"{type(e).__name__}: {text}" if text else type(e).__name__
 
 
-def sequences_array(x, where: str = "input") -> np.ndarray:
-    """(N, T, F) float32; (N, T) gets F = 1, (N, H, W, 1) images drop the channel; uint8 → [0, 1]."""
+def pixel_scale(x: np.ndarray) -> float:
+    """What a model divides integer inputs by: 255 where it was trained on uint8 (pixels, to
+    [0, 1]), else 1. Recorded in the run (its train "input_scale"), so that the same pixels as
+    int64 (``x.tolist()``) or another integer type are read as it read them."""
+    return 255.0 if x.dtype == np.uint8 else 1.0
+
+
+def as_float(x: np.ndarray, scale: float) -> np.ndarray:
+    """(N, T, F) float32 as the model reads it: integer inputs divided by ``scale``, floats as
+    they are (they are taken as already scaled)."""
+    divide = scale != 1 and (np.issubdtype(x.dtype, np.integer) or x.dtype == bool)
+    return (x.astype(np.float32) / scale).astype(np.float32) if divide else x.astype(np.float32)
+
+
+def sequence_shape(x, where: str = "input") -> np.ndarray:
+    """(N, T, F) in its own dtype: (N, T) gets F = 1, (N, H, W, 1) images drop the channel."""
     x = np.asarray(x)
     if x.dtype == object:
         raise RnnlmError(f"{where}: the sequences are ragged; pad them to one length (N, T, F)")
@@ -260,8 +275,7 @@ def sequences_array(x, where: str = "input") -> np.ndarray:
         raise RnnlmError(f"{where}: x must be (N, T, F) or (N, H, W) images, got shape {x.shape}")
     if not (np.issubdtype(x.dtype, np.number) or x.dtype == bool):
         raise RnnlmError(f"{where}: x must be numeric, got dtype {x.dtype}")
-    scale = 255.0 if x.dtype == np.uint8 else 1.0  # pixels
-    return (x.astype(np.float32) / scale).astype(np.float32)
+    return x
 
 
 def _python(value):

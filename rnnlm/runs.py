@@ -291,7 +291,7 @@ def copy_run(run_dir: Path | None, directory: str | Path, what: str = "model") -
     if directory.resolve() != Path(run_dir).resolve():
         if Path(run_dir).resolve() in directory.resolve().parents:  # the run would hold a copy
             raise RnnlmError(f"{directory} is inside the run {run_dir}; save it elsewhere")
-        check_can_create_dir(directory, "save to")  # a file there, or a folder not writable
+        check_can_create_dir(directory, "the folder to save to")  # a file there, or not writable
         if directory.exists() and any(directory.iterdir()):
             raise RnnlmError(f"{directory} is not empty; choose a new directory")
         try:  # os.access vouches for nothing as root, and /proc-like folders refuse late

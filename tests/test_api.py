@@ -309,6 +309,13 @@ def test_the_api_refuses_what_would_be_silently_wrong(lm):
                            "greedy decoding is deterministic"),
                           (lambda: rnnlm.load(None), "the run directory must be a path"),
                           (lambda: lm.save(None), "the directory to save to must be a path"),
+                          (lambda: lm.save(__file__), "the folder to save to .* exists and is "
+                                                      "not a directory"),
+                          # "0.9" looks in range: its type is what is wrong
+                          (lambda: lm.generate("the", top_p="0.9"),
+                           r"top_p must be a number in \(0, 1\], got the str '0.9'"),
+                          (lambda: lm.generate("the", top_k="40"),
+                           "top_k must be an integer >= 1, got the str '40'"),
                           (lambda: rnnlm.train(b"tiny.txt"), "the corpus .* must be a path"),
                           (lambda: rnnlm.train_classifier(b"x.csv"), "the data .* must be a path"),
                           (lambda: lm.generate("the", sampler="greedy", temperature=0.5),
@@ -587,6 +594,17 @@ def test_rnnlm_s_lazy_imports_leave_python_s_random_state_alone(monkeypatch):
     expected = random.getstate()
     assert rnnlm.train is not None and rnnlm.load is not None
     assert random.getstate() == expected
+
+
+def test_none_is_the_default_tokenizer_cell_and_encoding(tmp_path):
+    """As train_classifier takes them: None was "unknown cell 'None'" here."""
+    corpus = tmp_path / "tiny.txt"
+    corpus.write_text(TINY_TEXT, encoding="utf-8")
+    lm = rnnlm.train(str(corpus), out=tmp_path / "run", tokenizer=None, cell=None, encoding=None,
+                     **TINY)
+    info = lm.info()
+    assert (info["tokenizer"]["kind"], info["model"]["cell"], info["source"]["encoding"]) == \
+        ("char", "lstm", "utf-8")
 
 
 def test_numpy_numbers_are_numbers_in_config_json(tmp_path):

@@ -333,7 +333,8 @@ def test_readers_folder_tsv_gzip_and_npz_splits(tmp_path):
     np.savez(tmp_path / "split.npz", x_train=np.zeros((4, 3, 3), "uint8") + 255,
              y_train=np.array([0, 1, 0, 1.0]), x_test=np.zeros((2, 5)), y_test=np.array([1, 0]))
     train = read_dataset(tmp_path / "split.npz", "train")
-    assert train.x.shape == (4, 3, 3) and train.x.max() == 1.0 and train.labels == [0, 1, 0, 1]
+    assert train.x.shape == (4, 3, 3) and train.labels == [0, 1, 0, 1]
+    assert train.x.dtype == np.uint8  # as stored: as_float divides by the run's input_scale
     assert read_dataset(tmp_path / "split.npz", "test").x.shape == (2, 5, 1)
 
 
@@ -746,6 +747,9 @@ def test_the_classifier_api_refuses_what_would_fail_inside(column_run, numeric_r
     clf, _ = column_run
     texts = ["good film", "bad film", "good film", "bad film"]
     for call, message in ((lambda: clf.evaluate((texts, [1, 0])), "4 inputs but 2 labels"),
+                          (lambda: clf.evaluate(texts), r"give data as \(inputs, labels\), a "
+                                                        r"pair, or a file or corpus name; got a "
+                                                        r"list"),
                           (lambda: clf.evaluate((texts,)), r"give data as \(inputs, labels\)"),
                           (lambda: clf.predict(texts, batch_size=0), "batch_size must be > 0"),
                           (lambda: clf.predict(None), "nothing to classify"),
@@ -761,3 +765,53 @@ def test_the_classifier_api_refuses_what_would_fail_inside(column_run, numeric_r
     assert numeric.evaluate((x, ["2", "7", "7"]))["examples"] == 3  # an .npz of strings
     with pytest.raises(RnnlmError, match=r"not trained on: 'seven', 3 \(known: 2, 7\)"):
         numeric.evaluate((x, ["2", "3", "seven"]))
+
+
+def test_a_numeric_classifier_reads_the_same_pixels_in_any_integer_type(numeric_run, sequences):
+    """Trained on uint8 pixels (divided by 255): int64 ones (x.tolist()) and floats already
+    divided give the same figures; floats that were not are warned about (they were read as
+    they came, and scored as noise)."""
+    from rnnlm.classifier import load_classifier
+    from rnnlm.errors import RnnlmWarning
+
+    clf = load_classifier(numeric_run)
+    assert clf.config["train"]["input_scale"] == 255
+    x = np.load(sequences)["x"][:16]
+    expected = clf.predict_proba(x)
+    for same in (x.tolist(), x.astype("int64"), x.astype("float32") / 255):
+        np.testing.assert_allclose(clf.predict_proba(same), expected, rtol=1e-6)
+    with pytest.warns(RnnlmWarning, match="divide them by 255 too"):
+        clf.predict_proba(x.astype("float32"))
+    labels = np.load(sequences)["y"][:16]
+    timing = "ms_per_sample"
+    assert ({k: v for k, v in clf.evaluate((x.tolist(), labels)).items() if k != timing}
+            == {k: v for k, v in clf.evaluate((x, labels)).items() if k != timing})
+
+
+@pytest.mark.parametrize("options, message", [
+    # a string was read letter by letter: "64,32" as 5 unit sizes
+    (dict(units="64,32"), r"units must be an integer >= 1 or a list of them \(one per layer\), "
+                          r"got the str '64,32'"),
+    (dict(units=2.5), "units must be an integer >= 1 or a list of them"),  # was a TypeError
+    (dict(dense="16"), "dense must be an integer >= 1 or a list of them"),
+    (dict(dense=[8, -1]), r"dense must be .*, got \[8, -1\]"),  # it named --units
+    (dict(dropout="0.1"), "dropout must be a number, got the str '0.1'"),
+    (dict(valid_fraction="0.1"), "valid_fraction must be a number"),
+    (dict(layers=1.5), "layers must be an integer > 0"),
+])
+def test_train_classifier_refuses_sizes_and_rates_by_their_type(sequences, tmp_path, options,
+                                                                message):
+    from rnnlm.classification import train_classifier
+    from rnnlm.errors import RnnlmError
+
+    with pytest.raises(RnnlmError, match=message):
+        train_classifier(sequences, tmp_path / "run", **{**TINY, **options})
+    assert not (tmp_path / "run").exists()
+
+
+def test_train_classifier_takes_one_dense_size_and_numpy_sizes(sequences, tmp_path):
+    from rnnlm.classification import train_classifier
+
+    clf = train_classifier(sequences, tmp_path / "run", **{**TINY, "units": np.array([8, 4]),
+                                                          "dense": np.int64(6)})
+    assert (clf.config["model"]["units"], clf.config["model"]["dense"]) == ([8, 4], [6])

@@ -59,8 +59,9 @@ class ClassifierConfig:
             units = per_layer_units(self.units, self.num_layers)
         except ValueError as e:
             raise RnnlmError(f"--units: {e}") from None
-        if min(units) < 1 or min(self.dense or [1]) < 1:
-            raise RnnlmError("units and dense sizes must be >= 1")
+        for name, sizes in (("units", units), ("dense", self.dense)):
+            if any(size < 1 for size in sizes):
+                raise RnnlmError(f"{name} sizes must be >= 1, got {sizes}")
         if self.vocabulary_size and (isinstance(self.embedding_dim, bool) or not isinstance(
                 self.embedding_dim, numbers.Integral) or self.embedding_dim < 1):
             raise RnnlmError(f"embedding_dim must be an integer >= 1, got {self.embedding_dim!r}")

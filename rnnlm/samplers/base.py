@@ -42,13 +42,17 @@ def check_temperature(temperature):
 
 
 def check_top_k(k):
-    if not is_integer(k) or k < 1:
+    if not is_integer(k):  # "40" from a form reads as in range: name its type
+        raise ValueError(f"top_k must be an integer >= 1, got the {type(k).__name__} {k!r}")
+    if k < 1:
         raise ValueError(f"top_k must be an integer >= 1 (got {k!r})")
     return int(min(k, 2 ** 31 - 1))  # a k past the vocabulary keeps it all; int32 in the graph
 
 
 def check_top_p(p):
-    if not (is_real(p) and 0 < p <= 1):
+    if isinstance(p, bool) or not isinstance(p, numbers.Real):  # "0.9" reads as in range
+        raise ValueError(f"top_p must be a number in (0, 1], got the {type(p).__name__} {p!r}")
+    if not 0 < p <= 1:  # NaN too
         raise ValueError(f"top_p must be in (0, 1] (got {p!r})")
     return float(p)
 
