@@ -195,6 +195,7 @@ def resume(run_dir: str | Path, *, epochs: int | None = None, time_limit: float 
     resuming.check_same_text(run_dir, src, preflight.texts_sha256(train_text, valid_text), moved)
     preflight.check_needs_validation(train_cfg, valid_text)
     tok = load_tokenizer(run_dir)
+    runs.check_tokenizer_fits(run_dir, tok, config)
     train_ids = data.encode_corpus(tok, train_text)
     train_cfg = preflight.batch_within_windows(train_cfg, train_ids)
     config["train"] = to_dict(train_cfg)
@@ -229,7 +230,8 @@ def load(run_dir: str | Path, command: str | None = None, weights: bool = True) 
 
         return load_classifier(run_dir, weights)
     tok = load_tokenizer(run_dir)
+    runs.check_tokenizer_fits(run_dir, tok, config)
     model = LanguageModel(from_dict(ModelConfig, config["model"])).build_for_inference()
     if weights:
-        runs.load_run_weights(model, run_dir, tok, config["model"].get("vocabulary_size", 0))
+        runs.load_run_weights(model, run_dir)
     return LM(model, tok, config, run_dir)

@@ -109,12 +109,25 @@ RUN_ENTRIES = {"config.json", "tokenizer.json", "tokenizer.model", "model.weight
                JOURNAL}
 
 
-def load_run_weights(model, run_dir: Path, tokenizer=None, vocabulary_size: int = 0) -> None:
-    """model.weights.h5 into ``model`` (built from config.json), or one line saying why not: a
-    tokenizer.json or config.json edited or copied from another run, a damaged file."""
-    if tokenizer is not None and vocabulary_size and tokenizer.vocabulary_size != vocabulary_size:
+def check_tokenizer_fits(run_dir: Path, tokenizer, config: dict) -> None:
+    """tokenizer.json against config.json, before anything is built or trained: the kind of
+    tokenizer it names and the vocabulary the model was made for (a file edited, or copied
+    from another run; a --resume trained whole epochs before the weights said so)."""
+    if tokenizer is None:
+        return
+    named = (config.get("tokenizer") or {}).get("kind")
+    if named is not None and named != tokenizer.kind:
+        raise RnnlmError(f"{run_dir}: config.json names the {named} tokenizer and tokenizer.json "
+                         f"holds a {tokenizer.kind} one; the run's files do not belong together")
+    size = config["model"].get("vocabulary_size", 0)
+    if size and tokenizer.vocabulary_size != size:
         raise RnnlmError(f"{run_dir}: tokenizer.json holds {tokenizer.vocabulary_size:,} tokens and "
-                         f"the model {vocabulary_size:,}; the run's files do not belong together")
+                         f"the model {size:,}; the run's files do not belong together")
+
+
+def load_run_weights(model, run_dir: Path) -> None:
+    """model.weights.h5 into ``model`` (built from config.json), or one line saying why not: a
+    config.json edited or copied from another run, a damaged file."""
     path = check_weights_file(run_dir)
     try:
         model.load_weights(path)

@@ -594,28 +594,39 @@ def test_ctrl_c_says_how_many_epochs_are_left_and_never_costs_the_old_run(
 
 
 @pytest.mark.parametrize("edit, message", [
-    ("units", "the weights do not fit the model config.json describes"),
+    ("units", "the model config.json describes"),
     ("vocabulary", "tokens and the model"),
+    ("kind", "config.json names the word tokenizer and tokenizer.json holds a char one"),
+    ("duplicate", "vocabulary entries must be distinct"),
 ])
 def test_a_run_whose_files_do_not_belong_together_is_one_line(trained_run, tmp_path, edit, message):
+    """Every command refuses it at once: a --resume trained and saved whole epochs into the
+    run before its weights said so."""
     import shutil
 
     _, run = trained_run
     copy = tmp_path / "edited"
     shutil.copytree(run, copy)
+    config = json.loads((copy / "config.json").read_text())
+    tokenizer = json.loads((copy / "tokenizer.json").read_text(encoding="utf-8"))
     if edit == "units":
-        config = json.loads((copy / "config.json").read_text())
         config["model"]["units"] += 1
-        (copy / "config.json").write_text(json.dumps(config))
-    else:
-        tokenizer = json.loads((copy / "tokenizer.json").read_text(encoding="utf-8"))
+    elif edit == "kind":
+        config["tokenizer"]["kind"] = "word"
+    elif edit == "vocabulary":
         tokenizer["vocabulary"] = tokenizer["vocabulary"][:-3]
-        (copy / "tokenizer.json").write_text(json.dumps(tokenizer), encoding="utf-8")
-    for command in (["info", copy], ["generate", copy, "--length", "3"], ["export", copy,
-                                                                         "--out", tmp_path / "x"]):
+    else:
+        tokenizer["vocabulary"][-1] = tokenizer["vocabulary"][-2]
+    (copy / "config.json").write_text(json.dumps(config))
+    (copy / "tokenizer.json").write_text(json.dumps(tokenizer), encoding="utf-8")
+    before = {path: path.read_bytes() for path in copy.rglob("*") if path.is_file()}
+    for command in (["info", copy], ["generate", copy, "--length", "3"],
+                    ["export", copy, "--out", tmp_path / "x"],
+                    ["train", "--resume", copy, "--epochs", "1"]):
         code, output = invoke(*command)
         assert code == 2 and message in output and len(output.strip().splitlines()) == 1, output
         assert not output.strip().endswith(":"), output  # Keras's first line ends in a colon
+    assert {path: path.read_bytes() for path in copy.rglob("*") if path.is_file()} == before
 
 
 def test_a_bad_value_is_named_as_typed_a_flag_or_a_key_of_config_json(trained_run, tmp_path):

@@ -52,6 +52,10 @@ def load_tokenizer(directory: str) -> Tokenizer:
         kind, options, vocabulary = payload["kind"], payload["options"], payload["vocabulary"]
         if not (isinstance(options, dict) and isinstance(vocabulary, list)):
             raise TypeError("options must be an object and vocabulary a list")
+        if not all(isinstance(token, str) for token in vocabulary):  # an edited file
+            raise TypeError("vocabulary entries must be strings")
+        if len(set(vocabulary)) != len(vocabulary):  # two ids for a token: encoding picks one
+            raise ValueError("vocabulary entries must be distinct")
     except FileNotFoundError:
         raise RnnlmError(f"no tokenizer file: {path}") from None
     except OSError as error:
