@@ -54,6 +54,7 @@ class LM:
         if len(ids) < 2:
             raise RnnlmError("the text is too short to evaluate (fewer than two tokens)")
         seq_len = seq_len or self.config["train"]["seq_len"]
+        check_positive("seq_len", seq_len, integer=True)  # config.json's, edited to 0
         result = evaluate_ids(self.model, ids, self.tokenizer.scored_characters(text, ids),
                               batch_size, seq_len).as_dict()
         return {**result, "unknown_tokens": self._unknown_tokens(text, ids)}

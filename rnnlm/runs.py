@@ -58,7 +58,8 @@ def read_json(path: Path) -> dict:
     except (OSError, ValueError) as e:
         raise RnnlmError(f"cannot read {path}: {e}") from None
     if not isinstance(data, dict):
-        raise RnnlmError(f"{path} is damaged: it holds a JSON {type(data).__name__}, not an object")
+        held = "null" if data is None else f"a JSON {type(data).__name__}"
+        raise RnnlmError(f"{path} is damaged: it holds {held}, not an object")
     return data
 
 
@@ -241,8 +242,17 @@ def read_config(run_dir: Path, need_weights: bool = True) -> dict:
         raise RnnlmError(f"{run_dir}/config.json is damaged: it is not a run's configuration "
                          f"(a JSON object with its model)")
     version = config.get("format_version")
-    if not isinstance(version, int):
+    if version is None:
         raise RnnlmError(f"{run_dir}/config.json has no format_version; not an rnnlm run")
+    if not is_integer(version):
+        raise RnnlmError(f"{run_dir}/config.json is damaged: its format_version must be a "
+                         f"number, got {version!r}")
+    kind = config.get("kind", "language_model")
+    needed = ("source", "model", "train") + (("tokenizer",) if kind == "language_model" else ())
+    missing = [key for key in needed if not isinstance(config.get(key), dict)]
+    if missing:  # an edited file: each command would stop on it somewhere, in a traceback
+        raise RnnlmError(f"{run_dir}/config.json is damaged: its \"{missing[0]}\" is "
+                         f"{'missing' if missing[0] not in config else 'not an object'}")
     if version > FORMAT_VERSION:
         raise RnnlmError(f"{run_dir} was written by a newer rnnlm (run format {version}, this "
                          f"version reads up to {FORMAT_VERSION}); upgrade rnnlm")

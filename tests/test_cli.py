@@ -716,6 +716,44 @@ def test_a_run_file_of_the_wrong_shape_is_one_line(trained_run, tmp_path, name, 
         assert code == 2 and message in output and len(output.strip().splitlines()) == 1, output
 
 
+@pytest.mark.parametrize("edit, message", [
+    (lambda c: c.pop("train"), 'config.json is damaged: its "train" is missing'),
+    (lambda c: c.pop("source"), 'config.json is damaged: its "source" is missing'),
+    (lambda c: c.update(tokenizer=[]), 'config.json is damaged: its "tokenizer" is not an object'),
+    (lambda c: c.update(format_version="2"), "its format_version must be a number, got '2'"),
+])
+def test_a_config_json_edited_out_of_shape_is_one_line(trained_run, tmp_path, edit, message):
+    """Each was a KeyError traceback from one command or another."""
+    import shutil
+
+    corpus, run = trained_run
+    copy = tmp_path / "run"
+    shutil.copytree(run, copy)
+    config = json.loads((copy / "config.json").read_text())
+    edit(config)
+    (copy / "config.json").write_text(json.dumps(config))
+    for command in (["info", copy], ["eval", copy, corpus], ["generate", copy, "--length", "3"],
+                    ["train", "--resume", copy, "--epochs", "1"]):
+        code, output = invoke(*command)
+        assert code == 2 and message in output and len(output.strip().splitlines()) == 1, output
+
+
+def test_eval_with_a_seq_len_edited_to_zero_is_one_line(trained_run, tmp_path):
+    import shutil
+
+    corpus, run = trained_run
+    copy = tmp_path / "run"
+    shutil.copytree(run, copy)
+    config = json.loads((copy / "config.json").read_text())
+    config["train"]["seq_len"] = 0
+    (copy / "config.json").write_text(json.dumps(config))
+    code, output = invoke("eval", copy, corpus)  # it was a ZeroDivisionError
+    assert code == 2 and "seq_len must be > 0" in output, output
+    (copy / "config.json").write_text("null")
+    code, output = invoke("info", copy)
+    assert code == 2 and "config.json is damaged: it holds null, not an object" in output, output
+
+
 def test_a_resume_that_fails_before_an_epoch_keeps_the_run_s_own_options(trained_run, tmp_path,
                                                                           monkeypatch):
     import shutil
