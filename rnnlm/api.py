@@ -130,6 +130,7 @@ def train(corpus: str | None = None, out: str | Path | None = None, *, tokenizer
     preflight.check_validation(valid_text, tok, valid_fraction, valid)
     preflight.check_needs_validation(train_cfg, valid_text)
     preflight.check_warmup(train_cfg, len(train_ids))
+    preflight.check_fits_in_memory(model_cfg, train_cfg)
     config = {"kind": "language_model", "source": source, "tokenizer": tok.config(),
               "model": to_dict(model_cfg), "train": to_dict(train_cfg)}
     # Locked before the earlier run is moved aside (SetAside locks the new folder): a second
@@ -146,6 +147,9 @@ def train(corpus: str | None = None, out: str | Path | None = None, *, tokenizer
                 raise TrainingInterrupted(f"interrupted before the new run's first epoch "
                                           f"ended; the earlier run in {out} is kept as it "
                                           f"was") from None
+            raise
+        except Exception:  # out of memory building it, a full disk: no half-made run is left
+            runs.discard_if_no_epoch(out)
             raise
 
 

@@ -162,8 +162,19 @@ def user_errors(command):
             if isinstance(e, TrainingInterrupted):
                 typer.echo(str(e), err=True)
                 raise typer.Exit(signalled["code"])
+            if isinstance(e, MemoryError) or type(e).__name__ == "ResourceExhaustedError":
+                typer.echo(f"error: {out_of_memory(e)}", err=True)
+                raise typer.Exit(2)
             raise
     return wrapper
+
+
+def out_of_memory(error: BaseException) -> str:
+    """One line for TensorFlow's out-of-memory error (a page of traceback, its first line
+    "Exception encountered when calling LSTM.call()"): the allocation that failed, and why."""
+    tried = re.search(r"OOM when allocating tensor with shape\s*\[[^\]]*\]", str(error))
+    return (f"out of memory{f' ({tried.group(0)})' if tried else ''}: the model, batch or number "
+            f"of samples is too large for this machine")
 
 
 def as_typed(message: str, command, kwargs: dict) -> str:

@@ -25,6 +25,9 @@ STREAM_MAX_CHUNK = 1024  # and growing to this: each chunk re-reads all the text
 STOP_CHECK_CHUNK = 256
 # The decoder keeps room for every new token in each sample's history from the start.
 MAX_LENGTH = 1_000_000
+# Rows of one batch: every step holds their logits (10,000 × a 10k vocabulary: 400 MB), and
+# 10^8 of them was TensorFlow's out-of-memory traceback. Beyond, call again with other seeds.
+MAX_ROWS = 10_000
 
 
 def choose_sampler(sampler=None, temperature=None, top_k=None, top_p=None, beam_width=None):
@@ -81,6 +84,12 @@ class Generator:
             for name, value in (("length", length), ("num_samples", num_samples)):
                 if not is_integer(value) or value < 1:
                     raise ValueError(f"{_named(name)} must be an integer >= 1, got {value!r}")
+            if num_samples > MAX_ROWS:
+                raise ValueError(f"{_named('num_samples')} must be at most {MAX_ROWS:,} a call "
+                                 f"(its logits are held together), got {num_samples:,}")
+            if is_integer(beam_width) and beam_width > MAX_ROWS:
+                raise ValueError(f"{_named('beam_width')} must be at most {MAX_ROWS:,}, got "
+                                 f"{beam_width:,}")
             if length > MAX_LENGTH:
                 raise ValueError(f"{_named('length')} must be at most {MAX_LENGTH:,} tokens a "
                                  f"call, got {length:,}")

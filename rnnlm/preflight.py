@@ -6,10 +6,11 @@ line the CLI prints; ``rnnlm.api`` calls them in order, for a new run and a resu
 from __future__ import annotations
 
 import dataclasses
+import os
 import warnings
 
 from rnnlm import corpora, data, pace
-from rnnlm.config import TokenizerConfig, TrainConfig
+from rnnlm.config import ModelConfig, TokenizerConfig, TrainConfig
 from rnnlm.errors import RnnlmError, RnnlmWarning
 from rnnlm.tokenizers import build_tokenizer
 from rnnlm.tokenizers.base import text_pieces
@@ -56,6 +57,38 @@ def batch_within_windows(train_cfg: TrainConfig, train_ids) -> TrainConfig:
     warn(f"batch size {windows}, not {train_cfg.batch_size}: the training text has {windows} "
          f"window{'s' if windows > 1 else ''} of --seq-len {train_cfg.seq_len}")
     return dataclasses.replace(train_cfg, batch_size=windows)
+
+
+def check_fits_in_memory(model_cfg: ModelConfig, train_cfg: TrainConfig) -> None:
+    """A model too large for this machine, refused before it is built: TensorFlow's
+    out-of-memory error is a page of traceback, and past the memory the system kills the
+    process outright (a 3 × 20,000 LSTM: exit 137, and an empty run folder left)."""
+    from rnnlm.defaults import recurrent_parameters
+
+    m = model_cfg
+    vocabulary, units = m.vocabulary_size, m.units
+    params = (recurrent_parameters(m.cell, m.num_layers, units, m.embedding_dim)
+              + vocabulary * m.embedding_dim  # the embedding; the output layer:
+              + ((units * m.embedding_dim if units != m.embedding_dim else 0) if m.tie_weights
+                 else units * vocabulary) + vocabulary)
+    # float32: the weights, their gradients and Adam's two moments; a batch's activations (a
+    # few per unit and step, per layer) and its logits, their softmax and its gradient.
+    steps = train_cfg.batch_size * train_cfg.seq_len
+    need = 4 * (4 * params + steps * (6 * m.num_layers * units + 3 * vocabulary))
+    have = physical_memory()
+    if have and need > have:
+        raise RnnlmError(f"a model of {params:,} parameters needs about {need / 2 ** 30:,.1f} GiB "
+                         f"to train at --batch-size {train_cfg.batch_size} × --seq-len "
+                         f"{train_cfg.seq_len}, more than this machine's "
+                         f"{have / 2 ** 30:,.1f} GiB: give a smaller --units or --layers")
+
+
+def physical_memory() -> int:
+    """Bytes of memory this machine has (0 where the system does not say)."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return 0
 
 
 def check_warmup(train_cfg: TrainConfig, train_tokens: int) -> None:

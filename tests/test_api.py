@@ -363,6 +363,22 @@ def test_train_refuses_bad_values_before_writing(tmp_path, options, message):
     assert not (tmp_path / "run").exists()
 
 
+def test_a_new_run_that_fails_before_its_first_epoch_leaves_no_folder(tmp_path, monkeypatch):
+    """Out of memory while the model is built (or any error before an epoch is saved): the
+    empty folder stayed, and the same command then needed --force."""
+    from rnnlm import fitting
+
+    def out_of_memory(*_):
+        raise MemoryError
+
+    corpus = tmp_path / "tiny.txt"
+    corpus.write_text(TINY_TEXT, encoding="utf-8")
+    monkeypatch.setattr(fitting, "compiled_model", out_of_memory)
+    with pytest.raises(MemoryError):
+        rnnlm.train(str(corpus), out=tmp_path / "run", **TINY)
+    assert not (tmp_path / "run").exists()
+
+
 def test_a_diverging_run_stops_and_leaves_nothing_half_made(tmp_path):
     corpus = tmp_path / "tiny.txt"
     corpus.write_text(TINY_TEXT, encoding="utf-8")

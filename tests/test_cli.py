@@ -319,6 +319,8 @@ def test_bad_training_input(tmp_path, tiny_corpus, make_args, message):
     (["--sampler", "random", "--top-k", "3"], "--top-k (top_k=) is an option"),  # changes nothing
     (["--sampler", "greedy", "--top-p", "0.5"], "--top-p (top_p=) is an option"),
     (["--sampler", "beam", "--num-samples", "2"], "deterministic"),
+    (["--num-samples", "20000"], "must be at most 10,000 a call"),  # was an OOM traceback
+    (["--sampler", "beam", "--beam-width", "20000"], "--beam-width (beam_width=) must be at most"),
     (["--interactive", "--json"], "drop --json"),
     (["--interactive", "--num-samples", "2"], "drop --num-samples"),
 ])
@@ -736,6 +738,33 @@ def test_a_config_json_edited_out_of_shape_is_one_line(trained_run, tmp_path, ed
                     ["train", "--resume", copy, "--epochs", "1"]):
         code, output = invoke(*command)
         assert code == 2 and message in output and len(output.strip().splitlines()) == 1, output
+
+
+def test_a_model_too_large_for_the_machine_is_one_line(trained_run, tmp_path, monkeypatch):
+    """Refused before it is built when training (the system killed a 3 × 20,000 LSTM with
+    exit 137, leaving an empty folder); TensorFlow's out-of-memory error, a page of
+    traceback, is one line where a model is built from an edited config.json (units 10^9:
+    here raised as TensorFlow raised it, which took 25 s of swapping)."""
+    import tensorflow as tf
+
+    from rnnlm.models.language_model import LanguageModel
+
+    corpus, run = trained_run
+    code, output = invoke("train", corpus, "--out", tmp_path / "huge", "--units", "100000")
+    assert code == 2 and "parameters needs about" in output and "GiB to train" in output, output
+    assert not (tmp_path / "huge").exists()
+
+    def out_of_memory(self):
+        raise tf.errors.ResourceExhaustedError(
+            None, None, "Exception encountered when calling LSTM.call().\n\nOOM when "
+                        "allocating tensor with shape[4000000000,1000000000] and type float")
+
+    monkeypatch.setattr(LanguageModel, "build_for_inference", out_of_memory)
+    code, output = invoke("info", run)
+    assert code == 2 and output.startswith(
+        "error: out of memory (OOM when allocating tensor with shape[4000000000,1000000000]): "
+        "the model, batch or number of samples is too large"), output
+    assert len(output.strip().splitlines()) == 1, output
 
 
 def test_eval_with_a_seq_len_edited_to_zero_is_one_line(trained_run, tmp_path):
