@@ -133,6 +133,10 @@ def user_errors(command):
         from rnnlm.errors import RnnlmError
 
         signalled = {"code": 130}
+        if sys.stdout is None:  # `>&-`: every line would vanish, and the exit code say 0
+            typer.echo("error: standard output is closed: rnnlm writes its results there",
+                       err=True)
+            raise typer.Exit(2)
         try:
             with sigterm_as_interrupt(signalled):
                 if command.__name__ not in NO_TENSORFLOW:
@@ -144,6 +148,13 @@ def user_errors(command):
         except KeyboardInterrupt:
             typer.echo("interrupted", err=True)
             raise typer.Exit(signalled["code"])
+        except UnicodeEncodeError as e:
+            if e.encoding != getattr(sys.stdout, "encoding", None):
+                raise
+            typer.echo(f"error: the output's encoding, {e.encoding}, cannot write this text; "
+                       f"use a UTF-8 locale (LANG=C.UTF-8) or set PYTHONIOENCODING=utf-8",
+                       err=True)
+            raise typer.Exit(2)
         except BrokenPipeError:  # `rnnlm generate ... | head`: the reader has all it wanted
             # Point stdout at /dev/null so Python's final flush does not raise a second time.
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())

@@ -1,6 +1,7 @@
 """CLI behaviour: a smoke test per cell, and bad input → one clear line, exit code 2."""
 import json
 import os
+import shlex
 import subprocess
 import sys
 
@@ -967,6 +968,26 @@ def test_a_closed_pipe_ends_quietly():
     process.stdout.close()  # before the command has written anything
     stderr = process.stderr.read().decode()
     assert process.wait(timeout=60) == 1 and stderr == ""
+
+
+def test_an_output_that_cannot_take_the_text_is_one_line(trained_run):
+    """A closed stdout (`>&-`) made `info` exit 0 with nothing written, and `generate` a
+    traceback; an ASCII-only output a UnicodeEncodeError traceback at the Korean prompt."""
+    _, run = trained_run
+    closed = subprocess.run(f"{shlex.quote(sys.executable)} -m rnnlm.cli info "
+                            f"{shlex.quote(str(run))} >&-", shell=True, capture_output=True,
+                            text=True, timeout=120)
+    assert closed.returncode == 2, closed.stderr
+    assert closed.stderr == "error: standard output is closed: rnnlm writes its results there\n"
+    ascii_only = subprocess.run(
+        [sys.executable, "-m", "rnnlm.cli", "generate", str(run), "--prompt", "한국 ",
+         "--length", "3"], capture_output=True, timeout=120,
+        env={**os.environ, "PYTHONIOENCODING": "ascii"})
+    stderr = ascii_only.stderr.decode("ascii").strip().splitlines()
+    assert ascii_only.returncode == 2 and stderr[-1] == (
+        "error: the output's encoding, ascii, cannot write this text; use a UTF-8 locale "
+        "(LANG=C.UTF-8) or set PYTHONIOENCODING=utf-8"), stderr
+    assert "Traceback" not in ascii_only.stderr.decode("ascii")
 
 
 def test_early_stopping_says_so_and_epochs_show_their_validation_figures(tiny_corpus, tmp_path):
