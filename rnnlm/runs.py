@@ -84,12 +84,17 @@ def check_new_run_dir(out: Path, force: bool, resumable: bool = True) -> None:
     replaces a run, never a folder of the user's own files (checked before anything is written)."""
     out = Path(out)
     check_can_create_dir(out, "--out")
+    holder = next((folder for folder in out.absolute().parents if is_run(folder)), None)
+    if holder is not None:  # it would be taken for files added to that run (--force refuses)
+        raise RnnlmError(f"--out {out} is inside the run {holder}; choose a folder outside it")
     if not out.is_dir() or not any(out.iterdir()):
         return
     if not is_run(out):
         raise RnnlmError(f"--out {out} is a non-empty directory and not an rnnlm run; "
                          f"choose a new or empty directory")
     if not force:
+        # a run killed in its first epoch has no checkpoint to go on from
+        resumable = resumable and (out / "checkpoints" / "last.weights.h5").exists()
         how = "--resume to continue it or --force" if resumable else "--force"
         raise RnnlmError(f"--out {out} is already a run; use {how} to replace it")
     extra = sorted(entry.name for entry in out.iterdir()

@@ -768,6 +768,25 @@ def test_a_model_too_large_for_the_machine_is_one_line(trained_run, tmp_path, mo
     assert len(output.strip().splitlines()) == 1, output
 
 
+def test_out_inside_a_run_is_refused_and_a_run_without_a_checkpoint_is_not_sent_to_resume(
+        trained_run, tmp_path):
+    """A run inside a run was trained (and made the outer one "a run with other files added",
+    which --force then refused); a run killed in its first epoch was answered "use --resume",
+    which then failed for want of a checkpoint."""
+    import shutil
+
+    corpus, run = trained_run
+    copy = tmp_path / "run"
+    shutil.copytree(run, copy)
+    code, output = invoke("train", corpus, "--out", copy / "sub", *TINY_MODEL)
+    assert code == 2 and f"is inside the run {copy}; choose a folder outside it" in output, output
+    assert not (copy / "sub").exists()
+    shutil.rmtree(copy / "checkpoints")
+    (copy / "model.weights.h5").unlink()
+    code, output = invoke("train", corpus, "--out", copy, *TINY_MODEL)
+    assert code == 2 and "is already a run; use --force to replace it" in output, output
+
+
 def test_eval_with_a_seq_len_edited_to_zero_is_one_line(trained_run, tmp_path):
     import shutil
 
