@@ -12,7 +12,7 @@ from pathlib import Path
 
 from rnnlm import corpora, data, defaults, fitting, pace, preflight, resuming, run_lock, runs
 from rnnlm.config import (TOKENIZER_OPTIONS, ModelConfig, TokenizerConfig, TrainConfig,
-                          cell_name, check_tokenizer_options, from_dict, to_dict)
+                          cell_name, check_tokenizer_options, to_dict)
 from rnnlm.errors import RnnlmError, TrainingInterrupted
 from rnnlm.lm import LM
 from rnnlm.seeding import keeps_user_random_state
@@ -235,7 +235,7 @@ def load(run_dir: str | Path, command: str | None = None, weights: bool = True) 
         return load_classifier(run_dir, weights)
     tok = load_tokenizer(run_dir)
     runs.check_tokenizer_fits(run_dir, tok, config)
-    model = LanguageModel(from_dict(ModelConfig, config["model"])).build_for_inference()
+    model = LanguageModel(runs.model_config(run_dir, config, ModelConfig)).build_for_inference()
     if weights:
         runs.load_run_weights(model, run_dir)
     return LM(model, tok, config, run_dir)

@@ -295,7 +295,8 @@ def load_classifier(run_dir, weights: bool = True) -> Classifier:
                          f"not a classifier")
     tok = load_tokenizer(run_dir) if config.get("tokenizer") is not None else None
     runs.check_tokenizer_fits(run_dir, tok, config)
-    model = SequenceClassifier(ClassifierConfig.from_dict(config["model"])).build_for_inference()
+    model = SequenceClassifier(runs.model_config(run_dir, config, ClassifierConfig)
+                               ).build_for_inference()
     if weights:
         runs.load_run_weights(model, run_dir)
     return Classifier(model, tok, config, run_dir)

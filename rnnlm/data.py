@@ -62,11 +62,15 @@ def batches_per_pass(num_tokens: int, seq_len: int, batch_size: int) -> int:
     return max(1, num_windows(num_tokens, seq_len) // batch_size)
 
 
+def tokens(count: int) -> str:
+    return f"{count:,} token{'s' * (count != 1)}"
+
+
 def checked_num_windows(ids: np.ndarray, seq_len: int) -> int:
     """num_windows, raising if not even one window fits."""
     count = num_windows(len(ids), seq_len)
     if count < 1:
-        raise RnnlmError(f"the training text has {len(ids)} tokens, fewer than one window of "
+        raise RnnlmError(f"the training text has {tokens(len(ids))}, fewer than one window of "
                          f"--seq-len {seq_len} + 1; use a longer corpus or a smaller --seq-len")
     return count
 
@@ -197,7 +201,7 @@ def stream_rows(ids: np.ndarray, batch_size: int) -> np.ndarray:
     one array of the corpus's size, where the two int32 arrays were four."""
     per_stream = stream_length(len(ids), batch_size)
     if per_stream < 1:
-        raise RnnlmError(f"the training text has {len(ids)} tokens, too few for --batch-size "
+        raise RnnlmError(f"the training text has {tokens(len(ids))}, too few for --batch-size "
                          f"{batch_size} streams; use a longer corpus or a smaller --batch-size")
     ids = compact(ids)
     rows = np.empty((batch_size, per_stream + 1), ids.dtype)

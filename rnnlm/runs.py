@@ -22,7 +22,7 @@ import shutil
 from pathlib import Path
 
 from rnnlm.atomic import TEMPORARY, write_atomic
-from rnnlm.config import FORMAT_VERSION, is_integer, is_real
+from rnnlm.config import FORMAT_VERSION, from_dict, is_integer, is_real
 from rnnlm.errors import RnnlmError, first_line, refuse_empty_path
 from rnnlm.run_lock import SetAside, finish_if_idle, locked, set_aside_copies
 
@@ -113,6 +113,15 @@ RUN_ENTRIES = {"config.json", "tokenizer.json", "tokenizer.model", "model.weight
                "backbone.weights.h5", "checkpoints", "history.json", "history.csv",
                "state.json", "curves.png", "tensorboard", "metrics.json", "confusion.png",
                JOURNAL}
+
+
+def model_config(run_dir: Path, config: dict, cls):
+    """config.json's model section as ``cls`` (ModelConfig, ClassifierConfig), checked: a value
+    edited there is named as config.json's, not as an option the user could have typed."""
+    try:
+        return from_dict(cls, config["model"]).validate()
+    except RnnlmError as e:
+        raise RnnlmError(f"{run_dir}/config.json: {e}") from None
 
 
 def check_tokenizer_fits(run_dir: Path, tokenizer, config: dict) -> None:
