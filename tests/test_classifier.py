@@ -141,7 +141,7 @@ def test_labels_round_trip_and_load_dispatch(reviews, sequences, tmp_path):
 def language_model(reviews, tmp_path_factory):
     """A language model run as `rnnlm train` writes it (untrained weights are enough here)."""
     from rnnlm import checkpoints
-    from rnnlm.config import ModelConfig, to_dict
+    from rnnlm.config import ModelConfig, TrainConfig, to_dict
     from rnnlm.models.language_model import LanguageModel
     from rnnlm.tokenizers import build_tokenizer
 
@@ -149,8 +149,9 @@ def language_model(reviews, tmp_path_factory):
     tok = build_tokenizer("char").train(reviews.read_text(encoding="utf-8"))
     config = ModelConfig(vocabulary_size=tok.vocabulary_size, units=8, embedding_dim=4)
     model = LanguageModel(config).build_for_inference()
-    checkpoints.RunWriter(run_dir).start({"kind": "language_model", "tokenizer": tok.config(),
-                                   "model": to_dict(config)}, tok)
+    checkpoints.RunWriter(run_dir).start({"kind": "language_model", "source": {},
+                                          "tokenizer": tok.config(), "model": to_dict(config),
+                                          "train": to_dict(TrainConfig())}, tok)
     (run_dir / "model.weights.h5").write_bytes(checkpoints.weights_bytes(model))
     (run_dir / "backbone.weights.h5").write_bytes(checkpoints.weights_bytes(model.backbone))
     return model, tok, run_dir
@@ -305,11 +306,12 @@ def test_bad_input_is_one_line_and_exit_2(bad_inputs, tmp_path, case):
 
 
 def test_mirror_cards_read(data_mirror):
-    from rnnlm.classify_data import read_dataset
+    from rnnlm.classify_data import as_float, pixel_scale, read_dataset
 
     mnist = read_dataset("mnist", "test", data_dir=str(data_mirror))
-    assert mnist.x.shape == (10000, 28, 28) and mnist.x.dtype == np.float32
-    assert 0.0 <= mnist.x.min() and mnist.x.max() <= 1.0
+    assert mnist.x.shape == (10000, 28, 28) and mnist.x.dtype == np.uint8  # as stored
+    pixels = as_float(mnist.x, pixel_scale(mnist.x))
+    assert pixels.dtype == np.float32 and 0.0 <= pixels.min() and pixels.max() <= 1.0
     nsmc = read_dataset("nsmc", "test", data_dir=str(data_mirror))
     assert len(nsmc) == 50000 and set(nsmc.labels) == {0, 1}
 
@@ -473,7 +475,7 @@ def test_classify_train_force_replaces_its_run_from_the_command_line(reviews, tm
     assert code == 0, output
     run = tmp_path / "run"
     kept = {p.name: p.read_bytes() for p in run.iterdir() if p.is_file()}
-    for bad, message in ((["--embedding-dim", "0"], "--embedding-dim must be an integer >= 1"),
+    for bad, message in ((["--embedding-dim", "0"], "--embedding-dim must be > 0"),
                          (["--lr", "nan"], "lr must be > 0"), (["--lr", "inf"], "lr must be > 0"),
                          (["--clipnorm", "-1"], "clipnorm must be > 0"),
                          (["--seed", "4294967296"], "seed must be in [0, 2**32 - 1]")):
