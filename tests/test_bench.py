@@ -54,9 +54,11 @@ def test_harness_check_times_its_windows_around_a_real_run(bench_train, monkeypa
     # Every config the throughput bench takes has a real run to check against (char_wide had
     # none, and `harness --configs char_wide` stopped on a KeyError). Ten batches an epoch, so
     # whole epochs finish in the budget however loaded the host is (at the config's 160, a CI
-    # run with two test workers finished none of char_wide's in 6 s).
+    # run with two test workers finished none of char_wide's in 6 s). 10 s: on a host busy
+    # with two trainings beside the suite, the char config's first epoch (its compiling
+    # included) did not end inside 6.
     make_the_real_run_small(bench_train, monkeypatch, tmp_path, tiny_corpus, name, window_batches=1)
-    result = bench_train.harness_check([name], seconds=6)[name]
+    result = bench_train.harness_check([name], seconds=10)[name]
     assert result["real_epochs_tokens_per_second"]
     assert all(rate > 0 for rate in result["real_epochs_tokens_per_second"])
     assert all(rate > 0 for rate in result["harness_tokens_per_second"])
