@@ -185,8 +185,11 @@ def fit(model, run, train_ids, valid_ids, valid_chars, train_cfg, initial_epoch=
     requested = train_cfg.precision
     chosen = set_training_precision(model, requested)
     if requested == "auto" and chosen != "float32" and not quiet:
-        print(f"training matmuls in {chosen} (this CPU multiplies bfloat16 natively; weights, "
-              f"loss and evaluation stay float32; --precision float32 turns it off)", flush=True)
+        which = ("training matmuls" if model.config.cell == "lstm"  # rnnlm's own LSTM kernel
+                 else f"the output layer's training matmuls (the {model.config.cell} cell's stay "
+                      f"float32)")
+        print(f"{which} in {chosen} (this CPU multiplies bfloat16 natively; weights, loss and "
+              f"evaluation stay float32; --precision float32 turns it off)", flush=True)
     stateful = train_cfg.stateful
     if stateful:
         from rnnlm.models.language_model import CarriedState

@@ -116,6 +116,11 @@ def test_char_recipe_trains_in_bfloat16_on_a_native_bfloat16_cpu_only(tiny_corpu
     monkeypatch.setattr(precision, "_cpu_flags", lambda: {"avx2", "fma"})
     rnnlm.train(str(tiny_corpus), tmp_path / "avx2", **TINY)
     assert "bfloat16" not in capsys.readouterr().out
+    # another cell runs Keras's own kernel, in float32: only the output layer's matmuls change
+    monkeypatch.setattr(precision, "_cpu_flags", lambda: {"avx512_bf16", "amx_bf16"})
+    rnnlm.train(str(tiny_corpus), tmp_path / "gru", cell="gru", **TINY)
+    assert ("the output layer's training matmuls (the gru cell's stay float32) in bfloat16"
+            in capsys.readouterr().out)
 
 
 def test_word_and_subword_recipes_follow_auto_on_an_amx_cpu(tiny_corpus, tmp_path, monkeypatch,
