@@ -169,6 +169,7 @@ def resume(run_dir: str | Path, *, epochs: int | None = None, time_limit: float 
     run_dir = runs.as_path(run_dir, "the run directory")
     config = runs.read_config(run_dir, need_weights=False)
     _check_language_model(run_dir, config, "--resume")
+    runs.check_can_create_dir(run_dir, "--resume")  # not after a whole epoch of training
     if tensorboard:
         preflight.check_tensorboard()
     # All three or none: weights without the optimizer's moments and step count, or without

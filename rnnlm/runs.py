@@ -97,6 +97,9 @@ def check_new_run_dir(out: Path, force: bool, resumable: bool = True) -> None:
         resumable = resumable and (out / "checkpoints" / "last.weights.h5").exists()
         how = "--resume to continue it or --force" if resumable else "--force"
         raise RnnlmError(f"--out {out} is already a run; use {how} to replace it")
+    if out.is_symlink():  # --force would replace the link with a folder, not the run it names
+        raise RnnlmError(f"--out {out} is a symbolic link: give --force the run it points to, "
+                         f"{out.resolve()}")
     extra = sorted(entry.name for entry in out.iterdir()
                    if entry.name not in RUN_ENTRIES and not entry.name.startswith(TEMPORARY))
     if extra:  # --force deletes the folder: never with a file of the user's in it
@@ -209,7 +212,8 @@ def check_can_create_dir(path: Path, option: str) -> None:
     if not existing.is_dir():
         raise RnnlmError(f"{option} {path}: {existing} is a file, not a directory")
     if not os.access(existing, os.W_OK | os.X_OK):
-        raise RnnlmError(f"{option} {path}: cannot write in {existing} (permission denied)")
+        raise RnnlmError(f"{option} {path}: cannot write in {existing} (permission denied, or "
+                         f"a read-only file system)")
 
 
 def absolute_if_path(name_or_path) -> str | None:

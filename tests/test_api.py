@@ -1,5 +1,6 @@
 """The Python API end to end on a tiny corpus: train, generate, stream, score, save, load, export."""
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -639,6 +640,22 @@ def test_numpy_numbers_are_numbers_in_config_json(tmp_path):
     assert config["tokenizer"]["options"]["max_vocab"] == tokenizer["options"]["max_vocab"] == 40
     assert config["train"]["lr"] == pytest.approx(0.003)
     assert rnnlm.resume(tmp_path / "run", epochs=1).info()["epochs_done"] == 2
+
+
+def test_a_run_that_cannot_be_written_is_refused_before_resuming(tmp_path, monkeypatch):
+    """A run on a read-only mount trained a whole epoch before its save failed."""
+    import os
+
+    corpus = tmp_path / "tiny.txt"
+    corpus.write_text(TINY_TEXT, encoding="utf-8")
+    rnnlm.train(str(corpus), out=tmp_path / "run", **TINY)
+    before = {p: p.read_bytes() for p in (tmp_path / "run").rglob("*") if p.is_file()}
+    real = os.access
+    monkeypatch.setattr(os, "access", lambda path, mode, **kw: (
+        False if Path(path) == tmp_path / "run" and mode & os.W_OK else real(path, mode, **kw)))
+    with pytest.raises(rnnlm.RnnlmError, match="cannot write in .* read-only file system"):
+        rnnlm.resume(tmp_path / "run", epochs=1)
+    assert {p: p.read_bytes() for p in (tmp_path / "run").rglob("*") if p.is_file()} == before
 
 
 def test_a_run_seeded_at_the_top_of_the_range_resumes(tmp_path):

@@ -781,6 +781,11 @@ def test_out_inside_a_run_is_refused_and_a_run_without_a_checkpoint_is_not_sent_
     code, output = invoke("train", corpus, "--out", copy / "sub", *TINY_MODEL)
     assert code == 2 and f"is inside the run {copy}; choose a folder outside it" in output, output
     assert not (copy / "sub").exists()
+    link = tmp_path / "link"
+    link.symlink_to(copy)  # --force replaced the link by a new folder, and left the run as it was
+    code, output = invoke("train", corpus, "--out", link, "--force", *TINY_MODEL)
+    assert code == 2 and f"is a symbolic link: give --force the run it points to, {copy}" in output
+    assert link.is_symlink()
     shutil.rmtree(copy / "checkpoints")
     (copy / "model.weights.h5").unlink()
     code, output = invoke("train", corpus, "--out", copy, *TINY_MODEL)
