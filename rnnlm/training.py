@@ -27,6 +27,11 @@ from rnnlm.tf_logs import no_retracing_warnings
 UNTIL_STOPPED = 10**9
 
 
+# An epoch's last line: a language model's loss and bpc, a classifier's accuracy.
+EPOCH_FIGURES = (("loss", ".4f"), ("accuracy", ".4f"), ("val_loss", ".4f"),
+                 ("val_accuracy", ".4f"), ("val_bpc", ".3f"))
+
+
 class ProgressBar(keras.callbacks.Callback):
     """A tqdm bar per epoch with the running training loss (library code never prints)."""
 
@@ -49,10 +54,11 @@ class ProgressBar(keras.callbacks.Callback):
         # batches' (an ETA of 116 hours after a long validation), so it keeps the elapsed
         # time and leaves out the rate and the time to go.
         self.bar.bar_format = "{l_bar}{bar}| {n_fmt}/{total_fmt} [{elapsed}{postfix}]"
-        if logs and "val_bpc" in logs:  # drawn once, by close (in a log each draw is a line)
-            self.bar.set_postfix(loss=f"{logs['loss']:.4f}", val_loss=f"{logs['val_loss']:.4f}",
-                                 val_bpc=f"{logs['val_bpc']:.3f}", refresh=False)
-        self.bar.close()
+        logs = logs or {}
+        shown = {name: f"{logs[name]:{form}}" for name, form in EPOCH_FIGURES if name in logs}
+        if any(name.startswith("val_") for name in shown):  # in this order (tqdm sorts keywords);
+            self.bar.set_postfix(shown, refresh=False)  # drawn once, by close: in a log each
+        self.bar.close()                                 # draw is a line
 
     def close(self):
         """End an epoch's bar that training left unfinished (interrupted)."""

@@ -644,3 +644,11 @@ def test_an_epoch_s_last_progress_line_has_no_rate_or_time_to_go(monkeypatch):
     last = buffer.getvalue().split("\r")[-1]
     assert "4/10 [00:00, loss=1.0000" in last and "val_bpc=3.000" in last
     assert "<" not in last and "batch/s" not in last and "s/batch" not in last
+    # a classifier's: its accuracy and validation figures (it showed the loss alone)
+    buffer.seek(0)
+    buffer.truncate()
+    bar.on_epoch_begin(1)
+    bar.on_train_batch_end(0, {"loss": 0.5})
+    bar.on_epoch_end(1, {"loss": 0.5, "accuracy": 0.75, "val_loss": 0.6, "val_accuracy": 0.7})
+    last = buffer.getvalue().split("\r")[-1]
+    assert "loss=0.5000, accuracy=0.7500, val_loss=0.6000, val_accuracy=0.7000]" in last, last
