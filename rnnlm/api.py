@@ -10,7 +10,8 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-from rnnlm import corpora, data, defaults, fitting, pace, preflight, resuming, run_lock, runs
+from rnnlm import (corpora, data, defaults, fitting, pace, preflight, resuming, run_contents,
+                   run_lock, runs)
 from rnnlm.config import (TOKENIZER_OPTIONS, ModelConfig, TokenizerConfig, TrainConfig,
                           cell_name, check_tokenizer_options, to_dict)
 from rnnlm.errors import RnnlmError, TrainingInterrupted
@@ -177,7 +178,7 @@ def resume(run_dir: str | Path, *, epochs: int | None = None, time_limit: float 
     for name in ("checkpoints/last.weights.h5", "checkpoints/last.optimizer.npz", "state.json"):
         if not (run_dir / name).exists():
             raise RnnlmError(f"{run_dir} cannot be resumed: {name} is missing")
-    done = runs.read_state(run_dir).get("epochs_done", 0)
+    done = run_contents.read_state(run_dir).get("epochs_done", 0)
     if done and not (run_dir / "history.json").exists():  # else its epochs would be lost
         raise RnnlmError(f"{run_dir} cannot be resumed: history.json is missing (state.json "
                          f"counts {done} epoch{'s' * (done != 1)}; the plateau, early stopping "
@@ -200,7 +201,7 @@ def resume(run_dir: str | Path, *, epochs: int | None = None, time_limit: float 
     resuming.check_same_text(run_dir, src, preflight.texts_sha256(train_text, valid_text), moved)
     preflight.check_needs_validation(train_cfg, valid_text)
     tok = load_tokenizer(run_dir)
-    runs.check_tokenizer_fits(run_dir, tok, config)
+    run_contents.check_tokenizer_fits(run_dir, tok, config)
     train_ids = data.encode_corpus(tok, train_text)
     train_cfg = preflight.batch_within_windows(train_cfg, train_ids)
     config["train"] = to_dict(train_cfg)
@@ -235,8 +236,8 @@ def load(run_dir: str | Path, command: str | None = None, weights: bool = True) 
 
         return load_classifier(run_dir, weights)
     tok = load_tokenizer(run_dir)
-    runs.check_tokenizer_fits(run_dir, tok, config)
-    model = LanguageModel(runs.model_config(run_dir, config, ModelConfig)).build_for_inference()
+    run_contents.check_tokenizer_fits(run_dir, tok, config)
+    model = LanguageModel(run_contents.model_config(run_dir, config, ModelConfig)).build_for_inference()
     if weights:
-        runs.load_run_weights(model, run_dir)
+        run_contents.load_run_weights(model, run_dir)
     return LM(model, tok, config, run_dir)

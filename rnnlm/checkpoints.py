@@ -15,7 +15,8 @@ from rnnlm.atomic import TEMPORARY, fsync, write_atomic
 from rnnlm.config import FORMAT_VERSION
 from rnnlm.errors import RnnlmError
 from rnnlm.interrupts import interrupts_deferred
-from rnnlm.runs import JOURNAL, is_run, json_bytes, read_json, read_state, write_json
+from rnnlm.run_contents import read_state
+from rnnlm.runs import JOURNAL, is_run, json_bytes, read_json, write_json
 
 
 class _WeightsBuffer(io.BytesIO):

@@ -14,7 +14,7 @@ import numpy as np
 
 from rnnlm import classify_batches as batches
 from rnnlm import classify_data as cdata
-from rnnlm import runs
+from rnnlm import run_contents, runs
 from rnnlm.classify_labels import encode_labels
 from rnnlm.classify_metrics import classification_metrics, format_metrics
 from rnnlm.config import check_positive, describe_train
@@ -207,7 +207,7 @@ class Classifier:
         return out
 
     def info(self) -> dict:
-        state = runs.read_state(self.run_dir) if self.run_dir is not None else {}
+        state = run_contents.read_state(self.run_dir) if self.run_dir is not None else {}
         metrics = {}
         if self.run_dir is not None and (self.run_dir / "metrics.json").exists():
             metrics = runs.read_json(self.run_dir / "metrics.json")
@@ -294,9 +294,9 @@ def load_classifier(run_dir, weights: bool = True) -> Classifier:
         raise RnnlmError(f"{run_dir} is a {config.get('kind', 'language_model')} run, "
                          f"not a classifier")
     tok = load_tokenizer(run_dir) if config.get("tokenizer") is not None else None
-    runs.check_tokenizer_fits(run_dir, tok, config)
-    model = SequenceClassifier(runs.model_config(run_dir, config, ClassifierConfig)
+    run_contents.check_tokenizer_fits(run_dir, tok, config)
+    model = SequenceClassifier(run_contents.model_config(run_dir, config, ClassifierConfig)
                                ).build_for_inference()
     if weights:
-        runs.load_run_weights(model, run_dir)
+        run_contents.load_run_weights(model, run_dir)
     return Classifier(model, tok, config, run_dir)

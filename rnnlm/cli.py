@@ -211,11 +211,11 @@ def evaluate(
 @user_errors
 def info(run_dir: Path = typer.Argument(..., parser=a_path), as_json: bool = typer.Option(False, "--json")):
     """Configuration, tokenizer, parameters per layer and best validation figures of a run."""
-    from rnnlm import api, runs
+    from rnnlm import api, run_contents
 
     try:  # weights that do not fit config.json would make its figures a lie: refused
         loaded, damaged = api.load(run_dir), None  # an LM or a Classifier, by the run's kind
-    except runs.DamagedWeights as error:  # the run's files still say what it was
+    except run_contents.DamagedWeights as error:  # the run's files still say what it was
         loaded, damaged = api.load(run_dir, weights=False), error
     details = loaded.info()
     if as_json:

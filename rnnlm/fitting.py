@@ -8,7 +8,7 @@ import shlex
 import warnings
 from pathlib import Path
 
-from rnnlm import checkpoints, data, runs
+from rnnlm import checkpoints, data, run_contents
 from rnnlm.errors import RnnlmError, RnnlmWarning, TrainingInterrupted, first_line
 from rnnlm.seeding import seed_everything
 
@@ -91,7 +91,7 @@ def _forget_a_damaged_best(out: Path, model, writer) -> bool:
     (Tried before the checkpoint is loaded into ``model``.) True when it was damaged."""
     try:
         with _optimizer_state_elsewhere():
-            runs.load_run_weights(model, out)
+            run_contents.load_run_weights(model, out)
     except RnnlmError:
         writer.state.update(best_val_loss=None, best_epoch=None, best={})
         return True

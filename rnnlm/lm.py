@@ -143,9 +143,9 @@ class LM:
         return runs.copy_run(self.run_dir, directory, what="model")
 
     def info(self) -> dict:
-        from rnnlm import runs
+        from rnnlm import run_contents
 
-        state = runs.read_state(self.run_dir) if self.run_dir is not None else {}
+        state = run_contents.read_state(self.run_dir) if self.run_dir is not None else {}
         return {"run_dir": str(self.run_dir), "format_version": self.config.get("format_version"),
                 "source": self.config.get("source"), "tokenizer": self.tokenizer.config(),
                 "vocabulary_size": self.tokenizer.vocabulary_size, "model": self.config["model"],

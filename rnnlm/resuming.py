@@ -12,7 +12,7 @@ import shlex
 import warnings
 from pathlib import Path
 
-from rnnlm import corpora, defaults, runs
+from rnnlm import corpora, defaults, run_contents, runs
 from rnnlm.config import (TOKENIZER_OPTIONS, ModelConfig, TrainConfig, cell_name, from_dict,
                           to_dict)
 from rnnlm.errors import RnnlmError, RnnlmWarning
@@ -39,7 +39,7 @@ def resumed_configs(run_dir: Path, config: dict, changes: dict, epochs: int | No
                     time_limit: float | None) -> tuple[ModelConfig, TrainConfig]:
     """The run's model and training configuration with the changes --resume may make (writes
     the model's into ``config``); one line for the first change it may not."""
-    model_cfg = runs.model_config(run_dir, config, ModelConfig)
+    model_cfg = run_contents.model_config(run_dir, config, ModelConfig)
     renamed = {"layers": "num_layers"}
     for key, value in changes.items():
         key = renamed.get(key, key)

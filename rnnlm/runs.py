@@ -11,7 +11,7 @@
 
 Every file is written under a temporary name and renamed, so a crash never leaves half a file;
 an epoch's checkpoint is written as one (rnnlm.checkpoints); a command writing a run holds its
-lock (rnnlm.run_lock).
+lock (rnnlm.run_lock); what the files hold is checked as they are read (rnnlm.run_contents).
 """
 from __future__ import annotations
 
@@ -22,8 +22,8 @@ import shutil
 from pathlib import Path
 
 from rnnlm.atomic import TEMPORARY, write_atomic
-from rnnlm.config import FORMAT_VERSION, from_dict, is_integer, is_real
-from rnnlm.errors import RnnlmError, first_line, refuse_empty_path
+from rnnlm.config import FORMAT_VERSION, is_integer
+from rnnlm.errors import RnnlmError, refuse_empty_path
 from rnnlm.run_lock import SetAside, finish_if_idle, locked, set_aside_copies
 
 
@@ -116,63 +116,6 @@ RUN_ENTRIES = {"config.json", "tokenizer.json", "tokenizer.model", "model.weight
                "backbone.weights.h5", "checkpoints", "history.json", "history.csv",
                "state.json", "curves.png", "tensorboard", "metrics.json", "confusion.png",
                JOURNAL}
-
-
-def model_config(run_dir: Path, config: dict, cls):
-    """config.json's model section as ``cls`` (ModelConfig, ClassifierConfig), checked: a value
-    edited there is named as config.json's, not as an option the user could have typed."""
-    try:
-        return from_dict(cls, config["model"]).validate()
-    except RnnlmError as e:
-        raise RnnlmError(f"{run_dir}/config.json: {e}") from None
-
-
-def check_tokenizer_fits(run_dir: Path, tokenizer, config: dict) -> None:
-    """tokenizer.json against config.json, before anything is built or trained: the kind of
-    tokenizer it names and the vocabulary the model was made for (a file edited, or copied
-    from another run; a --resume trained whole epochs before the weights said so)."""
-    if tokenizer is None:
-        return
-    named = (config.get("tokenizer") or {}).get("kind")
-    if named is not None and named != tokenizer.kind:
-        raise RnnlmError(f"{run_dir}: config.json names the {named} tokenizer and tokenizer.json "
-                         f"holds a {tokenizer.kind} one; the run's files do not belong together")
-    size = config["model"].get("vocabulary_size", 0)
-    if size and tokenizer.vocabulary_size != size:
-        raise RnnlmError(f"{run_dir}: tokenizer.json holds {tokenizer.vocabulary_size:,} tokens and "
-                         f"the model {size:,}; the run's files do not belong together")
-
-
-def load_run_weights(model, run_dir: Path) -> None:
-    """model.weights.h5 into ``model`` (built from config.json), or one line saying why not: a
-    config.json edited or copied from another run, a damaged file."""
-    path = check_weights_file(run_dir)
-    try:
-        model.load_weights(path)
-    except Exception as e:  # h5py/keras raise many types, Keras's in several lines
-        raise RnnlmError(f"cannot load {path}: the weights do not fit the model config.json "
-                         f"describes (was it edited, or written by another version?): "
-                         f"{first_line(e)}") from None
-
-
-class DamagedWeights(RnnlmError):
-    """model.weights.h5 does not open (``rnnlm info`` still shows the run)."""
-
-
-def check_weights_file(run_dir: Path) -> Path:
-    """model.weights.h5 of a run, or one line if it does not open as HDF5 (cut short by a full
-    disk or a copy, or not HDF5 at all)."""
-    path = Path(run_dir) / "model.weights.h5"
-    try:
-        import h5py
-
-        with h5py.File(path, "r"):
-            pass
-    except OSError as e:
-        raise DamagedWeights(f"cannot load {path}: the file is damaged ({first_line(e)}); copy "
-                             f"it again, or --resume a language model run, which writes it "
-                             f"anew") from None
-    return path
 
 
 def has_saved_epoch(run_dir: Path) -> bool:
@@ -280,6 +223,8 @@ def read_config(run_dir: Path, need_weights: bool = True) -> dict:
     if need_weights and not (run_dir / "model.weights.h5").exists():
         resumable = (config.get("kind", "language_model") == "language_model"  # no classifier is
                      and (run_dir / "checkpoints" / "last.weights.h5").exists())
+        from rnnlm.run_contents import epochs_done  # (it imports this module)
+
         earlier = set_aside_copies(run_dir)
         done = epochs_done(run_dir)
         why = (f"state.json counts {done} epoch{'s' * (done != 1)}: was it deleted?" if done
@@ -289,39 +234,6 @@ def read_config(run_dir: Path, need_weights: bool = True) -> dict:
             + ("continue with --resume)" if resumable else "start it again with --force)")
             + (f"; the run it was to replace is in {earlier[-1]}" if earlier else ""))
     return config
-
-
-# state.json's counts, each checked on reading: a hand-edited "epochs_done": "3" would fail
-# deep inside a --resume (the epoch's seed is the run's seed plus it), or print nonsense.
-STATE_FIELDS = {"epochs_done": (is_integer, "an integer >= 0"),
-                "best_epoch": (is_integer, "an integer >= 0 or null"),
-                "best_val_loss": (is_real, "a number or null"),
-                "train_seconds": (is_real, "a number >= 0"),
-                "resumed_at_epoch": (is_integer, "an integer >= 0 or null")}
-
-
-def read_state(run_dir: Path) -> dict:
-    """A run's state.json ({} where there is none), one line naming a count it damaged."""
-    path = Path(run_dir) / "state.json"
-    if not path.exists():
-        return {}
-    state = read_json(path)
-    for name, (kind, what) in STATE_FIELDS.items():
-        value = state.get(name)
-        allow_none = name not in ("epochs_done", "train_seconds")
-        if (value is None and allow_none) or (name not in state and not allow_none):
-            continue
-        if not kind(value) or (name != "best_val_loss" and value < 0):
-            raise RnnlmError(f"{path} is damaged: {name} must be {what}, got {value!r}")
-    return state
-
-
-def epochs_done(run_dir: Path) -> int:
-    """The epochs state.json counts (0 where it is missing or unreadable)."""
-    try:
-        return int(read_state(run_dir).get("epochs_done", 0))
-    except RnnlmError:
-        return 0
 
 
 def copy_run(run_dir: Path | None, directory: str | Path, what: str = "model") -> Path:
