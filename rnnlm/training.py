@@ -56,9 +56,10 @@ class ProgressBar(keras.callbacks.Callback):
         self.bar.bar_format = "{l_bar}{bar}| {n_fmt}/{total_fmt} [{elapsed}{postfix}]"
         logs = logs or {}
         shown = {name: f"{logs[name]:{form}}" for name, form in EPOCH_FIGURES if name in logs}
-        if any(name.startswith("val_") for name in shown):  # in this order (tqdm sorts keywords);
-            self.bar.set_postfix(shown, refresh=False)  # drawn once, by close: in a log each
-        self.bar.close()                                 # draw is a line
+        # The epoch's own figures (the bar showed the loss of every tenth batch), in this order
+        # (tqdm sorts keywords); drawn once, by close: in a log each draw is a line.
+        self.bar.set_postfix(shown, refresh=False)
+        self.bar.close()
 
     def close(self):
         """End an epoch's bar that training left unfinished (interrupted)."""
@@ -274,6 +275,7 @@ def fit(model, run, train_ids, valid_ids, valid_chars, train_cfg, initial_epoch=
         model.carried = None
         progress.close()  # Ctrl-C mid-epoch: what is said next starts a line of its own
     if early_stop is not None and early_stop.stopped and not quiet:
-        print(f"stopped early: validation loss has not improved for {early_stop.patience} "
-              f"epochs (--early-stopping {early_stop.patience})", flush=True)
+        print(f"stopped early: validation loss has not improved for {early_stop.bad_epochs} "
+              f"epochs (--early-stopping {early_stop.patience})", flush=True)  # more after a
+        # --resume of a run that had already gone epochs without improving
     return limit.hit

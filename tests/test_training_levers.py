@@ -448,6 +448,13 @@ def test_early_stopping_after_patience_epochs():
     assert resumed.best == 2.0 and resumed.bad_epochs == 1 and not resumed.stopped
     resumed.on_epoch_end(3, {"val_loss": 2.05})
     assert resumed.stopped
+    # a resume of a run early stopping had ended: its "not improved for N epochs" line counts
+    # all of them, 3 here (it said the patience, 2)
+    again = schedule.EarlyStop(patience=2)
+    again.set_model(tiny_model())
+    again.replay([{"epoch": k + 1, "val_loss": v} for k, v in enumerate((3.0, 2.0, 2.1, 2.05))])
+    again.on_epoch_end(4, {"val_loss": 2.2})
+    assert again.stopped and again.bad_epochs == 3
 
 
 def test_averaged_weights_swaps_in_the_moving_average_and_always_back():
@@ -652,3 +659,11 @@ def test_an_epoch_s_last_progress_line_has_no_rate_or_time_to_go(monkeypatch):
     bar.on_epoch_end(1, {"loss": 0.5, "accuracy": 0.75, "val_loss": 0.6, "val_accuracy": 0.7})
     last = buffer.getvalue().split("\r")[-1]
     assert "loss=0.5000, accuracy=0.7500, val_loss=0.6000, val_accuracy=0.7000]" in last, last
+    # without validation: the epoch's loss, where the bar ended on its last tenth batch's
+    buffer.seek(0)
+    buffer.truncate()
+    bar.on_epoch_begin(1)
+    bar.on_train_batch_end(0, {"loss": 4.0582})
+    bar.on_epoch_end(1, {"loss": 3.9609})
+    last = buffer.getvalue().split("\r")[-1]
+    assert last.rstrip().endswith("[00:00, loss=3.9609]"), last
