@@ -167,6 +167,8 @@ def check_export_dir(out: Path, force: bool) -> None:
     """--force replaces an earlier export, and nothing else: not a run (the run being exported
     included) and not a folder of the user's own files."""
     runs.check_can_create_dir(out, "--out")
+    runs.check_not_inside(out, runs.is_run, "the run")
+    runs.check_not_inside(out, is_export, "the export")
     if out.is_symlink():  # --force would replace the link, not the export it points to
         raise RnnlmError(f"--out {out} is a symbolic link; give the folder it points to "
                          f"({out.resolve()})")

@@ -84,9 +84,7 @@ def check_new_run_dir(out: Path, force: bool, resumable: bool = True) -> None:
     replaces a run, never a folder of the user's own files (checked before anything is written)."""
     out = Path(out)
     check_can_create_dir(out, "--out")
-    holder = next((folder for folder in out.absolute().parents if is_run(folder)), None)
-    if holder is not None:  # it would be taken for files added to that run (--force refuses)
-        raise RnnlmError(f"--out {out} is inside the run {holder}; choose a folder outside it")
+    check_not_inside(out, is_run, "the run")
     if not out.is_dir() or not any(out.iterdir()):
         return
     if not is_run(out):
@@ -141,6 +139,15 @@ def new_run(out: Path, force: bool, resumable: bool = True):
         check_new_run_dir(out, force, resumable)
         with SetAside(out, force) as earlier:
             yield earlier
+
+
+def check_not_inside(out: Path, holds, what: str) -> None:
+    """An --out inside a run (or an export: ``holds`` tells one) would be taken for a file added
+    to it, and a --force of it then refused; a run or an export goes beside, never inside."""
+    holder = next((folder for folder in Path(out).absolute().parents
+                   if folder.is_dir() and holds(folder)), None)
+    if holder is not None:
+        raise RnnlmError(f"--out {out} is inside {what} {holder}; choose a folder outside it")
 
 
 def check_can_create_dir(path: Path, option: str) -> None:

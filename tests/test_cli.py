@@ -902,6 +902,8 @@ def test_force_never_replaces_an_export_with_other_files_in_it(trained_run, tmp_
     assert (exported / "notes.txt").read_text() == "keep me"
     (exported / "notes.txt").unlink()
     assert invoke("export", run, "--out", exported, "--force")[0] == 0  # an export alone: yes
+    code, output = invoke("export", run, "--out", exported / "sub")  # nor one inside another
+    assert code == 2 and f"is inside the export {exported}" in output, output
     for command in (["info"], ["generate"], ["export", "--out", tmp_path / "again"]):
         code, output = invoke(command[0], exported, *command[1:])
         assert code == 2 and "is an export" in output and "incomplete" not in output, output
@@ -915,6 +917,9 @@ def test_export_replaces_an_export_and_never_a_run(trained_run, tmp_path):
         assert code == 2 and "not an earlier export" in output, output
     code, output = invoke("export", run, "--out", run / "config.json")
     assert code == 2 and "not a directory" in output, output
+    # inside the run: it was written there, and the run's --force then refused ("other files")
+    code, output = invoke("export", run, "--out", run / "exported")
+    assert code == 2 and f"is inside the run {run}; choose a folder outside it" in output, output
     assert {path: path.read_bytes() for path in run.rglob("*") if path.is_file()} == before
 
 
