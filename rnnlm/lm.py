@@ -175,6 +175,8 @@ def format_info(details: dict) -> str:
                       if value is not None)
     extras = "".join(f", {name} {m[key]:g}" for key, name in (
         ("embedding_dropout", "embedding dropout"), ("weight_drop", "weight drop")) if m.get(key))
+    locked = (", one dropout mask per sequence (locked)"
+              if m.get("locked_dropout") and (m.get("dropout") or m.get("embedding_dropout")) else "")
     tied = ", output tied to the embedding" if m.get("tie_weights") else ""
     train = dict(details["train"])
     if train.get("precision") == "auto" and best.get("precision"):  # what auto meant there
@@ -202,7 +204,7 @@ def format_info(details: dict) -> str:
              f"corpus       {corpus}",
              f"tokenizer    {t['kind']}{options}, vocabulary {details['vocabulary_size']}",
              f"model        {m['num_layers']} × {m['cell']} {m['units']}, embedding "
-             f"{m['embedding_dim']}, dropout {m['dropout']:g}{extras}{tied}",
+             f"{m['embedding_dim']}, dropout {m['dropout']:g}{extras}{locked}{tied}",
              f"training     {describe_train(train)}", "",
              f"{'layer':<14}{'type':<12}{'output shape':<22}{'params':>12}"]
     for row in details["layers"]:

@@ -549,6 +549,9 @@ def test_cli_trains_with_every_lever(tiny_corpus, tmp_path):
     assert config["model"]["weight_drop"] == 0.2
     history = json.loads((run / "history.json").read_text())["epochs"]
     assert len(history) == 2 and history[-1]["lr"] < 2e-3
+    info = CliRunner().invoke(app, ["info", str(run)]).output  # every lever, locked dropout too
+    assert ("dropout 0.1, embedding dropout 0.1, weight drop 0.2, one dropout mask per sequence "
+            "(locked), output tied to the embedding") in info, info
 
 
 def test_a_whole_epoch_is_saved_only_with_its_last_checkpoint(tmp_path, monkeypatch):
