@@ -189,10 +189,14 @@ def out_of_memory(error: BaseException) -> str:
 
 
 def as_typed(message: str, command, kwargs: dict) -> str:
-    """The API's checks name a value by its keyword (``top_p must be in (0, 1]``); a line that
-    opens with the keyword of an option the user typed names it as typed (``--top-p must ...``).
-    A value from elsewhere (a run's config.json on --resume) keeps its key's name."""
-    keyword = message.split(" ", 1)[0]
+    """The API's checks name a value by its keyword (``top_p must be in (0, 1]``, ``unknown
+    lr_schedule 'x'``); a line that opens with the keyword of an option the user typed names it
+    as typed (``--top-p must ...``, ``unknown --lr-schedule 'x'``). A value from elsewhere (a
+    run's config.json on --resume) keeps its key's name."""
+    opening = "unknown " if message.startswith("unknown ") else ""
+    keyword = message[len(opening):].split(" ", 1)[0]
+    if opening and "_" not in keyword:  # "unknown cell 'x'" reads better as it is
+        return message
     parameter = inspect.signature(command).parameters.get(keyword)
     option = getattr(parameter, "default", None)
     if not isinstance(option, typer.models.OptionInfo) or kwargs.get(keyword) == option.default:
@@ -200,7 +204,8 @@ def as_typed(message: str, command, kwargs: dict) -> str:
     flags = next((d for d in option.param_decls if d.startswith("--")),
                  "--" + keyword.replace("_", "-"))
     on, _, off = flags.partition("/")  # "--reset-after/--no-reset-after"
-    return (off if off and kwargs[keyword] is False else on) + message[len(keyword):]
+    flag = off if off and kwargs[keyword] is False else on
+    return opening + flag + message[len(opening) + len(keyword):]
 
 
 def unescape(text: str) -> str:

@@ -41,12 +41,13 @@ def resumed_configs(run_dir: Path, config: dict, changes: dict, epochs: int | No
     the model's into ``config``); one line for the first change it may not."""
     model_cfg = run_contents.model_config(run_dir, config, ModelConfig)
     renamed = {"layers": "num_layers"}
-    for key, value in changes.items():
-        key = renamed.get(key, key)
+    for given, value in changes.items():
+        key = renamed.get(given, given)
         if key == "cell" and value is not None:
             value = cell_name(value)
         if key in ARCHITECTURE and value is not None and value != getattr(model_cfg, key):
-            raise RnnlmError(f"--resume cannot change the architecture: {key} is "
+            shown = f"{given} ({key})" if given != key else key  # --layers, config's num_layers
+            raise RnnlmError(f"--resume cannot change the architecture: {shown} is "
                              f"{getattr(model_cfg, key)} in {run_dir}, not {value}")
     for key in REGULARISERS:
         if changes.get(key) is not None:

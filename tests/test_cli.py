@@ -637,7 +637,7 @@ def test_a_bad_value_is_named_as_typed_a_flag_or_a_key_of_config_json(trained_ru
     typed, and a key of an edited config.json by its key."""
     import shutil
 
-    _, run = trained_run
+    corpus, run = trained_run
     copy = tmp_path / "edited"
     shutil.copytree(run, copy)
     config = json.loads((copy / "config.json").read_text())
@@ -649,7 +649,11 @@ def test_a_bad_value_is_named_as_typed_a_flag_or_a_key_of_config_json(trained_ru
              "error: --beam-width must be an integer >= 1"),
             (["explain", "lstm", "--input-shape", "4,3", "--no-reset-after"],
              "error: --no-reset-after only applies to the gru cell"),
-            (["train", "--resume", copy, "--epochs", "9"], "error: batch_size must be > 0")):
+            (["train", "--resume", copy, "--epochs", "9"], "error: batch_size must be > 0"),
+            (["train", corpus, "--out", tmp_path / "x", "--lr-schedule", "bogus"],
+             "error: unknown --lr-schedule 'bogus'; choose one of"),
+            (["train", "--resume", run, "--layers", "3"],
+             "error: --resume cannot change the architecture: layers (num_layers) is 1")):
         code, output = invoke(*command)
         assert code == 2 and output.startswith(message), output
         assert len(output.strip().splitlines()) == 1, output
