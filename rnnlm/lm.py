@@ -175,8 +175,8 @@ def format_info(details: dict) -> str:
                       if value is not None)
     extras = "".join(f", {name} {m[key]:g}" for key, name in (
         ("embedding_dropout", "embedding dropout"), ("weight_drop", "weight drop")) if m.get(key))
-    locked = (", one dropout mask per sequence (locked)"
-              if m.get("locked_dropout") and (m.get("dropout") or m.get("embedding_dropout")) else "")
+    dropped = m.get("dropout") or m.get("embedding_dropout")
+    locked = ", one dropout mask per sequence (locked)" if m.get("locked_dropout") and dropped else ""
     tied = ", output tied to the embedding" if m.get("tie_weights") else ""
     train = dict(details["train"])
     if train.get("precision") == "auto" and best.get("precision"):  # what auto meant there
