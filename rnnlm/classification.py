@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from rnnlm import classify_data as cdata
+from rnnlm import classify_sequences as sequences
 from rnnlm.classify_batches import encode_texts
 from rnnlm.classify_labels import encode_labels, label_list, split_validation, validation_minimum
 from rnnlm import corpora, preflight, runs
@@ -88,7 +89,7 @@ def train_classifier(data, out=None, *, valid=None, test=None, valid_fraction=0.
     preflight.say_lowered_coverage(tok)
     fixed = max_len if (pooling == "flatten" and tok is not None) else None
     if tok is None:
-        cdata.check_shapes(sets, pooling)
+        sequences.check_shapes(sets, pooling)
     config = ClassifierConfig(
         num_classes=len(classes), cell=arch["cell"], num_layers=arch["layers"],
         units=arch["units"], vocabulary_size=tok.vocabulary_size if tok else 0,
@@ -97,7 +98,7 @@ def train_classifier(data, out=None, *, valid=None, test=None, valid_fraction=0.
         merge_mode=merge_mode, dropout=dropout, pooling=pooling, dense=list(dense),
         embedding_dropout=embedding_dropout if tok else 0.0,
         locked_dropout=locked_dropout).validate()
-    scale = cdata.pixel_scale(train.x) if tok is None else None  # every set read as training's
+    scale = sequences.pixel_scale(train.x) if tok is None else None  # every set read as training's
     inputs = {name: _encode(s, tok, max_len, scale) for name, s in sets.items()}
     targets = {name: encode_labels(s.labels, classes, f"the {name} data")
                for name, s in sets.items()}
@@ -242,7 +243,7 @@ def _check_train_options(epochs, batch_size, lr, valid_fraction, max_len, freeze
 def _encode(examples, tok, max_len, scale):
     if tok is not None:
         return encode_texts(tok, examples.texts, max_len)
-    return cdata.as_float(examples.x, scale)
+    return sequences.as_float(examples.x, scale)
 
 
 def _final_metrics(clf, out, inputs, targets) -> None:

@@ -14,6 +14,7 @@ import numpy as np
 
 from rnnlm import classify_batches as batches
 from rnnlm import classify_data as cdata
+from rnnlm import classify_sequences as sequences
 from rnnlm import run_contents, runs
 from rnnlm.classify_labels import encode_labels
 from rnnlm.classify_metrics import classification_metrics, format_metrics
@@ -75,18 +76,18 @@ class Classifier:
             raise RnnlmError(f"this classifier reads numeric sequences ({self.config['model']['input_dim']} "
                              f"features per step), not text: give an array (N, T, F), or "
                              f"--file X.npz on the command line")
-        x = cdata.sequence_shape(data)
+        x = sequences.sequence_shape(data)
         if x.shape[2] != self.config["model"]["input_dim"]:
             raise RnnlmError(f"the model reads {self.config['model']['input_dim']} features "
                              f"per step, the input has {x.shape[2]}")
         scale = self.config["train"].get("input_scale")
         if scale is None:  # a run from before input_scale was recorded: its reading, uint8 only
-            scale = cdata.pixel_scale(x)
+            scale = sequences.pixel_scale(x)
         elif scale != 1 and np.issubdtype(x.dtype, np.floating) and x.size and x.max() > 1:
             warnings.warn(f"the model was trained on integer inputs divided by {scale:g} (to "
                           f"[0, 1]), and these floats reach {x.max():g}: divide them by "
                           f"{scale:g} too, or give them as integers", RnnlmWarning, stacklevel=4)
-        return cdata.as_float(x, scale)
+        return sequences.as_float(x, scale)
 
     def predict_proba(self, data, batch_size: int = 256) -> np.ndarray:
         """Class probabilities (N, classes) for texts, or for an (N, T, F) array."""

@@ -306,7 +306,8 @@ def test_bad_input_is_one_line_and_exit_2(bad_inputs, tmp_path, case):
 
 
 def test_mirror_cards_read(data_mirror):
-    from rnnlm.classify_data import as_float, pixel_scale, read_dataset
+    from rnnlm.classify_data import read_dataset
+    from rnnlm.classify_sequences import as_float, pixel_scale
 
     mnist = read_dataset("mnist", "test", data_dir=str(data_mirror))
     assert mnist.x.shape == (10000, 28, 28) and mnist.x.dtype == np.uint8  # as stored
