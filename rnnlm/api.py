@@ -13,7 +13,7 @@ from pathlib import Path
 from rnnlm import (corpora, data, defaults, fitting, pace, preflight, resuming, run_contents,
                    run_lock, runs)
 from rnnlm.config import (TOKENIZER_OPTIONS, ModelConfig, TokenizerConfig, TrainConfig,
-                          cell_name, check_tokenizer_options, to_dict)
+                          cell_name, check_flag, check_tokenizer_options, to_dict)
 from rnnlm.errors import RnnlmError, TrainingInterrupted
 from rnnlm.lm import LM
 from rnnlm.seeding import keeps_user_random_state
@@ -41,6 +41,8 @@ def train(corpus: str | None = None, out: str | Path | None = None, *, tokenizer
     validation (0.1 when not given; refused for a corpus with validation text of its own).
     ``tokenizer=None``, ``cell=None`` and ``encoding=None`` are the defaults (char, lstm,
     utf-8), as in train_classifier."""
+    for name, value in (("force", force), ("tensorboard", tensorboard), ("quiet", quiet)):
+        check_flag(name, value)
     tokenizer = "char" if tokenizer is None else tokenizer
     encoding = "utf-8" if encoding is None else encoding
     cell = cell_name("lstm" if cell is None else cell)
@@ -167,6 +169,8 @@ def resume(run_dir: str | Path, *, epochs: int | None = None, time_limit: float 
     ``data_dir`` the new place of the mirror a corpus by name was read from: the text must be
     the same (its SHA-256 is checked), and the run reads it from there on.
     """
+    for name, value in (("tensorboard", tensorboard), ("quiet", quiet)):
+        check_flag(name, value)
     run_dir = runs.as_path(run_dir, "the run directory")
     config = runs.read_config(run_dir, need_weights=False)
     _check_language_model(run_dir, config, "--resume")

@@ -23,7 +23,7 @@ from rnnlm.classify_batches import encode_texts
 from rnnlm.classify_labels import encode_labels, label_list, split_validation, validation_minimum
 from rnnlm import corpora, preflight, runs
 from rnnlm.classifier import KIND, Classifier, load_classifier
-from rnnlm.config import (cell_name, check_fraction, check_positive, check_seed,
+from rnnlm.config import (cell_name, check_flag, check_fraction, check_positive, check_seed,
                           check_tokenizer_options, is_integer)
 from rnnlm.errors import RnnlmError, TrainingInterrupted
 from rnnlm.seeding import keeps_user_random_state
@@ -49,6 +49,9 @@ def train_classifier(data, out=None, *, valid=None, test=None, valid_fraction=0.
     _check_train_options(epochs, batch_size, lr, valid_fraction, max_len, freeze_epochs, from_lm,
                          max_train, clipnorm, seed)
     units, dense = layer_sizes("units", units), layer_sizes("dense", dense) or []
+    for name, value in (("bidirectional", bidirectional), ("locked_dropout", locked_dropout),
+                        ("header", header), ("force", force), ("quiet", quiet)):
+        check_flag(name, value)
     encoding = "utf-8" if encoding is None else encoding  # None: the default, as in train
     for name, value in (("layers", layers), ("embedding_dim", embedding_dim)):
         check_positive(name, value, allow_none=True, integer=True)

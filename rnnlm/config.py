@@ -70,6 +70,15 @@ def check_number(name: str, value, integer: bool = False) -> None:
         raise RnnlmError(f"{name} must be a finite number, got {value!r}")
 
 
+def check_flag(name: str, value) -> None:
+    """A switch is True or False (NumPy's too): "no" or 0 would be taken as on or off."""
+    import numpy as np  # here: `rnnlm --help` imports this module, and not NumPy
+
+    if not isinstance(value, (bool, np.bool_)):
+        raise RnnlmError(f"{name} must be True or False, got the {type(value).__name__} "
+                         f"{value!r}")
+
+
 def check_not_negative(name: str, value, integer: bool = False) -> None:
     check_number(name, value, integer)
     if value < 0:
@@ -153,6 +162,8 @@ class ModelConfig:
 
     def validate(self) -> "ModelConfig":
         check_cell(self.cell)
+        for name in ("locked_dropout", "tie_weights"):
+            check_flag(name, getattr(self, name))
         for name in ("num_layers", "units", "embedding_dim"):  # --layers, layers= (num_layers here)
             shown = "layers (num_layers)" if name == "num_layers" else name
             check_positive(shown, getattr(self, name), integer=True)
@@ -189,6 +200,8 @@ class TrainConfig:
     ema: float = 0.0  # > 0: evaluate and keep an exponential moving average of the weights
 
     def validate(self) -> "TrainConfig":
+        for name in ("stateful", "random_offsets"):
+            check_flag(name, getattr(self, name))
         for name in ("seq_len", "batch_size"):
             check_positive(name, getattr(self, name), integer=True)
         for name in ("lr", "clipnorm"):

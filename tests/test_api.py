@@ -355,6 +355,9 @@ def test_evaluate_counts_the_unknown_tokens(lm):
     (dict(weight_decay=float("nan")), "weight_decay must be a finite number, got nan"),
     (dict(warmup_steps=2.5), "warmup_steps must be an integer, got the float 2.5"),
     (dict(dropout="0.2"), "dropout must be a number, got the str '0.2'"),  # was a TypeError
+    (dict(quiet="no"), "quiet must be True or False, got the str 'no'"),  # it was true
+    (dict(stateful="yes"), "stateful must be True or False, got the str 'yes'"),
+    (dict(tie_weights=1), "tie_weights must be True or False, got the int 1"),
 ])
 def test_train_refuses_bad_values_before_writing(tmp_path, options, message):
     corpus = tmp_path / "tiny.txt"

@@ -801,6 +801,7 @@ def test_a_numeric_classifier_reads_the_same_pixels_in_any_integer_type(numeric_
     (dict(dropout="0.1"), "dropout must be a number, got the str '0.1'"),
     (dict(valid_fraction="0.1"), "valid_fraction must be a number"),
     (dict(layers=1.5), "layers must be an integer > 0"),
+    (dict(bidirectional="yes"), "bidirectional must be True or False, got the str 'yes'"),
 ])
 def test_train_classifier_refuses_sizes_and_rates_by_their_type(sequences, tmp_path, options,
                                                                 message):
